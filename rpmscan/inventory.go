@@ -1,0 +1,97 @@
+package rpmscan
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Scanner produces the RPM inventory of an image. It is an extension point:
+// the default implementation reads the rpmdb straight from the image's
+// layers, and callers may plug in their own (for example one that asks a
+// catalog for a pre-computed manifest).
+type Scanner interface {
+	Scan(ctx context.Context, img v1.Image) (*Inventory, error)
+}
+
+// Package is one installed RPM as recorded in the image's rpmdb.
+type Package struct {
+	Name      string `json:"name"`
+	Epoch     int    `json:"epoch"`
+	Version   string `json:"version"`
+	Release   string `json:"release"`
+	Arch      string `json:"arch"`
+	SourceRPM string `json:"source_rpm,omitempty"`
+	Vendor    string `json:"vendor,omitempty"`
+	// Module is the package's modularity label, "name:stream:version:context",
+	// or empty for non-modular content.
+	Module string `json:"module,omitempty"`
+}
+
+// EVR returns the package's "epoch:version-release"; the epoch is always
+// present, so EVRs compare the same way whatever produced them.
+func (p Package) EVR() string {
+	return strconv.Itoa(p.Epoch) + ":" + p.Version + "-" + p.Release
+}
+
+// NEVRA returns "name-epoch:version-release.arch".
+func (p Package) NEVRA() string {
+	return p.Name + "-" + p.EVR() + "." + p.Arch
+}
+
+// ModuleStream returns the "name:stream" part of the package's modularity
+// label, or "" when the package is not modular.
+func (p Package) ModuleStream() string {
+	if p.Module == "" {
+		return ""
+	}
+	parts := strings.SplitN(p.Module, ":", 3)
+	if len(parts) < 2 {
+		return p.Module
+	}
+	return parts[0] + ":" + parts[1]
+}
+
+// OS describes the operating system an image claims, from
+// /etc/os-release (or /usr/lib/os-release) and /etc/redhat-release.
+type OS struct {
+	ID         string `json:"id,omitempty"`
+	VersionID  string `json:"version_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+	PrettyName string `json:"pretty_name,omitempty"`
+	CPEName    string `json:"cpe_name,omitempty"`
+	// RedHatRelease is the single line of /etc/redhat-release, if any.
+	RedHatRelease string `json:"redhat_release,omitempty"`
+}
+
+// ImageInfo identifies the scanned image.
+type ImageInfo struct {
+	// Digest is the image manifest digest, "sha256:…".
+	Digest string `json:"digest"`
+	// Labels holds the config labels that matter for matching and
+	// rebuilding (com.redhat.component, name, version, release,
+	// architecture, org.opencontainers.image.base.*).
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// RPMDB says where the package database was found.
+type RPMDB struct {
+	// Path is the database file inside the image, e.g. "var/lib/rpm/rpmdb.sqlite".
+	Path string `json:"path"`
+	// Backend is "sqlite", "bdb" or "ndb".
+	Backend string `json:"backend"`
+	// LayerDigest is the digest of the (compressed) layer that holds the database.
+	LayerDigest string `json:"layer_digest"`
+}
+
+// Inventory is everything a scan learns about an image.
+type Inventory struct {
+	Image       ImageInfo `json:"image"`
+	OS          OS        `json:"os"`
+	ContentSets []string  `json:"content_sets"`
+	Packages    []Package `json:"packages"`
+	// RPMDB is nil when the image has no rpmdb (distroless, scratch, Debian…).
+	RPMDB *RPMDB `json:"rpmdb,omitempty"`
+}
