@@ -42,8 +42,8 @@ type Advisory struct {
 
 // Fix is one package build that an advisory ships for one product.
 type Fix struct {
-	Product string `json:"product"`         // CSAF product id, e.g. "AppStream-9.3.0.Z.MAIN"
-	CPE     string `json:"cpe"`             // that product's CPE
+	Product string `json:"product"` // CSAF product id, e.g. "AppStream-9.3.0.Z.MAIN"
+	CPE     string `json:"cpe"`     // that product's CPE
 	Name    string `json:"name"`
 	Epoch   int    `json:"epoch"`
 	Version string `json:"version"`
