@@ -1,0 +1,370 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Registry publishes to an OCI registry with go-containerregistry.
+//
+// Its tag policy: the content is pushed by digest first, read back and
+// checked; then the immutable version tag is set (never moved once it
+// points at a digest: ErrImmutableTag), then the floating tags. An index
+// is pushed with all its children before any tag points at it, so a tag
+// never names a partial multi-arch image. Publishing what is already
+// published changes nothing and succeeds.
+//
+// A Registry is safe for concurrent use.
+type Registry struct {
+	keychain  authn.Keychain
+	auth      authn.Authenticator
+	plainHTTP bool
+	transport http.RoundTripper
+	userAgent string
+	logger    *slog.Logger
+	backoff   Backoff
+	sleep     func(context.Context, time.Duration) error
+}
+
+var _ Publisher = (*Registry)(nil)
+
+// RegistryOption configures a Registry.
+type RegistryOption func(*Registry)
+
+// WithKeychain resolves credentials per registry from kc, e.g.
+// authn.DefaultKeychain (the docker config file, the default) or a cloud
+// helper keychain.
+func WithKeychain(kc authn.Keychain) RegistryOption {
+	return func(r *Registry) { r.keychain, r.auth = kc, nil }
+}
+
+// WithBasicAuth authenticates with an explicit username and password. The
+// password stays in a Secret and never appears in logs or errors.
+func WithBasicAuth(username string, password Secret) RegistryOption {
+	return func(r *Registry) { r.auth = basicAuth{user: username, pass: password} }
+}
+
+// WithAnonymous sends no credentials.
+func WithAnonymous() RegistryOption {
+	return func(r *Registry) { r.auth = authn.Anonymous }
+}
+
+// WithPlainHTTP allows plain HTTP to registries on loopback addresses
+// (localhost, 127.0.0.0/8, ::1), for test and sidecar registries. Without
+// it every request must use HTTPS; other hosts always must. A request that
+// breaks the rule fails with ErrPlainHTTP before anything is sent.
+func WithPlainHTTP() RegistryOption {
+	return func(r *Registry) { r.plainHTTP = true }
+}
+
+// WithTransport sets the HTTP transport (default remote.DefaultTransport).
+func WithTransport(t http.RoundTripper) RegistryOption {
+	return func(r *Registry) { r.transport = t }
+}
+
+// WithUserAgent sets the User-Agent sent to the registry.
+func WithUserAgent(ua string) RegistryOption {
+	return func(r *Registry) { r.userAgent = ua }
+}
+
+// WithLogger logs retries and tag moves to l. By default the Registry is
+// quiet.
+func WithLogger(l *slog.Logger) RegistryOption {
+	return func(r *Registry) {
+		if l != nil {
+			r.logger = l
+		}
+	}
+}
+
+// WithBackoff sets how transient failures (connection errors, 408, 429
+// and 5xx responses) are retried.
+func WithBackoff(b Backoff) RegistryOption {
+	return func(r *Registry) { r.backoff = b }
+}
+
+// NewRegistry returns a registry publisher. By default it reads
+// credentials from the docker config (authn.DefaultKeychain), requires
+// HTTPS, and retries transient failures with DefaultBackoff.
+func NewRegistry(opts ...RegistryOption) *Registry {
+	r := &Registry{
+		keychain:  authn.DefaultKeychain,
+		transport: remote.DefaultTransport,
+		userAgent: "openabs-publish",
+		logger:    slog.New(slog.DiscardHandler),
+		backoff:   DefaultBackoff,
+		sleep:     sleepCtx,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+type basicAuth struct {
+	user string
+	pass Secret
+}
+
+func (b basicAuth) Authorization() (*authn.AuthConfig, error) {
+	return &authn.AuthConfig{Username: b.user, Password: b.pass.Reveal()}, nil
+}
+
+// schemeGuard refuses plain HTTP except to loopback hosts when allowed.
+type schemeGuard struct {
+	inner     http.RoundTripper
+	plainHTTP bool
+}
+
+func (g schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" && (!g.plainHTTP || !isLoopback(req.URL.Hostname())) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %s://%s", ErrPlainHTTP, req.URL.Scheme, req.URL.Host)
+	}
+	return g.inner.RoundTrip(req)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(schemeGuard{inner: r.transport, plainHTTP: r.plainHTTP}),
+		remote.WithUserAgent(r.userAgent),
+		// Retries are ours (r.retry), so that they are logged, bounded
+		// and cover whole steps.
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+	}
+	if r.auth != nil {
+		opts = append(opts, remote.WithAuth(r.auth))
+	} else {
+		opts = append(opts, remote.WithAuthFromKeychain(r.keychain))
+	}
+	return opts
+}
+
+// Publish pushes req to req.Repository and sets its tags. See Registry for
+// the policy.
+func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
+	tags, err := req.tags()
+	if err != nil {
+		return nil, err
+	}
+	art, err := req.artifact()
+	if err != nil {
+		return nil, err
+	}
+	repo, err := name.NewRepository(req.Repository)
+	if err != nil {
+		return nil, fmt.Errorf("%w: repository %q: %v", ErrInvalidRequest, req.Repository, err)
+	}
+	want := art.digest.String()
+	res := &Result{
+		Repository: repo.Name(),
+		Digest:     want,
+		MediaType:  string(art.mediaType),
+		DryRun:     req.DryRun,
+		Manifests:  art.manifests,
+		Blobs:      art.blobs,
+	}
+	opts := r.remoteOptions(ctx)
+	log := r.logger.With(slog.String("repository", repo.Name()), slog.String("digest", want))
+
+	// Where every tag points now.
+	for i, tag := range tags {
+		from, err := r.resolve(ctx, repo.Tag(tag), opts)
+		if err != nil {
+			return res, fmt.Errorf("publish: read tag %s: %w", repo.Tag(tag), err)
+		}
+		tc := TagChange{Tag: tag, Immutable: i == 0, From: from, To: want}
+		switch {
+		case from == want:
+			tc.Action = ActionUnchanged
+		case from == "":
+			tc.Action = ActionCreated
+		case i == 0:
+			tc.Action = ActionRefused
+		default:
+			tc.Action = ActionMoved
+		}
+		res.Tags = append(res.Tags, tc)
+	}
+	if v := res.Tags[0]; v.Action == ActionRefused {
+		skipRest(res, 1)
+		return res, &ImmutableTagError{Ref: repo.Tag(v.Tag).String(), Existing: v.From, Want: want}
+	}
+	if req.DryRun {
+		return res, nil
+	}
+
+	// Content by digest, before any tag can point at it.
+	ref := repo.Digest(want)
+	have, err := r.resolve(ctx, ref, opts)
+	if err != nil {
+		skipRest(res, 0)
+		return res, fmt.Errorf("publish: read %s: %w", ref, err)
+	}
+	if have == "" {
+		err := r.retry(ctx, "push", func() error {
+			if art.index {
+				return remote.WriteIndex(ref, req.Index, opts...)
+			}
+			return remote.Write(ref, req.Image, opts...)
+		})
+		if err != nil {
+			skipRest(res, 0)
+			return res, fmt.Errorf("publish: push %s: %w", ref, err)
+		}
+		res.Pushed = true
+		log.LogAttrs(ctx, slog.LevelInfo, "publish: pushed", slog.Int("manifests", len(art.manifests)), slog.Int("blobs", len(art.blobs)))
+	}
+
+	// Read back what the registry stored.
+	desc, err := r.readBack(ctx, repo, art, opts)
+	if err != nil {
+		skipRest(res, 0)
+		return res, err
+	}
+
+	// Tags: the immutable one first; floating ones only after it.
+	var errs []error
+	for i := range res.Tags {
+		tc := &res.Tags[i]
+		if tc.Action == ActionUnchanged {
+			continue
+		}
+		tagRef := repo.Tag(tc.Tag)
+		if err := r.setTag(ctx, tagRef, tc, desc, opts); err != nil {
+			tc.Action, tc.Error = ActionFailed, err.Error()
+			errs = append(errs, err)
+			if tc.Immutable {
+				skipRest(res, i+1)
+				break
+			}
+			continue
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "publish: tag "+string(tc.Action), slog.String("tag", tc.Tag), slog.String("from", tc.From))
+	}
+	return res, errors.Join(errs...)
+}
+
+// setTag points tagRef at desc and checks the result.
+func (r *Registry) setTag(ctx context.Context, tagRef name.Tag, tc *TagChange, desc *remote.Descriptor, opts []remote.Option) error {
+	if tc.Immutable {
+		// Look again right before writing: another publisher may have
+		// taken the tag since the first look.
+		now, err := r.resolve(ctx, tagRef, opts)
+		if err != nil {
+			return fmt.Errorf("publish: read tag %s: %w", tagRef, err)
+		}
+		switch now {
+		case tc.To:
+			tc.Action = ActionUnchanged
+			return nil
+		case "":
+		default:
+			tc.Action, tc.From = ActionRefused, now
+			return &ImmutableTagError{Ref: tagRef.String(), Existing: now, Want: tc.To}
+		}
+	}
+	if err := r.retry(ctx, "tag", func() error { return remote.Put(tagRef, desc, opts...) }); err != nil {
+		return fmt.Errorf("publish: tag %s: %w", tagRef, err)
+	}
+	got, err := r.resolve(ctx, tagRef, opts)
+	if err != nil {
+		return fmt.Errorf("publish: read back tag %s: %w", tagRef, err)
+	}
+	if got != tc.To {
+		return &DigestMismatchError{Ref: tagRef.String(), Want: tc.To, Got: got}
+	}
+	return nil
+}
+
+// readBack fetches the pushed manifest by digest, checks that its bytes
+// hash to the expected digest, and that every child of an index is
+// present. It returns the descriptor used to set tags, so tags point at
+// exactly the bytes that were checked.
+func (r *Registry) readBack(ctx context.Context, repo name.Repository, art *artifact, opts []remote.Option) (*remote.Descriptor, error) {
+	ref := repo.Digest(art.digest.String())
+	var desc *remote.Descriptor
+	err := r.retry(ctx, "read back", func() error {
+		var err error
+		desc, err = remote.Get(ref, opts...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish: read back %s: %w", ref, err)
+	}
+	got, _, err := v1.SHA256(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("publish: read back %s: %w", ref, err)
+	}
+	if got != art.digest {
+		return nil, &DigestMismatchError{Ref: ref.String(), Want: art.digest.String(), Got: got.String()}
+	}
+	for _, m := range art.manifests[1:] {
+		child := repo.Digest(m)
+		have, err := r.resolve(ctx, child, opts)
+		if err != nil {
+			return nil, fmt.Errorf("publish: read back %s: %w", child, err)
+		}
+		if have != m {
+			return nil, &DigestMismatchError{Ref: child.String(), Want: m, Got: have}
+		}
+	}
+	return desc, nil
+}
+
+// resolve returns the digest ref points at, or "" when it does not exist.
+func (r *Registry) resolve(ctx context.Context, ref name.Reference, opts []remote.Option) (string, error) {
+	var d string
+	err := r.retry(ctx, "resolve", func() error {
+		desc, err := remote.Head(ref, opts...)
+		if err != nil {
+			if notFound(err) {
+				d = ""
+				return nil
+			}
+			return err
+		}
+		d = desc.Digest.String()
+		return nil
+	})
+	return d, err
+}
+
+func notFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// skipRest marks tags from index i on that were not decided as skipped.
+func skipRest(res *Result, i int) {
+	for j := i; j < len(res.Tags); j++ {
+		if res.Tags[j].Action != ActionUnchanged {
+			res.Tags[j].Action = ActionSkipped
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Backoff says how often and how patiently transient failures are retried.
+type Backoff struct {
+	// Attempts is the total number of tries, at least 1.
+	Attempts int
+	// Initial is the wait before the second try; it doubles after each
+	// further failure, up to Max.
+	Initial time.Duration
+	Max     time.Duration
+}
+
+// DefaultBackoff tries 5 times, waiting 0.5 s, 1 s, 2 s and 4 s in between.
+var DefaultBackoff = Backoff{Attempts: 5, Initial: 500 * time.Millisecond, Max: 8 * time.Second}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// retry runs f until it succeeds, fails permanently, or the attempts are
+// used up.
+func (r *Registry) retry(ctx context.Context, op string, f func() error) error {
+	wait := r.backoff.Initial
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || !transient(err) || attempt >= max(r.backoff.Attempts, 1) || ctx.Err() != nil {
+			return err
+		}
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "publish: transient failure, retrying",
+			slog.String("op", op), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+		if serr := r.sleep(ctx, wait); serr != nil {
+			return errors.Join(err, serr)
+		}
+		wait = min(wait*2, max(r.backoff.Max, r.backoff.Initial))
+	}
+}
+
+// transient reports whether err is worth retrying: connection failures,
+// timeouts and 408, 429 and 5xx answers.
+func transient(err error) bool {
+	if errors.Is(err, ErrPlainHTTP) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests,
+			http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return terr.Temporary()
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}

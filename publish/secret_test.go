@@ -1,0 +1,43 @@
+package publish_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/openabs/abs/publish"
+)
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const pw = "hunter2-very-secret"
+	s := publish.NewSecret(pw)
+	assert.Equal(t, pw, s.Reveal())
+	holder := struct {
+		Exported   publish.Secret
+		unexported publish.Secret
+	}{s, s}
+	for _, out := range []string{
+		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x %d", s, s, s, s, s, s, s),
+		fmt.Sprintf("%v %+v %#v", holder, holder, &holder),
+		fmt.Sprintf("%+v", publish.NewRegistry(publish.WithBasicAuth("u", s))),
+	} {
+		assert.NotContains(t, out, pw)
+		assert.NotContains(t, out, fmt.Sprintf("%x", pw))
+	}
+	js, err := json.Marshal(holder)
+	assert.NoError(t, err)
+	assert.NotContains(t, string(js), pw)
+
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "secret", s, "holder", holder)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "secret", s)
+	assert.NotContains(t, buf.String(), pw)
+	assert.Contains(t, buf.String(), "[redacted]")
+
+	assert.True(t, publish.Secret{}.IsZero())
+	assert.Empty(t, publish.Secret{}.Reveal())
+}
