@@ -1,0 +1,60 @@
+// Package rpmscan produces the RPM inventory of a container image: every
+// installed package (name, epoch, version, release, arch, source RPM,
+// vendor, modularity label), the operating system from os-release and
+// redhat-release, the content sets recorded by Red Hat's build systems, the
+// labels that matter for matching and rebuilding, the image digest and the
+// digest of the layer that holds the rpmdb.
+//
+// [Scanner] is the extension point; [LayerScanner], made by [New], is the
+// default implementation. It reads a go-containerregistry v1.Image, so an
+// image can come from a registry, an OCI layout, a tarball or memory:
+//
+//	import (
+//		"github.com/openabs/abs/rpmscan"
+//		_ "github.com/openabs/abs/rpmscan/sqlitedriver" // RHEL 9 / Fedora rpmdbs
+//	)
+//
+//	inv, err := rpmscan.New().Scan(ctx, img)
+//	if err != nil {
+//		return err
+//	}
+//	for _, p := range inv.Packages {
+//		fmt.Println(p.NEVRA())
+//	}
+//
+// # How layers are read
+//
+// Layers are streamed from the top down and never unpacked. Whiteouts
+// (.wh.NAME) and opaque directories (.wh..wh..opq) are honoured, so a
+// deleted or replaced rpmdb is seen as a container runtime would see it. The
+// walk stops as soon as no lower layer can change the result. Only the
+// rpmdb files (rpmdb.sqlite with its -wal/-shm, Packages, Packages.db under
+// var/lib/rpm/ or usr/lib/sysimage/rpm/) are copied, into a private
+// temporary directory removed when the scan ends; os-release,
+// redhat-release and content manifests are read into memory.
+//
+// The rpmdb in the topmost layer that holds one is the live database. If
+// that layer holds more than one, sqlite wins over ndb over Berkeley DB,
+// and usr/lib/sysimage/rpm over var/lib/rpm. Imported signing keys
+// (gpg-pubkey) are not reported as packages.
+//
+// # Hostile input
+//
+// Absolute or escaping tar names, rpmdbs that are links, files above the
+// size limit, truncated layers and corrupt databases give typed errors
+// ([*LayerError], [*RPMDBError]) wrapping sentinels such as
+// [ErrUnsafePath], [ErrRPMDBNotRegular], [ErrEntryTooLarge],
+// [ErrCorruptLayer] and [ErrCorruptRPMDB]. Before go-rpmdb reads a
+// database, a bounded walk of the same structures rejects anything that
+// could make it panic or loop in its reader goroutine; panics in the part
+// that runs on the caller's goroutine are recovered.
+//
+// # The sqlite driver
+//
+// go-rpmdb opens sqlite rpmdbs with database/sql under the driver name
+// "sqlite" but registers no driver, and this package does not either: a
+// program chooses. Importing [github.com/openabs/abs/rpmscan/sqlitedriver]
+// registers modernc.org/sqlite (pure Go). Without a driver, scanning an
+// image with a sqlite rpmdb returns [ErrNoSQLiteDriver]; Berkeley DB and ndb
+// databases need no driver.
+package rpmscan

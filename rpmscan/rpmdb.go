@@ -1,0 +1,139 @@
+package rpmscan
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+	"github.com/knqyf263/go-rpmdb/pkg/bdb"
+)
+
+const (
+	backendSQLite = "sqlite"
+	backendBDB    = "bdb"
+	backendNDB    = "ndb"
+)
+
+var (
+	sqliteMagic = []byte("SQLite format 3\x00")
+	ndbMagic    = []byte("RpmP")
+)
+
+// sniff returns the backend of the database file at p, judged by content.
+func sniff(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	head := make([]byte, 16)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return "", fmt.Errorf("%w: file too short", ErrCorruptRPMDB)
+	}
+	switch {
+	case bytes.Equal(head, sqliteMagic):
+		return backendSQLite, nil
+	case bytes.Equal(head[:4], ndbMagic):
+		return backendNDB, nil
+	}
+	switch m := binary.LittleEndian.Uint32(head[12:]); m {
+	case bdb.HashMagicNumber, bdb.HashMagicNumberBE:
+		return backendBDB, nil
+	}
+	return "", fmt.Errorf("%w: unknown database format", ErrCorruptRPMDB)
+}
+
+// sqliteDriverRegistered reports whether some package registered a
+// database/sql driver named "sqlite", which go-rpmdb opens.
+func sqliteDriverRegistered() bool {
+	return slices.Contains(sql.Drivers(), "sqlite")
+}
+
+// readPackages reads the database at file (a private temp copy). Before
+// go-rpmdb sees the file, a bounded walk of our own checks every structure
+// go-rpmdb would follow, because go-rpmdb reads in a goroutine of its own,
+// where a panic or an endless loop on a damaged file cannot be recovered.
+func readPackages(ctx context.Context, file, backend string) ([]Package, error) {
+	if backend == backendSQLite && !sqliteDriverRegistered() {
+		return nil, ErrNoSQLiteDriver
+	}
+	var err error
+	switch backend {
+	case backendSQLite:
+		err = checkSQLite(ctx, file)
+	case backendBDB:
+		err = checkBDB(ctx, file)
+	case backendNDB:
+		err = checkNDB(ctx, file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	infos, err := listPackages(file)
+	if err != nil {
+		return nil, err
+	}
+	pkgs := make([]Package, 0, len(infos))
+	for _, pi := range infos {
+		if pi == nil || pi.Name == "gpg-pubkey" {
+			// gpg-pubkey entries are imported signing keys, not software.
+			continue
+		}
+		pkgs = append(pkgs, fromInfo(pi))
+	}
+	sortPackages(pkgs)
+	return pkgs, nil
+}
+
+// listPackages runs go-rpmdb and turns its panics into ErrCorruptRPMDB.
+func listPackages(file string) (infos []*rpmdb.PackageInfo, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			infos, err = nil, fmt.Errorf("%w: reader panicked: %v", ErrCorruptRPMDB, r)
+		}
+	}()
+	db, err := rpmdb.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorruptRPMDB, err)
+	}
+	defer db.Close()
+	infos, err = db.ListPackages()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorruptRPMDB, err)
+	}
+	return infos, nil
+}
+
+func fromInfo(pi *rpmdb.PackageInfo) Package {
+	return Package{
+		Name:      pi.Name,
+		Epoch:     pi.EpochNum(),
+		Version:   pi.Version,
+		Release:   pi.Release,
+		Arch:      pi.Arch,
+		SourceRPM: pi.SourceRpm,
+		Vendor:    pi.Vendor,
+		Module:    pi.Modularitylabel,
+	}
+}
+
+// sortPackages orders packages by name, then epoch, version, release and
+// arch, so inventories of the same image compare equal.
+func sortPackages(pkgs []Package) {
+	slices.SortFunc(pkgs, func(a, b Package) int {
+		return cmp.Or(
+			cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.Epoch, b.Epoch),
+			cmp.Compare(a.Version, b.Version),
+			cmp.Compare(a.Release, b.Release),
+			cmp.Compare(a.Arch, b.Arch),
+		)
+	})
+}

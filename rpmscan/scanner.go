@@ -1,0 +1,142 @@
+package rpmscan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// LayerScanner is the default [Scanner]. It streams the image's layers from
+// the top down, follows whiteouts as an overlay filesystem would, copies the
+// rpmdb (and nothing else) into a private temporary directory that is always
+// removed, and reads it with go-rpmdb. It is safe for concurrent use.
+type LayerScanner struct {
+	log     *slog.Logger
+	maxFile int64
+	tempDir string
+}
+
+var _ Scanner = (*LayerScanner)(nil)
+
+// New returns a LayerScanner configured by opts.
+func New(opts ...Option) *LayerScanner {
+	s := &LayerScanner{log: discardLogger(), maxFile: DefaultMaxFileSize}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Scan returns the inventory of img. An image without an rpmdb (scratch,
+// distroless, Debian) gives an inventory with no packages and a nil RPMDB.
+// Damaged or hostile images give an error wrapping one of the package's
+// sentinel errors, usually inside a [*LayerError] or [*RPMDBError]; Scan
+// never writes outside its temporary directory.
+//
+// Reading a sqlite rpmdb needs a database/sql driver named "sqlite"; without
+// one Scan returns [ErrNoSQLiteDriver] (see package sqlitedriver).
+func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			inv, err = nil, fmt.Errorf("rpmscan: unexpected panic: %v", r)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("rpmscan: image digest: %w", err)
+	}
+	inv = &Inventory{
+		Image:       ImageInfo{Digest: digest.String()},
+		ContentSets: []string{},
+		Packages:    []Package{},
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("rpmscan: image config: %w", err)
+	}
+	for k, v := range cf.Config.Labels {
+		if labelMatters(k) {
+			if inv.Image.Labels == nil {
+				inv.Image.Labels = map[string]string{}
+			}
+			inv.Image.Labels[k] = v
+		}
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("rpmscan: image layers: %w", err)
+	}
+
+	tmp, err := os.MkdirTemp(s.tempDir, "rpmscan-")
+	if err != nil {
+		return nil, fmt.Errorf("rpmscan: temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	w := newWalker(tmp, s.maxFile)
+	for i := len(layers) - 1; i >= 0; i-- {
+		if err := w.layer(ctx, i, layers[i]); err != nil {
+			return nil, err
+		}
+		if i > 0 && w.settled() {
+			s.log.DebugContext(ctx, "rpmscan: lower layers cannot change the result; stopping",
+				slog.String("image", inv.Image.Digest), slog.Int("layer", i), slog.Int("skipped", i))
+			break
+		}
+	}
+
+	inv.OS = osFrom(w.osRelease(), w.file(pathRedHatRelease))
+	var sets [][]string
+	manifests := w.manifests()
+	paths := make([]string, 0, len(manifests)+1)
+	for p := range manifests {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	if b := w.file(pathContentSets); b != nil {
+		manifests[pathContentSets] = b
+		paths = append(paths, pathContentSets)
+	}
+	for _, p := range paths {
+		cs, err := ParseContentSets(manifests[p])
+		if err != nil {
+			return nil, fmt.Errorf("rpmscan: %s: %w", p, err)
+		}
+		sets = append(sets, cs)
+	}
+	inv.ContentSets = mergeSets(sets...)
+
+	dbPath, dbFile, dbLayer, ok := w.rpmdb()
+	if !ok {
+		s.log.DebugContext(ctx, "rpmscan: no rpmdb", slog.String("image", inv.Image.Digest))
+		return inv, nil
+	}
+	backend, err := sniff(dbFile)
+	if err != nil {
+		return nil, &RPMDBError{Path: dbPath, Err: err}
+	}
+	pkgs, err := readPackages(ctx, dbFile, backend)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, &RPMDBError{Path: dbPath, Backend: backend, Err: err}
+	}
+	layerDigest, err := layers[dbLayer].Digest()
+	if err != nil {
+		return nil, fmt.Errorf("rpmscan: layer %d digest: %w", dbLayer, err)
+	}
+	inv.Packages = pkgs
+	inv.RPMDB = &RPMDB{Path: dbPath, Backend: backend, LayerDigest: layerDigest.String()}
+	s.log.DebugContext(ctx, "rpmscan: scanned",
+		slog.String("image", inv.Image.Digest), slog.String("rpmdb", dbPath),
+		slog.String("backend", backend), slog.Int("layer", dbLayer), slog.Int("packages", len(pkgs)))
+	return inv, nil
+}
