@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// Migration is one versioned change to the domain schema. Versions are
+// applied in order, each in its own transaction, and recorded in
+// abs_migration; a released version is never edited, only followed.
+type Migration struct {
+	Version int
+	Name    string
+	// SQL holds statements for both dialects; Postgres, when set,
+	// replaces it on PostgreSQL.
+	SQL      []string
+	Postgres []string
+}
+
+// Migrations is the domain schema's history.
+var Migrations = []Migration{
+	{
+		Version: 1,
+		Name:    "initial domain state",
+		SQL: []string{
+			`CREATE TABLE abs_cursor (
+				source     TEXT PRIMARY KEY,
+				cursor     TEXT NOT NULL,
+				updated_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_advisory (
+				id        TEXT PRIMARY KEY,
+				severity  INTEGER NOT NULL,
+				issued    BIGINT NOT NULL,
+				modified  BIGINT NOT NULL,
+				doc       TEXT NOT NULL,
+				synced_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_advisory_package (
+				advisory TEXT NOT NULL,
+				name     TEXT NOT NULL,
+				PRIMARY KEY (advisory, name))`,
+			`CREATE INDEX abs_advisory_package_name ON abs_advisory_package (name)`,
+			`CREATE TABLE abs_layer (
+				digest     TEXT PRIMARY KEY,
+				packages   TEXT NOT NULL,
+				scanned_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_layer_package (
+				name  TEXT NOT NULL,
+				layer TEXT NOT NULL,
+				PRIMARY KEY (name, layer))`,
+			`CREATE TABLE abs_image (
+				digest      TEXT PRIMARY KEY,
+				rpmdb_layer TEXT NOT NULL,
+				inventory   TEXT NOT NULL,
+				scanned_at  BIGINT NOT NULL)`,
+			`CREATE INDEX abs_image_layer ON abs_image (rpmdb_layer)`,
+			`CREATE TABLE abs_managed (
+				name        TEXT PRIMARY KEY,
+				digest      TEXT NOT NULL,
+				resolved_at BIGINT NOT NULL)`,
+			`CREATE INDEX abs_managed_digest ON abs_managed (digest)`,
+			`CREATE TABLE abs_grade (
+				image     TEXT NOT NULL,
+				at        BIGINT NOT NULL,
+				digest    TEXT NOT NULL,
+				grade     TEXT NOT NULL,
+				next_drop BIGINT NOT NULL,
+				PRIMARY KEY (image, at))`,
+			`CREATE TABLE abs_warning (
+				image      TEXT NOT NULL,
+				digest     TEXT NOT NULL,
+				drop_at    BIGINT NOT NULL,
+				grade      TEXT NOT NULL,
+				created_at BIGINT NOT NULL,
+				PRIMARY KEY (image, digest, drop_at))`,
+			`CREATE TABLE abs_cycle (
+				id          TEXT PRIMARY KEY,
+				cause       TEXT NOT NULL,
+				advisory    TEXT NOT NULL,
+				dry_run     INTEGER NOT NULL,
+				state       TEXT NOT NULL,
+				plan        TEXT NOT NULL,
+				started_at  BIGINT NOT NULL,
+				finished_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_rebuild (
+				id           TEXT PRIMARY KEY,
+				cycle        TEXT NOT NULL,
+				image        TEXT NOT NULL,
+				old_digest   TEXT NOT NULL,
+				advisories   TEXT NOT NULL,
+				reason       TEXT NOT NULL,
+				parent       TEXT NOT NULL,
+				state        TEXT NOT NULL,
+				detail       TEXT NOT NULL,
+				new_digest   TEXT NOT NULL,
+				before_grade TEXT NOT NULL,
+				after_grade  TEXT NOT NULL,
+				created_at   BIGINT NOT NULL,
+				updated_at   BIGINT NOT NULL,
+				UNIQUE (image, old_digest, advisories))`,
+			`CREATE INDEX abs_rebuild_cycle ON abs_rebuild (cycle)`,
+			`CREATE TABLE abs_rebuild_log (
+				rebuild TEXT NOT NULL,
+				seq     INTEGER NOT NULL,
+				at      BIGINT NOT NULL,
+				state   TEXT NOT NULL,
+				detail  TEXT NOT NULL,
+				PRIMARY KEY (rebuild, seq))`,
+			`CREATE TABLE abs_push (
+				rebuild TEXT NOT NULL,
+				image   TEXT NOT NULL,
+				digest  TEXT NOT NULL,
+				tags    TEXT NOT NULL,
+				at      BIGINT NOT NULL,
+				PRIMARY KEY (rebuild))`,
+			`CREATE TABLE abs_notification (
+				id      TEXT PRIMARY KEY,
+				cycle   TEXT NOT NULL,
+				owner   TEXT NOT NULL,
+				kind    TEXT NOT NULL,
+				state   TEXT NOT NULL,
+				summary TEXT NOT NULL,
+				sent_at BIGINT NOT NULL)`,
+		},
+	},
+}
+
+// pgLockKey is the PostgreSQL advisory lock that serialises migrations
+// when several orchestrators start at once.
+const pgLockKey = 0x6f70656e616273 // "openabs"
+
+// Migrate brings River's schema and the domain schema up to date. It is
+// safe to call from several processes at once.
+func (d *DB) Migrate(ctx context.Context) error {
+	if d.dialect == Postgres {
+		conn, err := d.pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		defer conn.Release()
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(pgLockKey)); err != nil {
+			return fmt.Errorf("store: migrate lock: %w", err)
+		}
+		defer func() {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(pgLockKey))
+		}()
+		m, err := rivermigrate.New(riverpgxv5.New(d.pool), nil)
+		if err != nil {
+			return fmt.Errorf("store: river migrator: %w", err)
+		}
+		if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("store: river migrate: %w", err)
+		}
+	} else {
+		m, err := rivermigrate.New(riversqlite.New(d.sqlDB), nil)
+		if err != nil {
+			return fmt.Errorf("store: river migrator: %w", err)
+		}
+		if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("store: river migrate: %w", err)
+		}
+	}
+	return d.migrateDomain(ctx)
+}
+
+// Version returns the highest applied domain migration (0 when none).
+func (d *DB) Version(ctx context.Context) (int, error) {
+	var v int64
+	err := d.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM abs_migration`).Scan(&v)
+	return int(v), err
+}
+
+func (d *DB) migrateDomain(ctx context.Context) error {
+	if _, err := d.Exec(ctx, `CREATE TABLE IF NOT EXISTS abs_migration (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	current, err := d.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for _, m := range Migrations {
+		if m.Version <= current {
+			continue
+		}
+		stmts := m.SQL
+		if d.dialect == Postgres && m.Postgres != nil {
+			stmts = m.Postgres
+		}
+		err := d.InTx(ctx, func(tx Tx) error {
+			for _, s := range stmts {
+				if _, err := tx.Exec(ctx, s); err != nil {
+					return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
+				}
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO abs_migration (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

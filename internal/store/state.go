@@ -1,0 +1,671 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/rpmscan"
+)
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// placeholders returns "$from, $from+1, …" for n arguments.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$")
+		b.WriteString(strconv.Itoa(from + i))
+	}
+	return b.String()
+}
+
+// Cursor returns the stored sync cursor of an advisory source ("" when
+// the source never synced).
+func Cursor(ctx context.Context, q Querier, source string) (string, error) {
+	var c string
+	err := q.QueryRow(ctx, `SELECT cursor FROM abs_cursor WHERE source = $1`, source).Scan(&c)
+	if err == ErrNotFound {
+		return "", nil
+	}
+	return c, err
+}
+
+// SetCursor stores a source's sync cursor.
+func SetCursor(ctx context.Context, q Querier, source, cursor string, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO abs_cursor (source, cursor, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+		source, cursor, nanos(now))
+	return err
+}
+
+// PutAdvisory stores or replaces an advisory and reports whether it was new
+// or its content changed.
+func PutAdvisory(ctx context.Context, q Querier, a advisory.Advisory, now time.Time) (bool, error) {
+	doc, err := json.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	var old string
+	err = q.QueryRow(ctx, `SELECT doc FROM abs_advisory WHERE id = $1`, a.ID).Scan(&old)
+	switch {
+	case err == ErrNotFound:
+	case err != nil:
+		return false, err
+	case old == string(doc):
+		return false, nil
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO abs_advisory (id, severity, issued, modified, doc, synced_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, issued = excluded.issued,
+		modified = excluded.modified, doc = excluded.doc, synced_at = excluded.synced_at`,
+		a.ID, int(a.Severity), nanos(a.Issued), nanos(a.Updated), string(doc), nanos(now)); err != nil {
+		return false, err
+	}
+	if _, err := q.Exec(ctx, `DELETE FROM abs_advisory_package WHERE advisory = $1`, a.ID); err != nil {
+		return false, err
+	}
+	seen := map[string]bool{}
+	for _, f := range a.Fixes {
+		if seen[f.Name] {
+			continue
+		}
+		seen[f.Name] = true
+		if _, err := q.Exec(ctx, `INSERT INTO abs_advisory_package (advisory, name) VALUES ($1, $2)`, a.ID, f.Name); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// DeleteAdvisory removes an advisory.
+func DeleteAdvisory(ctx context.Context, q Querier, id string) error {
+	if _, err := q.Exec(ctx, `DELETE FROM abs_advisory_package WHERE advisory = $1`, id); err != nil {
+		return err
+	}
+	_, err := q.Exec(ctx, `DELETE FROM abs_advisory WHERE id = $1`, id)
+	return err
+}
+
+// Advisories returns every stored advisory, ordered by id.
+func Advisories(ctx context.Context, q Querier) ([]advisory.Advisory, error) {
+	return queryAdvisories(ctx, q, `SELECT doc FROM abs_advisory ORDER BY id`)
+}
+
+// AdvisoriesByID returns the named advisories that are stored.
+func AdvisoriesByID(ctx context.Context, q Querier, ids []string) ([]advisory.Advisory, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return queryAdvisories(ctx, q, `SELECT doc FROM abs_advisory WHERE id IN (`+placeholders(1, len(ids))+`) ORDER BY id`, args...)
+}
+
+func queryAdvisories(ctx context.Context, q Querier, query string, args ...any) ([]advisory.Advisory, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []advisory.Advisory
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		var a advisory.Advisory
+		if err := json.Unmarshal([]byte(doc), &a); err != nil {
+			return nil, fmt.Errorf("store: advisory: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// LayerKey returns the key under which an inventory's packages are stored:
+// the digest of the layer holding its rpmdb, or a per-image key when the
+// scanner did not say where the packages came from.
+func LayerKey(inv *rpmscan.Inventory) string {
+	if inv.RPMDB != nil && inv.RPMDB.LayerDigest != "" {
+		return inv.RPMDB.LayerDigest
+	}
+	return "image:" + inv.Image.Digest
+}
+
+// HasImage reports whether an inventory for the image digest is stored.
+func HasImage(ctx context.Context, q Querier, digest string) (bool, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_image WHERE digest = $1`, digest).Scan(&n)
+	return n > 0, err
+}
+
+// HasLayer reports whether the packages of an rpmdb layer are stored.
+func HasLayer(ctx context.Context, q Querier, layer string) (bool, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_layer WHERE digest = $1`, layer).Scan(&n)
+	return n > 0, err
+}
+
+// PutInventory stores an image's inventory: the packages once per rpmdb
+// layer (shared by every image built on it), the rest per image digest.
+func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, now time.Time) error {
+	layer := LayerKey(inv)
+	has, err := HasLayer(ctx, q, layer)
+	if err != nil {
+		return err
+	}
+	if !has {
+		pk, err := json.Marshal(inv.Packages)
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO abs_layer (digest, packages, scanned_at) VALUES ($1, $2, $3)
+			ON CONFLICT (digest) DO NOTHING`, layer, string(pk), nanos(now)); err != nil {
+			return err
+		}
+		names := map[string]bool{}
+		for _, p := range inv.Packages {
+			if names[p.Name] {
+				continue
+			}
+			names[p.Name] = true
+			if _, err := q.Exec(ctx, `INSERT INTO abs_layer_package (name, layer) VALUES ($1, $2)
+				ON CONFLICT (name, layer) DO NOTHING`, p.Name, layer); err != nil {
+				return err
+			}
+		}
+	}
+	rest := *inv
+	rest.Packages = nil
+	doc, err := json.Marshal(rest)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (digest) DO UPDATE SET rpmdb_layer = excluded.rpmdb_layer, inventory = excluded.inventory,
+		scanned_at = excluded.scanned_at`, inv.Image.Digest, layer, string(doc), nanos(now))
+	return err
+}
+
+// LayerPackages returns the packages stored for an rpmdb layer key.
+func LayerPackages(ctx context.Context, q Querier, layer string) ([]rpmscan.Package, error) {
+	var doc string
+	if err := q.QueryRow(ctx, `SELECT packages FROM abs_layer WHERE digest = $1`, layer).Scan(&doc); err != nil {
+		return nil, err
+	}
+	var pk []rpmscan.Package
+	if err := json.Unmarshal([]byte(doc), &pk); err != nil {
+		return nil, fmt.Errorf("store: layer %s: %w", layer, err)
+	}
+	return pk, nil
+}
+
+// Inventory returns the stored inventory of an image digest, or
+// ErrNotFound.
+func Inventory(ctx context.Context, q Querier, digest string) (*rpmscan.Inventory, error) {
+	var layer, doc string
+	if err := q.QueryRow(ctx, `SELECT rpmdb_layer, inventory FROM abs_image WHERE digest = $1`, digest).Scan(&layer, &doc); err != nil {
+		return nil, err
+	}
+	var inv rpmscan.Inventory
+	if err := json.Unmarshal([]byte(doc), &inv); err != nil {
+		return nil, fmt.Errorf("store: image %s: %w", digest, err)
+	}
+	pk, err := LayerPackages(ctx, q, layer)
+	if err != nil && err != ErrNotFound {
+		return nil, err
+	}
+	inv.Packages = pk
+	return &inv, nil
+}
+
+// ImageRecord is an image's stored inventory without its packages, and
+// the key of the layer that holds them.
+type ImageRecord struct {
+	Layer     string
+	Inventory rpmscan.Inventory
+}
+
+// Images returns the records of the given digests (all stored ones when
+// digests is nil).
+func Images(ctx context.Context, q Querier, digests []string) (map[string]ImageRecord, error) {
+	query := `SELECT digest, rpmdb_layer, inventory FROM abs_image`
+	var args []any
+	if digests != nil {
+		if len(digests) == 0 {
+			return map[string]ImageRecord{}, nil
+		}
+		query += ` WHERE digest IN (` + placeholders(1, len(digests)) + `)`
+		for _, d := range digests {
+			args = append(args, d)
+		}
+	}
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]ImageRecord{}
+	for rows.Next() {
+		var d, layer, doc string
+		if err := rows.Scan(&d, &layer, &doc); err != nil {
+			return nil, err
+		}
+		var rec ImageRecord
+		rec.Layer = layer
+		if err := json.Unmarshal([]byte(doc), &rec.Inventory); err != nil {
+			return nil, fmt.Errorf("store: image %s: %w", d, err)
+		}
+		out[d] = rec
+	}
+	return out, rows.Err()
+}
+
+// SetManaged records the digest a managed image name currently resolves to.
+func SetManaged(ctx context.Context, q Querier, name, digest string, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO abs_managed (name, digest, resolved_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, resolved_at = excluded.resolved_at`,
+		name, digest, nanos(now))
+	return err
+}
+
+// Managed returns every managed image name and its current digest.
+func Managed(ctx context.Context, q Querier) (map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var n, d string
+		if err := rows.Scan(&n, &d); err != nil {
+			return nil, err
+		}
+		out[n] = d
+	}
+	return out, rows.Err()
+}
+
+// ImagesWithPackages is the reverse index: the managed image names whose
+// current inventory holds a package with one of the given names, sorted.
+func ImagesWithPackages(ctx context.Context, q Querier, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	rows, err := q.Query(ctx, `SELECT DISTINCT m.name FROM abs_managed m
+		JOIN abs_image i ON i.digest = m.digest
+		JOIN abs_layer_package lp ON lp.layer = i.rpmdb_layer
+		WHERE lp.name IN (`+placeholders(1, len(names))+`) ORDER BY m.name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// GradeRecord is one entry of an image's grade history.
+type GradeRecord struct {
+	Image    string
+	Digest   string
+	Grade    string
+	At       time.Time
+	NextDrop time.Time
+}
+
+// LatestGrade returns an image's most recent grade record, or ErrNotFound.
+func LatestGrade(ctx context.Context, q Querier, image string) (GradeRecord, error) {
+	r := GradeRecord{Image: image}
+	var at, drop int64
+	err := q.QueryRow(ctx, `SELECT digest, grade, at, next_drop FROM abs_grade WHERE image = $1
+		ORDER BY at DESC LIMIT 1`, image).Scan(&r.Digest, &r.Grade, &at, &drop)
+	r.At, r.NextDrop = fromNanos(at), fromNanos(drop)
+	return r, err
+}
+
+// RecordGrade appends to the grade history when the grade, digest or next
+// drop changed since the last record, and reports whether it did.
+func RecordGrade(ctx context.Context, q Querier, r GradeRecord) (bool, error) {
+	last, err := LatestGrade(ctx, q, r.Image)
+	if err != nil && err != ErrNotFound {
+		return false, err
+	}
+	if err == nil && last.Digest == r.Digest && last.Grade == r.Grade && last.NextDrop.Equal(r.NextDrop) {
+		return false, nil
+	}
+	_, err = q.Exec(ctx, `INSERT INTO abs_grade (image, at, digest, grade, next_drop) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (image, at) DO NOTHING`, r.Image, nanos(r.At), r.Digest, r.Grade, nanos(r.NextDrop))
+	return err == nil, err
+}
+
+// GradeHistory returns an image's grade history, oldest first.
+func GradeHistory(ctx context.Context, q Querier, image string) ([]GradeRecord, error) {
+	rows, err := q.Query(ctx, `SELECT digest, grade, at, next_drop FROM abs_grade WHERE image = $1 ORDER BY at`, image)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []GradeRecord
+	for rows.Next() {
+		r := GradeRecord{Image: image}
+		var at, drop int64
+		if err := rows.Scan(&r.Digest, &r.Grade, &at, &drop); err != nil {
+			return nil, err
+		}
+		r.At, r.NextDrop = fromNanos(at), fromNanos(drop)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RecordWarning records that a grade-drop warning for (image, digest,
+// drop time) is due, and reports false when it was recorded before.
+func RecordWarning(ctx context.Context, q Querier, image, digest string, dropAt time.Time, grade string, now time.Time) (bool, error) {
+	n, err := q.Exec(ctx, `INSERT INTO abs_warning (image, digest, drop_at, grade, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (image, digest, drop_at) DO NOTHING`, image, digest, nanos(dropAt), grade, nanos(now))
+	return n > 0, err
+}
+
+// Cycle is one run of the pipeline.
+type Cycle struct {
+	ID       string
+	Cause    string
+	Advisory string
+	DryRun   bool
+	State    string
+	Plan     string
+	Started  time.Time
+	Finished time.Time
+}
+
+// PutCycle creates a cycle, or does nothing when it exists, and reports
+// whether it created it.
+func PutCycle(ctx context.Context, q Querier, c Cycle) (bool, error) {
+	dry := 0
+	if c.DryRun {
+		dry = 1
+	}
+	n, err := q.Exec(ctx, `INSERT INTO abs_cycle (id, cause, advisory, dry_run, state, plan, started_at, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+		c.ID, c.Cause, c.Advisory, dry, c.State, c.Plan, nanos(c.Started), nanos(c.Finished))
+	return n > 0, err
+}
+
+// FinishCycle stores a cycle's final state and plan.
+func FinishCycle(ctx context.Context, q Querier, id, state, plan string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE abs_cycle SET state = $2, plan = $3, finished_at = $4 WHERE id = $1`, id, state, plan, nanos(now))
+	return err
+}
+
+// GetCycle returns a cycle by id.
+func GetCycle(ctx context.Context, q Querier, id string) (Cycle, error) {
+	c := Cycle{ID: id}
+	var dry, st, fin int64
+	err := q.QueryRow(ctx, `SELECT cause, advisory, dry_run, state, plan, started_at, finished_at FROM abs_cycle WHERE id = $1`, id).
+		Scan(&c.Cause, &c.Advisory, &dry, &c.State, &c.Plan, &st, &fin)
+	c.DryRun, c.Started, c.Finished = dry != 0, fromNanos(st), fromNanos(fin)
+	return c, err
+}
+
+// Rebuild states.
+const (
+	StatePlanned   = "planned"
+	StateBuilding  = "building"
+	StateBuilt     = "built"
+	StatePublished = "published"
+	StateFailed    = "failed"
+	StateSkipped   = "skipped"
+)
+
+// Terminal reports whether a rebuild state is final.
+func Terminal(state string) bool {
+	return state == StatePublished || state == StateFailed || state == StateSkipped
+}
+
+// Rebuild is the durable record of one image's rebuild.
+type Rebuild struct {
+	ID          string
+	Cycle       string
+	Image       string
+	OldDigest   string
+	Advisories  []string
+	Reason      string
+	Parent      string
+	State       string
+	Detail      string
+	NewDigest   string
+	BeforeGrade string
+	AfterGrade  string
+	Created     time.Time
+	Updated     time.Time
+}
+
+// AdvisoryKey is the canonical form of a set of advisory ids.
+func AdvisoryKey(ids []string) string {
+	s := append([]string(nil), ids...)
+	sort.Strings(s)
+	return strings.Join(s, ",")
+}
+
+func splitKey(k string) []string {
+	if k == "" {
+		return nil
+	}
+	return strings.Split(k, ",")
+}
+
+// InsertRebuild records a planned rebuild. It reports false, and changes
+// nothing, when the same image digest was already planned for the same
+// advisories: that is the guard that an advisory never rebuilds an image
+// twice.
+func InsertRebuild(ctx context.Context, q Querier, r Rebuild) (bool, error) {
+	n, err := q.Exec(ctx, `INSERT INTO abs_rebuild (id, cycle, image, old_digest, advisories, reason, parent, state,
+		detail, new_digest, before_grade, after_grade, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) ON CONFLICT DO NOTHING`,
+		r.ID, r.Cycle, r.Image, r.OldDigest, AdvisoryKey(r.Advisories), r.Reason, r.Parent, r.State,
+		r.Detail, r.NewDigest, r.BeforeGrade, r.AfterGrade, nanos(r.Created))
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return true, appendLog(ctx, q, r.ID, r.State, r.Detail, r.Created)
+}
+
+func appendLog(ctx context.Context, q Querier, id, state, detail string, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO abs_rebuild_log (rebuild, seq, at, state, detail)
+		VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM abs_rebuild_log WHERE rebuild = $1), $2, $3, $4)`,
+		id, nanos(now), state, detail)
+	return err
+}
+
+// RebuildUpdate changes a rebuild's state; empty fields are left alone.
+type RebuildUpdate struct {
+	State      string
+	Detail     string
+	NewDigest  string
+	AfterGrade string
+}
+
+// UpdateRebuild applies u to the rebuild and appends to its log.
+func UpdateRebuild(ctx context.Context, q Querier, id string, u RebuildUpdate, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE abs_rebuild SET state = $2, detail = $3,
+		new_digest = CASE WHEN $4 = '' THEN new_digest ELSE $4 END,
+		after_grade = CASE WHEN $5 = '' THEN after_grade ELSE $5 END,
+		updated_at = $6 WHERE id = $1`, id, u.State, u.Detail, u.NewDigest, u.AfterGrade, nanos(now))
+	if err != nil {
+		return err
+	}
+	return appendLog(ctx, q, id, u.State, u.Detail, now)
+}
+
+const rebuildCols = `id, cycle, image, old_digest, advisories, reason, parent, state, detail, new_digest,
+	before_grade, after_grade, created_at, updated_at`
+
+func scanRebuild(row Row) (Rebuild, error) {
+	var r Rebuild
+	var key string
+	var c, u int64
+	err := row.Scan(&r.ID, &r.Cycle, &r.Image, &r.OldDigest, &key, &r.Reason, &r.Parent, &r.State, &r.Detail,
+		&r.NewDigest, &r.BeforeGrade, &r.AfterGrade, &c, &u)
+	r.Advisories, r.Created, r.Updated = splitKey(key), fromNanos(c), fromNanos(u)
+	return r, err
+}
+
+// GetRebuild returns a rebuild by id, or ErrNotFound.
+func GetRebuild(ctx context.Context, q Querier, id string) (Rebuild, error) {
+	return scanRebuild(q.QueryRow(ctx, `SELECT `+rebuildCols+` FROM abs_rebuild WHERE id = $1`, id))
+}
+
+// Rebuilds returns the rebuilds of a cycle (every rebuild when cycle is
+// ""), ordered by creation.
+func Rebuilds(ctx context.Context, q Querier, cycle string) ([]Rebuild, error) {
+	query := `SELECT ` + rebuildCols + ` FROM abs_rebuild`
+	var args []any
+	if cycle != "" {
+		query += ` WHERE cycle = $1`
+		args = append(args, cycle)
+	}
+	rows, err := q.Query(ctx, query+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Rebuild
+	for rows.Next() {
+		r, err := scanRebuild(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RebuildLog returns the states a rebuild went through, oldest first.
+func RebuildLog(ctx context.Context, q Querier, id string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT state FROM abs_rebuild_log WHERE rebuild = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// RecordPush records that a rebuild's image was pushed, and reports false
+// when a push was already recorded for it.
+func RecordPush(ctx context.Context, q Querier, rebuild, image, digest string, tags []string, now time.Time) (bool, error) {
+	n, err := q.Exec(ctx, `INSERT INTO abs_push (rebuild, image, digest, tags, at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (rebuild) DO NOTHING`, rebuild, image, digest, strings.Join(tags, ","), nanos(now))
+	return n > 0, err
+}
+
+// Notification is one message to one owner.
+type Notification struct {
+	ID      string
+	Cycle   string
+	Owner   string
+	Kind    string
+	State   string
+	Summary string
+	SentAt  time.Time
+}
+
+// Notification states.
+const (
+	NotePending = "pending"
+	NoteSent    = "sent"
+)
+
+// InsertNotification records a pending notification and reports false
+// when one with the same id exists.
+func InsertNotification(ctx context.Context, q Querier, n Notification) (bool, error) {
+	c, err := q.Exec(ctx, `INSERT INTO abs_notification (id, cycle, owner, kind, state, summary, sent_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+		n.ID, n.Cycle, n.Owner, n.Kind, NotePending, n.Summary, nanos(n.SentAt))
+	return c > 0, err
+}
+
+// GetNotification returns a notification by id, or ErrNotFound.
+func GetNotification(ctx context.Context, q Querier, id string) (Notification, error) {
+	n := Notification{ID: id}
+	var at int64
+	err := q.QueryRow(ctx, `SELECT cycle, owner, kind, state, summary, sent_at FROM abs_notification WHERE id = $1`, id).
+		Scan(&n.Cycle, &n.Owner, &n.Kind, &n.State, &n.Summary, &at)
+	n.SentAt = fromNanos(at)
+	return n, err
+}
+
+// MarkSent records that a notification was delivered.
+func MarkSent(ctx context.Context, q Querier, id, summary string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2, summary = $3, sent_at = $4 WHERE id = $1`,
+		id, NoteSent, summary, nanos(now))
+	return err
+}
+
+// Notifications returns the notifications of a cycle ("" for all).
+func Notifications(ctx context.Context, q Querier, cycle string) ([]Notification, error) {
+	query := `SELECT id, cycle, owner, kind, state, summary, sent_at FROM abs_notification`
+	var args []any
+	if cycle != "" {
+		query += ` WHERE cycle = $1`
+		args = append(args, cycle)
+	}
+	rows, err := q.Query(ctx, query+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Cycle, &n.Owner, &n.Kind, &n.State, &n.Summary, &at); err != nil {
+			return nil, err
+		}
+		n.SentAt = fromNanos(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
