@@ -33,7 +33,7 @@ var _ Doer = (*http.Client)(nil)
 // Client talks to the catalog API. It is safe for concurrent use.
 type Client struct {
 	base     *url.URL
-	key      APIKey
+	key      *APIKey // a pointer, so that printing a Client shows an address
 	doer     Doer
 	timeout  time.Duration
 	log      *slog.Logger
@@ -114,7 +114,7 @@ func New(key APIKey, opts ...Option) (*Client, error) {
 	base, _ := url.Parse(DefaultBaseURL)
 	c := &Client{
 		base:     base,
-		key:      key,
+		key:      &key,
 		doer:     http.DefaultClient,
 		timeout:  DefaultTimeout,
 		log:      slog.New(slog.DiscardHandler),
