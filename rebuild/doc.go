@@ -1,0 +1,47 @@
+// Package rebuild rebuilds container images: it fetches an image's source
+// from git, builds it with a Builder, and orders many rebuilds so that
+// parents are built before their children and children build on their
+// parents' new digests.
+//
+// # Sources
+//
+// GitSource fetches a branch, tag or commit over HTTPS (optional access
+// token, extra CA bundle) or SSH (private key in PEM or OpenSSH format,
+// optional passphrase). SSH host keys are verified against known_hosts;
+// GitAuth.InsecureIgnoreHostKey turns that off explicitly. Credentials are
+// Secrets: they print as "[REDACTED]", are scrubbed from errors, are never
+// written to disk, and the repository metadata is kept outside the build
+// context. The resolved commit is recorded in Checkout.Commit.
+//
+// # Builders
+//
+// Builder is the extension point for build back-ends:
+//
+//   - Buildah runs `buildah build` (chroot isolation, vfs storage in a
+//     private root, fresh base pulls) and loads the OCI archive it writes.
+//   - Rebase swaps the base layers of the existing image with
+//     go-containerregistry's mutate.Rebase after checking that the old base
+//     is a true layer prefix (*PrefixError otherwise).
+//   - Command drives any external tool through text/template arguments.
+//
+// Every rebuilt image is stamped (see Stamp) with a bumped release label
+// (NextRelease) and labels and annotations recording why it was rebuilt:
+// advisory ids, base name and digest, source URL and commit.
+//
+// # Planning
+//
+// NewPlan relates Targets through their bases (the FROM lines of their
+// Containerfiles, see ParseContainerfile, or their base annotations) and
+// orders them in batches, parents first; cycles are a *CycleError.
+// Execute runs a plan with bounded concurrency, pins each child's FROM to
+// its parent's new digest (see Pin), and skips the children of a failed
+// parent with the reason. WithDryRun reports the plan without building.
+//
+//	plan, err := rebuild.NewPlan([]*rebuild.Target{base, app})
+//	if err != nil { ... }
+//	fmt.Print(plan)
+//	report, err := rebuild.Execute(ctx, plan,
+//		rebuild.WithConcurrency(2),
+//		rebuild.WithStore(&rebuild.RegistryStore{}))
+//	defer report.Close()
+package rebuild

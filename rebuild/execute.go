@@ -1,0 +1,365 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Store receives every rebuilt image during Execute and returns the pinned
+// reference ("repo@sha256:…") that children of the image are built on.
+// It is the hand-over point to publishing.
+type Store interface {
+	Put(ctx context.Context, t *Target, img v1.Image) (string, error)
+}
+
+// RegistryStore pushes rebuilt images to a registry by digest only: no tag
+// moves, so nothing is published until someone tags the digest.
+type RegistryStore struct {
+	// Repository returns the repository to push a target's image to
+	// (default: the repository of Target.Ref).
+	Repository func(t *Target) string
+	// Options are used for the push (auth, transport).
+	Options []remote.Option
+}
+
+var _ Store = (*RegistryStore)(nil)
+
+// Put pushes img and returns its digest reference.
+func (s *RegistryStore) Put(ctx context.Context, t *Target, img v1.Image) (string, error) {
+	repoName := Repository(t.Ref)
+	if s.Repository != nil {
+		repoName = s.Repository(t)
+	}
+	repo, err := name.NewRepository(repoName)
+	if err != nil {
+		return "", fmt.Errorf("rebuild: store %s: %w", repoName, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	ref := repo.Digest(d.String())
+	opts := append(append([]remote.Option{}, s.Options...), remote.WithContext(ctx))
+	if err := remote.Write(ref, img, opts...); err != nil {
+		return "", fmt.Errorf("rebuild: push %s: %w", ref, err)
+	}
+	return ref.String(), nil
+}
+
+// Status is the outcome of one step.
+type Status int
+
+// The statuses of a step.
+const (
+	StatusPlanned   Status = iota // dry run: would be built
+	StatusBuilt                   // rebuilt
+	StatusUnchanged               // nothing to do (Rebase: base has not moved)
+	StatusFailed                  // the build failed; see Err
+	StatusSkipped                 // not attempted; see Reason
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusPlanned:
+		return "planned"
+	case StatusBuilt:
+		return "built"
+	case StatusUnchanged:
+		return "unchanged"
+	case StatusFailed:
+		return "failed"
+	case StatusSkipped:
+		return "skipped"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Outcome is what happened to one target.
+type Outcome struct {
+	Name    string
+	Status  Status
+	Reason  string // why it was built, or why it was skipped
+	Err     error  // set when Status is StatusFailed
+	Builder string
+	// Image is the rebuilt image, Digest its manifest digest and Pinned
+	// the digest reference its children were built on.
+	Image   v1.Image
+	Digest  v1.Hash
+	Pinned  string
+	Release string // the new release label
+	Commit  string // the source commit built
+	Pins    map[string]string
+	Log     []byte // build tool output
+}
+
+// Report lists the outcome of every step in plan order.
+type Report struct {
+	Outcomes []*Outcome
+	keep     []string
+}
+
+// Get returns the outcome of the named target, or nil.
+func (r *Report) Get(name string) *Outcome {
+	for _, o := range r.Outcomes {
+		if o.Name == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// Err joins the errors of the failed steps (nil when none failed).
+func (r *Report) Err() error {
+	var errs []error
+	for _, o := range r.Outcomes {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Name, o.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close removes the working directories that the report's images may read
+// from (built images are unpacked there).
+func (r *Report) Close() error {
+	var errs []error
+	for _, d := range r.keep {
+		errs = append(errs, os.RemoveAll(d))
+	}
+	r.keep = nil
+	return errors.Join(errs...)
+}
+
+// String renders one line per step.
+func (r *Report) String() string {
+	var b strings.Builder
+	for _, o := range r.Outcomes {
+		fmt.Fprintf(&b, "%s: %s", o.Name, o.Status)
+		if o.Pinned != "" {
+			fmt.Fprintf(&b, " %s", o.Pinned)
+		}
+		if o.Release != "" {
+			fmt.Fprintf(&b, " release=%s", o.Release)
+		}
+		if o.Reason != "" {
+			fmt.Fprintf(&b, " (%s)", o.Reason)
+		}
+		if o.Err != nil {
+			fmt.Fprintf(&b, ": %v", firstLine(o.Err.Error()))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// Execute runs plan batch by batch. Within a batch up to WithConcurrency
+// steps run at once. Each step fetches its source (when it has one),
+// builds with its Builder on the new digests of its rebuilt parents, and
+// stamps the image with the bumped release and the reasons (see Stamp). A
+// step whose parent failed or was skipped is skipped with that reason.
+//
+// With WithStore, every image is handed to the store and children build on
+// the reference it returns; otherwise children are pinned to
+// "<parent repository>@<new digest>" (which then must be reachable by the
+// child's builder). Images in the report may read from working directories
+// that Report.Close removes; source checkouts are removed after each step.
+//
+// With WithDryRun nothing is fetched or built: every step is reported as
+// planned with its reason. Execute returns an error only when ctx ends;
+// build failures are in the report (Report.Err).
+func Execute(ctx context.Context, plan *Plan, opts ...Option) (*Report, error) {
+	cfg := newConfig(opts)
+	rep := &Report{}
+	done := map[string]*Outcome{}
+	var mu sync.Mutex
+	for _, batch := range plan.Batches {
+		outs := make([]*Outcome, len(batch))
+		sem := make(chan struct{}, cfg.concurrency)
+		var wg sync.WaitGroup
+		for i, st := range batch {
+			name := st.Target.name()
+			out := &Outcome{Name: name, Reason: st.Why}
+			outs[i] = out
+			if st.Target.Builder != nil {
+				out.Builder = st.Target.Builder.Name()
+			}
+			pins, skip := pinsFor(st, done, plan)
+			switch {
+			case skip != "":
+				out.Status, out.Reason = StatusSkipped, skip
+				cfg.logger.LogAttrs(ctx, slog.LevelWarn, "rebuild: skipped", slog.String("target", name), slog.String("reason", skip))
+				continue
+			case cfg.dryRun:
+				out.Status, out.Pins = StatusPlanned, pins
+				continue
+			case ctx.Err() != nil:
+				out.Status, out.Reason = StatusSkipped, "cancelled: "+ctx.Err().Error()
+				continue
+			}
+			out.Pins = pins
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					out.Status, out.Reason = StatusSkipped, "cancelled: "+ctx.Err().Error()
+					return
+				}
+				defer func() { <-sem }()
+				keep := runStep(ctx, cfg, st, out)
+				if keep != "" {
+					mu.Lock()
+					rep.keep = append(rep.keep, keep)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		for _, o := range outs {
+			done[o.Name] = o
+		}
+		rep.Outcomes = append(rep.Outcomes, outs...)
+	}
+	return rep, ctx.Err()
+}
+
+// pinsFor returns the pinned references of st's rebuilt parents, or why st
+// must be skipped.
+func pinsFor(st *Step, done map[string]*Outcome, plan *Plan) (map[string]string, string) {
+	pins := map[string]string{}
+	for _, p := range st.Parents {
+		o := done[p]
+		switch {
+		case o == nil:
+			return nil, "parent " + p + " not run"
+		case o.Status == StatusFailed:
+			return nil, fmt.Sprintf("parent %s failed: %s", p, firstLine(o.Err.Error()))
+		case o.Status == StatusSkipped:
+			return nil, fmt.Sprintf("parent %s skipped: %s", p, o.Reason)
+		case o.Status == StatusPlanned:
+			pins[Repository(targetRef(plan, p))] = "<new digest of " + p + ">"
+		case o.Status == StatusBuilt:
+			pins[Repository(targetRef(plan, p))] = o.Pinned
+		}
+	}
+	return pins, ""
+}
+
+func targetRef(plan *Plan, n string) string {
+	for _, s := range plan.Steps() {
+		if s.Target.name() == n {
+			return s.Target.Ref
+		}
+	}
+	return ""
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// runStep builds one target into out and returns a directory to keep (the
+// image reads from it) or "".
+func runStep(ctx context.Context, cfg *config, st *Step, out *Outcome) (keep string) {
+	t := st.Target
+	log := cfg.logger.With(slog.String("target", out.Name))
+	fail := func(err error) string {
+		out.Status, out.Err = StatusFailed, err
+		log.LogAttrs(ctx, slog.LevelError, "rebuild: failed", slog.String("error", firstLine(err.Error())))
+		return ""
+	}
+	if t.Builder == nil {
+		return fail(errors.New("rebuild: target has no Builder"))
+	}
+	work, err := os.MkdirTemp(cfg.workDir, "rebuild-"+unsafeChars.ReplaceAllString(out.Name, "_")+"-")
+	if err != nil {
+		return fail(err)
+	}
+	keepWork := false
+	defer func() {
+		if !keepWork {
+			_ = os.RemoveAll(work)
+		}
+	}()
+
+	stamp := Stamp{Reason: t.Reason, Method: t.Builder.Name(), Time: cfg.now()}
+	if t.Release != "" {
+		stamp.Release = NextRelease(t.Release)
+	}
+	var co *Checkout
+	if t.Source != nil {
+		if co, err = t.Source.Fetch(ctx, filepath.Join(work, "source"), WithLogger(cfg.logger)); err != nil {
+			return fail(err)
+		}
+		stamp.Commit, stamp.Source = co.Commit, co.URL
+		out.Commit = co.Commit
+	}
+	build := filepath.Join(work, "build")
+	if err := os.Mkdir(build, 0o755); err != nil {
+		return fail(err)
+	}
+	req := &Request{
+		Ref: t.Ref, Image: t.Image, Source: co, Pins: out.Pins, Base: t.Base,
+		BuildArgs: t.BuildArgs, Labels: stamp.Labels(), Annotations: stamp.Annotations(),
+		NoCache: t.NoCache, WorkDir: build,
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "rebuild: building", slog.String("builder", t.Builder.Name()), slog.Any("pins", out.Pins))
+	res, err := t.Builder.Build(ctx, req)
+	if errors.Is(err, ErrBaseUnchanged) {
+		out.Status, out.Reason = StatusUnchanged, err.Error()
+		return ""
+	}
+	if err != nil {
+		var be *BuildError
+		if errors.As(err, &be) {
+			out.Log = be.Log
+		}
+		return fail(err)
+	}
+	out.Log = res.Log
+	img := res.Image
+	if stamp.Release == "" {
+		if cf, err := img.ConfigFile(); err == nil {
+			stamp.Release = NextRelease(cf.Config.Labels[LabelRelease])
+		}
+	}
+	stamp.BaseName, stamp.BaseDigest = res.BaseName, res.BaseDigest
+	if m, err := img.Manifest(); err == nil && m.Annotations[AnnotationBaseDigest] != "" {
+		// What the build tool recorded is authoritative.
+		stamp.BaseName, stamp.BaseDigest = m.Annotations[AnnotationBaseName], m.Annotations[AnnotationBaseDigest]
+	}
+	if img, err = stamp.Apply(img); err != nil {
+		return fail(err)
+	}
+	out.Image, out.Release = img, stamp.Release
+	if out.Digest, err = img.Digest(); err != nil {
+		return fail(err)
+	}
+	if cfg.store != nil {
+		if out.Pinned, err = cfg.store.Put(ctx, t, img); err != nil {
+			return fail(err)
+		}
+	} else {
+		out.Pinned = Repository(t.Ref) + "@" + out.Digest.String()
+	}
+	_ = os.RemoveAll(filepath.Join(work, "source"))
+	keepWork, keep = true, work
+	out.Status = StatusBuilt
+	log.LogAttrs(ctx, slog.LevelInfo, "rebuild: built", slog.String("digest", out.Digest.String()), slog.String("release", stamp.Release))
+	return keep
+}

@@ -1,0 +1,211 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Rebase rebuilds an image by swapping its base layers for those of the
+// base's current version, with go-containerregistry's mutate.Rebase: no
+// source, no container runtime, seconds. Use it when only the base has
+// moved and the image's own layers need nothing.
+//
+// The old base is taken from the image's manifest annotations
+// (org.opencontainers.image.base.name and .base.digest), falling back to
+// Request.Base. The new base is the parent's pinned digest from
+// Request.Pins when there is one, else whatever the old base's tag points
+// to now. Before rebasing, Rebase checks that the old base's layers are
+// exactly the first layers of the image and refuses with a *PrefixError
+// otherwise. When the base has not moved it returns ErrBaseUnchanged.
+type Rebase struct {
+	// Options are used for every registry access (auth, transport,
+	// platform). remote.WithContext is added per call.
+	Options []remote.Option
+}
+
+var _ Builder = (*Rebase)(nil)
+
+// ErrBaseUnchanged is returned by Rebase when the base tag still points at
+// the digest the image was built on.
+var ErrBaseUnchanged = errors.New("rebuild: base image unchanged")
+
+// ErrNoBase is returned by Rebase when neither the image's annotations nor
+// the request say what the image was built on.
+var ErrNoBase = errors.New("rebuild: image records no base image")
+
+// PrefixError reports that an image is not built on the base it names: the
+// base's layers are not a prefix of the image's layers.
+type PrefixError struct {
+	Image, Base string
+	// Index is the first layer that differs (or the image's layer count
+	// when the base has more layers).
+	Index     int
+	Want, Got v1.Hash // base layer, image layer at Index (Got zero when missing)
+}
+
+func (e *PrefixError) Error() string {
+	if e.Got == (v1.Hash{}) {
+		return fmt.Sprintf("rebuild: %s is not based on %s: base has more layers than the image (%d)", e.Image, e.Base, e.Index)
+	}
+	return fmt.Sprintf("rebuild: %s is not based on %s: layer %d is %s, base has %s", e.Image, e.Base, e.Index, e.Got, e.Want)
+}
+
+// Name returns "rebase".
+func (r *Rebase) Name() string { return "rebase" }
+
+func (r *Rebase) opts(ctx context.Context) []remote.Option {
+	return append(append([]remote.Option{}, r.Options...), remote.WithContext(ctx))
+}
+
+// Build rebases req.Image (pulled from req.Ref when nil) onto the new base
+// and applies req.Labels and req.Annotations.
+func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
+	img := req.Image
+	if img == nil {
+		ref, err := name.ParseReference(req.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: rebase: %w", err)
+		}
+		if img, err = remote.Image(ref, r.opts(ctx)...); err != nil {
+			return nil, fmt.Errorf("rebuild: rebase: pull %s: %w", req.Ref, err)
+		}
+	}
+	oldName, oldDigest, err := recordedBase(img, req.Base)
+	if err != nil {
+		return nil, err
+	}
+	oldRef, err := name.ParseReference(oldName)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase: base %q: %w", oldName, err)
+	}
+	repo := oldRef.Context()
+
+	// Where the base is now.
+	newRefStr, pinned := req.Pins[repo.Name()]
+	if !pinned {
+		newRefStr = oldName
+		if _, isDigest := oldRef.(name.Digest); isDigest {
+			return nil, fmt.Errorf("%w: base %s is pinned by digest and no new base was given", ErrBaseUnchanged, oldName)
+		}
+	}
+	newRef, err := name.ParseReference(newRefStr)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase: new base %q: %w", newRefStr, err)
+	}
+	desc, err := remote.Get(newRef, r.opts(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase: resolve %s: %w", newRefStr, err)
+	}
+	if oldDigest == "" {
+		return nil, fmt.Errorf("%w: %s has no recorded digest", ErrNoBase, oldName)
+	}
+	if desc.Digest.String() == oldDigest {
+		return nil, fmt.Errorf("%w: %s is still %s", ErrBaseUnchanged, newRefStr, oldDigest)
+	}
+	newBase, err := desc.Image()
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase: new base %s: %w", newRefStr, err)
+	}
+	oldBase, err := remote.Image(repo.Digest(oldDigest), r.opts(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase: old base %s@%s: %w", repo.Name(), oldDigest, err)
+	}
+	if err := CheckPrefix(img, oldBase, req.Ref, repo.Name()+"@"+oldDigest); err != nil {
+		return nil, err
+	}
+	out, err := mutate.Rebase(img, oldBase, newBase)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase: %w", err)
+	}
+	newName := oldName
+	if pinned {
+		newName = repo.Name()
+		if t, ok := oldRef.(name.Tag); ok {
+			newName = t.Name()
+		}
+	}
+	labels := maps.Clone(req.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	ann := maps.Clone(req.Annotations)
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	for _, m := range []map[string]string{labels, ann} {
+		m[AnnotationBaseName] = newName
+		m[AnnotationBaseDigest] = desc.Digest.String()
+	}
+	cf, err := out.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg := *cf.Config.DeepCopy()
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	maps.Copy(cfg.Labels, labels)
+	if out, err = mutate.Config(out, cfg); err != nil {
+		return nil, err
+	}
+	out = mutate.Annotations(out, ann).(v1.Image)
+	return &Result{Image: out, BaseName: newName, BaseDigest: desc.Digest.String()}, nil
+}
+
+// recordedBase returns the base name and digest the image records in its
+// manifest annotations (or, failing that, its labels), else those of
+// explicit ("name@digest" or "name:tag").
+func recordedBase(img v1.Image, explicit string) (baseName, digest string, err error) {
+	if m, err := img.Manifest(); err == nil && m.Annotations[AnnotationBaseName] != "" {
+		return m.Annotations[AnnotationBaseName], m.Annotations[AnnotationBaseDigest], nil
+	}
+	if cf, err := img.ConfigFile(); err == nil && cf.Config.Labels[AnnotationBaseName] != "" {
+		return cf.Config.Labels[AnnotationBaseName], cf.Config.Labels[AnnotationBaseDigest], nil
+	}
+	if explicit == "" {
+		return "", "", ErrNoBase
+	}
+	if n, d, ok := strings.Cut(explicit, "@"); ok {
+		return n, d, nil
+	}
+	return explicit, "", nil
+}
+
+// CheckPrefix verifies that the layers of base are exactly the first layers
+// of img, and returns a *PrefixError naming the first mismatch otherwise.
+// imgName and baseName only label the error.
+func CheckPrefix(img, base v1.Image, imgName, baseName string) error {
+	il, err := img.Layers()
+	if err != nil {
+		return fmt.Errorf("rebuild: layers of %s: %w", imgName, err)
+	}
+	bl, err := base.Layers()
+	if err != nil {
+		return fmt.Errorf("rebuild: layers of %s: %w", baseName, err)
+	}
+	for i, l := range bl {
+		want, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		if i >= len(il) {
+			return &PrefixError{Image: imgName, Base: baseName, Index: len(il), Want: want}
+		}
+		got, err := il[i].Digest()
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return &PrefixError{Image: imgName, Base: baseName, Index: i, Want: want, Got: got}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package rebuild
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// redacted is what a Secret prints instead of its value.
+const redacted = "[REDACTED]"
+
+// Secret holds a credential (an access token, an SSH private key, a key
+// passphrase). Printing it in any way — fmt verbs, String, slog — yields
+// "[REDACTED]"; only Reveal returns the value. The zero Secret is empty.
+type Secret struct {
+	v string
+}
+
+// NewSecret wraps value.
+func NewSecret(value string) Secret { return Secret{v: value} }
+
+// NewSecretBytes wraps a copy of value, for example a PEM file's content.
+func NewSecretBytes(value []byte) Secret { return Secret{v: string(value)} }
+
+// Reveal returns the secret value. Call it only where the value is handed to
+// the component that needs it.
+func (s Secret) Reveal() string { return s.v }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.v == "" }
+
+// String returns a placeholder, never the value.
+func (s Secret) String() string {
+	if s.v == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString returns a placeholder, never the value (the %#v verb).
+func (s Secret) GoString() string { return "rebuild.Secret(" + redacted + ")" }
+
+// Format prints a placeholder for every verb, never the value.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = f.Write([]byte(s.GoString()))
+		return
+	}
+	_, _ = f.Write([]byte(s.String()))
+}
+
+// LogValue makes slog print a placeholder, never the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText encodes a placeholder, so that JSON, YAML or text encoders of
+// a configuration never write the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// scrub replaces every occurrence of the non-empty secrets (and of each of
+// their lines longer than 8 bytes, so that a quoted fragment of a PEM key is
+// caught too) in msg with the placeholder.
+func scrub(msg string, secrets ...Secret) string {
+	for _, s := range secrets {
+		if s.v == "" {
+			continue
+		}
+		msg = strings.ReplaceAll(msg, s.v, redacted)
+		for line := range strings.Lines(s.v) {
+			line = strings.TrimSpace(line)
+			if len(line) > 8 {
+				msg = strings.ReplaceAll(msg, line, redacted)
+			}
+		}
+	}
+	return msg
+}
+
+// scrubError returns err unchanged when its message holds none of the
+// secrets, and otherwise a new error with the secrets replaced by the
+// placeholder. The replacement does not unwrap to err: the original chain
+// would still print the secret.
+func scrubError(err error, secrets ...Secret) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := scrub(msg, secrets...)
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
+}
