@@ -1,6 +1,7 @@
 package healthindex
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -113,7 +114,8 @@ func NewTimeline(p Policy, findings []advisory.Finding, from time.Time) Timeline
 		}
 		return GradeA
 	}
-	slices.SortStableFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
+	// Order within one instant does not matter: counts are updated in batches.
+	slices.SortFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
 
 	tl := Timeline{{Grade: worst(), Start: from}}
 	for i := 0; i < len(events); {
@@ -193,4 +195,28 @@ func (tl Timeline) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ByUrgency orders timelines most urgent first, for slices.SortFunc: a
+// worse current grade first; at equal grades, the one that drops sooner
+// (a timeline that never drops comes last); then the worse grade after the
+// drop. It returns a negative number when a is more urgent than b.
+func ByUrgency(a, b Timeline) int {
+	if c := cmp.Compare(b.Grade(), a.Grade()); c != 0 {
+		return c
+	}
+	da, oka := a.NextDrop()
+	db, okb := b.NextDrop()
+	switch {
+	case oka && !okb:
+		return -1
+	case !oka && okb:
+		return 1
+	case !oka && !okb:
+		return 0
+	}
+	if c := da.Compare(db); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.At(db), a.At(da))
 }

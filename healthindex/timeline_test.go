@@ -3,6 +3,7 @@ package healthindex_test
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -268,4 +269,23 @@ func BenchmarkExplain(b *testing.B) {
 	for b.Loop() {
 		_ = healthindex.Explain(nil, fs, base)
 	}
+}
+
+func TestByUrgency(t *testing.T) {
+	now := ts(t, "2024-06-01T00:00:00Z")
+	tl := func(fs ...advisory.Finding) healthindex.Timeline { return healthindex.NewTimeline(nil, fs, now) }
+	clean := tl()
+	moderate := tl(finding(advisory.SeverityModerate, now.AddDate(-3, 0, 0)))
+	failing := tl(finding(advisory.SeverityImportant, now.AddDate(-2, 0, 0)))         // F, never drops
+	bSoon := tl(finding(advisory.SeverityCritical, now.AddDate(0, 0, -6)))            // B, C tomorrow
+	bLater := tl(finding(advisory.SeverityImportant, now.AddDate(0, 0, -6)))          // B, C in 24 days
+	bSoonImportant := tl(finding(advisory.SeverityImportant, now.AddDate(0, 0, -29))) // B, C tomorrow
+	dNow := tl(finding(advisory.SeverityImportant, now.AddDate(0, 0, -100)))          // D
+	got := []healthindex.Timeline{clean, bLater, dNow, moderate, bSoonImportant, failing, bSoon}
+	slices.SortStableFunc(got, healthindex.ByUrgency)
+	assert.Equal(t, []healthindex.Timeline{failing, dNow, bSoonImportant, bSoon, bLater, clean, moderate}, got)
+	assert.Zero(t, healthindex.ByUrgency(bSoon, bSoonImportant), "same grade, same drop, same next grade")
+	assert.Zero(t, healthindex.ByUrgency(clean, moderate))
+	assert.Negative(t, healthindex.ByUrgency(failing, clean))
+	assert.Positive(t, healthindex.ByUrgency(clean, failing))
 }
