@@ -1,0 +1,193 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/notify"
+)
+
+// receiver is a webhook endpoint that verifies signatures and can fail the
+// first requests.
+type receiver struct {
+	t       *testing.T
+	secret  notify.Secret
+	mu      sync.Mutex
+	fail    []int // statuses for the first requests
+	bodies  [][]byte
+	ids     []string
+	badSigs int
+	block   chan struct{} // when set, requests wait on it or their context
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	require.NoError(rc.t, err)
+	if rc.block != nil {
+		select {
+		case <-rc.block:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.ids = append(rc.ids, r.Header.Get(notify.DeliveryHeader))
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
+		!notify.Verify(rc.secret, body, r.Header.Get(notify.SignatureHeader)) {
+		rc.badSigs++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if len(rc.fail) > 0 {
+		status := rc.fail[0]
+		rc.fail = rc.fail[1:]
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(status)
+		return
+	}
+	rc.bodies = append(rc.bodies, body)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func newReceiver(t *testing.T, secret string, fail ...int) (*receiver, *httptest.Server) {
+	rc := &receiver{t: t, secret: notify.NewSecret(secret), fail: fail}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv
+}
+
+var quickRetry = notify.WithRetry(4, time.Millisecond, 5*time.Millisecond)
+
+func TestWebhookSignedDelivery(t *testing.T) {
+	rc, srv := newReceiver(t, "hook-secret")
+	w, err := notify.NewWebhook(srv.URL+"/hooks/abs", notify.NewSecret("hook-secret"), quickRetry,
+		notify.WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	require.NoError(t, w.Notify(t.Context(), sampleEvents()))
+	require.Len(t, rc.bodies, 1, "one request per batch")
+	assert.Zero(t, rc.badSigs)
+
+	var p notify.Payload
+	require.NoError(t, json.Unmarshal(rc.bodies[0], &p))
+	assert.Equal(t, sampleEvents(), p.Events)
+	assert.Equal(t, now, p.SentAt)
+	assert.Len(t, p.Delivery, 32)
+	assert.Equal(t, p.Delivery, rc.ids[0])
+
+	// A receiver with another secret rejects the request; that is not
+	// retried.
+	_, other := newReceiver(t, "other-secret")
+	w, err = notify.NewWebhook(other.URL, notify.NewSecret("hook-secret"), quickRetry)
+	require.NoError(t, err)
+	err = w.Notify(t.Context(), sampleEvents())
+	var herr *notify.HTTPError
+	require.ErrorAs(t, err, &herr)
+	assert.Equal(t, http.StatusUnauthorized, herr.Status)
+	assert.Contains(t, err.Error(), "attempt 1 of 4")
+}
+
+func TestWebhookFlaky(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     []int
+		wantErr  bool
+		attempts int
+	}{
+		{"fails twice then succeeds", []int{503, 502}, false, 3},
+		{"rate limited then succeeds", []int{429}, false, 2},
+		{"keeps failing", []int{500, 500, 500, 500, 500}, true, 4},
+		{"client error is final", []int{400}, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, srv := newReceiver(t, "s", tt.fail...)
+			var logs bytes.Buffer
+			w, err := notify.NewWebhook(srv.URL, notify.NewSecret("s"), quickRetry,
+				notify.WithWebhookLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			require.NoError(t, err)
+			err = w.Notify(t.Context(), sampleEvents())
+			if tt.wantErr {
+				require.Error(t, err)
+			} else {
+				require.NoError(t, err)
+				require.Len(t, rc.bodies, 1)
+			}
+			require.Len(t, rc.ids, tt.attempts)
+			for _, id := range rc.ids {
+				assert.Equal(t, rc.ids[0], id, "retries keep the delivery id")
+			}
+			assert.NotContains(t, logs.String(), `"s"`)
+		})
+	}
+}
+
+func TestWebhookTimeout(t *testing.T) {
+	rc, srv := newReceiver(t, "s")
+	rc.block = make(chan struct{})
+	defer close(rc.block)
+	w, err := notify.NewWebhook(srv.URL, notify.NewSecret("s"), notify.WithTimeout(50*time.Millisecond),
+		notify.WithRetry(2, time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	err = w.Notify(t.Context(), sampleEvents())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "attempt 2 of 2")
+}
+
+func TestWebhookHidesSecrets(t *testing.T) {
+	const token, key = "T0KEN-in-path", "signing-key-value"
+	// Nothing listens on this port once the server is closed.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	var logs bytes.Buffer
+	w, err := notify.NewWebhook(srv.URL+"/services/"+token+"?k="+token, notify.NewSecret(key),
+		notify.WithRetry(2, time.Millisecond, time.Millisecond), notify.WithWebhookLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, err)
+	err = w.Notify(t.Context(), sampleEvents())
+	require.Error(t, err)
+	for _, s := range []string{err.Error(), logs.String()} {
+		assert.NotContains(t, s, token)
+		assert.NotContains(t, s, key)
+	}
+	assert.Contains(t, err.Error(), srv.Listener.Addr().String())
+
+	_, err = notify.NewWebhook("ftp://x/"+token, notify.NewSecret(key))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), token)
+	_, err = notify.NewWebhook("https://x/", notify.Secret{})
+	require.Error(t, err)
+}
+
+func TestSignVerify(t *testing.T) {
+	body := []byte(`{"events":[]}`)
+	sig := notify.Sign(notify.NewSecret("k"), body)
+	// HMAC-SHA256("k", body), computed independently with openssl:
+	// printf '{"events":[]}' | openssl dgst -sha256 -hmac k
+	assert.Equal(t, "sha256=fb3a9d128c223c4de382139ee19dee144cc857647203b940b2bf3a1a5ab0cffc", sig)
+	assert.True(t, notify.Verify(notify.NewSecret("k"), body, sig))
+	assert.False(t, notify.Verify(notify.NewSecret("x"), body, sig))
+	assert.False(t, notify.Verify(notify.NewSecret("k"), append(body, ' '), sig))
+	assert.False(t, notify.Verify(notify.NewSecret("k"), body, ""))
+}
+
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(`{"events":[]}`), "sha256=00")
+	f.Add([]byte{}, "")
+	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+		secret := notify.NewSecret("k")
+		if notify.Verify(secret, body, sig) != (sig == notify.Sign(secret, body)) {
+			t.Fatalf("Verify disagrees with Sign for %q", sig)
+		}
+	})
+}
