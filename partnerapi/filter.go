@@ -26,6 +26,17 @@ type Filter struct {
 // or holds RSQL operator characters, or an In/NotIn with no values.
 var ErrInvalidFilter = errors.New("partnerapi: invalid filter")
 
+// RawFilter wraps an RSQL expression written by a person, such as a
+// command-line flag, and passes it on as it is. Never build one from
+// untrusted input: use Eq, In and the others, which quote values.
+func RawFilter(expr string) Filter {
+	if strings.TrimSpace(expr) == "" {
+		return Filter{}
+	}
+	// Parenthesized so that And keeps the expression's own grouping.
+	return Filter{expr: expr, op: ','}
+}
+
 // String returns the RSQL text, or "" for the zero Filter.
 func (f Filter) String() string { return f.expr }
 
