@@ -2,9 +2,11 @@ package partnerapi_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,4 +219,125 @@ func TestRetryAndRedaction(t *testing.T) {
 	assert.NotContains(t, logs.String(), "wrong-key-value")
 	assert.NotContains(t, err.Error(), "wrong-key-value")
 	assert.True(t, errors.Is(err, partnerapi.ErrUnauthorized))
+}
+
+// recordingDoer is a caller-supplied Doer that counts requests and checks
+// that each carries the key.
+type recordingDoer struct {
+	next http.Client
+	key  string
+	n    int
+	bad  int
+}
+
+func (d *recordingDoer) Do(r *http.Request) (*http.Response, error) {
+	d.n++
+	if r.Header.Get("X-API-KEY") != d.key {
+		d.bad++
+	}
+	return d.next.Do(r)
+}
+
+func TestRepositoryAndDigestLookups(t *testing.T) {
+	srv := partnerapitest.Start(t)
+	_, imgs := seed(t, srv, 4)
+	_, err := srv.AddRepository(partnerapi.Repository{Registry: "registry.access.redhat.com", Repository: "ubi9/ubi",
+		AutoRebuildTags: []string{"latest", "9.4"},
+		ContentStreamGrades: []partnerapi.ContentStreamGrade{{Tag: "9.4", Grade: "B",
+			ImageIDs: []partnerapi.ArchImageID{{Arch: "amd64", ID: imgs[0].ID}}}}})
+	require.NoError(t, err)
+	doer := &recordingDoer{next: *srv.HTTP.Client(), key: srv.APIKey()}
+	c := srv.Client(t, partnerapi.WithHTTPClient(doer))
+
+	repo, err := c.Repository(t.Context(), "registry.access.redhat.com", "ubi9/ubi")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"latest", "9.4"}, repo.AutoRebuildTags)
+	require.Len(t, repo.ContentStreamGrades, 1)
+	assert.Equal(t, "B", repo.ContentStreamGrades[0].Grade)
+	assert.Equal(t, imgs[0].ID, repo.ContentStreamGrades[0].ImageIDs[0].ID)
+
+	_, err = c.Repository(t.Context(), "registry.access.redhat.com", "ubi9/nope")
+	require.ErrorIs(t, err, partnerapi.ErrNotFound)
+
+	got, err := partnerapi.Collect(c.RepositoryImages(t.Context(), "registry.connect.redhat.com", "acme/widget", &partnerapi.ListOptions{PageSize: 3}))
+	require.NoError(t, err)
+	assert.Len(t, got, 4)
+
+	byDigest, err := c.ImagesByDigest(t.Context(), imgs[1].DockerImageDigest)
+	require.NoError(t, err)
+	require.Len(t, byDigest, 1)
+	assert.Equal(t, imgs[1].ID, byDigest[0].ID)
+	none, err := c.ImagesByDigest(t.Context(), "sha256:none")
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	require.NoError(t, srv.SetRPMManifest(imgs[0].ID, []partnerapi.RPM{{Name: "bash", Version: "5.1.8", Release: "6.el9", Architecture: "x86_64"}}))
+	m, err := c.RPMManifest(t.Context(), imgs[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, "bash", m.RPMs[0].Name)
+	_, err = c.RPMManifest(t.Context(), imgs[1].ID)
+	require.ErrorIs(t, err, partnerapi.ErrNotFound)
+
+	var vulns []partnerapi.Vulnerability
+	for i := range 5 {
+		vulns = append(vulns, partnerapi.Vulnerability{CVEID: "CVE-2025-000" + strconv.Itoa(i), Severity: []string{"Low", "Important"}[i%2]})
+	}
+	require.NoError(t, srv.SetVulnerabilities(imgs[0].ID, vulns))
+	important, err := partnerapi.Collect(c.Vulnerabilities(t.Context(), imgs[0].ID, &partnerapi.ListOptions{
+		Filter: partnerapi.Eq("severity", "Important"), PageSize: 1, SortBy: []partnerapi.Sort{{Field: "cve_id", Order: partnerapi.Desc}}}))
+	require.NoError(t, err)
+	require.Len(t, important, 2)
+	assert.Equal(t, "CVE-2025-0003", important[0].CVEID)
+
+	assert.Positive(t, doer.n)
+	assert.Zero(t, doer.bad, "every request carries the key")
+}
+
+func TestBadListOptions(t *testing.T) {
+	srv := partnerapitest.Start(t)
+	p, _ := seed(t, srv, 1)
+	c := srv.Client(t)
+	before := len(srv.Calls())
+	for _, opts := range []*partnerapi.ListOptions{
+		{Filter: partnerapi.Eq("", "x")},
+		{Filter: partnerapi.In("architecture")},
+		{SortBy: []partnerapi.Sort{{Field: "x", Order: "sideways"}}},
+	} {
+		_, err := partnerapi.Collect(c.ProjectImages(t.Context(), p.ID, opts))
+		require.Error(t, err)
+	}
+	_, err := partnerapi.Collect(c.ProjectImages(t.Context(), "", nil))
+	require.Error(t, err)
+	assert.Len(t, srv.Calls(), before, "invalid options send nothing")
+}
+
+func TestTimeoutBoundsAnAttempt(t *testing.T) {
+	block := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-block:
+		}
+	}))
+	t.Cleanup(func() { close(block); ts.Close() })
+	c, err := partnerapi.New("k", partnerapi.WithBaseURL(ts.URL), partnerapi.WithHTTPClient(ts.Client()),
+		partnerapi.WithTimeout(20*time.Millisecond), partnerapi.WithRetry(2, time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	_, err = c.Image(t.Context(), "x")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestWaitStopsWithContext(t *testing.T) {
+	srv := partnerapitest.Start(t, partnerapitest.WithPollsPerStep(1_000_000))
+	p, imgs := seed(t, srv, 1)
+	c := srv.Client(t)
+	req, err := c.CreateImageRequest(t.Context(), p.ID, partnerapi.ImageRequest{ImageID: imgs[0].ID, Operation: partnerapi.OperationSyncTags})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	last, err := c.WaitImageRequest(ctx, req.ID)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	if last != nil { // nil only when the deadline hit the very first poll
+		assert.Equal(t, partnerapi.StatusPending, last.Status)
+	}
 }
