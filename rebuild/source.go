@@ -162,7 +162,7 @@ func (s *GitSource) fail(err error) error {
 	var kind error
 	msg := err.Error()
 	switch {
-	case errors.Is(err, ErrInvalidSource):
+	case errors.Is(err, ErrInvalidSource), errors.Is(err, ErrRevisionNotFound):
 	case knownhosts.IsHostKeyChanged(err) || strings.Contains(msg, "knownhosts: key mismatch"):
 		kind = ErrHostKeyMismatch
 	case knownhosts.IsHostUnknown(err) || strings.Contains(msg, "knownhosts: key is unknown"):

@@ -3,6 +3,8 @@ package gittest
 import (
 	"crypto/subtle"
 	"encoding/pem"
+	"io"
+	"log"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -59,7 +61,9 @@ func StartHTTP(t testing.TB, repoDir string, opts ...HTTPOption) *HTTPServer {
 		}
 		backend.ServeHTTP(w, r)
 	})
-	srv := httptest.NewTLSServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // clients that refuse the certificate are expected
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + "/" + name
 	s.CA = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})

@@ -1,0 +1,162 @@
+package rebuild_test
+
+import (
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/rebuild"
+)
+
+// rebaseFixture pushes base:1, an app built on it that records its base in
+// annotations, an impostor that claims the same base but is not built on
+// it, and then moves base:1 to a new image.
+type rebaseFixture struct {
+	reg                  string
+	oldBase, newBase     v1.Image
+	app                  v1.Image
+	oldDigest, newDigest string
+}
+
+func annotateBase(t *testing.T, img v1.Image, baseName, digest string) v1.Image {
+	t.Helper()
+	out, ok := mutate.Annotations(img, map[string]string{
+		rebuild.AnnotationBaseName:   baseName,
+		rebuild.AnnotationBaseDigest: digest,
+	}).(v1.Image)
+	require.True(t, ok)
+	return out
+}
+
+func newRebaseFixture(t *testing.T) *rebaseFixture {
+	t.Helper()
+	f := &rebaseFixture{reg: startRegistry(t)}
+	f.oldBase = image(t, nil, map[string]string{"name": "base", "release": "1"},
+		layer(t, map[string]string{"etc/os-release": "v1"}), layer(t, map[string]string{"usr/lib/libssl.so": "vulnerable"}))
+	f.oldDigest = push(t, f.reg+"/base:1", f.oldBase).String()
+
+	f.app = image(t, f.oldBase, map[string]string{"name": "app", "release": "7"},
+		layer(t, map[string]string{"app/bin": "app v1"}), layer(t, map[string]string{"app/conf": "x=1"}))
+	f.app = annotateBase(t, f.app, f.reg+"/base:1", f.oldDigest)
+	push(t, f.reg+"/app:1", f.app)
+
+	impostor := image(t, nil, map[string]string{"name": "impostor"},
+		layer(t, map[string]string{"etc/os-release": "other"}), layer(t, map[string]string{"app/bin": "x"}))
+	push(t, f.reg+"/impostor:1", annotateBase(t, impostor, f.reg+"/base:1", f.oldDigest))
+	return f
+}
+
+// moveBase pushes a new base:1 with a fixed library and returns it.
+func (f *rebaseFixture) moveBase(t *testing.T) {
+	t.Helper()
+	f.newBase = image(t, nil, map[string]string{"name": "base", "release": "2"},
+		layer(t, map[string]string{"etc/os-release": "v1"}), layer(t, map[string]string{"usr/lib/libssl.so": "fixed"}),
+		layer(t, map[string]string{"etc/extra": "3rd layer"}))
+	f.newDigest = push(t, f.reg+"/base:1", f.newBase).String()
+}
+
+func layerDigests(t *testing.T, img v1.Image) []v1.Hash {
+	t.Helper()
+	ls, err := img.Layers()
+	require.NoError(t, err)
+	var out []v1.Hash
+	for _, l := range ls {
+		d, err := l.Digest()
+		require.NoError(t, err)
+		out = append(out, d)
+	}
+	return out
+}
+
+func TestRebase(t *testing.T) {
+	f := newRebaseFixture(t)
+	r := &rebuild.Rebase{}
+
+	_, err := r.Build(t.Context(), &rebuild.Request{Ref: f.reg + "/app:1"})
+	require.ErrorIs(t, err, rebuild.ErrBaseUnchanged, "base tag still points at the recorded digest")
+
+	f.moveBase(t)
+	res, err := r.Build(t.Context(), &rebuild.Request{
+		Ref:         f.reg + "/app:1",
+		Labels:      map[string]string{"release": "8", rebuild.LabelAdvisories: "RHSA-2026:0001"},
+		Annotations: map[string]string{rebuild.LabelAdvisories: "RHSA-2026:0001"},
+	})
+	require.NoError(t, err)
+	img := res.Image
+	// The image is well-formed: it round-trips through the registry.
+	d := push(t, f.reg+"/app:rebased", img)
+	assert.Equal(t, d.String(), mustDigest(t, pull(t, f.reg+"/app:rebased")))
+
+	// Layers: the new base's three, then the app's own two.
+	want := append(layerDigests(t, f.newBase), layerDigests(t, f.app)[2:]...)
+	assert.Equal(t, want, layerDigests(t, img))
+
+	// Config: the app's config with the new labels; history follows layers.
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "app", cf.Config.Labels["name"])
+	assert.Equal(t, "8", cf.Config.Labels["release"])
+	assert.Equal(t, "RHSA-2026:0001", cf.Config.Labels[rebuild.LabelAdvisories])
+	assert.Equal(t, f.newDigest, cf.Config.Labels[rebuild.AnnotationBaseDigest])
+	assert.Equal(t, "linux", cf.OS)
+	var created []string
+	for _, h := range cf.History {
+		created = append(created, h.CreatedBy)
+	}
+	assert.Equal(t, []string{"layer A", "layer B", "layer C", "layer A", "layer B"}, created)
+	assert.Len(t, cf.RootFS.DiffIDs, 5)
+
+	// Manifest annotations record the new base.
+	m, err := img.Manifest()
+	require.NoError(t, err)
+	assert.Equal(t, f.reg+"/base:1", m.Annotations[rebuild.AnnotationBaseName])
+	assert.Equal(t, f.newDigest, m.Annotations[rebuild.AnnotationBaseDigest])
+	assert.Equal(t, "RHSA-2026:0001", m.Annotations[rebuild.LabelAdvisories])
+	assert.Equal(t, f.newDigest, res.BaseDigest)
+}
+
+func TestRebaseRefusesForeignImage(t *testing.T) {
+	f := newRebaseFixture(t)
+	f.moveBase(t)
+	_, err := (&rebuild.Rebase{}).Build(t.Context(), &rebuild.Request{Ref: f.reg + "/impostor:1"})
+	var pe *rebuild.PrefixError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 0, pe.Index)
+	assert.Contains(t, err.Error(), "is not based on")
+}
+
+func TestRebaseExplicitBaseAndPins(t *testing.T) {
+	f := newRebaseFixture(t)
+	// An image without base annotations, declared explicitly.
+	plain := image(t, f.oldBase, map[string]string{"name": "plain", "release": "3"}, layer(t, map[string]string{"p": "p"}))
+	push(t, f.reg+"/plain:1", plain)
+
+	// The parent was rebuilt and stored by digest only: the tag has not
+	// moved, the pin says where the new base is.
+	newBase := image(t, nil, map[string]string{"name": "base", "release": "2"}, layer(t, map[string]string{"etc/os-release": "v2"}))
+	d := push(t, f.reg+"/base@"+mustDigest(t, newBase), newBase)
+	pinned := f.reg + "/base@" + d.String()
+
+	res, err := (&rebuild.Rebase{}).Build(t.Context(), &rebuild.Request{
+		Ref:   f.reg + "/plain:1",
+		Image: plain,
+		Base:  f.reg + "/base:1@" + f.oldDigest,
+		Pins:  map[string]string{rebuild.Repository(f.reg + "/base:1"): pinned},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, d.String(), res.BaseDigest)
+	assert.Equal(t, append(layerDigests(t, newBase), layerDigests(t, plain)[2]), layerDigests(t, res.Image))
+
+	_, err = (&rebuild.Rebase{}).Build(t.Context(), &rebuild.Request{Ref: f.reg + "/plain:1", Image: plain})
+	require.ErrorIs(t, err, rebuild.ErrNoBase)
+}
+
+func mustDigest(t *testing.T, img v1.Image) string {
+	t.Helper()
+	d, err := img.Digest()
+	require.NoError(t, err)
+	return d.String()
+}
