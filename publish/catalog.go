@@ -2,84 +2,90 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"time"
+	"slices"
+
+	"github.com/openabs/abs/partnerapi"
 )
 
 // CatalogClient is what the catalog publisher needs from a certification
-// catalog such as Red Hat's Pyxis: create a request to publish one image,
-// then read that request until it is done. PartnerAPI adapts a
-// *partnerapi.Client.
+// catalog: create an image publish request, then wait until the catalog
+// completes, fails or aborts it. *partnerapi.Client implements it; tests
+// can serve partnerapitest's fake.
 type CatalogClient interface {
-	// CreatePublishRequest asks the catalog to publish image imageID of
-	// project projectID and returns the new request.
-	CreatePublishRequest(ctx context.Context, projectID, imageID string) (CatalogRequest, error)
-	// GetRequest returns the current state of a request.
-	GetRequest(ctx context.Context, requestID string) (CatalogRequest, error)
+	CreateImageRequest(ctx context.Context, projectID string, req partnerapi.ImageRequest) (*partnerapi.ImageRequest, error)
+	WaitImageRequest(ctx context.Context, id string) (*partnerapi.ImageRequest, error)
 }
 
-// CatalogFinder is implemented by catalog clients that can find the
-// catalog id of an image from its manifest digest. The catalog publisher
-// uses it when a Request names no image id.
+// CatalogFinder is implemented by catalog clients that can find catalog
+// images by manifest digest (*partnerapi.Client does). With it the
+// catalog publisher needs no image id in the Request, finds the
+// per-architecture images of an index, and skips images already published.
 type CatalogFinder interface {
-	FindImageID(ctx context.Context, projectID, digest string) (string, error)
+	ImagesByDigest(ctx context.Context, digest string) ([]partnerapi.Image, error)
 }
 
-// CatalogRequest is a catalog's publish request.
-type CatalogRequest struct {
-	ID string
-	// Status is "pending", "in progress", "completed", "failed" or
-	// "aborted".
-	Status  string
-	Message string
-}
-
-// Catalog request states.
-const (
-	CatalogPending    = "pending"
-	CatalogInProgress = "in progress"
-	CatalogCompleted  = "completed"
-	CatalogFailed     = "failed"
-	CatalogAborted    = "aborted"
+var (
+	_ CatalogClient = (*partnerapi.Client)(nil)
+	_ CatalogFinder = (*partnerapi.Client)(nil)
 )
 
-func catalogDone(status string) bool {
-	return status == CatalogCompleted || status == CatalogFailed || status == CatalogAborted
-}
+// CatalogUnchanged is the CatalogImage.Status of an image that was
+// already published, so no request was made.
+const CatalogUnchanged = "unchanged"
 
 // CatalogResult records the catalog step of a publish.
 type CatalogResult struct {
-	ProjectID string `json:"project_id"`
-	ImageID   string `json:"image_id"`
-	RequestID string `json:"request_id,omitempty"`
-	Status    string `json:"status,omitempty"`
-	Message   string `json:"message,omitempty"`
+	ProjectID string         `json:"project_id"`
+	Images    []CatalogImage `json:"images"`
 }
 
-// CatalogError reports a catalog request that ended failed or aborted. It
-// matches ErrCatalog.
+// CatalogImage records one catalog image and its publish request.
+type CatalogImage struct {
+	ImageID string `json:"image_id"`
+	// Digest is the manifest digest the image was found by ("" when the
+	// Request named the image id).
+	Digest    string `json:"digest,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	// Status is the request's last state ("completed", "failed",
+	// "aborted", ...), CatalogUnchanged, or "" in a dry run or before the
+	// request was made.
+	Status  string `json:"status,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// CatalogError reports a catalog publish request that ended failed or
+// aborted. It matches ErrCatalog and unwraps to the client's error.
 type CatalogError struct {
+	ImageID   string
 	RequestID string
 	Status    string
 	Message   string
+	Err       error
 }
 
 func (e *CatalogError) Error() string {
-	return fmt.Sprintf("publish: catalog request %s %s: %s", e.RequestID, e.Status, e.Message)
+	return fmt.Sprintf("publish: catalog request %s for image %s %s: %s", e.RequestID, e.ImageID, e.Status, e.Message)
 }
 
 // Is reports whether target is ErrCatalog.
 func (e *CatalogError) Is(target error) bool { return target == ErrCatalog }
 
+// Unwrap returns the client's error.
+func (e *CatalogError) Unwrap() error { return e.Err }
+
 // Catalog publishes images in a certification catalog. Chain it after a
 // Registry so that the catalog is asked to publish only what the registry
 // already serves: Chain(registry, catalog).
+//
+// While a request for the same image is still open the catalog answers
+// a conflict (partnerapi.ErrConflict); Publish returns it, and a later
+// retry finds the image published and changes nothing.
 type Catalog struct {
-	client        CatalogClient
-	poll, maxPoll time.Duration
-	logger        *slog.Logger
-	sleep         func(context.Context, time.Duration) error
+	client CatalogClient
+	logger *slog.Logger
 }
 
 var _ Publisher = (*Catalog)(nil)
@@ -87,13 +93,7 @@ var _ Publisher = (*Catalog)(nil)
 // CatalogOption configures a Catalog.
 type CatalogOption func(*Catalog)
 
-// WithPollInterval sets the first wait between reads of a pending request
-// and the longest (the wait doubles up to it). Defaults: 2 s and 30 s.
-func WithPollInterval(first, longest time.Duration) CatalogOption {
-	return func(c *Catalog) { c.poll, c.maxPoll = first, max(first, longest) }
-}
-
-// WithCatalogLogger logs the request's progress to l.
+// WithCatalogLogger logs the requests' progress to l.
 func WithCatalogLogger(l *slog.Logger) CatalogOption {
 	return func(c *Catalog) {
 		if l != nil {
@@ -102,25 +102,22 @@ func WithCatalogLogger(l *slog.Logger) CatalogOption {
 	}
 }
 
-// NewCatalog returns a catalog publisher that uses client. Bound the wait
-// for a request with the context passed to Publish.
+// NewCatalog returns a catalog publisher that uses client, e.g. a
+// *partnerapi.Client. Bound the wait for requests with the context passed
+// to Publish; the client's options set the poll interval.
 func NewCatalog(client CatalogClient, opts ...CatalogOption) *Catalog {
-	c := &Catalog{
-		client:  client,
-		poll:    2 * time.Second,
-		maxPoll: 30 * time.Second,
-		logger:  slog.New(slog.DiscardHandler),
-		sleep:   sleepCtx,
-	}
+	c := &Catalog{client: client, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
 }
 
-// Publish creates a publish request for the image of req in the catalog
-// and waits until the catalog completes, fails or aborts it. A dry run
-// resolves the image id (a read) and creates nothing.
+// Publish requests the publication of the request's image in project
+// req.Catalog.ProjectID and waits for each request to end. For an index
+// without an explicit image id, every per-architecture image found by its
+// manifest digest is published. A dry run looks the images up and
+// creates nothing.
 func (c *Catalog) Publish(ctx context.Context, req Request) (*Result, error) {
 	art, err := req.artifact()
 	if err != nil {
@@ -134,52 +131,95 @@ func (c *Catalog) Publish(ctx context.Context, req Request) (*Result, error) {
 		Digest:     art.digest.String(),
 		MediaType:  string(art.mediaType),
 		DryRun:     req.DryRun,
-		Catalog:    &CatalogResult{ProjectID: req.Catalog.ProjectID, ImageID: req.Catalog.ImageID},
+		Catalog:    &CatalogResult{ProjectID: req.Catalog.ProjectID},
 	}
 	cr := res.Catalog
-	if cr.ImageID == "" {
-		f, ok := c.client.(CatalogFinder)
-		if !ok {
-			return res, fmt.Errorf("%w: request names none and the client cannot look it up", ErrNoCatalogImage)
+	published := map[string]bool{}
+	finder, canFind := c.client.(CatalogFinder)
+	switch {
+	case canFind:
+		digests := []string{art.digest.String()}
+		if art.index {
+			digests = append(digests, art.manifests[1:]...)
 		}
-		id, err := f.FindImageID(ctx, cr.ProjectID, res.Digest)
-		if err != nil {
-			return res, fmt.Errorf("publish: find catalog image %s: %w", res.Digest, err)
+		for _, d := range digests {
+			imgs, err := finder.ImagesByDigest(ctx, d)
+			if err != nil {
+				return res, fmt.Errorf("publish: find catalog images of %s: %w", d, err)
+			}
+			for _, img := range imgs {
+				if img.Deleted || img.CertProject != cr.ProjectID || (req.Catalog.ImageID != "" && img.ID != req.Catalog.ImageID) {
+					continue
+				}
+				if slices.ContainsFunc(cr.Images, func(ci CatalogImage) bool { return ci.ImageID == img.ID }) {
+					continue
+				}
+				cr.Images = append(cr.Images, CatalogImage{ImageID: img.ID, Digest: d})
+				published[img.ID] = isPublished(img)
+			}
 		}
-		if id == "" {
-			return res, fmt.Errorf("%w: no image with digest %s in project %s", ErrNoCatalogImage, res.Digest, cr.ProjectID)
-		}
-		cr.ImageID = id
+	case req.Catalog.ImageID != "":
+		cr.Images = []CatalogImage{{ImageID: req.Catalog.ImageID}}
+	}
+	if len(cr.Images) == 0 {
+		return res, fmt.Errorf("%w: no image with digest %s in project %s", ErrNoCatalogImage, res.Digest, cr.ProjectID)
 	}
 	if req.DryRun {
+		for i := range cr.Images {
+			if published[cr.Images[i].ImageID] {
+				cr.Images[i].Status = CatalogUnchanged
+			}
+		}
 		return res, nil
 	}
-	r, err := c.client.CreatePublishRequest(ctx, cr.ProjectID, cr.ImageID)
+	for i := range cr.Images {
+		ci := &cr.Images[i]
+		if published[ci.ImageID] {
+			ci.Status, ci.Message = CatalogUnchanged, "already published"
+			continue
+		}
+		if err := c.request(ctx, cr.ProjectID, ci); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (c *Catalog) request(ctx context.Context, projectID string, ci *CatalogImage) error {
+	r, err := c.client.CreateImageRequest(ctx, projectID, partnerapi.ImageRequest{ImageID: ci.ImageID, Operation: partnerapi.OperationPublish})
 	if err != nil {
-		return res, fmt.Errorf("publish: create catalog request for image %s: %w", cr.ImageID, err)
+		return fmt.Errorf("publish: create catalog publish request for image %s: %w", ci.ImageID, err)
 	}
-	log := c.logger.With(slog.String("project", cr.ProjectID), slog.String("image", cr.ImageID), slog.String("request", r.ID))
-	wait := c.poll
-	for {
-		cr.RequestID, cr.Status, cr.Message = r.ID, r.Status, r.Message
-		log.LogAttrs(ctx, slog.LevelDebug, "publish: catalog request", slog.String("status", r.Status))
-		if catalogDone(r.Status) {
-			break
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return res, fmt.Errorf("publish: wait for catalog request %s: %w", r.ID, err)
-		}
-		wait = min(wait*2, c.maxPoll)
-		if r, err = c.client.GetRequest(ctx, cr.RequestID); err != nil {
-			return res, fmt.Errorf("publish: read catalog request %s: %w", cr.RequestID, err)
-		}
-		if r.ID == "" {
-			r.ID = cr.RequestID
-		}
+	ci.RequestID, ci.Status, ci.Message = r.ID, string(r.Status), r.StatusMessage
+	log := c.logger.With(slog.String("project", projectID), slog.String("image", ci.ImageID), slog.String("request", r.ID))
+	log.LogAttrs(ctx, slog.LevelInfo, "publish: catalog request created")
+	r, err = c.client.WaitImageRequest(ctx, r.ID)
+	if r != nil {
+		ci.Status, ci.Message = string(r.Status), r.StatusMessage
 	}
-	if cr.Status != CatalogCompleted {
-		return res, &CatalogError{RequestID: cr.RequestID, Status: cr.Status, Message: cr.Message}
+	if r != nil && (r.Status == partnerapi.StatusFailed || r.Status == partnerapi.StatusAborted) {
+		return &CatalogError{ImageID: ci.ImageID, RequestID: ci.RequestID, Status: ci.Status, Message: ci.Message, Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("publish: wait for catalog request %s: %w", ci.RequestID, err)
+	}
+	if r.Status != partnerapi.StatusCompleted {
+		return &CatalogError{ImageID: ci.ImageID, RequestID: ci.RequestID, Status: ci.Status, Message: ci.Message,
+			Err: errors.New("request ended in an unknown state")}
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "publish: catalog request completed")
-	return res, nil
+	return nil
+}
+
+// isPublished reports whether every repository entry of img is published.
+func isPublished(img partnerapi.Image) bool {
+	if len(img.Repositories) == 0 {
+		return false
+	}
+	for _, r := range img.Repositories {
+		if !r.Published {
+			return false
+		}
+	}
+	return true
 }

@@ -7,7 +7,7 @@
 // order:
 //
 //	reg := publish.NewRegistry(publish.WithBasicAuth("bot", publish.NewSecret(pw)))
-//	p := publish.Chain(reg, publish.NewCatalog(publish.PartnerAPI(client)))
+//	p := publish.Chain(reg, publish.NewCatalog(pyxis)) // pyxis is a *partnerapi.Client
 //	res, err := p.Publish(ctx, publish.Request{
 //		Repository:   "registry.example.com/team/app",
 //		Image:        img,
