@@ -11,7 +11,8 @@ import (
 // CreateImageRequest asks the catalog to publish, unpublish or sync the
 // tags of an image of project projectID. Only ImageID and Operation of req
 // are sent. The API answers 409 (ErrConflict) while an identical request
-// is still open.
+// is still open; after a retried server error, ErrConflict means that the
+// first attempt went through.
 func (c *Client) CreateImageRequest(ctx context.Context, projectID string, req ImageRequest) (*ImageRequest, error) {
 	if err := errors.Join(need("project id", projectID), need("image id", req.ImageID), need("operation", string(req.Operation))); err != nil {
 		return nil, err
