@@ -73,7 +73,7 @@ func ParseContainerfile(data []byte, buildArgs map[string]string) (*Containerfil
 				if ov, ok := buildArgs[k]; ok {
 					cf.Args[k] = ov
 				} else if hasDefault {
-					cf.Args[k] = strings.Trim(v, `"'`)
+					cf.Args[k] = expand(strings.Trim(v, `"'`), cf.Args)
 				} else if _, ok := cf.Args[k]; !ok {
 					cf.Args[k] = ""
 				}
@@ -214,29 +214,81 @@ func Repository(ref string) string {
 
 var (
 	loneVar = regexp.MustCompile(`^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$`)
-	varRef  = regexp.MustCompile(`\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))`)
 )
 
+// expand substitutes $VAR, ${VAR}, ${VAR:-word} and ${VAR:+word} (word
+// may itself hold substitutions) from args. Unknown forms are kept.
 func expand(s string, args map[string]string) string {
-	return varRef.ReplaceAllStringFunc(s, func(m string) string {
-		sm := varRef.FindStringSubmatch(m)
-		if sm[4] != "" {
-			return args[sm[4]]
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			i++
+			continue
 		}
-		v, set := args[sm[1]]
-		switch sm[2] {
-		case "-":
-			if !set || v == "" {
-				return sm[3]
+		if s[i+1] != '{' {
+			j := i + 1
+			for j < len(s) && isNameByte(s[j], j == i+1) {
+				j++
 			}
-		case "+":
-			if set && v != "" {
-				return sm[3]
+			if j == i+1 {
+				b.WriteByte(c)
+				i++
+				continue
 			}
-			return ""
+			b.WriteString(args[s[i+1:j]])
+			i = j
+			continue
+		}
+		// ${...}: find the matching brace.
+		depth, end := 0, -1
+		for j := i + 1; j < len(s); j++ {
+			if s[j] == '{' {
+				depth++
+			} else if s[j] == '}' {
+				if depth--; depth == 0 {
+					end = j
+					break
+				}
+			}
+		}
+		if end < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		b.WriteString(expandBraced(s[i+2:end], args))
+		i = end + 1
+	}
+	return b.String()
+}
+
+func expandBraced(inner string, args map[string]string) string {
+	n := 0
+	for n < len(inner) && isNameByte(inner[n], n == 0) {
+		n++
+	}
+	name, rest := inner[:n], inner[n:]
+	v, set := args[name]
+	switch {
+	case rest == "":
+		return v
+	case strings.HasPrefix(rest, ":-"):
+		if !set || v == "" {
+			return expand(rest[2:], args)
 		}
 		return v
-	})
+	case strings.HasPrefix(rest, ":+"):
+		if set && v != "" {
+			return expand(rest[2:], args)
+		}
+		return ""
+	}
+	return v
+}
+
+func isNameByte(c byte, first bool) bool {
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9')
 }
 
 type instruction struct {

@@ -2,7 +2,6 @@ package rebuild
 
 import (
 	"maps"
-	"strconv"
 	"strings"
 	"time"
 
@@ -88,11 +87,7 @@ func NextRelease(release string) string {
 	if last < 0 {
 		return release + ".1"
 	}
-	n, err := strconv.ParseUint(parts[last], 10, 64)
-	if err != nil { // overflow: start a new component
-		return release + ".1"
-	}
-	parts[last] = strconv.FormatUint(n+1, 10)
+	parts[last] = increment(parts[last])
 	return strings.Join(parts, ".")
 }
 
@@ -163,4 +158,17 @@ func (s Stamp) Apply(img v1.Image) (v1.Image, error) {
 		return img, nil
 	}
 	return out, nil
+}
+
+// increment adds one to a string of decimal digits, of any length.
+func increment(digits string) string {
+	b := []byte(digits)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < '9' {
+			b[i]++
+			return string(b)
+		}
+		b[i] = '0'
+	}
+	return "1" + string(b)
 }
