@@ -54,7 +54,7 @@ func image(t *testing.T, base v1.Image, labels map[string]string, layers ...v1.L
 	img := base
 	var err error
 	for i, l := range layers {
-		img, err = mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{
+		img, err = mutate.Append(img, mutate.Addendum{Layer: l, MediaType: types.OCILayer, History: v1.History{
 			CreatedBy: "layer " + string(rune('A'+i)), Created: v1.Time{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)},
 		}})
 		require.NoError(t, err)
