@@ -190,6 +190,17 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 		Blobs:      art.blobs,
 	}
 	opts := r.remoteOptions(ctx)
+	// One puller and one pusher per publish: their transports (and
+	// tokens) are reused across the many small requests below.
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	pusher, err := remote.NewPusher(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	opts = append(opts, remote.Reuse(puller), remote.Reuse(pusher))
 	log := r.logger.With(slog.String("repository", repo.Name()), slog.String("digest", want))
 
 	// Where every tag points now.
