@@ -1,0 +1,491 @@
+package advisory
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openabs/abs/internal/rpmver"
+	"github.com/openabs/abs/rpmscan"
+)
+
+// Index answers which advisories an image has not applied. It is built once
+// from a set of advisories (and optionally VEX documents and the
+// repository-to-CPE map) and is then read-only: Match may be called from
+// many goroutines.
+type Index struct {
+	advs    []advMeta
+	byID    map[string]int32
+	names   map[string][]*group
+	unfixed map[string][]unfixedEntry
+	vex     []vexMeta
+
+	targets []string            // target id -> key ("redhat:enterprise_linux:9" or "eco:AlmaLinux:9")
+	exact   map[string]uint32   // key -> target id
+	major   map[string][]uint32 // "vendor:product:major" -> targets with that major and a minor
+	repo    *RepoCPE
+}
+
+type advMeta struct {
+	id       string
+	typ      Type
+	severity Severity
+	issued   time.Time
+	cves     []string
+	url      string
+	names    []string
+}
+
+type vexMeta struct {
+	cve      string
+	severity Severity
+}
+
+type group struct {
+	target  uint32
+	arch    string // "" = any
+	module  string
+	entries []entry // ascending EVR
+}
+
+type entry struct {
+	evr     rpmver.EVR
+	adv     int32
+	product string
+	cpe     string
+}
+
+type unfixedEntry struct {
+	target uint32
+	arch   string
+	module string
+	vex    int32
+	state  string
+	fix    *Fix
+}
+
+// IndexOption configures NewIndex.
+type IndexOption func(*indexConfig)
+
+type indexConfig struct {
+	repo *RepoCPE
+	vex  []VEX
+}
+
+// WithRepoCPE gives the map used to turn an image's content sets into
+// CPEs. Without it, every image is matched by its RHEL major version
+// (MatchOSRelease).
+func WithRepoCPE(m *RepoCPE) IndexOption { return func(c *indexConfig) { c.repo = m } }
+
+// WithVEX adds VEX documents, whose known_affected and under_investigation
+// components Unfixed reports.
+func WithVEX(docs []VEX) IndexOption {
+	return func(c *indexConfig) { c.vex = append(c.vex, docs...) }
+}
+
+// NewIndex builds an Index. Fixes for source packages (arch src or nosrc)
+// and fixes without a version are left out; when two advisories share an
+// id, the one updated last wins.
+func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
+	var cfg indexConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ix := &Index{
+		byID:    make(map[string]int32, len(advisories)),
+		names:   map[string][]*group{},
+		unfixed: map[string][]unfixedEntry{},
+		exact:   map[string]uint32{},
+		major:   map[string][]uint32{},
+		repo:    cfg.repo,
+	}
+	// Latest version of each id wins.
+	chosen := make([]int, 0, len(advisories))
+	pos := map[string]int{}
+	for i := range advisories {
+		a := &advisories[i]
+		if j, ok := pos[a.ID]; ok {
+			if !a.Updated.Before(advisories[chosen[j]].Updated) {
+				chosen[j] = i
+			}
+			continue
+		}
+		pos[a.ID] = len(chosen)
+		chosen = append(chosen, i)
+	}
+	type gkey struct {
+		name, arch, module string
+		target             uint32
+	}
+	groups := map[gkey]*group{}
+	products := map[string]string{}
+	intern := func(s string) string {
+		if v, ok := products[s]; ok {
+			return v
+		}
+		products[s] = s
+		return s
+	}
+	for _, i := range chosen {
+		a := &advisories[i]
+		ai := int32(len(ix.advs))
+		ix.byID[a.ID] = ai
+		m := advMeta{id: a.ID, typ: a.Type, severity: a.Severity, issued: a.Issued, cves: a.CVEs, url: a.URL}
+		if m.typ == "" {
+			m.typ = TypeOf(a.ID)
+		}
+		for fi := range a.Fixes {
+			f := &a.Fixes[fi]
+			if f.Arch == "src" || f.Arch == "nosrc" || f.Version == "" || f.Name == "" {
+				continue
+			}
+			t, ok := ix.target(f)
+			if !ok {
+				continue
+			}
+			k := gkey{name: f.Name, arch: f.Arch, module: f.Module, target: t}
+			g := groups[k]
+			if g == nil {
+				g = &group{target: t, arch: f.Arch, module: f.Module}
+				groups[k] = g
+				ix.names[f.Name] = append(ix.names[f.Name], g)
+			}
+			g.entries = append(g.entries, entry{
+				evr: rpmver.EVR{Epoch: f.Epoch, Version: f.Version, Release: f.Release},
+				adv: ai, product: intern(f.Product), cpe: intern(f.CPE),
+			})
+			if len(m.names) == 0 || m.names[len(m.names)-1] != f.Name {
+				m.names = append(m.names, f.Name)
+			}
+		}
+		slices.Sort(m.names)
+		m.names = slices.Compact(m.names)
+		ix.advs = append(ix.advs, m)
+	}
+	for _, g := range groups {
+		slices.SortFunc(g.entries, func(a, b entry) int {
+			if c := a.evr.Compare(b.evr); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.adv, b.adv)
+		})
+	}
+	for vi := range cfg.vex {
+		v := &cfg.vex[vi]
+		ix.vex = append(ix.vex, vexMeta{cve: v.CVE, severity: v.Severity})
+		add := func(l []Fix, state string) {
+			for i := range l {
+				f := &l[i]
+				if f.Arch == "src" || f.Arch == "nosrc" || f.Name == "" {
+					continue
+				}
+				t, ok := ix.target(f)
+				if !ok {
+					continue
+				}
+				ix.unfixed[f.Name] = append(ix.unfixed[f.Name], unfixedEntry{
+					target: t, arch: f.Arch, module: f.Module, vex: int32(vi), state: state, fix: f,
+				})
+			}
+		}
+		add(v.Affected, StateAffected)
+		add(v.UnderInvestigation, StateUnderInvestigation)
+	}
+	return ix
+}
+
+// target interns the product a fix applies to.
+func (ix *Index) target(f *Fix) (uint32, bool) {
+	var key string
+	if f.CPE != "" {
+		k, ok := cpeKey(f.CPE)
+		if !ok {
+			return 0, false
+		}
+		key = k
+	} else if f.Product != "" {
+		key = "eco:" + f.Product
+	} else {
+		return 0, false
+	}
+	if t, ok := ix.exact[key]; ok {
+		return t, true
+	}
+	t := uint32(len(ix.targets))
+	ix.targets = append(ix.targets, key)
+	ix.exact[key] = t
+	if mk := majorKey(key); mk != "" {
+		ix.major[mk] = append(ix.major[mk], t)
+	}
+	return t, true
+}
+
+// Len returns the number of advisories indexed.
+func (ix *Index) Len() int { return len(ix.advs) }
+
+// PackageNames returns the sorted binary package names an advisory fixes,
+// or nil when the advisory is not indexed. With it a caller can keep a
+// reverse index from advisories to the images holding those packages.
+func (ix *Index) PackageNames(id string) []string {
+	i, ok := ix.byID[id]
+	if !ok {
+		return nil
+	}
+	return slices.Clone(ix.advs[i].names)
+}
+
+// applicable is the set of targets an image's packages are matched
+// against, and how that set was decided.
+type applicable struct {
+	rule MatchRule
+	cpes []string
+	ids  []uint32
+	main []bool // ids[i] was reached through the main stream of an xUS CPE
+}
+
+func (a *applicable) add(t uint32, main bool) {
+	for i, x := range a.ids {
+		if x == t {
+			a.main[i] = a.main[i] && main
+			return
+		}
+	}
+	a.ids = append(a.ids, t)
+	a.main = append(a.main, main)
+}
+
+func (a *applicable) lookup(t uint32) (ok, main bool) {
+	for i, x := range a.ids {
+		if x == t {
+			return true, a.main[i]
+		}
+	}
+	return false, false
+}
+
+func (ix *Index) addKey(a *applicable, key string, main bool) {
+	if t, ok := ix.exact[key]; ok {
+		a.add(t, main)
+	}
+	if majorKey(key) == "" { // a major-only version covers its minors
+		for _, t := range ix.major[key] {
+			a.add(t, main)
+		}
+	}
+}
+
+var elRe = regexp.MustCompile(`\.el(\d+)`)
+
+// applicableTo decides which products apply to an image: the CPEs of its
+// content sets (and, for extended-support streams, the main stream), or,
+// without content sets the map knows, the RHEL major version (or the
+// distribution's OSV ecosystem) from os-release and the packages' .elN
+// release suffixes.
+func (ix *Index) applicableTo(inv *rpmscan.Inventory) *applicable {
+	a := &applicable{rule: MatchContentSet}
+	for _, cs := range inv.ContentSets {
+		for _, c := range ix.repo.CPEs(cs) {
+			k, ok := cpeKey(c)
+			if !ok {
+				continue
+			}
+			if !slices.Contains(a.cpes, c) {
+				a.cpes = append(a.cpes, c)
+			}
+			ix.addKey(a, k, false)
+			if mk := mainStreamKey(k); mk != "" {
+				ix.addKey(a, mk, true)
+			}
+		}
+	}
+	if len(a.cpes) > 0 {
+		return a
+	}
+	a.rule = MatchOSRelease
+	id := strings.ToLower(inv.OS.ID)
+	major, _, _ := strings.Cut(inv.OS.VersionID, ".")
+	if _, err := strconv.Atoi(major); err != nil {
+		major = ""
+	}
+	switch id {
+	case "almalinux":
+		if major != "" {
+			ix.addKey(a, "eco:AlmaLinux:"+major, false)
+		}
+		return a
+	case "rocky":
+		if major != "" {
+			ix.addKey(a, "eco:Rocky Linux:"+major, false)
+		}
+		return a
+	case "ol":
+		if major != "" {
+			ix.addKey(a, "eco:Oracle Linux:"+major, false)
+		}
+		return a
+	case "rhel", "":
+	default:
+		if !strings.Contains(inv.OS.CPEName, ":redhat:enterprise_linux:") {
+			return a
+		}
+	}
+	if major == "" {
+		major = elMajor(inv.Packages)
+	}
+	if major != "" {
+		c := "cpe:/o:redhat:enterprise_linux:" + major
+		a.cpes = append(a.cpes, c)
+		ix.addKey(a, "redhat:enterprise_linux:"+major, false)
+	}
+	return a
+}
+
+// elMajor returns the RHEL major most packages' releases name (".el9…").
+func elMajor(pkgs []rpmscan.Package) string {
+	counts := map[string]int{}
+	best, n := "", 0
+	for _, p := range pkgs {
+		m := elRe.FindStringSubmatch(p.Release)
+		if m == nil {
+			continue
+		}
+		counts[m[1]]++
+		if c := counts[m[1]]; c > n || (c == n && m[1] < best) {
+			best, n = m[1], c
+		}
+	}
+	return best
+}
+
+func archCompatible(fixArch, pkgArch string) bool {
+	return fixArch == "" || fixArch == pkgArch || fixArch == "noarch" || pkgArch == "noarch"
+}
+
+// Match returns a finding for every advisory not applied to an installed
+// package: same name, compatible arch (equal, or either side noarch),
+// same module name:stream (modular fixes never match non-modular packages
+// and the other way round), a product that applies to the image, and an
+// installed EVR older than every build of the advisory that applies to
+// the image. Findings are sorted by package, arch, installed EVR, issue
+// date and advisory id.
+func (ix *Index) Match(inv *rpmscan.Inventory) []Finding {
+	if inv == nil {
+		return nil
+	}
+	return ix.match(inv, ix.applicableTo(inv))
+}
+
+type candidate struct {
+	e     *entry
+	arch  string
+	main  bool
+	exact bool // the fix's CPE is one of the image's, verbatim
+}
+
+func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
+	var out []Finding
+	var cands []candidate
+	var groups []*group
+	for pi := range inv.Packages {
+		p := &inv.Packages[pi]
+		gs := ix.names[p.Name]
+		if len(gs) == 0 || p.Arch == "src" {
+			continue
+		}
+		inst := rpmver.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release}
+		mod := p.ModuleStream()
+		cands, groups = cands[:0], groups[:0]
+		for _, g := range gs {
+			if g.module != mod || !archCompatible(g.arch, p.Arch) {
+				continue
+			}
+			ok, main := app.lookup(g.target)
+			if !ok {
+				continue
+			}
+			groups = append(groups, g)
+			es := g.entries
+			// First entry newer than the installed package.
+			i := sort.Search(len(es), func(i int) bool { return es[i].evr.Compare(inst) > 0 })
+			for j := i; j < len(es); j++ {
+				cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main})
+			}
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		// An advisory is applied when any of its applicable builds is not
+		// newer than the installed package (an EUS image holding the EUS
+		// build has applied it, though the main stream shipped a newer one).
+		applied := map[int32]bool{}
+		for _, g := range groups {
+			for k := range g.entries {
+				e := &g.entries[k]
+				if e.evr.Compare(inst) > 0 {
+					break
+				}
+				applied[e.adv] = true
+			}
+		}
+		best := map[int32]candidate{}
+		for _, c := range cands {
+			if applied[c.e.adv] {
+				continue
+			}
+			c.exact = slices.Contains(app.cpes, c.e.cpe)
+			b, ok := best[c.e.adv]
+			if !ok || better(c, b) {
+				best[c.e.adv] = c
+			}
+		}
+		installed := p.EVR() + "." + p.Arch
+		for adv, c := range best {
+			m := &ix.advs[adv]
+			arch := c.arch
+			if arch == "" {
+				arch = p.Arch
+			}
+			fixed := c.e.evr.String()
+			out = append(out, Finding{
+				Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: m.cves,
+				Package: p.Name, Installed: installed, Fixed: fixed + "." + arch,
+				ProductCPE: c.e.cpe, Match: app.rule,
+				Arch: p.Arch, Module: mod, FixedEVR: fixed, Product: c.e.product,
+				MainStream: c.main, Type: m.typ, URL: m.url,
+			})
+		}
+	}
+	sortFindings(out)
+	return out
+}
+
+// better prefers a build of the image's own stream over a main-stream one,
+// then the newer build, then a fix whose CPE the image names verbatim.
+func better(a, b candidate) bool {
+	if a.main != b.main {
+		return !a.main
+	}
+	if c := a.e.evr.Compare(b.e.evr); c != 0 {
+		return c > 0
+	}
+	if a.exact != b.exact {
+		return a.exact
+	}
+	return a.e.cpe < b.e.cpe
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		return cmp.Or(
+			cmp.Compare(a.Package, b.Package),
+			cmp.Compare(a.Arch, b.Arch),
+			cmp.Compare(a.Installed, b.Installed),
+			a.Issued.Compare(b.Issued),
+			cmp.Compare(a.Advisory, b.Advisory),
+		)
+	})
+}
