@@ -36,6 +36,15 @@ func checkHeaderBlob(b []byte) error {
 	if 8+16*il+dl > int64(len(b)) {
 		return corrupt("header blob of %d bytes shorter than its counts (il=%d dl=%d)", len(b), il, dl)
 	}
+	// Every element of every tag takes at least one byte of data. go-rpmdb
+	// loops count times over string arrays, so an absurd count would keep it
+	// busy for billions of iterations.
+	for i := range il {
+		e := b[8+16*i:]
+		if count := int64(binary.BigEndian.Uint32(e[12:])); count > dl {
+			return corrupt("header tag %d: count %d exceeds data length %d", int32(binary.BigEndian.Uint32(e)), count, dl)
+		}
+	}
 	return nil
 }
 
