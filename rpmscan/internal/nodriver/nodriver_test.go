@@ -15,7 +15,6 @@ import (
 	"github.com/openabs/abs/rpmscan"
 )
 
-
 func TestNoSQLiteDriver(t *testing.T) {
 	require.NotContains(t, sql.Drivers(), "sqlite", "this test binary must not link a sqlite driver")
 
