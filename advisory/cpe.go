@@ -227,4 +227,3 @@ func CPEMatch(a, b string) bool {
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
-
