@@ -1,0 +1,47 @@
+package rpmscan_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/internal/testutil"
+	"github.com/openabs/abs/rpmscan"
+)
+
+// BenchmarkScan scans an image shaped like a certified application image:
+// a UBI 9-like base layer with a 200-package sqlite rpmdb and 10 MB of
+// other files, then three application layers of 100, 40 and 10 MB
+// (uncompressed). The image is built once, in memory; the loop measures
+// the scan alone, gunzip included.
+func BenchmarkScan(b *testing.B) {
+	db, err := testutil.RPMDB200(b.TempDir())
+	if err != nil {
+		b.Skip(err)
+	}
+	spec := testutil.CertifiedSpec{
+		RPMDB:      db,
+		BaseFiller: 10 << 20,
+		AppLayers:  []int64{100 << 20, 40 << 20, 10 << 20},
+		Seed:       1,
+	}
+	img, err := testutil.CertifiedImage(spec)
+	require.NoError(b, err)
+	var total int64 = int64(len(db)) + spec.BaseFiller
+	for _, n := range spec.AppLayers {
+		total += n
+	}
+	s := rpmscan.New(rpmscan.WithTempDir(b.TempDir()))
+	inv, err := s.Scan(b.Context(), img) // warm the image's cached digests
+	require.NoError(b, err)
+	require.Len(b, inv.Packages, 200)
+
+	b.SetBytes(total)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Scan(b.Context(), img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
