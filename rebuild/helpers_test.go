@@ -25,7 +25,7 @@ import (
 
 // startRegistry serves an in-memory registry on loopback and returns its
 // host:port.
-func startRegistry(t *testing.T) string {
+func startRegistry(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -33,7 +33,7 @@ func startRegistry(t *testing.T) string {
 }
 
 // layer makes a reproducible layer holding files.
-func layer(t *testing.T, files map[string]string) v1.Layer {
+func layer(t testing.TB, files map[string]string) v1.Layer {
 	t.Helper()
 	m := map[string][]byte{}
 	for k, v := range files {
@@ -45,7 +45,7 @@ func layer(t *testing.T, files map[string]string) v1.Layer {
 }
 
 // image stacks layers (with one history entry each) and sets labels.
-func image(t *testing.T, base v1.Image, labels map[string]string, layers ...v1.Layer) v1.Image {
+func image(t testing.TB, base v1.Image, labels map[string]string, layers ...v1.Layer) v1.Image {
 	t.Helper()
 	if base == nil {
 		base = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
@@ -74,7 +74,7 @@ func image(t *testing.T, base v1.Image, labels map[string]string, layers ...v1.L
 	return img
 }
 
-func push(t *testing.T, ref string, img v1.Image) v1.Hash {
+func push(t testing.TB, ref string, img v1.Image) v1.Hash {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func push(t *testing.T, ref string, img v1.Image) v1.Hash {
 	return d
 }
 
-func pull(t *testing.T, ref string) v1.Image {
+func pull(t testing.TB, ref string) v1.Image {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	require.NoError(t, err)

@@ -21,7 +21,7 @@ type rebaseFixture struct {
 	oldDigest, newDigest string
 }
 
-func annotateBase(t *testing.T, img v1.Image, baseName, digest string) v1.Image {
+func annotateBase(t testing.TB, img v1.Image, baseName, digest string) v1.Image {
 	t.Helper()
 	out, ok := mutate.Annotations(img, map[string]string{
 		rebuild.AnnotationBaseName:   baseName,
@@ -31,7 +31,7 @@ func annotateBase(t *testing.T, img v1.Image, baseName, digest string) v1.Image 
 	return out
 }
 
-func newRebaseFixture(t *testing.T) *rebaseFixture {
+func newRebaseFixture(t testing.TB) *rebaseFixture {
 	t.Helper()
 	f := &rebaseFixture{reg: startRegistry(t)}
 	f.oldBase = image(t, nil, map[string]string{"name": "base", "release": "1"},
@@ -50,7 +50,7 @@ func newRebaseFixture(t *testing.T) *rebaseFixture {
 }
 
 // moveBase pushes a new base:1 with a fixed library and returns it.
-func (f *rebaseFixture) moveBase(t *testing.T) {
+func (f *rebaseFixture) moveBase(t testing.TB) {
 	t.Helper()
 	f.newBase = image(t, nil, map[string]string{"name": "base", "release": "2"},
 		layer(t, map[string]string{"etc/os-release": "v1"}), layer(t, map[string]string{"usr/lib/libssl.so": "fixed"}),
@@ -58,7 +58,7 @@ func (f *rebaseFixture) moveBase(t *testing.T) {
 	f.newDigest = push(t, f.reg+"/base:1", f.newBase).String()
 }
 
-func layerDigests(t *testing.T, img v1.Image) []v1.Hash {
+func layerDigests(t testing.TB, img v1.Image) []v1.Hash {
 	t.Helper()
 	ls, err := img.Layers()
 	require.NoError(t, err)
@@ -154,9 +154,49 @@ func TestRebaseExplicitBaseAndPins(t *testing.T) {
 	require.ErrorIs(t, err, rebuild.ErrNoBase)
 }
 
-func mustDigest(t *testing.T, img v1.Image) string {
+func mustDigest(t testing.TB, img v1.Image) string {
 	t.Helper()
 	d, err := img.Digest()
 	require.NoError(t, err)
 	return d.String()
+}
+
+// TestExecuteRebase runs Rebase through a plan: the moved base rebases the
+// app (release bumped, reasons recorded); an image whose base has not moved
+// is reported unchanged.
+func TestExecuteRebase(t *testing.T) {
+	f := newRebaseFixture(t)
+	other := image(t, nil, map[string]string{"name": "other-base"}, layer(t, map[string]string{"o": "1"}))
+	otherDigest := push(t, f.reg+"/other-base:1", other).String()
+	still := annotateBase(t, image(t, other, map[string]string{"release": "1"}, layer(t, map[string]string{"s": "s"})), f.reg+"/other-base:1", otherDigest)
+	push(t, f.reg+"/still:1", still)
+	f.moveBase(t)
+
+	r := &rebuild.Rebase{}
+	plan, err := rebuild.NewPlan([]*rebuild.Target{
+		{Name: "app", Ref: f.reg + "/app:1", Builder: r, Reason: rebuild.Reason{Text: "base image updated", Advisories: []string{"RHSA-2026:0007"}}},
+		{Name: "still", Ref: f.reg + "/still:1", Builder: r},
+	})
+	require.NoError(t, err)
+	rep, err := rebuild.Execute(t.Context(), plan, rebuild.WithStore(&rebuild.RegistryStore{}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rep.Close() })
+	require.NoError(t, rep.Err())
+
+	app := rep.Get("app")
+	require.Equal(t, rebuild.StatusBuilt, app.Status)
+	assert.Equal(t, "8", app.Release)
+	img := pull(t, app.Pinned)
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "8", cf.Config.Labels[rebuild.LabelRelease])
+	assert.Equal(t, "rebase", cf.Config.Labels[rebuild.LabelMethod])
+	assert.Equal(t, "base image updated: RHSA-2026:0007", cf.Config.Labels[rebuild.LabelReason])
+	assert.Equal(t, f.newDigest, cf.Config.Labels[rebuild.AnnotationBaseDigest])
+	m, err := img.Manifest()
+	require.NoError(t, err)
+	assert.Equal(t, f.newDigest, m.Annotations[rebuild.AnnotationBaseDigest])
+
+	assert.Equal(t, rebuild.StatusUnchanged, rep.Get("still").Status)
+	assert.Contains(t, rep.Get("still").Reason, "unchanged")
 }
