@@ -23,8 +23,8 @@
 // # Time semantics
 //
 // Age counts from the advisory's issue instant ([advisory.Finding.Issued]),
-// not from its day: the catalog's own grade changes happen at the minute an
-// erratum crosses a limit (for example an E→F change at 18:43:00). Limits
+// not from its day: the catalog's own grade changes fall at any time of day
+// (for example an E→F change at 18:43:00), not at midnight. Limits
 // are [Age] values added in UTC: Days(n) is exactly n×24 hours and
 // Months(n) is n calendar months ([time.Time.AddDate], so an erratum issued
 // on 29 February reaches "12 months" on 1 March of the next year). A finding

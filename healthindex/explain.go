@@ -104,23 +104,7 @@ func writeCauses(b *strings.Builder, cs []Cause, at time.Time) {
 				int(at.Sub(f.Issued)/(24*time.Hour)))
 		}
 		fmt.Fprintf(b, "  %s (%s, %s) %s %s, fixed in %s: %s since %s\n",
-			f.Advisory, severityName(f.Severity), issued, f.Package, f.Installed, f.Fixed,
+			f.Advisory, f.Severity, issued, f.Package, f.Installed, f.Fixed,
 			c.Grade, c.Since.Format(time.RFC3339))
 	}
-}
-
-func severityName(s advisory.Severity) string {
-	switch s {
-	case advisory.SeverityCritical:
-		return "Critical"
-	case advisory.SeverityImportant:
-		return "Important"
-	case advisory.SeverityModerate:
-		return "Moderate"
-	case advisory.SeverityLow:
-		return "Low"
-	case advisory.SeverityNone:
-		return "None"
-	}
-	return fmt.Sprintf("Severity(%d)", int(s))
 }
