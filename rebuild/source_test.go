@@ -181,6 +181,9 @@ func TestFetchSSH(t *testing.T) {
 			assert.FileExists(t, co.Containerfile)
 			assert.Equal(t, filepath.Join(co.ContextDir, tc.wantFile), co.Containerfile)
 			assert.NoDirExists(t, filepath.Join(co.Dir, ".git"))
+			if tc.src.Commit == "" {
+				assert.FileExists(t, filepath.Join(dir, "git", "shallow"), "branches and tags are fetched shallow")
+			}
 			assertTreeHasNoSecret(t, co.Dir, secrets...)
 			assertTreeHasNoSecret(t, dir, secrets...)
 		})
