@@ -197,3 +197,10 @@ func RPMDB200(dir string) ([]byte, error) {
 func DemoImage(rpmdb []byte) (v1.Image, error) {
 	return CertifiedImage(CertifiedSpec{RPMDB: rpmdb, BaseFiller: 64 << 10, AppLayers: []int64{256 << 10}, Seed: 1})
 }
+
+// BenchSpec is the image BenchmarkScan and bench/scan-vs-syft.sh measure: a
+// base layer with rpmdb and 10 MB of other files, then application layers
+// of 100, 40 and 10 MB (uncompressed).
+func BenchSpec(rpmdb []byte) CertifiedSpec {
+	return CertifiedSpec{RPMDB: rpmdb, BaseFiller: 10 << 20, AppLayers: []int64{100 << 20, 40 << 20, 10 << 20}, Seed: 1}
+}
