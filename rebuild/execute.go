@@ -207,6 +207,9 @@ func Execute(ctx context.Context, plan *Plan, opts ...Option) (*Report, error) {
 				continue
 			case cfg.dryRun:
 				out.Status, out.Pins = StatusPlanned, pins
+				if st.Target.Release != "" {
+					out.Release = NextRelease(st.Target.Release)
+				}
 				continue
 			case ctx.Err() != nil:
 				out.Status, out.Reason = StatusSkipped, "cancelled: "+ctx.Err().Error()

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -208,13 +210,24 @@ func TestExecuteConcurrencyAndCancel(t *testing.T) {
 	}
 	p, err := rebuild.NewPlan(targets)
 	require.NoError(t, err)
-	close(fb.gate)
-	rep, err := rebuild.Execute(t.Context(), p, rebuild.WithConcurrency(2))
+
+	// Open the gate only once two builds are in flight at the same time:
+	// with a serial executor the builds would wait until the context ends.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	go func() {
+		for fb.inFlight.Load() < 2 && ctx.Err() == nil {
+			runtime.Gosched()
+		}
+		close(fb.gate)
+	}()
+	rep, err := rebuild.Execute(ctx, p, rebuild.WithConcurrency(2))
 	require.NoError(t, err)
 	_ = rep.Close()
-	assert.LessOrEqual(t, fb.maxSeen.Load(), int32(2))
+	require.NoError(t, rep.Err())
+	assert.Equal(t, int32(2), fb.maxSeen.Load(), "two builds at a time, never more")
 
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel = context.WithCancel(t.Context())
 	cancel()
 	rep, err = rebuild.Execute(ctx, p)
 	require.ErrorIs(t, err, context.Canceled)

@@ -110,9 +110,25 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 	if desc.Digest.String() == oldDigest {
 		return nil, fmt.Errorf("%w: %s is still %s", ErrBaseUnchanged, newRefStr, oldDigest)
 	}
+	// For a multi-platform base, desc.Image picks the platform of
+	// r.Options (default linux/amd64); the image may have recorded either
+	// the index digest or that platform's manifest digest.
 	newBase, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: rebase: new base %s: %w", newRefStr, err)
+	}
+	newDigest := desc.Digest
+	if desc.MediaType.IsIndex() {
+		d, err := newBase.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: rebase: new base %s: %w", newRefStr, err)
+		}
+		if d.String() == oldDigest {
+			return nil, fmt.Errorf("%w: %s is still %s", ErrBaseUnchanged, newRefStr, oldDigest)
+		}
+		if !isIndexDigest(ctx, r, repo, oldDigest) {
+			newDigest = d // record like for like: a platform manifest
+		}
 	}
 	oldBase, err := remote.Image(repo.Digest(oldDigest), r.opts(ctx)...)
 	if err != nil {
@@ -142,7 +158,7 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 	}
 	for _, m := range []map[string]string{labels, ann} {
 		m[AnnotationBaseName] = newName
-		m[AnnotationBaseDigest] = desc.Digest.String()
+		m[AnnotationBaseDigest] = newDigest.String()
 	}
 	cf, err := out.ConfigFile()
 	if err != nil {
@@ -157,7 +173,13 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 		return nil, err
 	}
 	out = mutate.Annotations(out, ann).(v1.Image)
-	return &Result{Image: out, BaseName: newName, BaseDigest: desc.Digest.String()}, nil
+	return &Result{Image: out, BaseName: newName, BaseDigest: newDigest.String()}, nil
+}
+
+// isIndexDigest reports whether digest names an image index in repo.
+func isIndexDigest(ctx context.Context, r *Rebase, repo name.Repository, digest string) bool {
+	d, err := remote.Head(repo.Digest(digest), r.opts(ctx)...)
+	return err == nil && d.MediaType.IsIndex()
 }
 
 // recordedBase returns the base name and digest the image records in its

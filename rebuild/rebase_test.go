@@ -3,8 +3,12 @@ package rebuild_test
 import (
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -199,4 +203,63 @@ func TestExecuteRebase(t *testing.T) {
 
 	assert.Equal(t, rebuild.StatusUnchanged, rep.Get("still").Status)
 	assert.Contains(t, rep.Get("still").Reason, "unchanged")
+}
+
+// TestRebaseMultiPlatformBase rebases an image whose base tag points to an
+// image index; the image recorded the platform manifest's digest.
+func TestRebaseMultiPlatformBase(t *testing.T) {
+	reg := startRegistry(t)
+	index := func(img v1.Image) v1.ImageIndex {
+		return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), mutate.IndexAddendum{
+			Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}},
+		})
+	}
+	pushIndex := func(ref string, idx v1.ImageIndex) {
+		r, err := name.ParseReference(ref)
+		require.NoError(t, err)
+		require.NoError(t, remote.WriteIndex(r, idx, remote.WithContext(t.Context())))
+	}
+	oldBase := image(t, nil, nil, layer(t, map[string]string{"v": "1"}))
+	pushIndex(reg+"/base:1", index(oldBase))
+	app := annotateBase(t, image(t, oldBase, map[string]string{"release": "1"}, layer(t, map[string]string{"a": "a"})), reg+"/base:1", mustDigest(t, oldBase))
+	push(t, reg+"/app:1", app)
+
+	_, err := (&rebuild.Rebase{}).Build(t.Context(), &rebuild.Request{Ref: reg + "/app:1"})
+	require.ErrorIs(t, err, rebuild.ErrBaseUnchanged, "the index still holds the recorded platform image")
+
+	newBase := image(t, nil, nil, layer(t, map[string]string{"v": "2"}))
+	pushIndex(reg+"/base:1", index(newBase))
+	res, err := (&rebuild.Rebase{}).Build(t.Context(), &rebuild.Request{Ref: reg + "/app:1"})
+	require.NoError(t, err)
+	assert.Equal(t, mustDigest(t, newBase), res.BaseDigest, "platform manifest recorded like the original")
+	assert.Equal(t, append(layerDigests(t, newBase), layerDigests(t, app)[1]), layerDigests(t, res.Image))
+}
+
+func TestCheckPrefix(t *testing.T) {
+	a := layer(t, map[string]string{"a": "a"})
+	b := layer(t, map[string]string{"b": "b"})
+	c := layer(t, map[string]string{"c": "c"})
+	tests := []struct {
+		name      string
+		img, base v1.Image
+		wantIndex int // -1: no error
+	}{
+		{"prefix", image(t, nil, nil, a, b, c), image(t, nil, nil, a, b), -1},
+		{"equal", image(t, nil, nil, a, b), image(t, nil, nil, a, b), -1},
+		{"empty base", image(t, nil, nil, a), image(t, nil, nil), -1},
+		{"second differs", image(t, nil, nil, a, c, b), image(t, nil, nil, a, b), 1},
+		{"base longer", image(t, nil, nil, a), image(t, nil, nil, a, b), 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := rebuild.CheckPrefix(tc.img, tc.base, "img", "base")
+			if tc.wantIndex < 0 {
+				require.NoError(t, err)
+				return
+			}
+			var pe *rebuild.PrefixError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.wantIndex, pe.Index)
+		})
+	}
 }
