@@ -23,6 +23,7 @@ type Index struct {
 	names   map[string][]*group
 	unfixed map[string][]unfixedEntry
 	vex     []vexMeta
+	prods   []prodInfo
 
 	targets []string            // target id -> key ("redhat:enterprise_linux:9" or "eco:AlmaLinux:9")
 	exact   map[string]uint32   // key -> target id
@@ -53,11 +54,12 @@ type group struct {
 }
 
 type entry struct {
-	evr     rpmver.EVR
-	adv     int32
-	product string
-	cpe     string
+	evr  rpmver.EVR
+	adv  int32
+	prod uint32 // index into Index.prods
 }
+
+type prodInfo struct{ product, cpe string }
 
 type unfixedEntry struct {
 	target uint32
@@ -117,19 +119,110 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 		pos[a.ID] = len(chosen)
 		chosen = append(chosen, i)
 	}
+	// Two passes: the first assigns every fix to its group and counts, the
+	// second fills one shared backing array, so that building allocates
+	// little besides the index itself.
 	type gkey struct {
-		name, arch, module string
-		target             uint32
+		name, target, arch, module uint32
 	}
-	groups := map[gkey]*group{}
-	products := map[string]string{}
-	intern := func(s string) string {
-		if v, ok := products[s]; ok {
+	type prodKey struct{ product, cpe string }
+	var (
+		groupIDs  = map[gkey]int32{}
+		groupList []*group
+		counts    []int32
+		nameIDs   = map[string]uint32{}
+		nameList  []string
+		small     = map[string]uint32{} // arch and module strings
+		smallList []string
+		prodIDs   = map[prodKey]uint32{}
+		cpeTarget = map[string]int64{} // raw CPE or ecosystem -> target, -1 unusable
+		fixGroup  []int32
+	)
+	// Consecutive fixes mostly share product, name, arch: remember the last
+	// lookups.
+	var (
+		lastRaw, lastName, lastArch, lastModule string
+		lastT                                   int64 = -2
+		lastN, lastA, lastM                     uint32
+		lastPK                                  prodKey
+		lastPID                                 uint32
+		havePK                                  bool
+	)
+	internSmall := func(s string) uint32 {
+		if v, ok := small[s]; ok {
 			return v
 		}
-		products[s] = s
-		return s
+		v := uint32(len(smallList))
+		small[s] = v
+		smallList = append(smallList, s)
+		return v
 	}
+	internSmall("") // id 0: what lastArch and lastModule start as
+	for _, i := range chosen {
+		a := &advisories[i]
+		for fi := range a.Fixes {
+			f := &a.Fixes[fi]
+			if f.Arch == "src" || f.Arch == "nosrc" || f.Version == "" || f.Name == "" {
+				fixGroup = append(fixGroup, -1)
+				continue
+			}
+			raw := f.CPE
+			if raw == "" {
+				raw = "eco:" + f.Product
+			}
+			t := lastT
+			if raw != lastRaw || t == -2 {
+				var ok bool
+				t, ok = cpeTarget[raw]
+				if !ok {
+					t = -1
+					if tt, ok := ix.target(f); ok {
+						t = int64(tt)
+					}
+					cpeTarget[raw] = t
+				}
+				lastRaw, lastT = raw, t
+			}
+			if t < 0 {
+				fixGroup = append(fixGroup, -1)
+				continue
+			}
+			if f.Name != lastName {
+				n, ok := nameIDs[f.Name]
+				if !ok {
+					n = uint32(len(nameList))
+					nameIDs[f.Name] = n
+					nameList = append(nameList, f.Name)
+				}
+				lastName, lastN = f.Name, n
+			}
+			if f.Arch != lastArch {
+				lastArch, lastA = f.Arch, internSmall(f.Arch)
+			}
+			if f.Module != lastModule {
+				lastModule, lastM = f.Module, internSmall(f.Module)
+			}
+			k := gkey{name: lastN, target: uint32(t), arch: lastA, module: lastM}
+			g, ok := groupIDs[k]
+			if !ok {
+				g = int32(len(groupList))
+				groupIDs[k] = g
+				gr := &group{target: uint32(t), arch: f.Arch, module: f.Module}
+				groupList = append(groupList, gr)
+				counts = append(counts, 0)
+				ix.names[f.Name] = append(ix.names[f.Name], gr)
+			}
+			counts[g]++
+			fixGroup = append(fixGroup, g)
+		}
+	}
+	backing := make([]entry, len(fixGroup))
+	off := 0
+	for g, gr := range groupList {
+		gr.entries = backing[off : off : off+int(counts[g])]
+		off += int(counts[g])
+	}
+	fi := 0
 	for _, i := range chosen {
 		a := &advisories[i]
 		ai := int32(len(ix.advs))
@@ -138,25 +231,28 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 		if m.typ == "" {
 			m.typ = TypeOf(a.ID)
 		}
-		for fi := range a.Fixes {
-			f := &a.Fixes[fi]
-			if f.Arch == "src" || f.Arch == "nosrc" || f.Version == "" || f.Name == "" {
+		for j := range a.Fixes {
+			g := fixGroup[fi]
+			fi++
+			if g < 0 {
 				continue
 			}
-			t, ok := ix.target(f)
-			if !ok {
-				continue
+			f := &a.Fixes[j]
+			pk := prodKey{f.Product, f.CPE}
+			if !havePK || pk != lastPK {
+				pid, ok := prodIDs[pk]
+				if !ok {
+					pid = uint32(len(ix.prods))
+					prodIDs[pk] = pid
+					ix.prods = append(ix.prods, prodInfo{product: f.Product, cpe: f.CPE})
+				}
+				lastPK, lastPID, havePK = pk, pid, true
 			}
-			k := gkey{name: f.Name, arch: f.Arch, module: f.Module, target: t}
-			g := groups[k]
-			if g == nil {
-				g = &group{target: t, arch: f.Arch, module: f.Module}
-				groups[k] = g
-				ix.names[f.Name] = append(ix.names[f.Name], g)
-			}
-			g.entries = append(g.entries, entry{
+			pid := lastPID
+			gr := groupList[g]
+			gr.entries = append(gr.entries, entry{
 				evr: rpmver.EVR{Epoch: f.Epoch, Version: f.Version, Release: f.Release},
-				adv: ai, product: intern(f.Product), cpe: intern(f.CPE),
+				adv: ai, prod: pid,
 			})
 			if len(m.names) == 0 || m.names[len(m.names)-1] != f.Name {
 				m.names = append(m.names, f.Name)
@@ -166,7 +262,14 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 		m.names = slices.Compact(m.names)
 		ix.advs = append(ix.advs, m)
 	}
-	for _, g := range groups {
+	// Each name's groups are sorted by target, so Match visits only the
+	// image's targets.
+	for _, gs := range ix.names {
+		slices.SortFunc(gs, func(a, b *group) int {
+			return cmp.Or(cmp.Compare(a.target, b.target), cmp.Compare(a.arch, b.arch), cmp.Compare(a.module, b.module))
+		})
+	}
+	for _, g := range groupList {
 		slices.SortFunc(g.entries, func(a, b entry) int {
 			if c := a.evr.Compare(b.evr); c != 0 {
 				return c
@@ -399,20 +502,24 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		inst := rpmver.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release}
 		mod := p.ModuleStream()
 		cands, groups = cands[:0], groups[:0]
-		for _, g := range gs {
-			if g.module != mod || !archCompatible(g.arch, p.Arch) {
-				continue
-			}
-			ok, main := app.lookup(g.target)
-			if !ok {
-				continue
-			}
-			groups = append(groups, g)
-			es := g.entries
-			// First entry newer than the installed package.
-			i := sort.Search(len(es), func(i int) bool { return es[i].evr.Compare(inst) > 0 })
-			for j := i; j < len(es); j++ {
-				cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main})
+		for ti, t := range app.ids {
+			main := app.main[ti]
+			k, _ := slices.BinarySearchFunc(gs, t, func(g *group, t uint32) int { return cmp.Compare(g.target, t) })
+			for ; k < len(gs) && gs[k].target == t; k++ {
+				g := gs[k]
+				if g.module != mod || !archCompatible(g.arch, p.Arch) {
+					continue
+				}
+				groups = append(groups, g)
+				es := g.entries
+				if es[len(es)-1].evr.Compare(inst) <= 0 {
+					continue // the common case: installed is at least the newest fix
+				}
+				// First entry newer than the installed package.
+				i := sort.Search(len(es), func(i int) bool { return es[i].evr.Compare(inst) > 0 })
+				for j := i; j < len(es); j++ {
+					cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main})
+				}
 			}
 		}
 		if len(cands) == 0 {
@@ -436,7 +543,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 			if applied[c.e.adv] {
 				continue
 			}
-			c.exact = slices.Contains(app.cpes, c.e.cpe)
+			c.exact = slices.Contains(app.cpes, ix.prods[c.e.prod].cpe)
 			b, ok := best[c.e.adv]
 			if !ok || better(c, b) {
 				best[c.e.adv] = c
@@ -453,8 +560,8 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 			out = append(out, Finding{
 				Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: m.cves,
 				Package: p.Name, Installed: installed, Fixed: fixed + "." + arch,
-				ProductCPE: c.e.cpe, Match: app.rule,
-				Arch: p.Arch, Module: mod, FixedEVR: fixed, Product: c.e.product,
+				ProductCPE: ix.prods[c.e.prod].cpe, Match: app.rule,
+				Arch: p.Arch, Module: mod, FixedEVR: fixed, Product: ix.prods[c.e.prod].product,
 				MainStream: c.main, Type: m.typ, URL: m.url,
 			})
 		}
@@ -475,7 +582,7 @@ func better(a, b candidate) bool {
 	if a.exact != b.exact {
 		return a.exact
 	}
-	return a.e.cpe < b.e.cpe
+	return a.e.prod < b.e.prod
 }
 
 func sortFindings(fs []Finding) {
