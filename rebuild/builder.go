@@ -85,6 +85,8 @@ type BuildError struct {
 // MaxLog is how much of a build's output a BuildError or Result keeps.
 const MaxLog = 1 << 20
 
+// Error names the builder and exit code, followed by the last lines of
+// the log.
 func (e *BuildError) Error() string {
 	tail := strings.TrimSpace(string(e.Log))
 	if lines := strings.Split(tail, "\n"); len(lines) > 15 {

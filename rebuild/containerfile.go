@@ -40,6 +40,7 @@ type SyntaxError struct {
 	Msg  string
 }
 
+// Error returns the line and the problem.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("rebuild: containerfile line %d: %s", e.Line, e.Msg)
 }

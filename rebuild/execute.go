@@ -69,6 +69,7 @@ const (
 	StatusSkipped                 // not attempted; see Reason
 )
 
+// String returns the status in lower case ("built").
 func (s Status) String() string {
 	switch s {
 	case StatusPlanned:

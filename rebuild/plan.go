@@ -24,7 +24,8 @@ type Target struct {
 	// that target's child.
 	Bases []string
 	// Source is where the image's source lives (required by Buildah and
-	// Command).
+	// Command). Execute fetches it whenever it is set and records the
+	// commit; leave it nil for Rebase targets.
 	Source *GitSource
 	// Builder rebuilds the image.
 	Builder Builder
@@ -70,6 +71,7 @@ type CycleError struct {
 	Names []string // the targets on or behind the cycle, sorted
 }
 
+// Error lists the targets in the cycle.
 func (e *CycleError) Error() string {
 	return "rebuild: dependency cycle among " + strings.Join(e.Names, ", ")
 }

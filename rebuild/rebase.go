@@ -51,6 +51,7 @@ type PrefixError struct {
 	Want, Got v1.Hash // base layer, image layer at Index (Got zero when missing)
 }
 
+// Error names the image, the base and the first differing layer.
 func (e *PrefixError) Error() string {
 	if e.Got == (v1.Hash{}) {
 		return fmt.Sprintf("rebuild: %s is not based on %s: base has more layers than the image (%d)", e.Image, e.Base, e.Index)

@@ -57,6 +57,13 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // a configuration never write the value.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText stores text as the secret value, so that configuration
+// files can carry credentials in.
+func (s *Secret) UnmarshalText(text []byte) error {
+	s.v = string(text)
+	return nil
+}
+
 // scrub replaces every occurrence of the non-empty secrets (and of each of
 // their lines longer than 8 bytes, so that a quoted fragment of a PEM key is
 // caught too) in msg with the placeholder.

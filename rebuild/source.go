@@ -110,6 +110,8 @@ type FetchError struct {
 	Err      error
 }
 
+// Error names the source (without credentials), the revision and the
+// cause.
 func (e *FetchError) Error() string {
 	rev := e.Revision
 	if rev == "" {

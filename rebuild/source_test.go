@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -265,6 +266,14 @@ func TestSecretNeverPrints(t *testing.T) {
 		assert.NotContains(t, out, "sup3rs3cret")
 	}
 	assert.Equal(t, "[REDACTED]", s.String())
+
+	// Configuration files can carry secrets in, but never out.
+	var cfg struct{ Token rebuild.Secret }
+	require.NoError(t, json.Unmarshal([]byte(`{"Token":"sup3rs3cret"}`), &cfg))
+	assert.Equal(t, "sup3rs3cret", cfg.Token.Reveal())
+	out, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Token":"[REDACTED]"}`, string(out))
 	assert.Equal(t, "", rebuild.Secret{}.String())
 	assert.Equal(t, "-----BEGIN KEY-----\nsup3rs3cret\n", s.Reveal())
 }
