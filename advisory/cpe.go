@@ -1,6 +1,7 @@
 package advisory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,7 +108,7 @@ func LoadRepoCPE(ctx context.Context, location string, opts ...Option) (*RepoCPE
 	case err != nil:
 		return nil, err
 	}
-	m, err := ParseRepoCPE(strings.NewReader(string(body)))
+	m, err := ParseRepoCPE(bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -427,42 +427,51 @@ var knownArches = map[string]bool{
 }
 
 // parseNEVRA reads "name-[epoch:]version-release.arch" (the arch may be
-// missing, as in VEX's unfixed "curl" or "curl.src").
+// missing, as in VEX's unfixed "curl" or "curl.src"). A string without an
+// epoch whose would-be version does not start with a digit is a bare name
+// ("libcurl-devel").
 func parseNEVRA(s string) (nevra, bool) {
 	var n nevra
-	if s == "" {
+	if s == "" || strings.ContainsAny(s, " \t/") {
 		return n, false
 	}
 	if i := strings.LastIndexByte(s, '.'); i > 0 && knownArches[s[i+1:]] {
 		n.arch, s = s[i+1:], s[:i]
 	}
+	bare := func() (nevra, bool) {
+		if strings.ContainsRune(s, ':') {
+			return nevra{}, false
+		}
+		n.name = s
+		return n, true
+	}
 	i := strings.LastIndexByte(s, '-')
 	if i < 0 {
-		if strings.ContainsAny(s, ": ") {
-			return n, false
-		}
-		n.name = s // a bare name: no version
-		return n, true
+		return bare()
 	}
 	j := strings.LastIndexByte(s[:i], '-')
 	if j <= 0 {
-		return n, false
+		return bare()
 	}
-	n.name, n.release = s[:j], s[i+1:]
-	ev := s[j+1 : i]
+	name, release, ev := s[:j], s[i+1:], s[j+1:i]
+	epoch := 0
 	if e, v, ok := strings.Cut(ev, ":"); ok {
 		ep, err := strconv.Atoi(e)
 		if err != nil || ep < 0 {
-			return n, false
+			return nevra{}, false
 		}
-		n.epoch, ev = ep, v
+		epoch, ev = ep, v
+	} else if ev == "" || !isDigit(ev[0]) {
+		return bare()
 	}
-	n.version = ev
-	if n.version == "" || n.release == "" {
-		return n, false
+	if ev == "" || release == "" || strings.ContainsRune(ev, ':') {
+		return nevra{}, false
 	}
+	n.name, n.epoch, n.version, n.release = name, epoch, ev, release
 	return n, true
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // parsePURL reads an RPM package URL,
 // "pkg:rpm/redhat/name@version-release?arch=x86_64&epoch=1&rpmmod=n:s:v:c".

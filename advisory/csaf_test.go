@@ -106,6 +106,20 @@ func TestParseNEVRAAndPURL(t *testing.T) {
 	n, ok := parseNEVRA("tigervnc-0:1.13.1-3.el9_3.3.x86_64")
 	require.True(t, ok)
 	assert.Equal(t, nevra{name: "tigervnc", version: "1.13.1", release: "3.el9_3.3", arch: "x86_64"}, n)
+	for in, want := range map[string]nevra{
+		"libcurl-devel":                {name: "libcurl-devel"},
+		"curl.src":                     {name: "curl", arch: "src"},
+		"python3-foo-bar":              {name: "python3-foo-bar"},
+		"openssl-1:3.0.7-18.el9_2.src": {name: "openssl", epoch: 1, version: "3.0.7", release: "18.el9_2", arch: "src"},
+	} {
+		got, ok := parseNEVRA(in)
+		require.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "a b", "x-1:-1", "x-y:1-2"} {
+		_, ok := parseNEVRA(in)
+		assert.False(t, ok, in)
+	}
 	nv, mod := splitModule("ruby-2.7.8-139.module+el8.8.0+18745+f1bef313.aarch64.rpm-ruby:2.7")
 	assert.Equal(t, "ruby:2.7", mod)
 	n, ok = parseNEVRA(nv)
@@ -138,7 +152,11 @@ func TestSeverityJSON(t *testing.T) {
 // FuzzParse checks that no input makes the parsers panic, and that every
 // error is a ParseError.
 func FuzzParse(f *testing.F) {
-	for _, glob := range []string{"testdata/*/*.json"} {
+	globs := []string{"testdata/*/*.json"}
+	if dir := os.Getenv("ABS_REALDATA"); dir != "" {
+		globs = append(globs, filepath.Join(dir, "csaf", "*", "*.json"))
+	}
+	for _, glob := range globs {
 		files, _ := filepath.Glob(glob)
 		for _, name := range files {
 			data, err := os.ReadFile(name)
@@ -167,3 +185,35 @@ func FuzzParse(f *testing.F) {
 }
 
 func errorsAs(err error, target **ParseError) bool { return errors.As(err, target) }
+
+// FuzzComponentID checks the readers of CSAF component ids and purls,
+// seeded with real ids.
+func FuzzComponentID(f *testing.F) {
+	for _, s := range []string{
+		"tigervnc-0:1.13.1-3.el9_3.3.x86_64",
+		"ruby-2.7.8-139.module+el8.8.0+18745+f1bef313.aarch64.rpm-ruby:2.7",
+		"ruby-0:3.1.4-143.module+el8.10.0+21000+abcdef01.x86_64::ruby:3.1",
+		"sudo-0:1.9.5p2-7.el9_0.4.src",
+		"curl.src", "libcurl", "nodejs:18/nodejs",
+		"pkg:rpm/redhat/ruby@2.7.8-139.module%2Bel8.8.0%2B18745%2Bf1bef313?arch=aarch64&rpmmod=ruby:2.7:8080020230427102918:63b34585",
+		"pkg:rpm/redhat/openssl@3.0.7-18.el9_2?arch=x86_64&epoch=1",
+		"pkg:rpm/redhat/curl",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		nv, mod := splitModule(s)
+		if n, ok := parseNEVRA(nv); ok {
+			if n.name == "" {
+				t.Fatalf("parseNEVRA(%q) accepted an empty name", nv)
+			}
+			if (n.version == "") != (n.release == "") {
+				t.Fatalf("parseNEVRA(%q) gave half an EVR: %+v", nv, n)
+			}
+		}
+		_ = mod
+		if p, ok := parsePURL(s); ok && p.name == "" {
+			t.Fatalf("parsePURL(%q) accepted an empty name", s)
+		}
+	})
+}

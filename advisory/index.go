@@ -558,7 +558,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 			}
 			fixed := c.e.evr.String()
 			out = append(out, Finding{
-				Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: m.cves,
+				Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: slices.Clone(m.cves),
 				Package: p.Name, Installed: installed, Fixed: fixed + "." + arch,
 				ProductCPE: ix.prods[c.e.prod].cpe, Match: app.rule,
 				Arch: p.Arch, Module: mod, FixedEVR: fixed, Product: ix.prods[c.e.prod].product,

@@ -1,8 +1,10 @@
 package advisory
 
 import (
+	"context"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 func cut(s, sep string) (string, string, bool) { return strings.Cut(s, sep) }
@@ -18,4 +20,10 @@ func cutLast(s, sep string) (string, string, bool) {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+var errCanceled = context.Canceled
+
+func contextWithCancel(t testing.TB) (context.Context, context.CancelFunc) {
+	return context.WithCancel(t.Context())
 }
