@@ -34,6 +34,7 @@ var Migrations = []Migration{
 				updated_at BIGINT NOT NULL)`,
 			`CREATE TABLE abs_advisory (
 				id        TEXT PRIMARY KEY,
+				source    TEXT NOT NULL,
 				severity  INTEGER NOT NULL,
 				issued    BIGINT NOT NULL,
 				modified  BIGINT NOT NULL,
@@ -44,6 +45,7 @@ var Migrations = []Migration{
 				name     TEXT NOT NULL,
 				PRIMARY KEY (advisory, name))`,
 			`CREATE INDEX abs_advisory_package_name ON abs_advisory_package (name)`,
+			`CREATE INDEX abs_advisory_source ON abs_advisory (source)`,
 			`CREATE TABLE abs_layer (
 				digest     TEXT PRIMARY KEY,
 				packages   TEXT NOT NULL,
@@ -92,7 +94,9 @@ var Migrations = []Migration{
 				image        TEXT NOT NULL,
 				old_digest   TEXT NOT NULL,
 				advisories   TEXT NOT NULL,
+				trigger_key  TEXT NOT NULL,
 				reason       TEXT NOT NULL,
+				method       TEXT NOT NULL,
 				parent       TEXT NOT NULL,
 				state        TEXT NOT NULL,
 				detail       TEXT NOT NULL,
@@ -101,7 +105,7 @@ var Migrations = []Migration{
 				after_grade  TEXT NOT NULL,
 				created_at   BIGINT NOT NULL,
 				updated_at   BIGINT NOT NULL,
-				UNIQUE (image, old_digest, advisories))`,
+				UNIQUE (image, old_digest, trigger_key))`,
 			`CREATE INDEX abs_rebuild_cycle ON abs_rebuild (cycle)`,
 			`CREATE TABLE abs_rebuild_log (
 				rebuild TEXT NOT NULL,

@@ -75,11 +75,11 @@ func PutAdvisory(ctx context.Context, q Querier, a advisory.Advisory, now time.T
 	case old == string(doc):
 		return false, nil
 	}
-	if _, err := q.Exec(ctx, `INSERT INTO abs_advisory (id, severity, issued, modified, doc, synced_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, issued = excluded.issued,
+	if _, err := q.Exec(ctx, `INSERT INTO abs_advisory (id, source, severity, issued, modified, doc, synced_at)
+		VALUES ($1, $7, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET source = excluded.source, severity = excluded.severity, issued = excluded.issued,
 		modified = excluded.modified, doc = excluded.doc, synced_at = excluded.synced_at`,
-		a.ID, int(a.Severity), nanos(a.Issued), nanos(a.Updated), string(doc), nanos(now)); err != nil {
+		a.ID, int(a.Severity), nanos(a.Issued), nanos(a.Updated), string(doc), nanos(now), a.Source); err != nil {
 		return false, err
 	}
 	if _, err := q.Exec(ctx, `DELETE FROM abs_advisory_package WHERE advisory = $1`, a.ID); err != nil {
@@ -105,6 +105,25 @@ func DeleteAdvisory(ctx context.Context, q Querier, id string) error {
 	}
 	_, err := q.Exec(ctx, `DELETE FROM abs_advisory WHERE id = $1`, id)
 	return err
+}
+
+// AdvisoryIDsOfSource returns the ids of the stored advisories that came
+// from a source.
+func AdvisoryIDsOfSource(ctx context.Context, q Querier, source string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT id FROM abs_advisory WHERE source = $1 ORDER BY id`, source)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // Advisories returns every stored advisory, ordered by id.
@@ -459,12 +478,17 @@ func Terminal(state string) bool {
 
 // Rebuild is the durable record of one image's rebuild.
 type Rebuild struct {
-	ID          string
-	Cycle       string
-	Image       string
-	OldDigest   string
-	Advisories  []string
+	ID         string
+	Cycle      string
+	Image      string
+	OldDigest  string
+	Advisories []string
+	// Key is what makes the rebuild unique for its image digest: the
+	// advisory ids by default, or what moved (a base digest, a parent
+	// rebuild) for rebuilds not caused by advisories.
+	Key         string
 	Reason      string
+	Method      string
 	Parent      string
 	State       string
 	Detail      string
@@ -491,14 +515,18 @@ func splitKey(k string) []string {
 
 // InsertRebuild records a planned rebuild. It reports false, and changes
 // nothing, when the same image digest was already planned for the same
-// advisories: that is the guard that an advisory never rebuilds an image
-// twice.
+// key (by default its advisories): that is the guard that an advisory
+// never rebuilds an image twice.
 func InsertRebuild(ctx context.Context, q Querier, r Rebuild) (bool, error) {
-	n, err := q.Exec(ctx, `INSERT INTO abs_rebuild (id, cycle, image, old_digest, advisories, reason, parent, state,
+	key := r.Key
+	if key == "" {
+		key = AdvisoryKey(r.Advisories)
+	}
+	n, err := q.Exec(ctx, `INSERT INTO abs_rebuild (id, cycle, image, old_digest, advisories, trigger_key, reason, method, parent, state,
 		detail, new_digest, before_grade, after_grade, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) ON CONFLICT DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $14, $6, $15, $7, $8, $9, $10, $11, $12, $13, $13) ON CONFLICT DO NOTHING`,
 		r.ID, r.Cycle, r.Image, r.OldDigest, AdvisoryKey(r.Advisories), r.Reason, r.Parent, r.State,
-		r.Detail, r.NewDigest, r.BeforeGrade, r.AfterGrade, nanos(r.Created))
+		r.Detail, r.NewDigest, r.BeforeGrade, r.AfterGrade, nanos(r.Created), key, r.Method)
 	if err != nil || n == 0 {
 		return false, err
 	}
@@ -532,14 +560,14 @@ func UpdateRebuild(ctx context.Context, q Querier, id string, u RebuildUpdate, n
 	return appendLog(ctx, q, id, u.State, u.Detail, now)
 }
 
-const rebuildCols = `id, cycle, image, old_digest, advisories, reason, parent, state, detail, new_digest,
+const rebuildCols = `id, cycle, image, old_digest, advisories, trigger_key, reason, method, parent, state, detail, new_digest,
 	before_grade, after_grade, created_at, updated_at`
 
 func scanRebuild(row Row) (Rebuild, error) {
 	var r Rebuild
 	var key string
 	var c, u int64
-	err := row.Scan(&r.ID, &r.Cycle, &r.Image, &r.OldDigest, &key, &r.Reason, &r.Parent, &r.State, &r.Detail,
+	err := row.Scan(&r.ID, &r.Cycle, &r.Image, &r.OldDigest, &key, &r.Key, &r.Reason, &r.Method, &r.Parent, &r.State, &r.Detail,
 		&r.NewDigest, &r.BeforeGrade, &r.AfterGrade, &c, &u)
 	r.Advisories, r.Created, r.Updated = splitKey(key), fromNanos(c), fromNanos(u)
 	return r, err
@@ -668,4 +696,54 @@ func Notifications(ctx context.Context, q Querier, cycle string) ([]Notification
 		out = append(out, n)
 	}
 	return out, rows.Err()
+}
+
+// AdvisoryStamp changes whenever the stored advisories change; callers
+// use it to know when a matcher built from them is stale.
+func AdvisoryStamp(ctx context.Context, q Querier) (string, error) {
+	var n, m, s int64
+	err := q.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(modified), 0), COALESCE(MAX(synced_at), 0) FROM abs_advisory`).Scan(&n, &m, &s)
+	return fmt.Sprintf("%d/%d/%d", n, m, s), err
+}
+
+// AllLayerPackages returns the packages of every stored layer key.
+func AllLayerPackages(ctx context.Context, q Querier, layers []string) (map[string][]rpmscan.Package, error) {
+	out := map[string][]rpmscan.Package{}
+	for _, l := range layers {
+		pk, err := LayerPackages(ctx, q, l)
+		if err == ErrNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[l] = pk
+	}
+	return out, nil
+}
+
+// Push is the record of one publish.
+type Push struct {
+	Rebuild string
+	Image   string
+	Digest  string
+	Tags    []string
+	At      time.Time
+}
+
+// GetPush returns the push recorded for a rebuild, or ErrNotFound.
+func GetPush(ctx context.Context, q Querier, rebuild string) (Push, error) {
+	p := Push{Rebuild: rebuild}
+	var tags string
+	var at int64
+	err := q.QueryRow(ctx, `SELECT image, digest, tags, at FROM abs_push WHERE rebuild = $1`, rebuild).Scan(&p.Image, &p.Digest, &tags, &at)
+	p.Tags, p.At = splitKey(tags), fromNanos(at)
+	return p, err
+}
+
+// CountPushes returns how many publishes were recorded.
+func CountPushes(ctx context.Context, q Querier) (int, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_push`).Scan(&n)
+	return int(n), err
 }

@@ -1,0 +1,425 @@
+package abs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/riverqueue/river"
+
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/healthindex"
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/rpmscan"
+)
+
+// Database holds River's job tables and the orchestrator's state. SQLite
+// (one file, nothing to install) is the embedded default; PostgreSQL lets
+// several orchestrator processes share the work.
+type Database struct {
+	db *store.DB
+}
+
+// OpenSQLite opens or creates the SQLite database file at path.
+func OpenSQLite(ctx context.Context, path string) (*Database, error) {
+	db, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &Database{db: db}, nil
+}
+
+// OpenPostgres connects to PostgreSQL (a pgx connection string).
+func OpenPostgres(ctx context.Context, dsn string) (*Database, error) {
+	db, err := store.OpenPostgres(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &Database{db: db}, nil
+}
+
+// Migrate brings River's and the orchestrator's schemas up to date. New
+// calls it; it is safe to call from several processes at once.
+func (d *Database) Migrate(ctx context.Context) error { return d.db.Migrate(ctx) }
+
+// Close closes the database.
+func (d *Database) Close() error { return d.db.Close() }
+
+// Orchestrator runs the auto-rebuild pipeline: it syncs advisories, finds
+// and grades affected images, rebuilds, verifies, publishes and notifies,
+// each step a durable River job. Create it with New; call Start to run
+// workers and the poll loop, and Stop to stop them.
+type Orchestrator struct {
+	db         *store.DB
+	eng        engine
+	images     []Image
+	byName     map[string]*Image
+	notes      []string
+	sources    []advisory.Source
+	indexOpts  []advisory.IndexOption
+	matcher    MatcherFunc
+	scanner    rpmscan.Scanner
+	policy     healthindex.Policy
+	rebuildP   RebuildPolicy
+	builder    rebuild.Builder
+	rebaser    rebuild.Builder
+	publisher  publish.Publisher
+	notifier   notify.Notifier
+	log        *slog.Logger
+	progress   func(Progress)
+	now        Clock
+	remote     []remote.Option
+	nameOpts   []name.Option
+	poll       time.Duration
+	warn       time.Duration
+	scanWork   int
+	buildWork  int
+	retry      backoff
+	rescue     time.Duration
+	workDir    string
+	projectIDs map[string]string
+
+	emitMu  sync.Mutex
+	mu      sync.Mutex
+	mcache  Matcher
+	mcacheK string
+}
+
+// Option configures an Orchestrator.
+type Option func(*Orchestrator)
+
+// WithSources sets the advisory sources synced each cycle (for example
+// advisory.NewDir, the Red Hat CSAF feed, OSV).
+func WithSources(s ...advisory.Source) Option {
+	return func(o *Orchestrator) { o.sources = append(o.sources, s...) }
+}
+
+// WithIndexOptions sets the options of the default matcher, an
+// advisory.Index (for example advisory.WithRepoCPE).
+func WithIndexOptions(opts ...advisory.IndexOption) Option {
+	return func(o *Orchestrator) { o.indexOpts = append(o.indexOpts, opts...) }
+}
+
+// WithMatcher replaces how advisories are matched against inventories
+// (default an advisory.Index with the WithIndexOptions options).
+func WithMatcher(m MatcherFunc) Option { return func(o *Orchestrator) { o.matcher = m } }
+
+// WithScanner sets the RPM scanner (default rpmscan.New()).
+func WithScanner(s rpmscan.Scanner) Option { return func(o *Orchestrator) { o.scanner = s } }
+
+// WithPolicy sets the grading policy (default healthindex.RedHat()).
+func WithPolicy(p healthindex.Policy) Option { return func(o *Orchestrator) { o.policy = p } }
+
+// WithRebuildPolicy sets which findings call for a rebuild (default
+// DefaultRebuildPolicy).
+func WithRebuildPolicy(p RebuildPolicy) Option { return func(o *Orchestrator) { o.rebuildP = p } }
+
+// WithBuilder sets the builder used to rebuild from source (for example
+// rebuild.Buildah).
+func WithBuilder(b rebuild.Builder) Option { return func(o *Orchestrator) { o.builder = b } }
+
+// WithRebaser sets the fast path used when only the base image moved and
+// the image's own layers need nothing (default rebuild.Rebase with the
+// registry options). Pass nil to always build from source.
+func WithRebaser(b rebuild.Builder) Option { return func(o *Orchestrator) { o.rebaser = b } }
+
+// WithPublisher sets where verified rebuilds are published (default a
+// publish.Registry); chain a catalog publisher with publish.Chain.
+func WithPublisher(p publish.Publisher) Option { return func(o *Orchestrator) { o.publisher = p } }
+
+// WithNotifier sets how owners are told (default: log records).
+func WithNotifier(n notify.Notifier) Option { return func(o *Orchestrator) { o.notifier = n } }
+
+// WithLogger sets the logger; by default the orchestrator is quiet.
+func WithLogger(l *slog.Logger) Option { return func(o *Orchestrator) { o.log = l } }
+
+// WithProgress sets a function told about each step as it happens; calls
+// are serialized.
+func WithProgress(f func(Progress)) Option { return func(o *Orchestrator) { o.progress = f } }
+
+// WithClock sets the clock grades are computed against.
+func WithClock(c Clock) Option { return func(o *Orchestrator) { o.now = c } }
+
+// WithRemoteOptions sets go-containerregistry options for every registry
+// read (auth, transport, platform).
+func WithRemoteOptions(opts ...remote.Option) Option {
+	return func(o *Orchestrator) { o.remote = append(o.remote, opts...) }
+}
+
+// WithNameOptions sets how image references are parsed (for example
+// name.Insecure for plain-HTTP registries on loopback).
+func WithNameOptions(opts ...name.Option) Option {
+	return func(o *Orchestrator) { o.nameOpts = append(o.nameOpts, opts...) }
+}
+
+// WithPollInterval makes Start run a cycle every d (0, the default: no
+// polling; use Trigger, the push Handler or RunCycle).
+func WithPollInterval(d time.Duration) Option { return func(o *Orchestrator) { o.poll = d } }
+
+// WithWarnBefore sets how long before a grade drop its owners are warned
+// (default 7 days).
+func WithWarnBefore(d time.Duration) Option { return func(o *Orchestrator) { o.warn = d } }
+
+// WithWorkers bounds concurrent image scans and concurrent builds
+// (defaults 4 and 2).
+func WithWorkers(scans, builds int) Option {
+	return func(o *Orchestrator) { o.scanWork, o.buildWork = max(scans, 1), max(builds, 1) }
+}
+
+// WithRetry sets the backoff of failed jobs: base·2^(attempt-1), at most
+// max (defaults 1s and 10m).
+func WithRetry(base, max time.Duration) Option {
+	return func(o *Orchestrator) { o.retry = backoff{base: base, max: max} }
+}
+
+// WithRescueAfter sets how long a job may stay running before another
+// worker takes it over as crashed (default 1h; keep it longer than the
+// longest build).
+func WithRescueAfter(d time.Duration) Option { return func(o *Orchestrator) { o.rescue = d } }
+
+// WithWorkDir sets where builds check out sources (default os.TempDir).
+func WithWorkDir(dir string) Option { return func(o *Orchestrator) { o.workDir = dir } }
+
+// Progress is one step of the pipeline, for display.
+type Progress struct {
+	Cycle   string `json:"cycle,omitempty"`
+	Stage   string `json:"stage"` // sync, scan, grade, plan, build, verify, publish, notify, warn
+	Image   string `json:"image,omitempty"`
+	Message string `json:"message"`
+}
+
+// New builds an orchestrator over db for the given projects. It migrates
+// the database.
+func New(ctx context.Context, db *Database, projects []Project, opts ...Option) (*Orchestrator, error) {
+	images, notes, err := Normalize(projects)
+	if err != nil {
+		return nil, err
+	}
+	o := &Orchestrator{
+		db:         db.db,
+		images:     images,
+		byName:     map[string]*Image{},
+		notes:      notes,
+		rebuildP:   DefaultRebuildPolicy,
+		now:        time.Now,
+		warn:       7 * 24 * time.Hour,
+		scanWork:   4,
+		buildWork:  2,
+		retry:      backoff{base: time.Second, max: 10 * time.Minute},
+		projectIDs: map[string]string{},
+	}
+	for _, p := range projects {
+		if p.ID != "" {
+			o.projectIDs[p.Name] = p.ID
+		}
+	}
+	rebaserSet := false
+	for _, opt := range opts {
+		probe := o.rebaser
+		opt(o)
+		if o.rebaser != probe {
+			rebaserSet = true
+		}
+	}
+	for i := range o.images {
+		o.byName[o.images[i].Name] = &o.images[i]
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.scanner == nil {
+		o.scanner = rpmscan.New(rpmscan.WithLogger(o.log))
+	}
+	if o.policy == nil {
+		o.policy = healthindex.RedHat()
+	}
+	if o.matcher == nil {
+		opts := o.indexOpts
+		o.matcher = func(advs []advisory.Advisory) (Matcher, error) { return advisory.NewIndex(advs, opts...), nil }
+	}
+	if !rebaserSet {
+		o.rebaser = &rebuild.Rebase{Options: o.remote}
+	}
+	if o.publisher == nil {
+		o.publisher = publish.NewRegistry(publish.WithLogger(o.log))
+	}
+	if o.notifier == nil {
+		o.notifier = notify.NewLog(o.log)
+	}
+	for _, n := range notes {
+		o.log.Info(n)
+	}
+	if err := o.db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(o.workCycle))
+	river.AddWorker(workers, river.WorkFunc(o.workRebuild))
+	river.AddWorker(workers, river.WorkFunc(o.workPublish))
+	river.AddWorker(workers, river.WorkFunc(o.workNotify))
+	cfg := &river.Config{
+		Queues: map[string]river.QueueConfig{
+			queueDefault: {MaxWorkers: 4},
+			queueBuild:   {MaxWorkers: o.buildWork},
+		},
+		Workers:              workers,
+		Logger:               riverLogger(nil),
+		RetryPolicy:          o.retry,
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    200 * time.Millisecond,
+		RescueStuckJobsAfter: o.rescue,
+		JobTimeout:           -1,
+	}
+	if o.poll > 0 {
+		interval := o.poll
+		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(interval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				slot := time.Now().UTC().Truncate(interval)
+				return cycleArgs{Cycle: "poll-" + slot.Format("20060102T150405Z"), Cause: "poll"}, nil
+			},
+			&river.PeriodicJobOpts{RunOnStart: true, ID: "abs-poll"},
+		)}
+	}
+	eng, err := newEngine(o.db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.eng = eng
+	return o, nil
+}
+
+// Notes returns what Normalize said about the configuration, such as
+// "auto-rebuild turns on auto-publish".
+func (o *Orchestrator) Notes() []string { return append([]string(nil), o.notes...) }
+
+// Images returns the managed images.
+func (o *Orchestrator) Images() []Image { return append([]Image(nil), o.images...) }
+
+// Start starts the job workers (and the poll loop, when an interval is
+// set). Work left by a previous process is picked up.
+func (o *Orchestrator) Start(ctx context.Context) error {
+	if err := o.eng.Start(ctx); err != nil {
+		return fmt.Errorf("abs: start: %w", err)
+	}
+	return nil
+}
+
+// Stop waits for running jobs to finish and stops the workers. Cancel
+// ctx to stop sooner; interrupted jobs resume on the next Start.
+func (o *Orchestrator) Stop(ctx context.Context) error {
+	err := o.eng.Stop(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("abs: stop: %w", err)
+	}
+	return nil
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + "-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// CycleOptions start a cycle.
+type CycleOptions struct {
+	// Advisory names an advisory that prompted the cycle (Trigger, the
+	// push handler); every image is still regraded.
+	Advisory string
+	// DryRun plans with explanations and builds, pushes and mails
+	// nothing.
+	DryRun bool
+	// Cause is recorded with the cycle ("manual" by default).
+	Cause string
+	// ID names the cycle; by default a new unique id. Starting a cycle
+	// with an existing id does nothing.
+	ID string
+}
+
+// StartCycle enqueues a cycle and returns its id; the cycle runs on the
+// workers (of this or another process sharing the database).
+func (o *Orchestrator) StartCycle(ctx context.Context, opts CycleOptions) (string, error) {
+	id := opts.ID
+	if id == "" {
+		id = newID("cycle")
+	}
+	cause := opts.Cause
+	if cause == "" {
+		cause = "manual"
+	}
+	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun}
+	err := o.db.InTx(ctx, func(tx store.Tx) error {
+		if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
+			DryRun: opts.DryRun, State: cycleQueued, Started: o.now()}); err != nil {
+			return err
+		}
+		_, err := o.eng.InsertTx(ctx, tx, args, nil)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("abs: start cycle: %w", err)
+	}
+	return id, nil
+}
+
+// Trigger starts a cycle prompted by a newly released advisory.
+func (o *Orchestrator) Trigger(ctx context.Context, advisoryID string) (string, error) {
+	return o.StartCycle(ctx, CycleOptions{Advisory: advisoryID, Cause: "trigger"})
+}
+
+// RunCycle starts a cycle and waits until it, its rebuilds and its
+// notifications are done; the workers must be running (Start).
+func (o *Orchestrator) RunCycle(ctx context.Context, opts CycleOptions) (*Report, error) {
+	id, err := o.StartCycle(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return o.Wait(ctx, id)
+}
+
+// Wait waits until a cycle, its rebuilds and its notifications are done
+// and returns its report.
+func (o *Orchestrator) Wait(ctx context.Context, cycleID string) (*Report, error) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		rep, done, err := o.report(ctx, cycleID)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return rep, nil
+		}
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Report returns what a cycle did so far.
+func (o *Orchestrator) Report(ctx context.Context, cycleID string) (*Report, error) {
+	rep, _, err := o.report(ctx, cycleID)
+	return rep, err
+}
+
+func (o *Orchestrator) emit(cycle, stage, image, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	o.log.Info(msg, "cycle", cycle, "stage", stage, "image", image)
+	if o.progress != nil {
+		o.emitMu.Lock()
+		defer o.emitMu.Unlock()
+		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: msg})
+	}
+}

@@ -1,0 +1,57 @@
+// Package abs is the openabs orchestrator: it keeps certified container
+// images current without a person in the loop, the way Red Hat's
+// Automated Build Service does, and never makes an image worse.
+//
+// An Orchestrator composes the module's packages through their extension
+// points: advisory.Source (advisories, synced incrementally),
+// rpmscan.Scanner (what each image holds), healthindex.Policy (grades),
+// rebuild.Builder (rebase fast path, buildah or any build tool, from the
+// image's git source), publish.Publisher (registry and catalog) and
+// notify.Notifier (email, webhook, logs). Every part is replaceable with an
+// Option.
+//
+// Each cycle
+//
+//  1. syncs advisories from the stored cursor;
+//  2. resolves each managed image's tag and scans only digests it has not
+//     seen (inventories are stored once per rpmdb layer, so images that
+//     share a base share its packages), and finds what a new advisory
+//     affects through a reverse index from package names to images;
+//  3. regrades every image (grades decay with time) and warns owners
+//     before a grade drops;
+//  4. decides what to rebuild (unapplied Critical/Important advisories by
+//     default, a RebuildPolicy for the rest, or a moved base image) and
+//     plans parents before children;
+//  5. builds (rebase when the image's packages live in its base, else
+//     from source);
+//  6. rescans the result and accepts it only when it fixes what it should
+//     and is not worse (grade, set of unapplied advisories);
+//  7. publishes; 8. tells each owner once.
+//
+// The steps are durable jobs on River (github.com/riverqueue/river): a
+// cycle job plans and, in the same transaction, records the plan and
+// enqueues one rebuild job per image, unique per (image digest,
+// advisories) so an advisory never rebuilds an image twice; each rebuild
+// enqueues its publish job in the transaction that records the verified
+// image, and one notify job per owner waits for the cycle's rebuilds. A
+// crashed worker's job is picked up again and resumes from the recorded
+// state. The database is SQLite by default (OpenSQLite: one file, nothing
+// to install) or PostgreSQL (OpenPostgres) for several replicas sharing
+// the work; the state lives beside River's tables with its own versioned
+// migrations.
+//
+// Cycles start from a poll loop (WithPollInterval), a call to Trigger or
+// RunCycle, or an HTTP push (Handler) authenticated by a shared secret.
+// A dry run (CycleOptions.DryRun) plans with explanations and builds,
+// pushes and mails nothing.
+//
+//	db, err := abs.OpenSQLite(ctx, "abs.db")
+//	if err != nil { … }
+//	o, err := abs.New(ctx, db, projects,
+//		abs.WithSources(advisory.NewDir("advisories/")),
+//		abs.WithNotifier(mailer))
+//	if err != nil { … }
+//	if err := o.Start(ctx); err != nil { … }
+//	defer o.Stop(context.Background())
+//	report, err := o.RunCycle(ctx, abs.CycleOptions{})
+package abs

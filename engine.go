@@ -1,0 +1,99 @@
+package abs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/openabs/abs/internal/store"
+)
+
+// engine hides River's client type parameter (the driver's transaction
+// type) from the rest of the orchestrator, so that one code path serves
+// SQLite and PostgreSQL.
+type engine interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	// InsertTx inserts a job in tx and reports whether it was inserted
+	// (false when a unique job with the same arguments exists).
+	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (bool, error)
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error)
+}
+
+type riverEngine[TTx any] struct {
+	client *river.Client[TTx]
+}
+
+func (e *riverEngine[TTx]) Start(ctx context.Context) error { return e.client.Start(ctx) }
+func (e *riverEngine[TTx]) Stop(ctx context.Context) error  { return e.client.Stop(ctx) }
+
+func (e *riverEngine[TTx]) InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
+	native, ok := tx.Native().(TTx)
+	if !ok {
+		return false, fmt.Errorf("abs: transaction of type %T does not belong to this job engine", tx.Native())
+	}
+	res, err := e.client.InsertTx(ctx, native, args, opts)
+	if err != nil {
+		return false, fmt.Errorf("abs: enqueue %s: %w", args.Kind(), err)
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
+}
+
+func (e *riverEngine[TTx]) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
+	res, err := e.client.Insert(ctx, args, opts)
+	if err != nil {
+		return false, fmt.Errorf("abs: enqueue %s: %w", args.Kind(), err)
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
+}
+
+// Queues.
+const (
+	queueDefault = river.QueueDefault
+	queueBuild   = "build"
+)
+
+// backoff retries failed jobs after base·2^(attempt-1), at most max.
+type backoff struct{ base, max time.Duration }
+
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	d := b.base
+	for i := 1; i < job.Attempt && d < b.max; i++ {
+		d *= 2
+	}
+	return time.Now().Add(min(d, b.max))
+}
+
+func newEngine(db *store.DB, cfg *river.Config) (engine, error) {
+	switch db.Dialect() {
+	case store.SQLite:
+		c, err := river.NewClient[*sql.Tx](riversqlite.New(db.SQL()), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("abs: job engine: %w", err)
+		}
+		return &riverEngine[*sql.Tx]{client: c}, nil
+	case store.Postgres:
+		c, err := river.NewClient[pgx.Tx](riverpgxv5.New(db.Pool()), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("abs: job engine: %w", err)
+		}
+		return &riverEngine[pgx.Tx]{client: c}, nil
+	}
+	return nil, fmt.Errorf("abs: unknown database dialect %q", db.Dialect())
+}
+
+// quietLogger drops River's own logs unless the user gave a logger.
+func riverLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.With("component", "river")
+}

@@ -1,0 +1,123 @@
+package abs
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// SignatureHeader carries the HMAC-SHA256 of a push request's body, as
+// "sha256=HEX", keyed with the shared secret.
+const SignatureHeader = "X-Abs-Signature-256"
+
+// PushRequest is the body of a push: a newly released advisory.
+type PushRequest struct {
+	Advisory string `json:"advisory"`
+}
+
+// PushResponse answers an accepted push.
+type PushResponse struct {
+	Cycle string `json:"cycle"`
+}
+
+var advisoryIDRE = regexp.MustCompile(`^[A-Z]{2,10}-[0-9]{4}:[0-9]{1,7}$|^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// Handler returns an http.Handler that accepts a push for a newly released
+// advisory (POST, JSON PushRequest) and starts a cycle for it, answering
+// 202 with the cycle id. A request is authenticated by the shared secret,
+// either as "Authorization: Bearer SECRET" or as an HMAC-SHA256 of the body
+// in SignatureHeader; both are compared in constant time. An empty secret
+// refuses every request.
+func (o *Orchestrator) Handler(secret Secret) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, "cannot read body", http.StatusBadRequest)
+			return
+		}
+		if !authorized(secret.value, r, body) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="openabs"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		var req PushRequest
+		if err := json.Unmarshal(body, &req); err != nil || !advisoryIDRE.MatchString(req.Advisory) {
+			http.Error(w, "body must be {\"advisory\":\"ID\"}", http.StatusBadRequest)
+			return
+		}
+		id, err := o.Trigger(r.Context(), req.Advisory)
+		if err != nil {
+			o.log.Error("push: cannot start cycle", "advisory", req.Advisory, "error", err)
+			http.Error(w, "cannot start cycle", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_ = json.NewEncoder(w).Encode(PushResponse{Cycle: id})
+	})
+}
+
+func authorized(secret string, r *http.Request, body []byte) bool {
+	if secret == "" {
+		return false
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(secret))
+		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	}
+	if sig, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256="); ok {
+		got, err := hex.DecodeString(sig)
+		if err != nil {
+			return false
+		}
+		return hmac.Equal(got, Sign(NewSecret(secret), body))
+	}
+	return false
+}
+
+// Sign returns the HMAC-SHA256 of body keyed with secret, the value (hex
+// encoded, after "sha256=") of SignatureHeader.
+func Sign(secret Secret, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret.value))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// Secret holds a credential. It never prints: String, Format and
+// LogValue show a placeholder.
+type Secret struct{ value string }
+
+// NewSecret wraps s.
+func NewSecret(s string) Secret { return Secret{value: s} }
+
+// Reveal returns the secret's value, for the code that must send it.
+func (s Secret) Reveal() string { return s.value }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.value == "" }
+
+// String returns a placeholder.
+func (s Secret) String() string {
+	if s.value == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString returns a placeholder.
+func (s Secret) GoString() string { return "abs.Secret{[redacted]}" }
+
+// MarshalText returns a placeholder, so a Secret in JSON or YAML output
+// stays hidden.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
