@@ -47,7 +47,7 @@ func TestScanGoRPMDBTestdata(t *testing.T) {
 				require.NoError(t, err)
 				above, err := random.Layer(8192, types.DockerLayer, random.WithSource(src))
 				require.NoError(t, err)
-				base, err := testutil.Layer(
+				base, err := testutil.UncompressedLayer(
 					testutil.File("etc/os-release", []byte("ID=\""+e.Name()+"\"\n")),
 					testutil.File(dbPath, db),
 				)

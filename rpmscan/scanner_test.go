@@ -520,3 +520,47 @@ func TestScanTarTypes(t *testing.T) {
 	assert.Len(t, inv.Packages, 7)
 	assert.Equal(t, rpmscan.OS{}, inv.OS)
 }
+
+// TestScanSQLiteWAL checks that a write-ahead log next to rpmdb.sqlite is
+// copied along: the extra package exists only in the WAL.
+func TestScanSQLiteWAL(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "rpmdb.sqlite")
+	require.NoError(t, os.WriteFile(p, readFixture(t, "rpmdb/sqlite/rpmdb.sqlite"), 0o600))
+	db, err := sql.Open("sqlite", p)
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		"PRAGMA journal_mode=WAL",
+		"PRAGMA wal_autocheckpoint=0",
+		"INSERT INTO Packages(blob) SELECT blob FROM Packages ORDER BY hnum LIMIT 1",
+	} {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	// Copy while the connection is open: closing would checkpoint the WAL.
+	main, err := os.ReadFile(p)
+	require.NoError(t, err)
+	wal, err := os.ReadFile(p + "-wal")
+	require.NoError(t, err)
+	require.NotEmpty(t, wal)
+	require.NoError(t, db.Close())
+
+	for _, tc := range []struct {
+		name   string
+		layers [][]testutil.Entry
+		want   int
+	}{
+		{"wal in the same layer", [][]testutil.Entry{{testutil.File("var/lib/rpm/rpmdb.sqlite", main), testutil.File("var/lib/rpm/rpmdb.sqlite-wal", wal)}}, 8},
+		{"wal in an upper layer", [][]testutil.Entry{{testutil.File("var/lib/rpm/rpmdb.sqlite", main)}, {testutil.File("var/lib/rpm/rpmdb.sqlite-wal", wal)}}, 8},
+		{"wal whited out", [][]testutil.Entry{{testutil.File("var/lib/rpm/rpmdb.sqlite", main), testutil.File("var/lib/rpm/rpmdb.sqlite-wal", wal)}, {testutil.Whiteout("var/lib/rpm/rpmdb.sqlite-wal")}}, 7},
+		{"wal of the other directory ignored", [][]testutil.Entry{{testutil.File("var/lib/rpm/rpmdb.sqlite", main), testutil.File("usr/lib/sysimage/rpm/rpmdb.sqlite-wal", wal)}}, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := testutil.MustImage(t, testutil.Config{}, tc.layers...)
+			inv, err := scanner(t).Scan(t.Context(), img)
+			require.NoError(t, err)
+			assert.Len(t, inv.Packages, tc.want)
+		})
+	}
+}

@@ -305,7 +305,7 @@ func (w *walker) entry(idx int, hdr *tar.Header, r io.Reader) error {
 
 func (w *walker) rpmdbEntry(idx int, name string, hdr *tar.Header, r io.Reader) error {
 	if hdr.Typeflag != tar.TypeReg {
-		return fmt.Errorf("%w (tar type %q)", ErrRPMDBNotRegular, hdr.Typeflag)
+		return fmt.Errorf("%w: it is a %s", ErrRPMDBNotRegular, typeName(hdr))
 	}
 	if hdr.Size > w.maxFile {
 		return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, hdr.Size, w.maxFile)
@@ -467,4 +467,20 @@ func (w *walker) rpmdb() (imagePath, file string, layer int, ok bool) {
 		}
 	}
 	return "", "", -1, false
+}
+
+func typeName(hdr *tar.Header) string {
+	switch hdr.Typeflag {
+	case tar.TypeSymlink:
+		return "symbolic link to " + strconv.Quote(hdr.Linkname)
+	case tar.TypeLink:
+		return "hard link to " + strconv.Quote(hdr.Linkname)
+	case tar.TypeDir:
+		return "directory"
+	case tar.TypeChar, tar.TypeBlock:
+		return "device"
+	case tar.TypeFifo:
+		return "fifo"
+	}
+	return fmt.Sprintf("tar entry of type %q", hdr.Typeflag)
 }

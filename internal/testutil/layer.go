@@ -169,3 +169,34 @@ func (l *rawLayer) Uncompressed() (io.ReadCloser, error) {
 	}
 	return zr, nil
 }
+
+// UncompressedLayer returns a layer stored as a plain tar (OCI media type
+// application/vnd.oci.image.layer.v1.tar), which skips the cost of gzip in
+// tests with large files.
+func UncompressedLayer(entries ...Entry) (v1.Layer, error) {
+	raw, err := Tar(entries...)
+	if err != nil {
+		return nil, err
+	}
+	return &plainLayer{raw: raw, digest: sha(raw)}, nil
+}
+
+type plainLayer struct {
+	raw    []byte
+	digest v1.Hash
+}
+
+var _ v1.Layer = (*plainLayer)(nil)
+
+func (l *plainLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *plainLayer) DiffID() (v1.Hash, error) { return l.digest, nil }
+func (l *plainLayer) Size() (int64, error)     { return int64(len(l.raw)), nil }
+func (l *plainLayer) MediaType() (types.MediaType, error) {
+	return types.OCIUncompressedLayer, nil
+}
+func (l *plainLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.raw)), nil
+}
+func (l *plainLayer) Uncompressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.raw)), nil
+}
