@@ -49,6 +49,11 @@
 // could make it panic or loop in its reader goroutine; panics in the part
 // that runs on the caller's goroutine are recovered.
 //
+// One limit remains: when go-rpmdb rejects a package header that passed
+// those checks, it returns before draining its reader goroutine, which then
+// stays blocked for the life of the process (a few kilobytes per such
+// database). Only a damaged database triggers it.
+//
 // # The sqlite driver
 //
 // go-rpmdb opens sqlite rpmdbs with database/sql under the driver name

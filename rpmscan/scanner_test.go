@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -469,6 +470,8 @@ func TestScanHostile(t *testing.T) {
 		{"truncated bdb", []v1.Layer{layer(testutil.File("var/lib/rpm/Packages", bdbDB[:len(bdbDB)/2]))}, nil, rpmscan.ErrCorruptRPMDB, &rpmscan.RPMDBError{}},
 		{"truncated sqlite", []v1.Layer{layer(testutil.File("var/lib/rpm/rpmdb.sqlite", sqliteDB[:8192]))}, nil, rpmscan.ErrCorruptRPMDB, &rpmscan.RPMDBError{}},
 		{"sqlite without Packages table", []v1.Layer{layer(testutil.File("var/lib/rpm/rpmdb.sqlite", emptySQLite(t)))}, nil, rpmscan.ErrCorruptRPMDB, &rpmscan.RPMDBError{}},
+		{"header blob go-rpmdb rejects", []v1.Layer{layer(testutil.File("var/lib/rpm/rpmdb.sqlite", badHeaderSQLite(t)))}, nil, rpmscan.ErrCorruptRPMDB, &rpmscan.RPMDBError{}},
+		{"header blob with absurd counts", []v1.Layer{layer(testutil.File("var/lib/rpm/rpmdb.sqlite", hugeCountSQLite(t)))}, nil, rpmscan.ErrCorruptRPMDB, &rpmscan.RPMDBError{}},
 		{"corrupt content manifest", []v1.Layer{layer(testutil.File("root/buildinfo/content_manifests/x.json", []byte("{not json")))}, nil, rpmscan.ErrCorruptMetadata, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -503,6 +506,46 @@ func emptySQLite(t *testing.T) []byte {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return b
+}
+
+// sqliteWithBlob returns the fixture database with one more header blob.
+func sqliteWithBlob(t *testing.T, blob []byte) []byte {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rpmdb.sqlite")
+	require.NoError(t, os.WriteFile(p, readFixture(t, "rpmdb/sqlite/rpmdb.sqlite"), 0o600))
+	db, err := sql.Open("sqlite", p)
+	require.NoError(t, err)
+	_, err = db.Exec("INSERT INTO Packages(blob) VALUES (?)", blob)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return b
+}
+
+// header builds an rpm header blob from index entries {tag, type, offset,
+// count} and data.
+func header(entries [][4]uint32, data []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(entries)))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+	for _, e := range entries {
+		for _, v := range e {
+			b = binary.BigEndian.AppendUint32(b, v)
+		}
+	}
+	return append(b, data...)
+}
+
+// badHeaderSQLite holds a header that passes the structural checks but
+// that go-rpmdb refuses (tag 5 is below the valid tag range).
+func badHeaderSQLite(t *testing.T) []byte {
+	return sqliteWithBlob(t, header([][4]uint32{{5, 6, 0, 1}}, []byte("name\x00")))
+}
+
+// hugeCountSQLite holds a header whose string array claims four billion
+// elements, which would keep go-rpmdb looping for minutes.
+func hugeCountSQLite(t *testing.T) []byte {
+	return sqliteWithBlob(t, header([][4]uint32{{1000, 8, 0, 0xffffffff}}, []byte("a\x00")))
 }
 
 // TestScanTarTypes makes sure odd but legal entries (devices, fifos, long
