@@ -1,10 +1,23 @@
-// Command scan prints the RPM inventory of a container image.
+// Command scan prints the RPM inventory of a container image and, given
+// advisories, the errata it has not applied and its Container Health Index
+// grade.
 //
-//	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch] IMAGE
+//	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch]
+//	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] IMAGE
 //
 // IMAGE is a registry reference (registry.example.com/ns/repo:tag), an OCI
 // layout (oci:DIR, oci:DIR:TAG, oci:DIR@sha256:…) or a docker-archive
 // tarball (docker-archive:FILE). Errors go to stderr with exit status 1.
+//
+// With at least one -advisories (a directory of CSAF or OSV documents, a
+// CSAF feed URL such as Red Hat's
+// https://security.access.redhat.com/data/csaf/v2/advisories/, osv:DIR or
+// osv+https://…), the image is matched against them and graded at -now
+// (default: the current time). -repo-to-cpe maps content sets to products
+// (default: Red Hat's published repository-to-cpe.json; "none" matches by
+// RHEL major version only). The JSON output then also has "findings",
+// "grade", "next_drop" (null when the grade will not drop) and
+// "freshness_grades" (the grade intervals from -now on, the last one open).
 //
 // To try it without a registry, write the demo image (built from the
 // repository's fixture rpmdb) and scan it:
@@ -24,20 +37,34 @@ import (
 	"os/signal"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/imageref"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, Fedora)
 )
 
-// report is what the command prints: the inventory, plus whatever later
-// stages (advisory findings, grades) add next to it.
+// report is what the command prints: the inventory and, when advisories
+// were given, the findings and grade next to it.
 type report struct {
 	*rpmscan.Inventory
+	*Grading
+}
+
+// Grading is the part of the report that needs advisories.
+type Grading struct {
+	Findings        []advisory.Finding   `json:"findings"`
+	Grade           healthindex.Grade    `json:"grade"`
+	NextDrop        *time.Time           `json:"next_drop"`
+	FreshnessGrades healthindex.Timeline `json:"freshness_grades"`
+
+	explanation healthindex.Explanation
 }
 
 func main() {
@@ -55,12 +82,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	platform := fs.String("platform", "", "platform to choose from multi-platform images, os/arch[/variant] (default linux/amd64)")
 	demo := fs.String("demo", "", "write the demo image as a docker-archive tarball to this file and exit")
 	demoDB := fs.String("demo-rpmdb", "rpmscan/testdata/rpmdb/sqlite/rpmdb.sqlite", "rpmdb for -demo (path from the repository root)")
+	var sources []string
+	fs.Func("advisories", "advisory source to match and grade against: directory, CSAF feed URL, osv:DIR or osv+https://… (repeatable)", func(s string) error {
+		sources = append(sources, s)
+		return nil
+	})
+	repoToCPE := fs.String("repo-to-cpe", advisory.DefaultRepoCPEURL, `repository-to-cpe.json file or URL, used with -advisories; "none" matches by RHEL major only`)
+	nowFlag := fs.String("now", "", "grade at this instant, RFC3339 (default: the current time)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch] IMAGE\n       scan -demo FILE")
+		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] IMAGE\n       scan -demo FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	now := time.Now()
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			fmt.Fprintln(stderr, "scan: -now:", err)
+			fs.Usage()
+			return 2
+		}
+		now = t
 	}
 	if *demo != "" {
 		if err := writeDemo(*demo, *demoDB); err != nil {
@@ -95,6 +139,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	out := report{Inventory: inv}
+	if len(sources) > 0 {
+		ix, err := loadIndex(ctx, sources, *repoToCPE, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "scan:", err)
+			return 1
+		}
+		out.Grading = grade(ix.Match(inv), now)
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -128,7 +180,57 @@ func printTable(w io.Writer, r report) error {
 	for _, p := range r.Packages {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Name, p.Epoch, p.Version, p.Release, p.Arch, p.Module)
 	}
-	return tw.Flush()
+	if r.Grading == nil {
+		return tw.Flush()
+	}
+	fmt.Fprintf(tw, "\nFindings:\t%d\n\n", len(r.Findings))
+	if len(r.Findings) > 0 {
+		fmt.Fprintln(tw, "ADVISORY\tSEVERITY\tISSUED\tPACKAGE\tINSTALLED\tFIXED\tMATCH")
+		for _, f := range r.Findings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Advisory, f.Severity, f.Issued.UTC().Format(time.DateOnly),
+				f.Package, f.Installed, f.Fixed, f.Match)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s", r.explanation)
+	return err
+}
+
+// loadIndex reads the advisory sources (reporting skipped documents on
+// stderr) and the repository-to-CPE map, and builds the matching index.
+func loadIndex(ctx context.Context, sources []string, repoToCPE string, stderr io.Writer) (*advisory.Index, error) {
+	st, skipped, err := advisory.Load(ctx, sources)
+	if err != nil {
+		return nil, err
+	}
+	for _, err := range skipped {
+		fmt.Fprintln(stderr, "scan: skipped:", err)
+	}
+	var opts []advisory.IndexOption
+	if repoToCPE != "" && repoToCPE != "none" {
+		repo, err := advisory.LoadRepoCPE(ctx, repoToCPE)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, advisory.WithRepoCPE(repo))
+	}
+	return st.Index(opts...), nil
+}
+
+// grade grades the findings at now with Red Hat's Container Health Index.
+func grade(findings []advisory.Finding, now time.Time) *Grading {
+	if findings == nil {
+		findings = []advisory.Finding{}
+	}
+	tl := healthindex.NewTimeline(nil, findings, now)
+	g := &Grading{Findings: findings, Grade: tl.Grade(), FreshnessGrades: tl,
+		explanation: healthindex.Explain(nil, findings, now)}
+	if drop, ok := tl.NextDrop(); ok {
+		g.NextDrop = &drop
+	}
+	return g
 }
 
 func writeDemo(path, dbPath string) error {
