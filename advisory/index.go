@@ -473,8 +473,8 @@ func archCompatible(fixArch, pkgArch string) bool {
 // same module name:stream (modular fixes never match non-modular packages
 // and the other way round), a product that applies to the image, and an
 // installed EVR older than every build of the advisory that applies to
-// the image. Findings are sorted by package, arch, installed EVR, issue
-// date and advisory id.
+// the image. Findings are sorted by package name, arch, installed EVR (RPM
+// order), issue date and advisory id.
 func (ix *Index) Match(inv *rpmscan.Inventory) []Finding {
 	if inv == nil {
 		return nil
@@ -490,7 +490,8 @@ type candidate struct {
 }
 
 func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
-	var out []Finding
+	var hits, best []hit
+	var applied []int32
 	var cands []candidate
 	var groups []*group
 	for pi := range inv.Packages {
@@ -528,46 +529,78 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		// An advisory is applied when any of its applicable builds is not
 		// newer than the installed package (an EUS image holding the EUS
 		// build has applied it, though the main stream shipped a newer one).
-		applied := map[int32]bool{}
+		applied = applied[:0]
 		for _, g := range groups {
 			for k := range g.entries {
 				e := &g.entries[k]
 				if e.evr.Compare(inst) > 0 {
 					break
 				}
-				applied[e.adv] = true
+				applied = append(applied, e.adv)
 			}
 		}
-		best := map[int32]candidate{}
+		best = best[:0]
+	cand:
 		for _, c := range cands {
-			if applied[c.e.adv] {
+			if slices.Contains(applied, c.e.adv) {
 				continue
 			}
 			c.exact = slices.Contains(app.cpes, ix.prods[c.e.prod].cpe)
-			b, ok := best[c.e.adv]
-			if !ok || better(c, b) {
-				best[c.e.adv] = c
+			for i := range best {
+				if best[i].adv == c.e.adv {
+					if better(c, best[i].c) {
+						best[i].c = c
+					}
+					continue cand
+				}
 			}
+			best = append(best, hit{pkg: pi, adv: c.e.adv, c: c})
 		}
-		installed := p.EVR() + "." + p.Arch
-		for adv, c := range best {
-			m := &ix.advs[adv]
-			arch := c.arch
-			if arch == "" {
-				arch = p.Arch
-			}
-			fixed := c.e.evr.String()
-			out = append(out, Finding{
-				Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: slices.Clone(m.cves),
-				Package: p.Name, Installed: installed, Fixed: fixed + "." + arch,
-				ProductCPE: ix.prods[c.e.prod].cpe, Match: app.rule,
-				Arch: p.Arch, Module: mod, FixedEVR: fixed, Product: ix.prods[c.e.prod].product,
-				MainStream: c.main, Type: m.typ, URL: m.url,
-			})
-		}
+		hits = append(hits, best...)
 	}
-	sortFindings(out)
+	// Sort the small hits, then build the (large) findings once, in order.
+	slices.SortFunc(hits, func(a, b hit) int {
+		pa, pb := &inv.Packages[a.pkg], &inv.Packages[b.pkg]
+		if c := cmp.Or(cmp.Compare(pa.Name, pb.Name), cmp.Compare(pa.Arch, pb.Arch)); c != 0 {
+			return c
+		}
+		if a.pkg != b.pkg {
+			ea := rpmver.EVR{Epoch: pa.Epoch, Version: pa.Version, Release: pa.Release}
+			eb := rpmver.EVR{Epoch: pb.Epoch, Version: pb.Version, Release: pb.Release}
+			return cmp.Or(ea.Compare(eb), cmp.Compare(a.pkg, b.pkg))
+		}
+		ma, mb := &ix.advs[a.adv], &ix.advs[b.adv]
+		return cmp.Or(ma.issued.Compare(mb.issued), cmp.Compare(ma.id, mb.id))
+	})
+	out := make([]Finding, 0, len(hits))
+	installed, last := "", -1
+	for _, h := range hits {
+		p := &inv.Packages[h.pkg]
+		if h.pkg != last {
+			installed, last = p.EVR()+"."+p.Arch, h.pkg
+		}
+		c, m := h.c, &ix.advs[h.adv]
+		arch := c.arch
+		if arch == "" {
+			arch = p.Arch
+		}
+		fixedArch := c.e.evr.String() + "." + arch
+		fixed := fixedArch[:len(fixedArch)-len(arch)-1]
+		out = append(out, Finding{
+			Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: slices.Clone(m.cves),
+			Package: p.Name, Installed: installed, Fixed: fixedArch,
+			ProductCPE: ix.prods[c.e.prod].cpe, Match: app.rule,
+			Arch: p.Arch, Module: p.ModuleStream(), FixedEVR: fixed, Product: ix.prods[c.e.prod].product,
+			MainStream: c.main, Type: m.typ, URL: m.url,
+		})
+	}
 	return out
+}
+
+type hit struct {
+	pkg int
+	adv int32
+	c   candidate
 }
 
 // better prefers a build of the image's own stream over a main-stream one,
@@ -583,16 +616,4 @@ func better(a, b candidate) bool {
 		return a.exact
 	}
 	return a.e.prod < b.e.prod
-}
-
-func sortFindings(fs []Finding) {
-	slices.SortFunc(fs, func(a, b Finding) int {
-		return cmp.Or(
-			cmp.Compare(a.Package, b.Package),
-			cmp.Compare(a.Arch, b.Arch),
-			cmp.Compare(a.Installed, b.Installed),
-			a.Issued.Compare(b.Issued),
-			cmp.Compare(a.Advisory, b.Advisory),
-		)
-	})
 }
