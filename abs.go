@@ -88,6 +88,7 @@ type Orchestrator struct {
 	rescue     time.Duration
 	workDir    string
 	projectIDs map[string]string
+	rebaserSet bool
 
 	emitMu  sync.Mutex
 	mu      sync.Mutex
@@ -131,7 +132,9 @@ func WithBuilder(b rebuild.Builder) Option { return func(o *Orchestrator) { o.bu
 // WithRebaser sets the fast path used when only the base image moved and
 // the image's own layers need nothing (default rebuild.Rebase with the
 // registry options). Pass nil to always build from source.
-func WithRebaser(b rebuild.Builder) Option { return func(o *Orchestrator) { o.rebaser = b } }
+func WithRebaser(b rebuild.Builder) Option {
+	return func(o *Orchestrator) { o.rebaser, o.rebaserSet = b, true }
+}
 
 // WithPublisher sets where verified rebuilds are published (default a
 // publish.Registry); chain a catalog publisher with publish.Chain.
@@ -223,13 +226,8 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 			o.projectIDs[p.Name] = p.ID
 		}
 	}
-	rebaserSet := false
 	for _, opt := range opts {
-		probe := o.rebaser
 		opt(o)
-		if o.rebaser != probe {
-			rebaserSet = true
-		}
 	}
 	for i := range o.images {
 		o.byName[o.images[i].Name] = &o.images[i]
@@ -247,7 +245,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		opts := o.indexOpts
 		o.matcher = func(advs []advisory.Advisory) (Matcher, error) { return advisory.NewIndex(advs, opts...), nil }
 	}
-	if !rebaserSet {
+	if !o.rebaserSet {
 		o.rebaser = &rebuild.Rebase{Options: o.remote}
 	}
 	if o.publisher == nil {

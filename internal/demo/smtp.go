@@ -2,9 +2,15 @@ package demo
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"log"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
+	"net/mail"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-smtp"
@@ -89,3 +95,53 @@ func (se *sinkSession) Reset()        { se.m = Mail{} }
 func (se *sinkSession) Logout() error { return nil }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// Text returns the message's subject and its text/plain part (the whole
+// body when it is not multipart).
+func (m Mail) Text() (subject, text string, err error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return "", "", err
+	}
+	dec := new(mime.WordDecoder)
+	subject, err = dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		subject = msg.Header.Get("Subject")
+	}
+	body, err := textPart(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	return subject, body, err
+}
+
+func textPart(ctype, cte string, r io.Reader) (string, error) {
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		mt = "text/plain"
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(r, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			s, err := textPart(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
+			if err != nil || s != "" {
+				return s, err
+			}
+		}
+	}
+	if mt != "text/plain" {
+		return "", nil
+	}
+	switch strings.ToLower(cte) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r)
+	}
+	b, err := io.ReadAll(r)
+	return string(b), err
+}

@@ -1,0 +1,143 @@
+// Command autorebuild runs the openabs auto-rebuild pipeline.
+//
+// With no flags it runs a self-contained demonstration: an in-process
+// registry, demo advisories (DEMO DATA in the real CSAF shape), a rebase
+// onto an updated base image, verification, publishing and one email to a
+// local SMTP sink; nothing leaves the process.
+//
+//	go run ./examples/autorebuild            # the demo, with progress
+//	go run ./examples/autorebuild -json      # … ending with a JSON summary
+//	go run ./examples/autorebuild -config examples/autorebuild/config.example.yaml
+//
+// With -config it runs for real from a YAML file (see
+// config.example.yaml): advisory feed, registries, git sources, builder,
+// mail or webhook, state database, poll interval.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/internal/demo"
+	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, UBI 9)
+)
+
+func main() {
+	jsonOut := flag.Bool("json", false, "end with a JSON summary on stdout (progress goes to stderr)")
+	quiet := flag.Bool("q", false, "print no progress")
+	config := flag.String("config", "", "run for real from this YAML configuration file")
+	once := flag.Bool("once", false, "with -config: run one cycle and exit instead of polling")
+	dryRun := flag.Bool("dry-run", false, "with -config: plan and explain, build, push and mail nothing (implies -once)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out := io.Writer(os.Stdout)
+	if *jsonOut {
+		out = os.Stderr
+	}
+	if *quiet {
+		out = io.Discard
+	}
+	progress := func(p abs.Progress) { fmt.Fprintf(out, "[%s] %s\n", p.Stage, p.Message) }
+
+	var err error
+	if *config != "" {
+		err = runConfig(ctx, *config, *once || *dryRun, *dryRun, *jsonOut, out, progress)
+	} else {
+		err = runDemo(ctx, *jsonOut, out, progress)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "autorebuild:", err)
+		os.Exit(1)
+	}
+}
+
+func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
+	fmt.Fprintln(out, "openabs auto-rebuild demo: everything runs in this process; the advisories are DEMO DATA")
+	res, err := demo.Run(ctx, demo.Options{Progress: progress})
+	if err != nil {
+		return err
+	}
+	printReport(out, res.Report)
+	for _, m := range res.Mail {
+		subject, text, err := m.Text()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nEmail sent to %s\nSubject: %s\n\n%s\n", strings.Join(m.To, ", "), subject, indent(text))
+	}
+	if jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(res.Report.Summary())
+	}
+	return nil
+}
+
+func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
+	cfg, err := abs.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	o, db, err := cfg.Open(ctx, abs.WithProgress(progress))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, n := range o.Notes() {
+		fmt.Fprintln(out, "note:", n)
+	}
+	if err := o.Start(ctx); err != nil {
+		return err
+	}
+	defer o.Stop(context.WithoutCancel(ctx))
+	if !once {
+		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
+		return cfg.Serve(ctx, o)
+	}
+	rep, err := o.RunCycle(ctx, abs.CycleOptions{DryRun: dryRun})
+	if err != nil {
+		return err
+	}
+	printReport(out, rep)
+	if jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(rep.Summary())
+	}
+	return nil
+}
+
+func printReport(out io.Writer, rep *abs.Report) {
+	fmt.Fprintln(out, "\nPlan (parents first):")
+	if len(rep.Plan) == 0 {
+		fmt.Fprintln(out, "  nothing to rebuild")
+	}
+	for i, st := range rep.Plan {
+		fmt.Fprintf(out, "  %d. %s  [%s, %s]  %s\n", i+1, st.Image, st.Method, st.Reason, st.Why)
+	}
+	fmt.Fprintln(out, "\nImages:")
+	for _, s := range rep.Summary().Images {
+		state := "unchanged"
+		switch {
+		case s.Published:
+			state = "published"
+		case s.State != "":
+			state = s.State + ": " + s.Detail
+		}
+		fmt.Fprintf(out, "  %-28s %s -> %s  %s -> %s  %s\n", s.Name, s.BeforeGrade, s.AfterGrade, s.OldDigest, s.NewDigest, state)
+		if len(s.Advisories) > 0 {
+			fmt.Fprintf(out, "  %-28s fixed %s\n", "", strings.Join(s.Advisories, ", "))
+		}
+	}
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
