@@ -303,10 +303,19 @@ type relation struct{ component, product string }
 type resolver struct {
 	helpers map[string]csafProduct // product id -> product (with helper)
 	rels    map[string]relation
+	strs    map[string]string // interned product ids, so fixes share them
+}
+
+func (r *resolver) intern(s string) string {
+	if v, ok := r.strs[s]; ok {
+		return v
+	}
+	r.strs[s] = s
+	return s
 }
 
 func newResolver(d *csafDoc) *resolver {
-	r := &resolver{helpers: map[string]csafProduct{}, rels: map[string]relation{}}
+	r := &resolver{helpers: map[string]csafProduct{}, rels: map[string]relation{}, strs: map[string]string{}}
 	var walk func([]csafBranch, int)
 	walk = func(bs []csafBranch, depth int) {
 		if depth > 64 {
@@ -327,7 +336,7 @@ func newResolver(d *csafDoc) *resolver {
 	}
 	for _, rel := range d.ProductTree.Relationships {
 		if id := rel.FullProductName.ProductID; id != "" {
-			r.rels[id] = relation{component: rel.ProductReference, product: rel.RelatesTo}
+			r.rels[id] = relation{component: rel.ProductReference, product: r.intern(rel.RelatesTo)}
 		}
 	}
 	return r
@@ -373,7 +382,7 @@ func (r *resolver) fix(pid string) (Fix, bool) {
 		if !found {
 			return Fix{}, false
 		}
-		rel = relation{component: comp, product: prod}
+		rel = relation{component: comp, product: r.intern(prod)}
 	}
 	f := Fix{Product: rel.product}
 	if p, ok := r.helpers[rel.product]; ok && p.Helper != nil {

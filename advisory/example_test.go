@@ -59,3 +59,33 @@ func ExampleCPEMatch() {
 	// true
 	// false
 }
+
+func ExampleIndex_Report() {
+	st, _, err := advisory.Load(context.Background(), []string{"testdata/csaf"})
+	if err != nil {
+		panic(err)
+	}
+	ix := st.Index() // no repository map: images are matched by their RHEL major
+	r := ix.Report(&rpmscan.Inventory{
+		OS: rpmscan.OS{ID: "rhel", VersionID: "8.10"},
+		Packages: []rpmscan.Package{
+			{Name: "nodejs", Epoch: 1, Version: "18.19.0", Release: "1.module+el8.9.0+20000+bbbbbbbb", Arch: "x86_64", Module: "nodejs:18:8090020240101000000:abcdef12"},
+			{Name: "libfoo", Epoch: 1, Version: "2.0.0", Release: "1.el8", Arch: "x86_64"},
+		},
+	})
+	fmt.Println(r.Match, r.CPEs)
+	for _, f := range r.Findings {
+		fmt.Println("finding:", f.Advisory, f.Package, f.Installed, "->", f.Fixed, f.Module)
+	}
+	for _, u := range r.Updates {
+		fmt.Println("update:", u.Package, "to", u.FixedEVR, u.Advisories)
+	}
+	for _, u := range r.Unfixed {
+		fmt.Println("unfixed:", u.CVE, u.Severity, u.State, u.Package)
+	}
+	// Output:
+	// os_release [cpe:/o:redhat:enterprise_linux:8]
+	// finding: RHBA-2099:0002 nodejs 1:18.19.0-1.module+el8.9.0+20000+bbbbbbbb.x86_64 -> 1:18.20.2-1.module+el8.10.0+21500+aaaaaaaa.x86_64 nodejs:18
+	// update: nodejs to 1:18.20.2-1.module+el8.10.0+21500+aaaaaaaa [RHBA-2099:0002]
+	// unfixed: CVE-2099-1111 Important known_affected libfoo
+}

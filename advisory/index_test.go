@@ -149,6 +149,7 @@ func TestReportAndUnfixed(t *testing.T) {
 func TestUpdatesAndReverseIndex(t *testing.T) {
 	ix := fixtureIndex(t)
 	assert.Equal(t, []string{"libfoo", "libfoo-doc"}, ix.PackageNames("RHSA-2099:0001"))
+	assert.Equal(t, []string{"libfoo", "libfoo-doc"}, readDoc(t, "csaf/rhsa-2099_0001.json").Advisory.PackageNames())
 	assert.Nil(t, ix.PackageNames("RHSA-1999:0001"))
 	assert.Equal(t, 3, ix.Len())
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -89,4 +90,20 @@ func TypeOf(id string) Type {
 		return TypeEnhancement
 	}
 	return ""
+}
+
+// PackageNames returns the sorted binary package names the advisory fixes
+// (source packages left out): what a reverse index from advisories to
+// images needs.
+func (a *Advisory) PackageNames() []string {
+	var out []string
+	for _, f := range a.Fixes {
+		if f.Arch == "src" || f.Arch == "nosrc" || f.Name == "" {
+			continue
+		}
+		if i, found := slices.BinarySearch(out, f.Name); !found {
+			out = slices.Insert(out, i, f.Name)
+		}
+	}
+	return out
 }
