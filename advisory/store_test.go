@@ -1,0 +1,68 @@
+package advisory
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/rpmscan"
+)
+
+func TestStoreReplaceAndCombinedCursor(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"rhsa-2099_0001.json", "rhba-2099_0002.json"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), fixture(t, "csaf/"+n), 0o644))
+	}
+	osv := NewOSV("testdata/osv")
+	src := Combine(NewDir(dir), osv)
+	st := NewStore()
+	b, err := src.Fetch(t.Context(), Cursor{})
+	require.NoError(t, err)
+	st.Apply(b)
+	assert.Equal(t, []string{"ALSA-2099:0003", "RHBA-2099:0002", "RHSA-2099:0001"}, ids(st.Advisories()))
+	assert.ElementsMatch(t, []string{"dir:" + dir, osv.Name()}, b.Replace)
+	assert.Len(t, b.Cursor.Sources, 2)
+
+	// A document removed from the directory disappears on the next read;
+	// the other source's advisories stay.
+	require.NoError(t, os.Remove(filepath.Join(dir, "rhba-2099_0002.json")))
+	cur, err := ParseCursor(b.Cursor.Encode())
+	require.NoError(t, err)
+	b, err = Combine(NewDir(dir)).Fetch(t.Context(), cur)
+	require.NoError(t, err)
+	st.Apply(b)
+	assert.Equal(t, []string{"ALSA-2099:0003", "RHSA-2099:0001"}, ids(st.Advisories()))
+
+	// An older copy never replaces a newer one.
+	old := st.Advisories()[1]
+	old.Updated = old.Updated.AddDate(-1, 0, 0)
+	old.Title = "stale"
+	st.Apply(&Batch{Advisories: []Advisory{old}})
+	assert.NotEqual(t, "stale", st.Advisories()[1].Title)
+
+	_, err = ParseCursor("{not json")
+	require.Error(t, err)
+	c, err := ParseCursor("")
+	require.NoError(t, err)
+	assert.True(t, c.IsZero())
+}
+
+func TestMatchConcurrently(t *testing.T) {
+	ix := fixtureIndex(t)
+	inv := &rpmscan.Inventory{ContentSets: []string{"rhel-9-for-x86_64-baseos-rpms"}, Packages: []rpmscan.Package{pkg("libfoo", "1:2.0.1-4.el9", "x86_64")}}
+	want := ix.Match(inv)
+	require.Len(t, want, 1)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				assert.Equal(t, want, ix.Match(inv))
+			}
+		})
+	}
+	wg.Wait()
+}
