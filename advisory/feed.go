@@ -294,7 +294,7 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 	if name == "" || strings.ContainsAny(name, "/\\\n") {
 		return time.Time{}, &ParseError{Doc: c.base + "archive_latest.txt", Err: fmt.Errorf("bad archive name %q", name)}
 	}
-	resp, done, err := c.http.open(ctx, c.base+name, Validator{})
+	resp, done, err := c.http.open(ctx, c.base+name, Validator{}, 0)
 	if err != nil {
 		return time.Time{}, err
 	}

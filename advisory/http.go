@@ -53,7 +53,7 @@ func newConfig(opts []Option) *config {
 		concurrency: 4,
 		attempts:    4,
 		backoff:     500 * time.Millisecond,
-		timeout:     5 * time.Minute,
+		timeout:     2 * time.Minute,
 		userAgent:   "openabs-advisory",
 	}
 	for _, o := range opts {
@@ -89,8 +89,8 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(cfg *config) { cfg.attempts, cfg.backoff = max(1, attempts), max(0, backoff) }
 }
 
-// WithTimeout bounds each request (default 5 minutes; the full archive is
-// large).
+// WithTimeout bounds each request (default 2 minutes), except the download
+// of the full archive, which only the context bounds.
 func WithTimeout(d time.Duration) Option { return func(cfg *config) { cfg.timeout = d } }
 
 // WithCacheDir keeps downloaded files that are worth reusing
@@ -120,7 +120,8 @@ type fetcher struct{ cfg *config }
 
 // open GETs url, retrying transient failures, and returns a 200 response
 // (the caller closes its body) or errNotModified.
-func (f *fetcher) open(ctx context.Context, url string, v Validator) (*http.Response, context.CancelFunc, error) {
+// A zero timeout leaves the request bounded by ctx only (the archive).
+func (f *fetcher) open(ctx context.Context, url string, v Validator, timeout time.Duration) (*http.Response, context.CancelFunc, error) {
 	var last error
 	wait := f.cfg.backoff
 	for attempt := 0; attempt < f.cfg.attempts; attempt++ {
@@ -135,7 +136,10 @@ func (f *fetcher) open(ctx context.Context, url string, v Validator) (*http.Resp
 			}
 			wait *= 2
 		}
-		rctx, cancel := context.WithTimeout(ctx, f.cfg.timeout)
+		rctx, cancel := context.WithCancel(ctx)
+		if timeout > 0 {
+			rctx, cancel = context.WithTimeout(ctx, timeout)
+		}
 		req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
 		if err != nil {
 			cancel()
@@ -188,7 +192,7 @@ func (f *fetcher) get(ctx context.Context, url string, v Validator) ([]byte, Val
 	for range 2 {
 		var resp *http.Response
 		var cancel context.CancelFunc
-		resp, cancel, err = f.open(ctx, url, v)
+		resp, cancel, err = f.open(ctx, url, v, f.cfg.timeout)
 		if err != nil {
 			return nil, Validator{}, err
 		}
