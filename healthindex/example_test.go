@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/openabs/abs/advisory"
@@ -116,4 +117,52 @@ func ExamplePolicyFunc() {
 	at := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
 	fmt.Println(healthindex.GradeAt(p, exampleFindings(), at))
 	// Output: F
+}
+
+// A policy can come from a file: here only Critical errata count, and any
+// of them fails the image after 14 days.
+func ExampleParseTable() {
+	t, err := healthindex.ParseTable([]byte(`{"Critical": [
+		{"after": {}, "grade": "B"},
+		{"after": {"days": 14}, "grade": "F"}]}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	crit := advisory.Finding{Advisory: "RHSA-2024:0001", Severity: advisory.SeverityCritical,
+		Issued: time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)}
+	tl := healthindex.NewTimeline(t, append(exampleFindings(), crit), time.Date(2024, time.January, 10, 0, 0, 0, 0, time.UTC))
+	for _, iv := range tl {
+		fmt.Println(iv.Grade, iv.Start.Format(time.DateOnly))
+	}
+	// Output:
+	// B 2024-01-10
+	// F 2024-01-15
+}
+
+// ByUrgency sorts a fleet's timelines worst first.
+func ExampleByUrgency() {
+	now := time.Date(2024, time.February, 15, 0, 0, 0, 0, time.UTC)
+	fleet := map[string][]advisory.Finding{
+		"clean":    nil,
+		"stale":    exampleFindings(),
+		"critical": {{Advisory: "RHSA-2024:0001", Severity: advisory.SeverityCritical, Issued: now.AddDate(0, 0, -3)}},
+	}
+	type image struct {
+		name string
+		tl   healthindex.Timeline
+	}
+	var images []image
+	for _, name := range []string{"clean", "critical", "stale"} {
+		images = append(images, image{name, healthindex.NewTimeline(nil, fleet[name], now)})
+	}
+	slices.SortStableFunc(images, func(a, b image) int { return healthindex.ByUrgency(a.tl, b.tl) })
+	for _, im := range images {
+		drop, _ := im.tl.NextDrop()
+		fmt.Println(im.tl.Grade(), im.name, drop.Format(time.DateOnly))
+	}
+	// Output:
+	// C stale 2024-04-01
+	// B critical 2024-02-19
+	// A clean 0001-01-01
 }

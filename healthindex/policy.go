@@ -1,6 +1,8 @@
 package healthindex
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -181,4 +183,31 @@ func (t Table) Schedule(f advisory.Finding) []Step {
 	// Equal instants keep table order, so the later threshold wins.
 	slices.SortStableFunc(steps, func(a, b Step) int { return a.At.Compare(b.At) })
 	return steps
+}
+
+// ParseTable reads a [Table] from JSON, as [json.Marshal] writes one:
+// severities by name, ages as {"months": m, "days": d}, grades as letters,
+// for example
+//
+//	{"Critical": [{"after": {}, "grade": "B"}, {"after": {"days": 3}, "grade": "C"}],
+//	 "Moderate": [{"after": {"months": 6}, "grade": "C"}]}
+//
+// Unknown fields are rejected and the table is validated.
+func ParseTable(data []byte) (Table, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var t Table
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the table", ErrInvalidPolicy)
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: no table", ErrInvalidPolicy)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }

@@ -1,6 +1,7 @@
 package healthindex_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -250,4 +251,65 @@ func TestAgeString(t *testing.T) {
 	assert.Equal(t, "1 day", healthindex.Days(1).String())
 	assert.Equal(t, "12 months", healthindex.Months(12).String())
 	assert.Equal(t, "1 month 2 days", healthindex.Age{Months: 1, Days: 2}.String())
+}
+
+func TestParseTable(t *testing.T) {
+	// The default table survives a JSON round trip.
+	b, err := json.Marshal(healthindex.RedHat())
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"Critical":[{"after":{},"grade":"B"},{"after":{"days":7},"grade":"C"}`)
+	back, err := healthindex.ParseTable(b)
+	require.NoError(t, err)
+	assert.Equal(t, healthindex.RedHat(), back)
+
+	custom, err := healthindex.ParseTable([]byte(`{
+		"critical": [{"after": {}, "grade": "C"}],
+		"Moderate": [{"after": {"months": 6}, "grade": "b"}, {"after": {"months": 12, "days": 1}, "grade": "D"}]}`))
+	require.NoError(t, err)
+	issued := ts(t, "2024-01-10T00:00:00Z")
+	f := []advisory.Finding{finding(advisory.SeverityModerate, issued)}
+	assert.Equal(t, healthindex.GradeB, healthindex.GradeAt(custom, f, ts(t, "2024-07-10T00:00:00Z")))
+	assert.Equal(t, healthindex.GradeB, healthindex.GradeAt(custom, f, ts(t, "2025-01-10T23:59:59Z")))
+	assert.Equal(t, healthindex.GradeD, healthindex.GradeAt(custom, f, ts(t, "2025-01-11T00:00:00Z")))
+	assert.Equal(t, healthindex.GradeA, healthindex.GradeAt(custom, []advisory.Finding{finding(advisory.SeverityImportant, issued)}, ts(t, "2030-01-01T00:00:00Z")),
+		"a table without Important ignores it")
+
+	for name, in := range map[string]string{
+		"not json":         `{`,
+		"null":             `null`,
+		"unknown severity": `{"Severe": []}`,
+		"unknown field":    `{"Critical": [{"after": {"weeks": 1}, "grade": "B"}]}`,
+		"bad grade":        `{"Critical": [{"after": {}, "grade": "G"}]}`,
+		"missing grade":    `{"Critical": [{"after": {}}]}`,
+		"not increasing":   `{"Critical": [{"after": {"days": 9}, "grade": "B"}, {"after": {"days": 8}, "grade": "C"}]}`,
+		"trailing data":    `{} {}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := healthindex.ParseTable([]byte(in))
+			require.ErrorIs(t, err, healthindex.ErrInvalidPolicy)
+		})
+	}
+}
+
+func FuzzParseTable(f *testing.F) {
+	b, err := json.Marshal(healthindex.RedHat())
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte(`{"Moderate": [{"after": {"months": 6}, "grade": "C"}]}`))
+	f.Add([]byte(`{"Low": [{"after": {"days": -1}, "grade": "A"}]}`))
+	f.Add([]byte(`{}`))
+	at := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		table, err := healthindex.ParseTable(data)
+		if err != nil {
+			require.ErrorIs(t, err, healthindex.ErrInvalidPolicy)
+			return
+		}
+		require.NoError(t, table.Validate())
+		fs := []advisory.Finding{
+			finding(advisory.SeverityCritical, at.AddDate(0, -2, 0)),
+			finding(advisory.SeverityModerate, at.AddDate(-1, 0, 0)),
+		}
+		assertConsistent(t, table, fs, healthindex.NewTimeline(table, fs, at))
+	})
 }

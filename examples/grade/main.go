@@ -17,6 +17,8 @@
 //	                         content set ("none": match by RHEL major only;
 //	                         default: Red Hat's published file)
 //	-now RFC3339             grade at this instant (default: now)
+//	-policy FILE             a grading table in JSON (healthindex.ParseTable)
+//	                         instead of Red Hat's index
 //	-json                    print JSON instead of a table
 //	-explain                 after the table, say which errata set each grade
 //	                         and the next drop
@@ -25,7 +27,7 @@
 //
 // The exit status is 1 when any image could not be graded, 2 on bad usage.
 // Each image's grade, next drop and freshness_grades timeline come from
-// package healthindex with Red Hat's policy.
+// package healthindex, with Red Hat's policy unless -policy names another.
 package main
 
 import (
@@ -87,6 +89,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	})
 	repoToCPE := fs.String("repo-to-cpe", advisory.DefaultRepoCPEURL, `repository-to-cpe.json file or URL; "none" matches by RHEL major only`)
 	nowFlag := fs.String("now", "", "grade at this instant, RFC3339 (default: the current time)")
+	policyFile := fs.String("policy", "", "grading table in JSON (default: Red Hat's Container Health Index)")
 	listFile := fs.String("f", "", `file listing one image per line ("-" for standard input)`)
 	asJSON := fs.Bool("json", false, "print JSON")
 	explain := fs.Bool("explain", false, "explain each grade and next drop after the table")
@@ -137,6 +140,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		opts = append(opts, imageref.WithPlatform(p))
 	}
+	var policy healthindex.Policy = healthindex.RedHat()
+	if *policyFile != "" {
+		b, err := os.ReadFile(*policyFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "grade:", err)
+			return 1
+		}
+		t, err := healthindex.ParseTable(b)
+		if err != nil {
+			fmt.Fprintf(stderr, "grade: %s: %v\n", *policyFile, err)
+			return 1
+		}
+		policy = t
+	}
 	if len(sources) == 0 {
 		sources = []string{advisory.DefaultCSAFURL}
 	}
@@ -168,7 +185,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = grade(ctx, ref, opts, scanner, ix, now)
+			results[i] = grade(ctx, ref, opts, scanner, ix, policy, now)
 		})
 	}
 	wg.Wait()
@@ -207,7 +224,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // grade opens, scans, matches and grades one image.
-func grade(ctx context.Context, ref string, opts []imageref.Option, sc rpmscan.Scanner, ix *advisory.Index, now time.Time) result {
+func grade(ctx context.Context, ref string, opts []imageref.Option, sc rpmscan.Scanner, ix *advisory.Index, p healthindex.Policy, now time.Time) result {
 	r := result{Image: ref}
 	img, err := imageref.Open(ctx, ref, opts...)
 	if err != nil {
@@ -224,14 +241,14 @@ func grade(ctx context.Context, ref string, opts []imageref.Option, sc rpmscan.S
 	if r.Findings == nil {
 		r.Findings = []advisory.Finding{}
 	}
-	r.FreshnessGrades = healthindex.NewTimeline(nil, r.Findings, now)
+	r.FreshnessGrades = healthindex.NewTimeline(p, r.Findings, now)
 	g := r.FreshnessGrades.Grade()
 	r.Grade = &g
 	if drop, ok := r.FreshnessGrades.NextDrop(); ok {
 		next := r.FreshnessGrades.At(drop)
 		r.NextDrop, r.NextGrade = &drop, &next
 	}
-	r.explanation = healthindex.Explain(nil, r.Findings, now)
+	r.explanation = healthindex.Explain(p, r.Findings, now)
 	return r
 }
 

@@ -188,3 +188,21 @@ func TestGradeUsage(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "no such file")
 }
+
+func TestGradeCustomPolicy(t *testing.T) {
+	f := newFixture(t)
+	// Moderate errata count: the bash erratum, four years old, makes the image E.
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	require.NoError(t, os.WriteFile(policy, []byte(`{
+		"Critical": [{"after": {}, "grade": "B"}],
+		"Moderate": [{"after": {"months": 12}, "grade": "E"}]}`), 0o644))
+	code, out, errOut := runGrade(t, "", "-policy", policy, "-now", "2024-03-05T00:00:00Z",
+		"-advisories", f.advisories, "-repo-to-cpe", f.repoCPE, "docker-archive:"+f.demo)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `\nE\s+-\s+-\s+3\s+docker-archive:`, out)
+
+	require.NoError(t, os.WriteFile(policy, []byte(`{"Critical": [{"after": {}, "grade": "Z"}]}`), 0o644))
+	code, _, errOut = runGrade(t, "", "-policy", policy, "-advisories", f.advisories, "docker-archive:"+f.demo)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "invalid")
+}
