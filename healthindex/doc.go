@@ -8,7 +8,8 @@
 // [RedHat] (a replaceable [Table] of thresholds), the [Timeline] of grades an
 // image will have from a given instant (in the shape of the Red Hat catalog's
 // freshness_grades), and [Explain], which names the findings that set the
-// current grade and the next drop.
+// current grade and the next drop. [ParseTable] reads a policy table from
+// JSON, and [ByUrgency] orders a fleet's timelines worst first.
 //
 // Findings come from package advisory; grading never does I/O, and every
 // function takes the instant it grades at, so results are reproducible.

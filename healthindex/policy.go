@@ -153,14 +153,14 @@ func (t Table) Validate() error {
 		var prev time.Time
 		for i, th := range t[sev] {
 			if !th.Grade.Valid() {
-				return fmt.Errorf("%w: severity %d threshold %d: grade %d", ErrInvalidPolicy, sev, i, th.Grade)
+				return fmt.Errorf("%w: severity %s threshold %d: grade %d", ErrInvalidPolicy, sev, i, th.Grade)
 			}
 			if th.After.Months < 0 || th.After.Days < 0 {
-				return fmt.Errorf("%w: severity %d threshold %d: negative age %s", ErrInvalidPolicy, sev, i, th.After)
+				return fmt.Errorf("%w: severity %s threshold %d: negative age %s", ErrInvalidPolicy, sev, i, th.After)
 			}
 			at := th.After.From(ref)
 			if i > 0 && !at.After(prev) {
-				return fmt.Errorf("%w: severity %d threshold %d: %s does not come after the previous threshold", ErrInvalidPolicy, sev, i, th.After)
+				return fmt.Errorf("%w: severity %s threshold %d: %s does not come after the previous threshold", ErrInvalidPolicy, sev, i, th.After)
 			}
 			prev = at
 		}
