@@ -313,11 +313,21 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop waits for running jobs to finish and stops the workers. Cancel
-// ctx to stop sooner; interrupted jobs resume on the next Start.
+// Stop waits for running jobs to finish and stops the workers. When ctx
+// ends first, running jobs are cancelled (and waited for a few seconds);
+// their work resumes from the recorded state on the next Start, in this
+// process or another.
 func (o *Orchestrator) Stop(ctx context.Context) error {
 	err := o.eng.Stop(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == nil {
+		return fmt.Errorf("abs: stop: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := o.eng.StopAndCancel(cctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("abs: stop: %w", err)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 type engine interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
 	// InsertTx inserts a job in tx and reports whether it was inserted
 	// (false when a unique job with the same arguments exists).
 	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (bool, error)
@@ -34,6 +35,9 @@ type riverEngine[TTx any] struct {
 
 func (e *riverEngine[TTx]) Start(ctx context.Context) error { return e.client.Start(ctx) }
 func (e *riverEngine[TTx]) Stop(ctx context.Context) error  { return e.client.Stop(ctx) }
+func (e *riverEngine[TTx]) StopAndCancel(ctx context.Context) error {
+	return e.client.StopAndCancel(ctx)
+}
 
 func (e *riverEngine[TTx]) InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
 	native, ok := tx.Native().(TTx)

@@ -335,11 +335,12 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 		}
 	}
 	o.emit(r.Cycle, "publish", r.Image, "%s: published %s as %s", r.Image, short(r.NewDigest), strings.Join(tags, ", "))
-	return o.db.InTx(ctx, func(tx store.Tx) error {
-		if _, err := store.RecordPush(ctx, tx, r.ID, r.Image, r.NewDigest, tags, o.now()); err != nil {
+	rctx := context.WithoutCancel(ctx) // the push happened: record it even when stopping
+	return o.db.InTx(rctx, func(tx store.Tx) error {
+		if _, err := store.RecordPush(rctx, tx, r.ID, r.Image, r.NewDigest, tags, o.now()); err != nil {
 			return err
 		}
-		return store.UpdateRebuild(ctx, tx, r.ID, store.RebuildUpdate{State: store.StatePublished,
+		return store.UpdateRebuild(rctx, tx, r.ID, store.RebuildUpdate{State: store.StatePublished,
 			Detail: "published as " + strings.Join(tags, ", ")}, o.now())
 	})
 }
@@ -409,12 +410,19 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.byName[w.Image].Ref(),
 			Owner: a.Owner, GradeDrop: &notify.GradeDrop{At: w.At, Advisory: w.Advisory, From: w.From, To: w.To}})
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// From here on a cancellation must not split sending from recording:
+	// a message sent and not recorded would be sent again.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
 	if len(events) > 0 {
-		if err := o.notifier.Notify(ctx, events); err != nil {
+		if err := o.notifier.Notify(sendCtx, events); err != nil {
 			return fmt.Errorf("abs: notify %s: %w", a.Owner, err)
 		}
 	}
 	summary, _ := json.Marshal(events)
 	o.emit(a.Cycle, "notify", "", "told %s about %d event(s)", a.Owner, len(events))
-	return store.MarkSent(ctx, o.db, n.ID, string(summary), o.now())
+	return store.MarkSent(sendCtx, o.db, n.ID, string(summary), o.now())
 }
