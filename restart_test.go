@@ -144,4 +144,3 @@ func TestRestartAtEachStep(t *testing.T) {
 		})
 	}
 }
-
