@@ -24,6 +24,7 @@ type ParseError struct {
 	Err error
 }
 
+// Error describes the document and the cause.
 func (e *ParseError) Error() string {
 	if e.Doc != "" {
 		return "advisory: " + e.Doc + ": " + e.Err.Error()
@@ -57,7 +58,9 @@ func (d Document) ID() string {
 }
 
 // VEX is a Red Hat CSAF VEX document: the status of one CVE across
-// products. Fixed entries name the advisory that ships the fix (Fix.Advisory).
+// products. Fixed entries name the advisory that ships the fix
+// (Fix.Advisory); they are informational, since findings come from the
+// advisories themselves.
 // Affected entries (known_affected) and UnderInvestigation entries have no
 // fix yet: they are reported apart from findings and never change a grade.
 type VEX struct {

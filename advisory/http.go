@@ -26,6 +26,7 @@ type HTTPError struct {
 	StatusCode int
 }
 
+// Error names the URL and the status.
 func (e *HTTPError) Error() string {
 	return "advisory: GET " + e.URL + ": " + strconv.Itoa(e.StatusCode) + " " + http.StatusText(e.StatusCode)
 }

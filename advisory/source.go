@@ -91,10 +91,12 @@ type DocError struct {
 	Err    error
 }
 
+// Error names the source, the document and the cause.
 func (e *DocError) Error() string {
 	return "advisory: " + e.Source + ": " + e.Doc + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause (a *ParseError or *HTTPError).
 func (e *DocError) Unwrap() error { return e.Err }
 
 type combined struct{ srcs []Source }
@@ -107,6 +109,7 @@ var _ Source = combined{}
 // cursor.
 func Combine(srcs ...Source) Source { return combined{srcs: srcs} }
 
+// Name lists the combined sources.
 func (c combined) Name() string {
 	names := make([]string, len(c.srcs))
 	for i, s := range c.srcs {
@@ -115,6 +118,7 @@ func (c combined) Name() string {
 	return "combined(" + strings.Join(names, ",") + ")"
 }
 
+// Fetch fetches each source in turn with its own cursor.
 func (c combined) Fetch(ctx context.Context, cur Cursor) (*Batch, error) {
 	out := &Batch{Cursor: Cursor{Sources: map[string]Cursor{}}}
 	maps.Copy(out.Cursor.Sources, cur.Sources)
