@@ -23,6 +23,15 @@
 // matching the main stream; without content sets, the RHEL major from
 // os-release or the packages' .elN suffix).
 //
+// An advisory often ships one build per stream (say 9.0 EUS, 9.2 EUS and
+// the main stream). The builds for the image's own streams decide whether
+// it is applied: an EUS image holding its stream's build has applied the
+// advisory though the main stream's build is newer. When the image's
+// content sets name several streams and the installed package lies
+// between their builds, the package's ".elN_M" release tag tells which
+// stream it came from; without that evidence the advisory is reported,
+// since a missed finding costs more than a superfluous one.
+//
 // Typical use:
 //
 //	st, skipped, err := advisory.Load(ctx, []string{advisory.DefaultCSAFURL})

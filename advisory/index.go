@@ -472,8 +472,10 @@ func archCompatible(fixArch, pkgArch string) bool {
 // package: same name, compatible arch (equal, or either side noarch),
 // same module name:stream (modular fixes never match non-modular packages
 // and the other way round), a product that applies to the image, and an
-// installed EVR older than every build of the advisory that applies to
-// the image. Findings are sorted by package name, arch, installed EVR (RPM
+// installed EVR older than a build of the advisory for the image's own
+// streams (an extended-support image holding its stream's build has
+// applied an advisory whose main-stream build is newer; see the package
+// documentation). Findings are sorted by package name, arch, installed EVR (RPM
 // order), issue date and advisory id.
 func (ix *Index) Match(inv *rpmscan.Inventory) []Finding {
 	if inv == nil {
@@ -491,9 +493,9 @@ type candidate struct {
 
 func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 	var hits, best []hit
-	var applied []int32
+	var applied, checked []int32
 	var cands []candidate
-	var groups []*group
+	var groups []appGroup
 	for pi := range inv.Packages {
 		p := &inv.Packages[pi]
 		gs := ix.names[p.Name]
@@ -511,7 +513,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 				if g.module != mod || !archCompatible(g.arch, p.Arch) {
 					continue
 				}
-				groups = append(groups, g)
+				groups = append(groups, appGroup{g: g, main: main})
 				es := g.entries
 				if es[len(es)-1].evr.Compare(inst) <= 0 {
 					continue // the common case: installed is at least the newest fix
@@ -526,22 +528,19 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		if len(cands) == 0 {
 			continue
 		}
-		// An advisory is applied when any of its applicable builds is not
-		// newer than the installed package (an EUS image holding the EUS
-		// build has applied it, though the main stream shipped a newer one).
-		applied = applied[:0]
-		for _, g := range groups {
-			for k := range g.entries {
-				e := &g.entries[k]
-				if e.evr.Compare(inst) > 0 {
-					break
-				}
-				applied = append(applied, e.adv)
-			}
-		}
+		// Decide once per advisory whether the package has applied it (see
+		// appliedBy); applied and checked hold the advisories decided.
+		applied, checked = applied[:0], checked[:0]
+		instStream := minorStream(inst.Release)
 		best = best[:0]
 	cand:
 		for _, c := range cands {
+			if !slices.Contains(checked, c.e.adv) {
+				checked = append(checked, c.e.adv)
+				if appliedBy(c.e.adv, inst, instStream, groups) {
+					applied = append(applied, c.e.adv)
+				}
+			}
 			if slices.Contains(applied, c.e.adv) {
 				continue
 			}
@@ -595,6 +594,86 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		})
 	}
 	return out
+}
+
+// appGroup is a group that applies to an installed package; main is true
+// when the group was reached only through the main stream of an
+// extended-support image.
+type appGroup struct {
+	g    *group
+	main bool
+}
+
+// appliedBy reports whether an installed package has applied advisory adv,
+// given the advisory's builds that apply to it (at least one of them newer
+// than inst).
+//
+// The builds of the image's own streams decide: the advisory is applied
+// when none of them is newer than inst. When the image's own streams have
+// several builds and inst lies between them (an image whose content sets
+// name the 9.0, 9.2 and 9.4 EUS streams, holding a package newer than the
+// 9.0 build but older than the 9.2 one), the package counts as applied only
+// when its release names the minor stream of an older build (".el9_0") and
+// of no newer one; otherwise it may be the unpatched build of the newer
+// stream, and the advisory is a finding. Main-stream builds reached from an
+// extended-support stream decide only when the advisory has no build for
+// the image's own streams: then any of them not newer than inst applies it
+// (an EUS image holding the EUS build has applied the advisory, though the
+// main stream shipped a newer build).
+func appliedBy(adv int32, inst rpmver.EVR, instStream string, groups []appGroup) bool {
+	var own, ownNewer, ownOlderSame, ownNewerSame, mainOlder bool
+	for _, ag := range groups {
+		for k := range ag.g.entries {
+			e := &ag.g.entries[k]
+			if e.adv != adv {
+				continue
+			}
+			newer := e.evr.Compare(inst) > 0
+			if ag.main {
+				mainOlder = mainOlder || !newer
+				continue
+			}
+			own = true
+			same := instStream != "" && minorStream(e.evr.Release) == instStream
+			if newer {
+				ownNewer = true
+				ownNewerSame = ownNewerSame || same
+			} else {
+				ownOlderSame = ownOlderSame || same
+			}
+		}
+	}
+	if !own {
+		return mainOlder
+	}
+	if !ownNewer {
+		return true
+	}
+	return ownOlderSame && !ownNewerSame
+}
+
+// minorStream returns the RHEL minor stream a release was built for,
+// "9.2" for "9.el9_2.2" or "2.module+el8.8.0+18745+f1bef313", and "" when
+// the release names no minor (".el9").
+func minorStream(release string) string {
+	for i := 0; i+2 < len(release); i++ {
+		if release[i] != 'e' || release[i+1] != 'l' || i == 0 || (release[i-1] != '.' && release[i-1] != '+') {
+			continue
+		}
+		j := i + 2
+		for j < len(release) && isDigit(release[j]) {
+			j++
+		}
+		if j == i+2 || j+1 >= len(release) || (release[j] != '_' && release[j] != '.') || !isDigit(release[j+1]) {
+			continue
+		}
+		k := j + 1
+		for k < len(release) && isDigit(release[k]) {
+			k++
+		}
+		return release[i+2:j] + "." + release[j+1:k]
+	}
+	return ""
 }
 
 type hit struct {

@@ -241,6 +241,17 @@ func TestRealDataMatch(t *testing.T) {
 		inv.Packages[0] = pkg("sudo", "1.9.5p2-9.el9_2.2", "x86_64")
 		assert.Empty(t, ix.Match(inv), "the EUS build applies the advisory")
 	})
+	t.Run("unpatched 9.2 sudo behind the generic EUS repository", func(t *testing.T) {
+		// The repository names the 9.0, 9.2 and 9.4 EUS streams; the 9.0
+		// build is older than the installed package but does not fix it.
+		inv := &rpmscan.Inventory{ContentSets: []string{"rhel-9-for-x86_64-baseos-eus-rpms"}, Packages: []rpmscan.Package{pkg("sudo", "1.9.5p2-9.el9_2", "x86_64")}}
+		got := ix.Match(inv)
+		require.Len(t, got, 1)
+		assert.Equal(t, "RHSA-2024:0811", got[0].Advisory)
+		assert.Equal(t, "0:1.9.5p2-9.el9_2.2.x86_64", got[0].Fixed)
+		inv.Packages[0] = pkg("sudo", "1.9.5p2-7.el9_0.4", "x86_64")
+		assert.Empty(t, ix.Match(inv), "the 9.0 EUS build applies the advisory to a 9.0 package")
+	})
 	t.Run("main stream image gets the main stream sudo fix", func(t *testing.T) {
 		got := ix.Match(&rpmscan.Inventory{ContentSets: appstream9, Packages: []rpmscan.Package{pkg("sudo", "1.9.5p2-9.el9_2.2", "x86_64")}})
 		require.Len(t, got, 1)
@@ -264,4 +275,64 @@ func TestRealDataMatch(t *testing.T) {
 		inv := &rpmscan.Inventory{ContentSets: []string{"rhel-8-for-x86_64-baseos-rpms"}, Packages: []rpmscan.Package{pkg("curl", "7.61.1-30.el8", "x86_64")}}
 		assert.Empty(t, ix.Unfixed(inv))
 	})
+}
+
+// TestMatchSeveralStreams covers advisories that ship one build per stream
+// to an image whose content sets name several streams: a package between
+// two streams' builds is only applied when its release names the older
+// stream.
+func TestMatchSeveralStreams(t *testing.T) {
+	fix := func(product, cpe, evr, arch string) Fix {
+		p := pkg("sudo", evr, arch)
+		return Fix{Product: product, CPE: cpe, Name: "sudo", Epoch: p.Epoch, Version: p.Version, Release: p.Release, Arch: arch}
+	}
+	adv := Advisory{ID: "RHSA-2099:0811", Severity: SeverityImportant, Fixes: []Fix{
+		fix("BaseOS-9.0.0.Z.EUS", "cpe:/o:redhat:rhel_eus:9.0::baseos", "1.9.5p2-7.el9_0.4", "x86_64"),
+		fix("BaseOS-9.2.0.Z.EUS", "cpe:/o:redhat:rhel_eus:9.2::baseos", "1.9.5p2-9.el9_2.2", "x86_64"),
+		fix("BaseOS-9.3.0.Z.MAIN", "cpe:/o:redhat:enterprise_linux:9::baseos", "1.9.5p2-10.el9_3", "x86_64"),
+		fix("BaseOS-9.3.0.Z.MAIN", "cpe:/o:redhat:enterprise_linux:9::baseos", "1.9.5p2-10.el9_3", "i686"),
+	}}
+	repo := NewRepoCPE(map[string][]string{
+		"rhel-9-for-x86_64-baseos-rpms":              {"cpe:/o:redhat:enterprise_linux:9::baseos"},
+		"rhel-9-for-x86_64-baseos-eus-rpms":          {"cpe:/o:redhat:rhel_eus:9.0::baseos", "cpe:/o:redhat:rhel_eus:9.2::baseos", "cpe:/o:redhat:rhel_eus:9.4::baseos"},
+		"rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2": {"cpe:/o:redhat:rhel_eus:9.2::baseos"},
+	})
+	ix := NewIndex([]Advisory{adv}, WithRepoCPE(repo))
+	tests := []struct {
+		name, repo, evr, arch string
+		fixed                 string // "" = no finding
+	}{
+		{"all EUS streams, unpatched 9.2 build", "rhel-9-for-x86_64-baseos-eus-rpms", "1.9.5p2-9.el9_2", "x86_64", "0:1.9.5p2-9.el9_2.2.x86_64"},
+		{"all EUS streams, patched 9.0 build", "rhel-9-for-x86_64-baseos-eus-rpms", "1.9.5p2-7.el9_0.4", "x86_64", ""},
+		{"all EUS streams, patched 9.2 build", "rhel-9-for-x86_64-baseos-eus-rpms", "1.9.5p2-9.el9_2.2", "x86_64", ""},
+		{"all EUS streams, no stream tag", "rhel-9-for-x86_64-baseos-eus-rpms", "1.9.5p2-8.el9", "x86_64", "0:1.9.5p2-9.el9_2.2.x86_64"},
+		{"all EUS streams, older than every build", "rhel-9-for-x86_64-baseos-eus-rpms", "1.9.5p2-7.el9_0.3", "x86_64", "0:1.9.5p2-9.el9_2.2.x86_64"},
+		{"EUS 9.2, patched", "rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2", "1.9.5p2-9.el9_2.2", "x86_64", ""},
+		{"EUS 9.2, unpatched", "rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2", "1.9.5p2-9.el9_2.1", "x86_64", "0:1.9.5p2-9.el9_2.2.x86_64"},
+		{"main stream, EUS build installed", "rhel-9-for-x86_64-baseos-rpms", "1.9.5p2-9.el9_2.2", "x86_64", "0:1.9.5p2-10.el9_3.x86_64"},
+		{"main stream, patched", "rhel-9-for-x86_64-baseos-rpms", "1.9.5p2-10.el9_3", "x86_64", ""},
+		{"main stream, i686 fixed only by its own build", "rhel-9-for-x86_64-baseos-rpms", "1.9.5p2-9.el9_2", "i686", "0:1.9.5p2-10.el9_3.i686"},
+		{"main stream, x86_64 fix never applies to i686", "rhel-9-for-x86_64-baseos-rpms", "1.9.5p2-9.el9_2", "aarch64", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ix.Match(&rpmscan.Inventory{ContentSets: []string{tt.repo}, Packages: []rpmscan.Package{pkg("sudo", tt.evr, tt.arch)}})
+			if tt.fixed == "" {
+				require.Empty(t, got)
+				return
+			}
+			require.Len(t, got, 1, "%+v", got)
+			assert.Equal(t, tt.fixed, got[0].Fixed)
+			assert.False(t, got[0].MainStream)
+		})
+	}
+}
+
+func TestMinorStream(t *testing.T) {
+	for rel, want := range map[string]string{
+		"9.el9_2.2": "9.2", "10.el9_3": "9.3", "7.el9_0.4": "9.0", "6.el9": "", "1.el8": "",
+		"139.module+el8.8.0+18745+f1bef313": "8.8", "1.fc40": "", "": "", "el9_2": "", "1.el9_": "", "1.el_2": "",
+	} {
+		assert.Equal(t, want, minorStream(rel), rel)
+	}
 }
