@@ -86,15 +86,47 @@ func scrub(msg string, secrets ...Secret) string {
 // scrubError returns err unchanged when its message holds none of the
 // secrets, and otherwise a new error with the secrets replaced by the
 // placeholder. The replacement does not unwrap to err: the original chain
-// would still print the secret.
+// would still print the secret. It still matches the package's sentinel
+// errors that err matched.
 func scrubError(err error, secrets ...Secret) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	clean := scrub(msg, secrets...)
-	if clean == msg {
+	return redactError(err, scrub(msg, secrets...))
+}
+
+// redactError returns err when clean is its message, and otherwise an
+// error printing clean that matches the sentinels err matched but does not
+// unwrap to err.
+func redactError(err error, clean string) error {
+	if clean == err.Error() {
 		return err
 	}
-	return errors.New(clean)
+	r := &redactedError{msg: clean}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			r.is = append(r.is, s)
+		}
+	}
+	return r
+}
+
+// sentinels are the errors a redacted error keeps matching.
+var sentinels = []error{ErrHostKeyMismatch, ErrHostKeyUnknown, ErrAuth, ErrRevisionNotFound, ErrInvalidSource}
+
+type redactedError struct {
+	msg string
+	is  []error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+func (e *redactedError) Is(target error) bool {
+	for _, s := range e.is {
+		if s == target {
+			return true
+		}
+	}
+	return false
 }

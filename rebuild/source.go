@@ -144,16 +144,45 @@ func (s GitSource) LogValue() slog.Value {
 }
 
 // RedactURL returns u with any user password replaced by a placeholder.
+// In http and https URLs the user name is replaced too, since access
+// tokens are often passed as the user name
+// (https://TOKEN@host/org/repo.git); the user of an ssh URL is kept.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.User == nil {
 		return u
+	}
+	if isHTTP(p.Scheme) {
+		p.User = url.User("xxxxx")
+		return p.String()
 	}
 	if _, ok := p.User.Password(); ok {
 		p.User = url.UserPassword(p.User.Username(), "xxxxx")
 		return p.String()
 	}
 	return u
+}
+
+func isHTTP(scheme string) bool {
+	return strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")
+}
+
+// scrubUserinfo removes the user information of an http(s) source URL
+// from msg: transport errors quote the URL they requested, user name
+// (often an access token) included.
+func scrubUserinfo(msg, rawURL string) string {
+	p, err := url.Parse(rawURL)
+	if err != nil || p.User == nil || !isHTTP(p.Scheme) {
+		return msg
+	}
+	forms := []string{p.User.String()}
+	if name := p.User.Username(); name != "" {
+		forms = append(forms, name)
+	}
+	for _, f := range forms {
+		msg = strings.ReplaceAll(msg, f+"@", "xxxxx@")
+	}
+	return msg
 }
 
 func (s *GitSource) secrets() []Secret {
@@ -177,6 +206,7 @@ func (s *GitSource) fail(err error) error {
 		kind = ErrRevisionNotFound
 	}
 	err = scrubError(err, s.secrets()...)
+	err = redactError(err, scrubUserinfo(err.Error(), s.URL))
 	if kind != nil {
 		err = fmt.Errorf("%w: %w", kind, err)
 	}

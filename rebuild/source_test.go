@@ -229,6 +229,61 @@ func TestFetchHTTPS(t *testing.T) {
 	}
 }
 
+// A token passed as the user name of an https URL never reaches the
+// checkout's URL (which is stamped on the image), the logs or an error.
+func TestFetchHTTPSTokenInURL(t *testing.T) {
+	f := newGitFixture(t)
+	public := gittest.StartHTTP(t, f.repo.Dir)
+	private := gittest.StartHTTP(t, f.repo.Dir, gittest.WithToken("tok-3141592653"))
+	withUser := func(u, user string) string { return strings.Replace(u, "https://", "https://"+user+"@", 1) }
+
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src := rebuild.GitSource{URL: withUser(public.URL, "ghp_userTok3n42"), Auth: rebuild.GitAuth{CABundle: public.CA}}
+	co, err := src.Fetch(t.Context(), t.TempDir(), rebuild.WithLogger(logger))
+	require.NoError(t, err)
+	assert.Equal(t, f.second, co.Commit)
+	assertNoSecret(t, co.URL, "ghp_userTok3n42")
+	assertNoSecret(t, fmt.Sprintf("%v", slog.AnyValue(src).Resolve()), "ghp_userTok3n42")
+	assertNoSecret(t, logs.String(), "ghp_userTok3n42")
+
+	for _, tc := range []struct {
+		name    string
+		src     rebuild.GitSource
+		wantErr error
+	}{
+		{"refused", rebuild.GitSource{URL: withUser(private.URL, "ghp_userTok3n42"), Auth: rebuild.GitAuth{CABundle: private.CA}}, rebuild.ErrAuth},
+		{"untrusted certificate", rebuild.GitSource{URL: withUser(private.URL, "ghp_userTok3n42")}, nil},
+		{"unreachable", rebuild.GitSource{URL: "https://ghp_userTok3n42@127.0.0.1:1/r.git"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			_, err := tc.src.Fetch(t.Context(), t.TempDir(), rebuild.WithLogger(logger))
+			require.Error(t, err)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+			}
+			assertNoSecret(t, err.Error(), "ghp_userTok3n42")
+			assertNoSecret(t, fmt.Sprintf("%+v %#v", err, err), "ghp_userTok3n42")
+			assertNoSecret(t, logs.String(), "ghp_userTok3n42")
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://u:hunter2@h/r.git":    "https://xxxxx@h/r.git",
+		"https://ghp_tok3n@h/r.git":    "https://xxxxx@h/r.git",
+		"http://tok@h/r.git":           "http://xxxxx@h/r.git",
+		"ssh://git@h:2222/r.git":       "ssh://git@h:2222/r.git",
+		"ssh://git:pw@h/r.git":         "ssh://git:xxxxx@h/r.git",
+		"git@github.com:org/r.git":     "git@github.com:org/r.git",
+		"https://github.com/org/r.git": "https://github.com/org/r.git",
+	} {
+		assert.Equal(t, want, rebuild.RedactURL(in), in)
+	}
+}
+
 func TestFetchValidation(t *testing.T) {
 	tests := []struct {
 		name string
