@@ -41,7 +41,8 @@ const maxDocument = 256 << 20
 // Documents are fetched WithConcurrency at a time; timeouts, connection
 // errors and 5xx answers are retried with backoff (WithRetry); any other 4xx
 // on an index file fails the Fetch with an *HTTPError. A document that is
-// gone (404/410) or does not parse is reported in Batch.Skipped.
+// gone (404/410), larger than WithMaxDocumentSize or does not parse is
+// reported in Batch.Skipped.
 type CSAF struct {
 	base string
 	cfg  *config
@@ -241,7 +242,7 @@ func (c *CSAF) fetchDocs(ctx context.Context, b *Batch, paths []string) error {
 				url := c.base + strings.TrimPrefix(paths[i], "/")
 				body, _, err := c.http.get(ctx, url, Validator{})
 				switch {
-				case isStatus(err, http.StatusNotFound) || isStatus(err, http.StatusGone):
+				case isStatus(err, http.StatusNotFound) || isStatus(err, http.StatusGone) || errors.Is(err, ErrTooLarge):
 					results[i].err = err
 					continue
 				case err != nil:
@@ -357,7 +358,11 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 			if h.ModTime.After(newestMember) {
 				newestMember = h.ModTime
 			}
-			data, err := io.ReadAll(io.LimitReader(tr, maxDocument))
+			data, err := readBounded(tr, c.cfg.maxBody)
+			if errors.Is(err, ErrTooLarge) {
+				results <- result{seq: seq, name: h.Name, err: err}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("advisory: %s: %s: %w", name, h.Name, err)
 			}

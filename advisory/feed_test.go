@@ -286,3 +286,34 @@ func TestOSVOverHTTP(t *testing.T) {
 	assert.Empty(t, b.Replace, "unchanged: nothing replaced")
 	assert.Equal(t, 1, feed.notMod)
 }
+
+func TestMaxDocumentSize(t *testing.T) {
+	feed := newFakeFeed()
+	srv := httptest.NewServer(feed)
+	t.Cleanup(srv.Close)
+	doc := fixture(t, "csaf/rhsa-2099_0001.json")
+	limit := WithMaxDocumentSize(int64(len(doc) - 1))
+
+	feed.set("repository-to-cpe.json", []byte(repoCPEDoc))
+	_, err := LoadRepoCPE(t.Context(), srv.URL+"/feed/repository-to-cpe.json", WithMaxDocumentSize(16), WithRetry(3, time.Millisecond))
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.Equal(t, 1, feed.count("repository-to-cpe.json"), "not retried")
+
+	files := map[string][]byte{"2099/rhsa-2099_0001.json": doc}
+	feed.set("archive_latest.txt", []byte("csaf_advisories_2099-01-20.tar.zst\n"))
+	feed.set("csaf_advisories_2099-01-20.tar.zst", tarZst(t, files, "2099/rhsa-2099_0001.json"))
+	feed.set("2099/rhsa-2099_0001.json", doc)
+	feed.set("changes.csv", []byte(`"2099/rhsa-2099_0001.json","2099-02-01T00:00:00+00:00"`+"\n"))
+	b, err := NewCSAF(srv.URL+"/feed", limit, WithRetry(3, time.Millisecond)).Fetch(t.Context(), Cursor{})
+	require.NoError(t, err, "a document over the limit is skipped, not fatal")
+	assert.Empty(t, b.Advisories)
+	require.Len(t, b.Skipped, 2, "the archive member and the changed document")
+	for _, e := range b.Skipped {
+		require.ErrorIs(t, e, ErrTooLarge)
+	}
+	assert.Equal(t, 1, feed.count("2099/rhsa-2099_0001.json"), "not retried")
+
+	b, err = NewCSAF(srv.URL+"/feed", WithMaxDocumentSize(int64(len(doc)))).Fetch(t.Context(), Cursor{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"RHSA-2099:0001", "RHSA-2099:0001"}, ids(b.Advisories), "a document of exactly the limit is read")
+}

@@ -45,6 +45,7 @@ type config struct {
 	timeout     time.Duration
 	documents   []string
 	userAgent   string
+	maxBody     int64
 }
 
 func newConfig(opts []Option) *config {
@@ -56,6 +57,7 @@ func newConfig(opts []Option) *config {
 		backoff:     500 * time.Millisecond,
 		timeout:     2 * time.Minute,
 		userAgent:   "openabs-advisory",
+		maxBody:     maxDocument,
 	}
 	for _, o := range opts {
 		o(c)
@@ -94,6 +96,17 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 // of the full archive, which only the context bounds.
 func WithTimeout(d time.Duration) Option { return func(cfg *config) { cfg.timeout = d } }
 
+// WithMaxDocumentSize bounds how many bytes are read for one HTTP response
+// or one member of an archive (default 256 MiB). A larger body fails with
+// ErrTooLarge; inside a feed, the document is skipped.
+func WithMaxDocumentSize(n int64) Option {
+	return func(cfg *config) {
+		if n > 0 {
+			cfg.maxBody = n
+		}
+	}
+}
+
 // WithCacheDir keeps downloaded files that are worth reusing
 // (repository-to-cpe.json) in dir.
 func WithCacheDir(dir string) Option { return func(cfg *config) { cfg.cacheDir = dir } }
@@ -116,6 +129,23 @@ type Validator struct {
 type validator = Validator
 
 var errNotModified = errors.New("not modified")
+
+// ErrTooLarge is matched (errors.Is) by the error for a response body or
+// archive member larger than the limit WithMaxDocumentSize sets.
+var ErrTooLarge = errors.New("advisory: document too large")
+
+// readBounded reads all of r, or fails with ErrTooLarge when r holds more
+// than limit bytes.
+func readBounded(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w (over %d bytes)", ErrTooLarge, limit)
+	}
+	return data, nil
+}
 
 type fetcher struct{ cfg *config }
 
@@ -186,8 +216,8 @@ func (f *fetcher) open(ctx context.Context, url string, v Validator, timeout tim
 	return nil, nil, last
 }
 
-// get is open plus reading the whole body; a body cut short is retried
-// like any transient failure.
+// get is open plus reading the whole body, at most cfg.maxBody bytes; a
+// body cut short is retried like any transient failure.
 func (f *fetcher) get(ctx context.Context, url string, v Validator) ([]byte, Validator, error) {
 	var err error
 	for range 2 {
@@ -198,11 +228,14 @@ func (f *fetcher) get(ctx context.Context, url string, v Validator) ([]byte, Val
 			return nil, Validator{}, err
 		}
 		var body []byte
-		body, err = io.ReadAll(resp.Body)
+		body, err = readBounded(resp.Body, f.cfg.maxBody)
 		resp.Body.Close()
 		cancel()
 		if err == nil {
 			return body, validatorOf(resp), nil
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return nil, Validator{}, fmt.Errorf("advisory: GET %s: %w", url, err)
 		}
 		err = fmt.Errorf("advisory: GET %s: reading body: %w", url, err)
 	}

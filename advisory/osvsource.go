@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 )
@@ -103,7 +102,7 @@ func readZip(f *zip.File) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxDocument))
+	data, err := readBounded(rc, maxDocument)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
