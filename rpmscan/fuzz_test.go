@@ -20,6 +20,11 @@ func mustTar(f *testing.F, entries ...testutil.Entry) []byte {
 	return b
 }
 
+// The seeds are real databases and layers of tens of kilobytes; minimizing
+// such inputs takes the fuzzer minutes, so run with a bounded minimization:
+//
+//	go test -run XXX -fuzz FuzzReadRPMDB -fuzztime 2m -fuzzminimizetime 10x ./rpmscan/
+
 // FuzzWalkLayer feeds arbitrary tar streams to the layer walker. It must
 // never panic, and whatever it copies stays inside its temp directory.
 func FuzzWalkLayer(f *testing.F) {
