@@ -356,6 +356,7 @@ func (s *GitSource) transportAuth(logger *slog.Logger) (transport.AuthMethod, fu
 
 	var files []string
 	cleanup := nop
+	tmpName := ""
 	if s.Auth.KnownHostsFile != "" {
 		files = append(files, s.Auth.KnownHostsFile)
 	}
@@ -374,6 +375,7 @@ func (s *GitSource) transportAuth(logger *slog.Logger) (transport.AuthMethod, fu
 			return nil, nop, werr
 		}
 		files = append(files, f.Name())
+		tmpName = f.Name()
 	}
 	var db *knownhosts.HostKeyDB
 	if len(files) == 0 {
@@ -383,6 +385,13 @@ func (s *GitSource) transportAuth(logger *slog.Logger) (transport.AuthMethod, fu
 	}
 	if err != nil {
 		cleanup()
+		if msg := err.Error(); tmpName != "" && strings.Contains(msg, tmpName) {
+			// Name the field the lines came from, not the temporary
+			// file they were copied to.
+			msg = strings.ReplaceAll(msg, tmpName+":", "GitAuth.KnownHosts line ")
+			msg = strings.ReplaceAll(msg, tmpName, "GitAuth.KnownHosts")
+			return nil, nop, fmt.Errorf("%w: known_hosts: %s", ErrInvalidSource, msg)
+		}
 		return nil, nop, fmt.Errorf("%w: known_hosts: %w", ErrInvalidSource, err)
 	}
 	port := ep.Port

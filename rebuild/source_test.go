@@ -270,6 +270,31 @@ func TestFetchHTTPSTokenInURL(t *testing.T) {
 	}
 }
 
+// A malformed known_hosts entry fails before connecting, naming where the
+// bad line is.
+func TestFetchKnownHostsParseError(t *testing.T) {
+	key := gittest.NewKey(t)
+	file := gittest.WriteFile(t, "known_hosts", []byte("# ok\n[127.0.0.1]:1 ssh-ed25519 not!base64\n"))
+	for _, tc := range []struct {
+		name string
+		auth rebuild.GitAuth
+		msg  string
+	}{
+		{"lines", rebuild.GitAuth{KnownHosts: []byte("# ok\n[127.0.0.1]:1 ssh-ed25519 not!base64\n")}, "GitAuth.KnownHosts line 2: illegal base64"},
+		{"file", rebuild.GitAuth{KnownHostsFile: file}, file + ":2: illegal base64"},
+		{"missing file", rebuild.GitAuth{KnownHostsFile: filepath.Join(t.TempDir(), "nope")}, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.auth.SSHKey = rebuild.NewSecretBytes(key.PrivatePEM)
+			src := rebuild.GitSource{URL: "ssh://git@127.0.0.1:1/r.git", Auth: tc.auth}
+			_, err := src.Fetch(t.Context(), t.TempDir())
+			require.ErrorIs(t, err, rebuild.ErrInvalidSource)
+			assert.Contains(t, err.Error(), tc.msg)
+			assert.NotContains(t, err.Error(), os.TempDir()+"/known_hosts-")
+		})
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://u:hunter2@h/r.git":    "https://xxxxx@h/r.git",
