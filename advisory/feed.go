@@ -117,24 +117,40 @@ func (c *CSAF) Fetch(ctx context.Context, cur Cursor) (*Batch, error) {
 		}
 	}
 
+	// Entries at the cursor's own time are read again: a document changed
+	// in the same second as the last one read may have been listed only
+	// after the previous sync. Reading a document twice is harmless.
 	var paths []string
-	seen := map[string]bool{}
+	changedAt := map[string]time.Time{} // path -> newest change time
 	for _, ch := range changes {
-		if !ch.at.After(since) || seen[ch.path] || !c.tracked(ch.path) {
+		if ch.at.Before(since) || !c.tracked(ch.path) {
 			continue
 		}
-		seen[ch.path] = true
+		if t, ok := changedAt[ch.path]; ok {
+			if ch.at.After(t) {
+				changedAt[ch.path] = ch.at
+			}
+			continue
+		}
+		changedAt[ch.path] = ch.at
 		paths = append(paths, ch.path)
 	}
 	if err := c.fetchDocs(ctx, b, paths); err != nil {
 		return nil, err
 	}
+	// A deletion removes the document unless it was published again
+	// afterwards; deleted documents are also dropped from the batch.
 	for _, d := range deletions {
-		if d.at.After(since) && c.tracked(d.path) {
-			b.Deleted = append(b.Deleted, idFromPath(d.path))
+		if d.at.Before(since) || !c.tracked(d.path) {
+			continue
+		}
+		if t, ok := changedAt[d.path]; ok && t.After(d.at) {
+			continue
+		}
+		if id := idFromPath(d.path); !slices.Contains(b.Deleted, id) {
+			b.Deleted = append(b.Deleted, id)
 		}
 	}
-	// Drop documents deleted in the same batch.
 	if len(b.Deleted) > 0 {
 		b.Advisories = slices.DeleteFunc(b.Advisories, func(a Advisory) bool { return slices.Contains(b.Deleted, a.ID) })
 		b.VEX = slices.DeleteFunc(b.VEX, func(v VEX) bool { return slices.Contains(b.Deleted, v.CVE) })

@@ -317,3 +317,48 @@ func TestMaxDocumentSize(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"RHSA-2099:0001", "RHSA-2099:0001"}, ids(b.Advisories), "a document of exactly the limit is read")
 }
+
+func TestCSAFFeedCursorEdges(t *testing.T) {
+	feed := newFakeFeed()
+	srv := httptest.NewServer(feed)
+	t.Cleanup(srv.Close)
+	rhsa := fixture(t, "csaf/rhsa-2099_0001.json")
+	rhba := fixture(t, "csaf/rhba-2099_0002.json")
+	feed.set("2099/rhsa-2099_0001.json", rhsa)
+	feed.set("2099/rhba-2099_0002.json", rhba)
+	at := time.Date(2099, 2, 1, 0, 0, 0, 0, time.UTC)
+	src := NewCSAF(srv.URL+"/feed", WithRetry(2, time.Millisecond))
+
+	t.Run("a change at the cursor's own time is read", func(t *testing.T) {
+		// The previous sync read rhsa at `at`; rhba, changed in the same
+		// second, was listed only afterwards.
+		feed.set("changes.csv", []byte(`"2099/rhba-2099_0002.json","2099-02-01T00:00:00+00:00"
+"2099/rhsa-2099_0001.json","2099-02-01T00:00:00+00:00"
+"2099/old.json","2099-01-31T23:59:59+00:00"
+`))
+		feed.set("deletions.csv", nil)
+		b, err := src.Fetch(t.Context(), Cursor{Since: at})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"RHBA-2099:0002", "RHSA-2099:0001"}, ids(b.Advisories))
+		assert.Empty(t, b.Skipped, "older entries are not fetched")
+		assert.Equal(t, at, b.Cursor.Since)
+	})
+	t.Run("a document published again after its deletion stays", func(t *testing.T) {
+		feed.set("changes.csv", []byte(`"2099/rhsa-2099_0001.json","2099-02-03T00:00:00+00:00"
+"2099/rhba-2099_0002.json","2099-02-02T00:00:00+00:00"
+`))
+		feed.set("deletions.csv", []byte(`"2099/rhba-2099_0002.json","2099-02-04T00:00:00+00:00"
+"2099/rhsa-2099_0001.json","2099-02-02T00:00:00+00:00"
+`))
+		b, err := src.Fetch(t.Context(), Cursor{Since: at})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"RHSA-2099:0001"}, ids(b.Advisories), "rhba was deleted after its change")
+		assert.Equal(t, []string{"RHBA-2099:0002"}, b.Deleted, "rhsa was published again after its deletion")
+		assert.Equal(t, at.Add(72*time.Hour), b.Cursor.Since)
+
+		st := NewStore()
+		st.Apply(&Batch{Advisories: []Advisory{{ID: "RHSA-2099:0001"}, {ID: "RHBA-2099:0002"}}})
+		st.Apply(b)
+		assert.Equal(t, []string{"RHSA-2099:0001"}, ids(st.Advisories()))
+	})
+}
