@@ -179,6 +179,10 @@ func TestSignVerify(t *testing.T) {
 	assert.False(t, notify.Verify(notify.NewSecret("x"), body, sig))
 	assert.False(t, notify.Verify(notify.NewSecret("k"), append(body, ' '), sig))
 	assert.False(t, notify.Verify(notify.NewSecret("k"), body, ""))
+	// A receiver whose secret is missing from its configuration must
+	// not accept what anyone can sign with the empty key.
+	assert.False(t, notify.Verify(notify.Secret{}, body, notify.Sign(notify.Secret{}, body)))
+	assert.False(t, notify.Verify(notify.NewSecret(""), body, notify.Sign(notify.NewSecret(""), body)))
 }
 
 func FuzzVerify(f *testing.F) {
