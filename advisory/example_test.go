@@ -89,3 +89,21 @@ func ExampleIndex_Report() {
 	// update: nodejs to 1:18.20.2-1.module+el8.10.0+21500+aaaaaaaa [RHBA-2099:0002]
 	// unfixed: CVE-2099-1111 Important known_affected libfoo
 }
+
+func ExampleLoadIndex() {
+	ix, skipped, err := advisory.LoadIndex(context.Background(), []string{"testdata/csaf", "osv:testdata/osv"}, "testdata/repository-to-cpe.json")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ix.Len(), "advisories,", len(skipped), "skipped")
+	inv := &rpmscan.Inventory{
+		ContentSets: []string{"rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2"},
+		Packages:    []rpmscan.Package{{Name: "libfoo", Epoch: 1, Version: "2.0.1", Release: "3.el9_2", Arch: "x86_64"}},
+	}
+	for _, f := range ix.Match(inv) {
+		fmt.Println(f.Advisory, f.Package, f.Installed, "->", f.Fixed, f.ProductCPE)
+	}
+	// Output:
+	// 3 advisories, 0 skipped
+	// RHSA-2099:0001 libfoo 1:2.0.1-3.el9_2.x86_64 -> 1:2.0.1-3.el9_2.1.x86_64 cpe:/o:redhat:rhel_eus:9.2::baseos
+}

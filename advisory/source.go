@@ -249,6 +249,31 @@ func Load(ctx context.Context, locations []string, opts ...Option) (*Store, []er
 	return st, b.Skipped, nil
 }
 
+// LoadIndex is the one-call setup of a tool that matches images once: it
+// Loads the advisory locations, loads Red Hat's repository-to-CPE map from
+// repoToCPE (a file or URL, see LoadRepoCPE; "" leaves it out, and images
+// are then matched by their RHEL major), and returns the Index of
+// everything loaded with the documents that were skipped. The options
+// apply to both loads.
+//
+//	ix, skipped, err := advisory.LoadIndex(ctx, []string{advisory.DefaultCSAFURL}, advisory.DefaultRepoCPEURL)
+//	findings := ix.Match(inventory)
+func LoadIndex(ctx context.Context, locations []string, repoToCPE string, opts ...Option) (*Index, []error, error) {
+	st, skipped, err := Load(ctx, locations, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ixOpts []IndexOption
+	if repoToCPE != "" {
+		repo, err := LoadRepoCPE(ctx, repoToCPE, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		ixOpts = append(ixOpts, WithRepoCPE(repo))
+	}
+	return st.Index(ixOpts...), skipped, nil
+}
+
 // batchAdd files a parsed document into a batch.
 func batchAdd(b *Batch, src string, doc Document) {
 	switch {

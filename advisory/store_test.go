@@ -66,3 +66,26 @@ func TestMatchConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestLoadIndex(t *testing.T) {
+	ix, skipped, err := LoadIndex(t.Context(), []string{"testdata/csaf", "testdata/bad"}, "testdata/repository-to-cpe.json")
+	require.NoError(t, err)
+	assert.Len(t, skipped, 2)
+	assert.Equal(t, 2, ix.Len())
+	inv := &rpmscan.Inventory{ContentSets: []string{"rhel-9-for-x86_64-baseos-rpms"}, Packages: []rpmscan.Package{pkg("libfoo", "1:2.0.1-4.el9", "x86_64")}}
+	got := ix.Match(inv)
+	require.Len(t, got, 1)
+	assert.Equal(t, MatchContentSet, got[0].Match, "the repository map is used")
+
+	ix, _, err = LoadIndex(t.Context(), []string{"testdata/csaf"}, "")
+	require.NoError(t, err)
+	inv.OS = rpmscan.OS{ID: "rhel", VersionID: "9.4"}
+	got = ix.Match(inv)
+	require.Len(t, got, 1)
+	assert.Equal(t, MatchOSRelease, got[0].Match, "no map: matched by RHEL major")
+
+	_, _, err = LoadIndex(t.Context(), []string{"testdata/csaf"}, "testdata/missing.json")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, _, err = LoadIndex(t.Context(), []string{"testdata/missing"}, "")
+	require.Error(t, err)
+}
