@@ -158,7 +158,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sources = []string{advisory.DefaultCSAFURL}
 	}
 
-	st, skipped, err := advisory.Load(ctx, sources)
+	repo := *repoToCPE
+	if repo == "none" {
+		repo = ""
+	}
+	ix, skipped, err := advisory.LoadIndex(ctx, sources, repo)
 	if err != nil {
 		fmt.Fprintln(stderr, "grade: advisories:", err)
 		return 1
@@ -166,16 +170,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for _, err := range skipped {
 		fmt.Fprintln(stderr, "grade: skipped:", err)
 	}
-	var ixOpts []advisory.IndexOption
-	if *repoToCPE != "" && *repoToCPE != "none" {
-		repo, err := advisory.LoadRepoCPE(ctx, *repoToCPE)
-		if err != nil {
-			fmt.Fprintln(stderr, "grade:", err)
-			return 1
-		}
-		ixOpts = append(ixOpts, advisory.WithRepoCPE(repo))
-	}
-	ix := st.Index(ixOpts...)
 	scanner := rpmscan.New()
 
 	results := make([]result, len(refs))
