@@ -6,6 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,7 +61,8 @@ type Doer interface {
 }
 
 // Webhook POSTs each batch as one signed JSON Payload to a URL, retrying
-// connection failures, 408, 425, 429 and 5xx answers with exponential
+// connection failures (but not TLS certificate errors), 408, 425, 429 and
+// 5xx answers with exponential
 // backoff (honouring Retry-After up to the longest wait). Errors name the
 // URL's scheme and host only: webhook URLs often carry tokens in the path.
 type Webhook struct {
@@ -196,7 +200,7 @@ func (w *Webhook) post(ctx context.Context, body []byte, sig, delivery, endpoint
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return true, 0, fmt.Errorf("POST %s: %w", endpoint, err)
+		return transportTransient(err), 0, fmt.Errorf("POST %s: %w", endpoint, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
@@ -210,6 +214,26 @@ func (w *Webhook) post(ctx context.Context, body []byte, sig, delivery, endpoint
 		return true, retryAfter(resp.Header.Get("Retry-After"), w.now()), herr
 	}
 	return false, 0, herr
+}
+
+// transportTransient reports whether a failure to get an answer may pass
+// when tried again. A certificate the client does not trust, or a server
+// that does not speak TLS where TLS was asked for, will not.
+func transportTransient(err error) bool {
+	var (
+		verr  *tls.CertificateVerificationError
+		uaerr x509.UnknownAuthorityError
+		herr  x509.HostnameError
+		cierr x509.CertificateInvalidError
+		rherr tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &verr), errors.As(err, &uaerr), errors.As(err, &herr),
+		errors.As(err, &cierr), errors.As(err, &rherr):
+		return false
+	}
+	// net/http replaces the tls.RecordHeaderError with a plain error.
+	return !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 func retryAfter(h string, now time.Time) time.Duration {

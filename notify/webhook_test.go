@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,6 +145,49 @@ func TestWebhookTimeout(t *testing.T) {
 	err = w.Notify(t.Context(), sampleEvents())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "attempt 2 of 2")
+}
+
+// countingDoer counts the requests it sends.
+type countingDoer struct {
+	mu sync.Mutex
+	n  int
+	d  notify.Doer
+}
+
+func (c *countingDoer) Do(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.d.Do(r)
+}
+
+// Failures that trying again cannot mend are not retried.
+func TestWebhookPermanentTransportErrors(t *testing.T) {
+	rc := &receiver{t: t, secret: notify.NewSecret("s")}
+	tlsSrv := httptest.NewUnstartedServer(rc)
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	plainSrv := httptest.NewServer(rc)
+	t.Cleanup(plainSrv.Close)
+	for _, tc := range []struct{ name, url string }{
+		{"untrusted certificate", tlsSrv.URL},
+		{"https to a plain http server", strings.Replace(plainSrv.URL, "http://", "https://", 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doer := &countingDoer{d: &http.Client{}}
+			w, err := notify.NewWebhook(tc.url, notify.NewSecret("s"), quickRetry, notify.WithHTTPClient(doer))
+			require.NoError(t, err)
+			err = w.Notify(t.Context(), sampleEvents())
+			require.Error(t, err)
+			assert.Equal(t, 1, doer.n, "retried a permanent failure: %v", err)
+		})
+	}
+	// The same server, trusted, receives the delivery.
+	w, err := notify.NewWebhook(tlsSrv.URL, notify.NewSecret("s"), quickRetry, notify.WithHTTPClient(tlsSrv.Client()))
+	require.NoError(t, err)
+	require.NoError(t, w.Notify(t.Context(), sampleEvents()))
+	assert.Len(t, rc.bodies, 1)
 }
 
 func TestWebhookHidesSecrets(t *testing.T) {
