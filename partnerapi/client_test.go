@@ -140,6 +140,33 @@ func TestProjectImagesPaginatesLazily(t *testing.T) {
 	assert.Len(t, srv.Calls()[before:], 1, "stopping inside page 0 fetches no other page")
 }
 
+// Cancelling the context stops the iteration, also in the middle of a
+// page, with the context's error.
+func TestProjectImagesStopsWhenContextEnds(t *testing.T) {
+	srv := partnerapitest.Start(t)
+	p, _ := seed(t, srv, 7)
+	c := srv.Client(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	before := len(srv.Calls())
+	var ids []string
+	var errs []error
+	for img, err := range c.ProjectImages(ctx, p.ID, &partnerapi.ListOptions{PageSize: 5}) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, img.ID)
+		if len(ids) == 2 {
+			cancel()
+		}
+	}
+	assert.Len(t, ids, 2)
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], context.Canceled)
+	assert.Len(t, srv.Calls()[before:], 1, "no page is fetched after the cancel")
+}
+
 func TestProjectImagesFilter(t *testing.T) {
 	srv := partnerapitest.Start(t)
 	p, imgs := seed(t, srv, 6)

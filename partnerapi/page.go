@@ -100,7 +100,8 @@ func (o *ListOptions) query(page int) (url.Values, error) {
 // list returns an iterator over every object of a paginated endpoint. It
 // fetches page 0 when iteration starts and each following page only when
 // the previous one is used up. Iteration stops after the first error,
-// which is yielded with the zero T.
+// which is yielded with the zero T; when ctx ends, that error wraps ctx's
+// error, even in the middle of a page.
 func list[T any](ctx context.Context, c *Client, u *url.URL, opts *ListOptions) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
@@ -119,6 +120,12 @@ func list[T any](ctx context.Context, c *Client, u *url.URL, opts *ListOptions) 
 				return
 			}
 			for _, item := range p.Data {
+				if err := ctx.Err(); err != nil {
+					// The caller gave up: do not hand out the rest of
+					// a page fetched before.
+					yield(zero, fmt.Errorf("partnerapi: list %s: %w", u.Path, err))
+					return
+				}
 				if !yield(item, nil) {
 					return
 				}
