@@ -91,6 +91,8 @@ type Orchestrator struct {
 	rebaserSet bool
 
 	emitMu  sync.Mutex
+	fmu     sync.Mutex
+	fcache  *fleetCache
 	mu      sync.Mutex
 	mcache  Matcher
 	mcacheK string

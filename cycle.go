@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -458,44 +459,123 @@ func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
 	return m, nil
 }
 
+// fleetCache is the stored fleet in memory: every managed image's record
+// and the packages of every rpmdb layer, with the reverse index from
+// package name to layers. It is reloaded when the store's fleet
+// generation moves (a new inventory, a managed image's new digest, in
+// this process or another sharing the database).
+type fleetCache struct {
+	gen     int64
+	managed map[string]string // image name -> digest
+	recs    map[string]store.ImageRecord
+	layers  map[string][]rpmscan.Package
+	index   map[string][]string // package name -> layer keys
+	byLayer map[string][]string // layer key -> image names
+}
+
+func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
+	gen, err := store.FleetGeneration(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	o.fmu.Lock()
+	defer o.fmu.Unlock()
+	if o.fcache != nil && o.fcache.gen == gen {
+		return o.fcache, nil
+	}
+	c := &fleetCache{gen: gen, index: map[string][]string{}, byLayer: map[string][]string{}}
+	if c.managed, err = store.Managed(ctx, o.db); err != nil {
+		return nil, err
+	}
+	if c.recs, err = store.Images(ctx, o.db, nil); err != nil {
+		return nil, err
+	}
+	if c.layers, err = store.AllLayers(ctx, o.db); err != nil {
+		return nil, err
+	}
+	for layer, pk := range c.layers {
+		seen := map[string]bool{}
+		for _, p := range pk {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				c.index[p.Name] = append(c.index[p.Name], layer)
+			}
+		}
+	}
+	for _, n := range sortedKeys(c.managed) {
+		if rec, ok := c.recs[c.managed[n]]; ok {
+			c.byLayer[rec.Layer] = append(c.byLayer[rec.Layer], n)
+		}
+	}
+	o.fcache = c
+	return c, nil
+}
+
 // Affected returns the managed images (by name) that a stored advisory
-// affects, using the reverse index from package names to stored
-// inventories: no image is rescanned and only candidates are matched.
+// affects, through the reverse index from package names to rpmdb layers
+// to images: only the images holding a package the advisory fixes are
+// matched, each distinct (layer, product) once, against that advisory
+// alone, and nothing is rescanned.
 func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]string, error) {
 	advs, err := store.AdvisoriesByID(ctx, o.db, []string{advisoryID})
 	if err != nil || len(advs) == 0 {
 		return nil, err
 	}
-	var names []string
-	for _, f := range advs[0].Fixes {
-		names = append(names, f.Name)
-	}
-	slices.Sort(names)
-	cands, err := store.ImagesWithPackages(ctx, o.db, slices.Compact(names))
-	if err != nil || len(cands) == 0 {
+	c, err := o.fleetCache(ctx)
+	if err != nil {
 		return nil, err
+	}
+	layerSet := map[string]bool{}
+	fixed := map[string]bool{}
+	for _, f := range advs[0].Fixes {
+		fixed[f.Name] = true
+		for _, l := range c.index[f.Name] {
+			layerSet[l] = true
+		}
+	}
+	if len(layerSet) == 0 {
+		return nil, nil
 	}
 	m, err := o.matcher(advs)
 	if err != nil {
 		return nil, err
 	}
-	fleet, err := o.loadFleet(ctx, cands)
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for _, g := range fleet.groups {
-		if len(m.Match(g.inv)) > 0 {
-			out = append(out, g.images...)
+	for layer := range layerSet {
+		// Only the packages the advisory names can match it.
+		var pk []rpmscan.Package
+		for _, p := range c.layers[layer] {
+			if fixed[p.Name] {
+				pk = append(pk, p)
+			}
+		}
+		verdict := map[string]bool{}
+		for _, n := range c.byLayer[layer] {
+			rec := c.recs[c.managed[n]]
+			key := groupKey(layer, &rec.Inventory)
+			hit, ok := verdict[key]
+			if !ok {
+				inv := rec.Inventory
+				inv.Packages = pk
+				hit = len(m.Match(&inv)) > 0
+				verdict[key] = hit
+			}
+			if hit {
+				out = append(out, n)
+			}
 		}
 	}
 	sort.Strings(out)
 	return out, nil
 }
 
-// fleet is the stored inventories of a set of managed images, grouped so
-// that images with the same packages and product (same rpmdb layer, OS and
-// content sets) are matched once.
+func groupKey(layer string, inv *rpmscan.Inventory) string {
+	return layer + "|" + inv.OS.ID + "|" + inv.OS.VersionID + "|" + inv.OS.CPEName + "|" + strings.Join(inv.ContentSets, ",")
+}
+
+// fleet is a set of managed images grouped so that images with the same
+// packages and product (same rpmdb layer, OS and content sets) are matched
+// once.
 type fleet struct {
 	groups []*group
 	digest map[string]string // image name -> digest
@@ -506,49 +586,25 @@ type group struct {
 	images []string
 }
 
-func (o *Orchestrator) loadFleet(ctx context.Context, names []string) (*fleet, error) {
-	managed, err := store.Managed(ctx, o.db)
-	if err != nil {
-		return nil, err
-	}
-	if names == nil {
-		names = sortedKeys(managed)
-	}
-	var digests []string
-	for _, n := range names {
-		if d, ok := managed[n]; ok {
-			digests = append(digests, d)
-		}
-	}
-	recs, err := store.Images(ctx, o.db, digests)
-	if err != nil {
-		return nil, err
-	}
-	layerSet := map[string]bool{}
-	for _, r := range recs {
-		layerSet[r.Layer] = true
-	}
-	pkgs, err := store.AllLayerPackages(ctx, o.db, sortedKeys(layerSet))
+func (o *Orchestrator) loadFleet(ctx context.Context) (*fleet, error) {
+	c, err := o.fleetCache(ctx)
 	if err != nil {
 		return nil, err
 	}
 	f := &fleet{digest: map[string]string{}}
 	byKey := map[string]*group{}
-	for _, n := range names {
-		d, ok := managed[n]
-		if !ok {
-			continue
-		}
-		rec, ok := recs[d]
+	for _, n := range sortedKeys(c.managed) {
+		d := c.managed[n]
+		rec, ok := c.recs[d]
 		if !ok {
 			continue
 		}
 		f.digest[n] = d
-		inv := rec.Inventory
-		key := rec.Layer + "|" + inv.OS.ID + "|" + inv.OS.VersionID + "|" + inv.OS.CPEName + "|" + strings.Join(inv.ContentSets, ",")
+		key := groupKey(rec.Layer, &rec.Inventory)
 		g := byKey[key]
 		if g == nil {
-			inv.Packages = pkgs[rec.Layer]
+			inv := rec.Inventory
+			inv.Packages = c.layers[rec.Layer]
 			g = &group{inv: &inv}
 			byKey[key] = g
 			f.groups = append(f.groups, g)
@@ -576,22 +632,41 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]Grade, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := o.loadFleet(ctx, nil)
+	f, err := o.loadFleet(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := o.now()
+	type result struct {
+		findings []advisory.Finding
+		expl     healthindex.Explanation
+	}
+	res := make([]result, len(f.groups))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, gr := range f.groups {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			findings := m.Match(gr.inv)
+			res[i] = result{findings, healthindex.Explain(o.policy, findings, now)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	var out []Grade
-	for _, g := range f.groups {
-		findings := m.Match(g.inv)
-		expl := healthindex.Explain(o.policy, findings, now)
-		for _, n := range g.images {
-			gr := Grade{Image: n, Digest: f.digest[n], Grade: expl.Grade.String(), Findings: findings, Explanation: expl}
+	for i, gr := range f.groups {
+		expl := res[i].expl
+		for _, n := range gr.images {
+			gd := Grade{Image: n, Digest: f.digest[n], Grade: expl.Grade.String(), Findings: res[i].findings, Explanation: expl}
 			if !expl.NextDrop.IsZero() {
 				t := expl.NextDrop
-				gr.NextDrop = &t
+				gd.NextDrop = &t
 			}
-			out = append(out, gr)
+			out = append(out, gd)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Image < out[j].Image })

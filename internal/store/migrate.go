@@ -51,9 +51,12 @@ var Migrations = []Migration{
 				packages   TEXT NOT NULL,
 				scanned_at BIGINT NOT NULL)`,
 			`CREATE TABLE abs_layer_package (
-				name  TEXT NOT NULL,
 				layer TEXT NOT NULL,
-				PRIMARY KEY (name, layer))`,
+				seq   INTEGER NOT NULL,
+				name  TEXT NOT NULL,
+				pkg   TEXT NOT NULL,
+				PRIMARY KEY (layer, seq))`,
+			`CREATE INDEX abs_layer_package_name ON abs_layer_package (name, layer)`,
 			`CREATE TABLE abs_image (
 				digest      TEXT PRIMARY KEY,
 				rpmdb_layer TEXT NOT NULL,
@@ -121,6 +124,10 @@ var Migrations = []Migration{
 				tags    TEXT NOT NULL,
 				at      BIGINT NOT NULL,
 				PRIMARY KEY (rebuild))`,
+			`CREATE TABLE abs_meta (
+				name  TEXT PRIMARY KEY,
+				value BIGINT NOT NULL)`,
+			`INSERT INTO abs_meta (name, value) VALUES ('fleet', 0)`,
 			`CREATE TABLE abs_notification (
 				id      TEXT PRIMARY KEY,
 				cycle   TEXT NOT NULL,

@@ -205,14 +205,13 @@ func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, now ti
 			ON CONFLICT (digest) DO NOTHING`, layer, string(pk), nanos(now)); err != nil {
 			return err
 		}
-		names := map[string]bool{}
-		for _, p := range inv.Packages {
-			if names[p.Name] {
-				continue
+		for i, p := range inv.Packages {
+			doc, err := json.Marshal(p)
+			if err != nil {
+				return err
 			}
-			names[p.Name] = true
-			if _, err := q.Exec(ctx, `INSERT INTO abs_layer_package (name, layer) VALUES ($1, $2)
-				ON CONFLICT (name, layer) DO NOTHING`, p.Name, layer); err != nil {
+			if _, err := q.Exec(ctx, `INSERT INTO abs_layer_package (layer, seq, name, pkg) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (layer, seq) DO NOTHING`, layer, i, p.Name, string(doc)); err != nil {
 				return err
 			}
 		}
@@ -223,9 +222,24 @@ func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, now ti
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at) VALUES ($1, $2, $3, $4)
+	if _, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (digest) DO UPDATE SET rpmdb_layer = excluded.rpmdb_layer, inventory = excluded.inventory,
-		scanned_at = excluded.scanned_at`, inv.Image.Digest, layer, string(doc), nanos(now))
+		scanned_at = excluded.scanned_at`, inv.Image.Digest, layer, string(doc), nanos(now)); err != nil {
+		return err
+	}
+	return bumpFleet(ctx, q)
+}
+
+// FleetGeneration changes whenever a stored inventory or a managed
+// image's digest changes; callers cache the fleet until it does.
+func FleetGeneration(ctx context.Context, q Querier) (int64, error) {
+	var g int64
+	err := q.QueryRow(ctx, `SELECT value FROM abs_meta WHERE name = 'fleet'`).Scan(&g)
+	return g, err
+}
+
+func bumpFleet(ctx context.Context, q Querier) error {
+	_, err := q.Exec(ctx, `UPDATE abs_meta SET value = value + 1 WHERE name = 'fleet'`)
 	return err
 }
 
@@ -305,10 +319,38 @@ func Images(ctx context.Context, q Querier, digests []string) (map[string]ImageR
 
 // SetManaged records the digest a managed image name currently resolves to.
 func SetManaged(ctx context.Context, q Querier, name, digest string, now time.Time) error {
-	_, err := q.Exec(ctx, `INSERT INTO abs_managed (name, digest, resolved_at) VALUES ($1, $2, $3)
+	n, err := q.Exec(ctx, `UPDATE abs_managed SET resolved_at = $3 WHERE name = $1 AND digest = $2`, name, digest, nanos(now))
+	if err != nil || n > 0 {
+		return err // unchanged
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO abs_managed (name, digest, resolved_at) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, resolved_at = excluded.resolved_at`,
-		name, digest, nanos(now))
-	return err
+		name, digest, nanos(now)); err != nil {
+		return err
+	}
+	return bumpFleet(ctx, q)
+}
+
+// AllLayers returns the packages of every stored layer key.
+func AllLayers(ctx context.Context, q Querier) (map[string][]rpmscan.Package, error) {
+	rows, err := q.Query(ctx, `SELECT digest, packages FROM abs_layer`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]rpmscan.Package{}
+	for rows.Next() {
+		var d, doc string
+		if err := rows.Scan(&d, &doc); err != nil {
+			return nil, err
+		}
+		var pk []rpmscan.Package
+		if err := json.Unmarshal([]byte(doc), &pk); err != nil {
+			return nil, fmt.Errorf("store: layer %s: %w", d, err)
+		}
+		out[d] = pk
+	}
+	return out, rows.Err()
 }
 
 // Managed returns every managed image name and its current digest.
@@ -746,4 +788,75 @@ func CountPushes(ctx context.Context, q Querier) (int, error) {
 	var n int64
 	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_push`).Scan(&n)
 	return int(n), err
+}
+
+// PackagesNamed is the reverse index read for one advisory: the stored
+// packages with one of the given names, by layer key.
+func PackagesNamed(ctx context.Context, q Querier, names []string) (map[string][]rpmscan.Package, error) {
+	out := map[string][]rpmscan.Package{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	rows, err := q.Query(ctx, `SELECT layer, pkg FROM abs_layer_package WHERE name IN (`+placeholders(1, len(names))+`)
+		ORDER BY layer, seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var layer, doc string
+		if err := rows.Scan(&layer, &doc); err != nil {
+			return nil, err
+		}
+		var p rpmscan.Package
+		if err := json.Unmarshal([]byte(doc), &p); err != nil {
+			return nil, fmt.Errorf("store: layer %s: %w", layer, err)
+		}
+		out[layer] = append(out[layer], p)
+	}
+	return out, rows.Err()
+}
+
+// ManagedImage is a managed image name with its current digest and stored
+// record.
+type ManagedImage struct {
+	Name   string
+	Digest string
+	ImageRecord
+}
+
+// ManagedInLayers returns the managed images whose current inventory's
+// packages are stored under one of the given layer keys, sorted by name.
+func ManagedInLayers(ctx context.Context, q Querier, layers []string) ([]ManagedImage, error) {
+	if len(layers) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(layers))
+	for i, l := range layers {
+		args[i] = l
+	}
+	rows, err := q.Query(ctx, `SELECT m.name, m.digest, i.rpmdb_layer, i.inventory FROM abs_managed m
+		JOIN abs_image i ON i.digest = m.digest
+		WHERE i.rpmdb_layer IN (`+placeholders(1, len(layers))+`) ORDER BY m.name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ManagedImage
+	for rows.Next() {
+		var m ManagedImage
+		var doc string
+		if err := rows.Scan(&m.Name, &m.Digest, &m.Layer, &doc); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(doc), &m.Inventory); err != nil {
+			return nil, fmt.Errorf("store: image %s: %w", m.Digest, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
