@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -147,33 +148,59 @@ func parseOwner(owner string) ([]string, error) {
 	return out, nil
 }
 
-// Notify groups events by Owner and sends one message per owner over one
-// SMTP connection. Owners that cannot be mailed are reported (joined) and
-// do not stop the others.
+// Notify groups events by owner and sends one message per owner over one
+// SMTP connection. Owners are the same when their recipients are (so
+// "a@example.com" and "Team A <A@example.com>" get one message). Owners
+// that cannot be mailed are reported (joined) and do not stop the others.
 func (n *Email) Notify(ctx context.Context, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var owners []string
-	byOwner := map[string][]Event{}
-	for _, e := range events {
-		if _, ok := byOwner[e.Owner]; !ok {
-			owners = append(owners, e.Owner)
-		}
-		byOwner[e.Owner] = append(byOwner[e.Owner], e)
+	type group struct {
+		owner  string
+		rcpts  []string
+		events []Event
 	}
-	var errs []error
+	var (
+		errs   []error
+		groups []*group
+		byKey  = map[string]*group{}
+		keyOf  = map[string]string{} // owner -> recipients key
+		failed = map[string]bool{}   // owners already reported
+	)
+	for _, e := range events {
+		key, ok := keyOf[e.Owner]
+		if !ok && !failed[e.Owner] {
+			rcpts, err := n.recipients(e.Owner)
+			if err != nil {
+				failed[e.Owner] = true
+				errs = append(errs, err)
+				continue
+			}
+			key = recipientsKey(rcpts)
+			keyOf[e.Owner] = key
+			if byKey[key] == nil {
+				g := &group{owner: e.Owner, rcpts: rcpts}
+				byKey[key] = g
+				groups = append(groups, g)
+			}
+		}
+		if failed[e.Owner] {
+			continue
+		}
+		byKey[key].events = append(byKey[key].events, e)
+	}
 	var msgs []*gomail.Msg
-	var msgOwners []string
+	var sent []*group
 	now := n.cfg.Now()
-	for _, owner := range owners {
-		m, err := n.message(owner, byOwner[owner], now)
+	for _, g := range groups {
+		m, err := n.message(g.owner, g.rcpts, g.events, now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		msgs = append(msgs, m)
-		msgOwners = append(msgOwners, owner)
+		sent = append(sent, g)
 	}
 	if len(msgs) == 0 {
 		return errors.Join(errs...)
@@ -188,10 +215,36 @@ func (n *Email) Notify(ctx context.Context, events []Event) error {
 	for i, m := range msgs {
 		if m.IsDelivered() {
 			n.logger.LogAttrs(ctx, slog.LevelInfo, "notify: email sent",
-				slog.String("owner", msgOwners[i]), slog.Int("events", len(byOwner[msgOwners[i]])))
+				slog.String("owner", sent[i].owner), slog.Int("events", len(sent[i].events)))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// recipients maps owner to its addresses.
+func (n *Email) recipients(owner string) ([]string, error) {
+	if strings.TrimSpace(owner) == "" {
+		return nil, fmt.Errorf("%w: events without an owner", ErrNoRecipient)
+	}
+	rcpts, err := n.cfg.Recipients(owner)
+	if err != nil || len(rcpts) == 0 {
+		return nil, fmt.Errorf("%w: owner %q: %v", ErrNoRecipient, oneLine(owner), err)
+	}
+	return rcpts, nil
+}
+
+// recipientsKey identifies a set of recipients: their addresses, lower
+// case, sorted, without display names.
+func recipientsKey(rcpts []string) string {
+	keys := make([]string, 0, len(rcpts))
+	for _, r := range rcpts {
+		if a, err := mail.ParseAddress(r); err == nil {
+			r = a.Address
+		}
+		keys = append(keys, strings.ToLower(strings.TrimSpace(r)))
+	}
+	slices.Sort(keys)
+	return strings.Join(slices.Compact(keys), ",")
 }
 
 func (n *Email) client() (*gomail.Client, error) {
@@ -234,14 +287,7 @@ func (n *Email) client() (*gomail.Client, error) {
 }
 
 // message renders the message for one owner.
-func (n *Email) message(owner string, events []Event, now time.Time) (*gomail.Msg, error) {
-	if strings.TrimSpace(owner) == "" {
-		return nil, fmt.Errorf("%w: %d events without an owner", ErrNoRecipient, len(events))
-	}
-	rcpts, err := n.cfg.Recipients(owner)
-	if err != nil || len(rcpts) == 0 {
-		return nil, fmt.Errorf("%w: owner %q: %v", ErrNoRecipient, oneLine(owner), err)
-	}
+func (n *Email) message(owner string, rcpts []string, events []Event, now time.Time) (*gomail.Msg, error) {
 	data := summarize(owner, events, now)
 	var subject, text, html bytes.Buffer
 	if err := n.templates.Subject.Execute(&subject, data); err != nil {

@@ -146,6 +146,23 @@ func TestEmailOneMessagePerOwner(t *testing.T) {
 	}
 }
 
+// Owners written differently but mailing the same people get one message.
+func TestEmailOwnersWithSameRecipientsShareAMessage(t *testing.T) {
+	srv := smtptest.Start(t)
+	n, err := notify.NewEmail(emailConfig(srv, notify.NoTLS, notify.AuthNone, "", ""))
+	require.NoError(t, err)
+	events := sampleEvents()
+	events[2].Owner = "a@example.com"
+	events[3].Owner = "Team A <A@Example.com>"
+	require.NoError(t, n.Notify(t.Context(), events))
+	msgs := srv.Messages()
+	require.Equal(t, 2, len(msgs), "one message per owner")
+	assert.Equal(t, []string{"a@example.com"}, msgs[0].To)
+	a := parseMessage(t, msgs[0].Data)
+	assert.Equal(t, "[openabs] 1 rebuilt, 1 not published, 1 grade warning", a.subject)
+	assert.Equal(t, []string{"b@example.com"}, msgs[1].To)
+}
+
 func TestEmailAuthFailureHidesPassword(t *testing.T) {
 	const pass = "the-Wrong-Pa55word"
 	srv := smtptest.Start(t, smtptest.WithAuth("abs", "right"), smtptest.WithTLS(smtptest.StartTLS))

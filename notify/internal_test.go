@@ -40,7 +40,7 @@ func BenchmarkEmailMessage(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		m, err := n.message("a@example.com", events, now)
+		m, err := n.message("a@example.com", []string{"a@example.com"}, events, now)
 		if err != nil {
 			b.Fatal(err)
 		}
