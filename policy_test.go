@@ -1,0 +1,80 @@
+package abs_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/internal/demo"
+)
+
+// TestRebuildThatDoesNotFixIsNotPublished: the updated base does not carry
+// the fix, so the rebuild would not fix what it should. Nothing is
+// published and the owner is told why.
+func TestRebuildThatDoesNotFixIsNotPublished(t *testing.T) {
+	future := demo.Advisory{ID: "RHSA-2099:9100", Severity: "Critical", Title: "glibc update not in any base yet",
+		CVE: "CVE-2099-9100", Age: 3 * 24 * time.Hour, Packages: []demo.Package{{Name: "glibc", Version: "2.34", Release: "200.el9_4", Arch: "x86_64"}}}
+	e := newEnv(t, future)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	o := e.start(e.sqlite("abs.db"))
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	require.Len(t, rep.Rebuilds, 2)
+	for _, r := range rep.Rebuilds {
+		assert.Equal(t, "failed", r.State, r.Image)
+		assert.Contains(t, r.Detail, "verify: rebuild does not fix RHSA-2099:9100")
+		assert.Empty(t, r.NewDigest)
+	}
+	for _, s := range rep.Summary().Images {
+		assert.False(t, s.Published)
+		assert.Equal(t, s.OldDigest, s.NewDigest)
+	}
+	assert.Empty(t, e.tagPushes(), "nothing is published")
+	msgs := e.smtp.Messages()
+	require.Len(t, msgs, 1)
+	assert.Contains(t, string(msgs[0].Data), "RHSA-2099:9100")
+
+	// The same advisory never rebuilds the same image twice.
+	again, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	for _, st := range again.Plan {
+		assert.True(t, st.Duplicate, st.Image)
+	}
+	assert.Empty(t, again.Rebuilds)
+	assert.Len(t, e.smtp.Messages(), 1)
+}
+
+// TestGradeDropWarning: an Important advisory 88 days old grades C and
+// drops to D in two days; with auto-rebuild off the owner is warned once,
+// before the drop.
+func TestGradeDropWarning(t *testing.T) {
+	old := demo.OpenSSL
+	old.Age = 88 * 24 * time.Hour
+	e := newEnv(t, old)
+	for i := range e.projects[0].Images {
+		e.projects[0].Images[i].AutoRebuild = false
+	}
+	o := e.start(e.sqlite("abs.db"))
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, rep.Plan, "auto-rebuild is off")
+	require.Len(t, rep.Warnings, 2)
+	for _, w := range rep.Warnings {
+		assert.Equal(t, "C", w.From)
+		assert.Equal(t, "D", w.To)
+		assert.Equal(t, old.ID, w.Advisory)
+		assert.WithinDuration(t, e.now.Add(2*24*time.Hour), w.At, 24*time.Hour)
+	}
+	msgs := e.smtp.Messages()
+	require.Len(t, msgs, 1, "one message for both images")
+	assert.True(t, strings.Contains(string(msgs[0].Data), "D"), "the message says what the grade drops to")
+
+	again, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, again.Warnings, "a drop is announced once")
+	assert.Len(t, e.smtp.Messages(), 1)
+}
