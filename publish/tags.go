@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -34,9 +33,8 @@ func VersionTag(version, release string) (string, error) {
 func BumpRelease(release string) string {
 	parts := strings.Split(release, ".")
 	for i := len(parts) - 1; i >= 0; i-- {
-		n, err := strconv.ParseUint(parts[i], 10, 64)
-		if err == nil {
-			parts[i] = strconv.FormatUint(n+1, 10)
+		if p := parts[i]; p != "" && strings.Trim(p, "0123456789") == "" {
+			parts[i] = incDecimal(p)
 			return strings.Join(parts, ".")
 		}
 	}
@@ -67,4 +65,18 @@ func (req Request) tags() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// incDecimal adds one to a string of decimal digits of any length, so
+// that no release wraps around to a smaller one.
+func incDecimal(d string) string {
+	b := []byte(strings.TrimLeft(d, "0"))
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != '9' {
+			b[i]++
+			return string(b)
+		}
+		b[i] = '0'
+	}
+	return "1" + string(b)
 }

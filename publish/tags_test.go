@@ -18,6 +18,12 @@ func TestBumpRelease(t *testing.T) {
 		{"el9", "el9.1"},
 		{"", "1"},
 		{"1.el9_2", "2.el9_2"},
+		{"0", "1"},
+		{"007", "8"},
+		{"1.99", "1.100"},
+		// Past uint64: the release must still grow, never wrap to 0.
+		{"18446744073709551615", "18446744073709551616"},
+		{"2.99999999999999999999999", "2.100000000000000000000000"},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, publish.BumpRelease(tt.in), tt.in)
