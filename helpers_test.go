@@ -2,6 +2,8 @@ package abs_test
 
 import (
 	"context"
+	gcrname "github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -145,4 +147,22 @@ func byName(rep *abs.Report) map[string]abs.ImageSummary {
 		out[s.Name] = s
 	}
 	return out
+}
+
+// remoteBase returns the base digest an image records.
+func remoteBase(t *testing.T, e *env, name, digest string) (string, error) {
+	t.Helper()
+	ref, err := gcrname.NewDigest(e.reg.Repo(name) + "@" + digest)
+	if err != nil {
+		return "", err
+	}
+	img, err := remote.Image(ref, remote.WithContext(t.Context()))
+	if err != nil {
+		return "", err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return "", err
+	}
+	return m.Annotations["org.opencontainers.image.base.digest"], nil
 }

@@ -236,3 +236,41 @@ func UpdateBase(ctx context.Context, f *Fleet, opts ...remote.Option) error {
 }
 
 var _ = types.OCIManifestSchema1
+
+// SeedChild pushes an image built on one of the fleet's applications (a
+// child of a managed image), recording that application as its base, and
+// adds it to the fleet.
+func SeedChild(ctx context.Context, host string, f *Fleet, parent App, childName string, opts ...remote.Option) (App, error) {
+	pref, err := name.ParseReference(parent.Repository + "@" + parent.Digest)
+	if err != nil {
+		return App{}, err
+	}
+	pimg, err := remote.Image(pref, append(opts, remote.WithContext(ctx))...)
+	if err != nil {
+		return App{}, err
+	}
+	l, err := layer([2]string{"child/", ""}, [2]string{"child/plugin.txt", "openabs demo plugin\n"})
+	if err != nil {
+		return App{}, err
+	}
+	img, err := mutate.AppendLayers(pimg, l)
+	if err != nil {
+		return App{}, err
+	}
+	if img, err = configure(img, map[string]string{"name": childName, "version": "2.0", "release": "1",
+		"summary": "openabs demo child image (demo data)"}); err != nil {
+		return App{}, err
+	}
+	img = mutate.Annotations(img, map[string]string{
+		"org.opencontainers.image.base.name":   parent.Repository + ":" + parent.Tag,
+		"org.opencontainers.image.base.digest": parent.Digest,
+	}).(v1.Image)
+	repo := host + "/" + childName
+	d, err := push(ctx, repo+":latest", img, opts)
+	if err != nil {
+		return App{}, err
+	}
+	a := App{Name: childName, Repository: repo, Tag: "latest", Digest: d, Owner: Owner}
+	f.Apps = append(f.Apps, a)
+	return a, nil
+}
