@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/riverqueue/river"
@@ -156,7 +157,8 @@ func WithProgress(f func(Progress)) Option { return func(o *Orchestrator) { o.pr
 func WithClock(c Clock) Option { return func(o *Orchestrator) { o.now = c } }
 
 // WithRemoteOptions sets go-containerregistry options for every registry
-// read (auth, transport, platform).
+// read and staging push (auth, transport, platform); the default reads
+// credentials from the Docker config keychain.
 func WithRemoteOptions(opts ...remote.Option) Option {
 	return func(o *Orchestrator) { o.remote = append(o.remote, opts...) }
 }
@@ -246,6 +248,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	if o.matcher == nil {
 		opts := o.indexOpts
 		o.matcher = func(advs []advisory.Advisory) (Matcher, error) { return advisory.NewIndex(advs, opts...), nil }
+	}
+	if len(o.remote) == 0 {
+		o.remote = []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 	}
 	if !o.rebaserSet {
 		o.rebaser = &rebuild.Rebase{Options: o.remote}

@@ -74,11 +74,20 @@ func (o *Orchestrator) workCycle(ctx context.Context, job *river.Job[cycleArgs])
 	} else if err != nil {
 		return err
 	}
-	if c.State == cyclePlanned || c.State == cycleDryRun {
+	if c.State == cyclePlanned || c.State == cycleDryRun || c.State == cycleFailed {
 		return nil // a previous attempt finished the cycle
 	}
+	if c.State == cycleQueued {
+		if _, err := o.db.Exec(ctx, `UPDATE abs_cycle SET state = $2 WHERE id = $1`, c.ID, cycleRunning); err != nil {
+			return err
+		}
+	}
 	if err := o.cycle(ctx, c); err != nil {
-		o.emit(a.Cycle, "cycle", "", "cycle failed (will retry): %v", err)
+		if ctx.Err() == nil && job.Attempt >= job.MaxAttempts {
+			o.emit(a.Cycle, "cycle", "", "cycle failed: %v", err)
+			return store.FinishCycle(ctx, o.db, c.ID, cycleFailed, err.Error(), o.now())
+		}
+		o.emit(a.Cycle, "cycle", "", "cycle failed (attempt %d, will retry): %v", job.Attempt, err)
 		return err
 	}
 	return nil
