@@ -87,6 +87,7 @@ type Orchestrator struct {
 	buildWork  int
 	retry      backoff
 	rescue     time.Duration
+	jobTimeout time.Duration
 	workDir    string
 	projectIDs map[string]string
 	rebaserSet bool
@@ -189,9 +190,14 @@ func WithRetry(base, max time.Duration) Option {
 	return func(o *Orchestrator) { o.retry = backoff{base: base, max: max} }
 }
 
-// WithRescueAfter sets how long a job may stay running before another
-// worker takes it over as crashed (default 1h; keep it longer than the
-// longest build).
+// WithJobTimeout bounds how long one job (a build, a publish) may run
+// before it is cancelled and retried (default 1h).
+func WithJobTimeout(d time.Duration) Option { return func(o *Orchestrator) { o.jobTimeout = d } }
+
+// WithRescueAfter sets how long a job may stay running before a worker
+// (of any process sharing the database) takes it over as abandoned by a
+// crashed process. It must exceed the job timeout (default: job timeout
+// plus 1h).
 func WithRescueAfter(d time.Duration) Option { return func(o *Orchestrator) { o.rescue = d } }
 
 // WithWorkDir sets where builds check out sources (default os.TempDir).
@@ -223,6 +229,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		scanWork:   4,
 		buildWork:  2,
 		retry:      backoff{base: time.Second, max: 10 * time.Minute},
+		jobTimeout: time.Hour,
 		projectIDs: map[string]string{},
 	}
 	for _, p := range projects {
@@ -277,13 +284,16 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 			queueDefault: {MaxWorkers: 4},
 			queueBuild:   {MaxWorkers: o.buildWork},
 		},
-		Workers:              workers,
-		Logger:               riverLogger(nil),
-		RetryPolicy:          o.retry,
-		FetchCooldown:        20 * time.Millisecond,
-		FetchPollInterval:    200 * time.Millisecond,
+		Workers:           workers,
+		Logger:            riverLogger(o.log),
+		RetryPolicy:       o.retry,
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 200 * time.Millisecond,
+		// A positive timeout matters beyond bounding jobs: River's rescuer
+		// only takes over the jobs of a crashed process once they are
+		// older than both the timeout and RescueStuckJobsAfter.
+		JobTimeout:           o.jobTimeout,
 		RescueStuckJobsAfter: o.rescue,
-		JobTimeout:           -1,
 	}
 	if o.poll > 0 {
 		interval := o.poll

@@ -94,10 +94,22 @@ func newEngine(db *store.DB, cfg *river.Config) (engine, error) {
 	return nil, fmt.Errorf("abs: unknown database dialect %q", db.Dialect())
 }
 
-// quietLogger drops River's own logs unless the user gave a logger.
+// riverLogger passes River's warnings and errors to the orchestrator's
+// logger; River's routine records stay out.
 func riverLogger(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l.With("component", "river")
+	return slog.New(minLevel{h: l.Handler(), min: slog.LevelWarn}).With("component", "river")
 }
+
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h: m.h.WithAttrs(a), min: m.min}
+}
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{h: m.h.WithGroup(g), min: m.min} }

@@ -15,6 +15,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(killEnv) != "" {
+		os.Exit(killHelper())
+	}
 	code := m.Run()
 	storetest.Stop()
 	os.Exit(code)

@@ -355,8 +355,15 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 	if err != nil {
 		return err
 	}
-	if n.State == store.NoteSent {
+	switch n.State {
+	case store.NoteSent:
 		return nil
+	case store.NoteSending:
+		// A process stopped hard while sending: the message may have
+		// gone out. Never send it twice.
+		o.log.Warn("notification may not have been delivered: the process stopped while sending it",
+			"owner", a.Owner, "cycle", a.Cycle)
+		return store.MarkSent(ctx, o.db, n.ID, `[{"unconfirmed":true}]`, o.now())
 	}
 	owned := func(image string) bool {
 		img := o.byName[image]
@@ -418,7 +425,15 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	if len(events) > 0 {
+		// Record the attempt first: a hard stop during the send leaves
+		// "sending", which is never sent again (at most once).
+		if err := store.SetNotificationState(sendCtx, o.db, n.ID, store.NoteSending); err != nil {
+			return err
+		}
 		if err := o.notifier.Notify(sendCtx, events); err != nil {
+			if rerr := store.SetNotificationState(sendCtx, o.db, n.ID, store.NotePending); rerr != nil {
+				return errors.Join(err, rerr)
+			}
 			return fmt.Errorf("abs: notify %s: %w", a.Owner, err)
 		}
 	}

@@ -685,8 +685,15 @@ type Notification struct {
 // Notification states.
 const (
 	NotePending = "pending"
+	NoteSending = "sending"
 	NoteSent    = "sent"
 )
+
+// SetNotificationState moves a notification between pending and sending.
+func SetNotificationState(ctx context.Context, q Querier, id, state string) error {
+	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2 WHERE id = $1`, id, state)
+	return err
+}
 
 // InsertNotification records a pending notification and reports false
 // when one with the same id exists.
