@@ -10,6 +10,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/internal/smtptest"
 )
 
 // TestRebuildThatDoesNotFixIsNotPublished: the updated base does not carry
@@ -76,5 +77,20 @@ func TestGradeDropWarning(t *testing.T) {
 	again, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, again.Warnings, "a drop is announced once")
+	assert.Len(t, e.smtp.Messages(), 1)
+}
+
+// TestMailServerFailuresAreRetried: the SMTP server refuses the first two
+// messages; the notification is retried and delivered once.
+func TestMailServerFailuresAreRetried(t *testing.T) {
+	e := newEnv(t, demo.Advisories...)
+	e.smtp = smtptest.Start(t, smtptest.WithTLS(smtptest.NoTLS), smtptest.WithFailures(2))
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	o := e.start(e.sqlite("abs.db"))
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	require.Len(t, rep.Notifications, 1)
+	assert.Equal(t, "sent", rep.Notifications[0].State)
+	assert.Equal(t, 2, rep.Notifications[0].Events)
 	assert.Len(t, e.smtp.Messages(), 1)
 }
