@@ -130,7 +130,7 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	rep.Notifications = nil
 	for _, n := range notes {
 		nr := NotificationReport{Owner: n.Owner, State: n.State}
-		if n.State != store.NoteSent {
+		if n.State != store.NoteSent && n.State != store.NoteFailed {
 			done = false
 		} else {
 			var evs []json.RawMessage

@@ -356,7 +356,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		return err
 	}
 	switch n.State {
-	case store.NoteSent:
+	case store.NoteSent, store.NoteFailed:
 		return nil
 	case store.NoteSending:
 		// A process stopped hard while sending: the message may have
@@ -431,7 +431,12 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			return err
 		}
 		if err := o.notifier.Notify(sendCtx, events); err != nil {
-			if rerr := store.SetNotificationState(sendCtx, o.db, n.ID, store.NotePending); rerr != nil {
+			next := store.NotePending
+			if job.Attempt >= job.MaxAttempts {
+				next = store.NoteFailed // give up: the report says so
+				o.emit(a.Cycle, "notify", "", "could not tell %s: %v", a.Owner, err)
+			}
+			if rerr := store.SetNotificationState(sendCtx, o.db, n.ID, next); rerr != nil {
 				return errors.Join(err, rerr)
 			}
 			return fmt.Errorf("abs: notify %s: %w", a.Owner, err)

@@ -687,9 +687,11 @@ const (
 	NotePending = "pending"
 	NoteSending = "sending"
 	NoteSent    = "sent"
+	NoteFailed  = "failed"
 )
 
-// SetNotificationState moves a notification between pending and sending.
+// SetNotificationState moves a notification between pending, sending and
+// failed.
 func SetNotificationState(ctx context.Context, q Querier, id, state string) error {
 	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2 WHERE id = $1`, id, state)
 	return err
