@@ -1,6 +1,8 @@
 package abs_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"github.com/openabs/abs/internal/demo"
 	"github.com/openabs/abs/partnerapi"
 	"github.com/openabs/abs/partnerapi/partnerapitest"
+	"github.com/openabs/abs/publish"
 )
 
 func TestProjectFromCatalog(t *testing.T) {
@@ -120,4 +123,51 @@ func TestPollLoop(t *testing.T) {
 	e.start(e.sqlite("abs.db"), abs.WithPollInterval(time.Hour))
 	require.Eventually(t, func() bool { return len(e.smtp.Messages()) == 1 }, time.Minute, 50*time.Millisecond)
 	assert.Len(t, e.tagPushes(), 4)
+}
+
+// catalogScan stands in for the catalog's own scan of a pushed image: it
+// records the image in the fake catalog, as certification would, so the
+// catalog publisher that follows finds it by digest.
+type catalogScan struct {
+	srv     *partnerapitest.Server
+	project string
+}
+
+func (c catalogScan) Publish(_ context.Context, req publish.Request) (*publish.Result, error) {
+	d, err := req.Image.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.srv.AddImage(partnerapi.Image{CertProject: c.project, DockerImageDigest: d.String(), Architecture: "amd64"}); err != nil &&
+		!errors.Is(err, partnerapitest.ErrDuplicate) {
+		return nil, err
+	}
+	return &publish.Result{Repository: req.Repository, Digest: d.String()}, nil
+}
+
+// TestCatalogPublish: where a catalog is configured, a verified rebuild is
+// published to the registry and then to the catalog, once.
+func TestCatalogPublish(t *testing.T) {
+	srv := partnerapitest.Start(t)
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	p, err := srv.AddProject(partnerapi.Project{Name: "demo", Container: partnerapi.ProjectContainer{AutoRebuild: true, AutoPublish: true}})
+	require.NoError(t, err)
+	e.projects[0].ID = p.ID
+	client := srv.Client(t, partnerapi.WithPollInterval(time.Millisecond, 10*time.Millisecond))
+	o := e.start(e.sqlite("abs.db"), abs.WithPublisher(publish.Chain(
+		publish.NewRegistry(publish.WithAnonymous(), publish.WithPlainHTTP()),
+		catalogScan{srv: srv, project: p.ID},
+		publish.NewCatalog(client),
+	)))
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	for _, r := range rep.Rebuilds {
+		assert.Equal(t, "published", r.State, r.Image+": "+r.Detail)
+	}
+	reqs := srv.ImageRequests()
+	require.Len(t, reqs, 2, "one catalog publish request per rebuilt image")
+	for _, r := range reqs {
+		assert.Equal(t, partnerapi.OperationPublish, r.Operation)
+	}
 }
