@@ -87,7 +87,11 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 	if err != nil {
 		return err
 	}
-	o, db, err := cfg.Open(ctx, abs.WithProgress(progress))
+	opts := []abs.Option{abs.WithProgress(progress)}
+	if once {
+		opts = append(opts, abs.WithPollInterval(0)) // just this one cycle
+	}
+	o, db, err := cfg.Open(ctx, opts...)
 	if err != nil {
 		return err
 	}
