@@ -3,10 +3,12 @@ package partnerapi
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/openabs/abs/internal/redact"
 )
 
-// redacted is what an APIKey prints in place of its value.
-const redacted = "[REDACTED]"
+// mask is what an APIKey prints in place of its value.
+var mask = redact.Mask{GoSyntax: `partnerapi.APIKey("` + redact.Placeholder + `")`}
 
 // APIKey is a Partner Connect API key. It is sent as the X-API-KEY header
 // and never printed: String, GoString, Format, LogValue, MarshalJSON and
@@ -22,31 +24,28 @@ var (
 )
 
 // String returns a placeholder, never the key.
-func (k APIKey) String() string { return redacted }
+func (k APIKey) String() string { return mask.String(k.secret()) }
 
 // GoString returns a placeholder, never the key.
-func (k APIKey) GoString() string { return `partnerapi.APIKey("` + redacted + `")` }
+func (k APIKey) GoString() string { return mask.GoString(k.secret()) }
 
 // Format prints a placeholder for every verb, never the key.
-func (k APIKey) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		_, _ = f.Write([]byte(k.GoString()))
-		return
-	}
-	_, _ = f.Write([]byte(redacted))
-}
+func (k APIKey) Format(f fmt.State, verb rune) { mask.Format(k.secret(), f, verb) }
 
 // LogValue makes log/slog print a placeholder, never the key.
-func (k APIKey) LogValue() slog.Value { return slog.StringValue(redacted) }
+func (k APIKey) LogValue() slog.Value { return mask.LogValue(k.secret()) }
 
 // MarshalText encodes a placeholder, never the key.
-func (k APIKey) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (k APIKey) MarshalText() ([]byte, error) { return mask.TextBytes(k.secret()) }
 
 // MarshalJSON encodes a placeholder, never the key.
-func (k APIKey) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (k APIKey) MarshalJSON() ([]byte, error) { return mask.JSON(k.secret()) }
 
 // IsZero reports whether no key was given.
 func (k APIKey) IsZero() bool { return k == "" }
 
 // reveal returns the key itself; only the request builder calls it.
 func (k APIKey) reveal() string { return string(k) }
+
+// secret holds the key for the printing methods.
+func (k APIKey) secret() redact.Secret { return redact.New(string(k)) }

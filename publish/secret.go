@@ -3,9 +3,12 @@ package publish
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/openabs/abs/internal/redact"
 )
 
-const redacted = "[redacted]"
+// mask is what a Secret prints in place of its value.
+var mask = redact.Mask{Text: "[redacted]"}
 
 // Secret holds a credential such as a registry password. Its String,
 // GoString, Format, LogValue and MarshalText methods print a placeholder, so
@@ -14,39 +17,31 @@ const redacted = "[redacted]"
 //
 // The zero Secret is empty.
 type Secret struct {
-	// A pointer keeps the value out of %v dumps of structs that hold a
-	// Secret in an unexported field: fmt prints nested pointers as
-	// addresses.
-	v *string
+	v redact.Secret
 }
 
 // NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{v: &s} }
+func NewSecret(s string) Secret { return Secret{v: redact.New(s)} }
 
 // Reveal returns the secret value. Call it only where the value is handed
 // to the party that needs it.
-func (s Secret) Reveal() string {
-	if s.v == nil {
-		return ""
-	}
-	return *s.v
-}
+func (s Secret) Reveal() string { return s.v.Reveal() }
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.Reveal() == "" }
+func (s Secret) IsZero() bool { return s.v.IsZero() }
 
 // String returns a placeholder.
-func (s Secret) String() string { return redacted }
+func (s Secret) String() string { return mask.String(s.v) }
 
 // GoString returns a placeholder.
-func (s Secret) GoString() string { return redacted }
+func (s Secret) GoString() string { return mask.GoString(s.v) }
 
 // Format prints a placeholder for every verb.
-func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+func (s Secret) Format(f fmt.State, verb rune) { mask.Format(s.v, f, verb) }
 
 // LogValue returns a placeholder for log/slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+func (s Secret) LogValue() slog.Value { return mask.LogValue(s.v) }
 
 // MarshalText returns a placeholder, so JSON and YAML encoders do not leak
 // the value either.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (s Secret) MarshalText() ([]byte, error) { return mask.TextBytes(s.v) }

@@ -5,75 +5,67 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/openabs/abs/internal/redact"
 )
 
 // redacted is what a Secret prints instead of its value.
-const redacted = "[REDACTED]"
+const redacted = redact.Placeholder
+
+// mask is how a Secret prints: an empty one prints as "".
+var mask = redact.Mask{GoSyntax: "rebuild.Secret(" + redacted + ")", BlankIfEmpty: true}
 
 // Secret holds a credential (an access token, an SSH private key, a key
 // passphrase). Printing it in any way — fmt verbs, String, slog — yields
 // "[REDACTED]"; only Reveal returns the value. The zero Secret is empty.
 type Secret struct {
-	v string
+	v redact.Secret
 }
 
 // NewSecret wraps value.
-func NewSecret(value string) Secret { return Secret{v: value} }
+func NewSecret(value string) Secret { return Secret{v: redact.New(value)} }
 
 // NewSecretBytes wraps a copy of value, for example a PEM file's content.
-func NewSecretBytes(value []byte) Secret { return Secret{v: string(value)} }
+func NewSecretBytes(value []byte) Secret { return NewSecret(string(value)) }
 
 // Reveal returns the secret value. Call it only where the value is handed to
 // the component that needs it.
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string { return s.v.Reveal() }
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.v == "" }
+func (s Secret) IsZero() bool { return s.v.IsZero() }
 
 // String returns a placeholder, never the value.
-func (s Secret) String() string {
-	if s.v == "" {
-		return ""
-	}
-	return redacted
-}
+func (s Secret) String() string { return mask.String(s.v) }
 
 // GoString returns a placeholder, never the value (the %#v verb).
-func (s Secret) GoString() string { return "rebuild.Secret(" + redacted + ")" }
+func (s Secret) GoString() string { return mask.GoString(s.v) }
 
 // Format prints a placeholder for every verb, never the value.
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		_, _ = f.Write([]byte(s.GoString()))
-		return
-	}
-	_, _ = f.Write([]byte(s.String()))
-}
+func (s Secret) Format(f fmt.State, verb rune) { mask.Format(s.v, f, verb) }
 
 // LogValue makes slog print a placeholder, never the value.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+func (s Secret) LogValue() slog.Value { return mask.LogValue(s.v) }
 
 // MarshalText encodes a placeholder, so that JSON, YAML or text encoders of
 // a configuration never write the value.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+func (s Secret) MarshalText() ([]byte, error) { return mask.TextBytes(s.v) }
 
 // UnmarshalText stores text as the secret value, so that configuration
 // files can carry credentials in.
-func (s *Secret) UnmarshalText(text []byte) error {
-	s.v = string(text)
-	return nil
-}
+func (s *Secret) UnmarshalText(text []byte) error { return s.v.UnmarshalText(text) }
 
 // scrub replaces every occurrence of the non-empty secrets (and of each of
 // their lines longer than 8 bytes, so that a quoted fragment of a PEM key is
 // caught too) in msg with the placeholder.
 func scrub(msg string, secrets ...Secret) string {
 	for _, s := range secrets {
-		if s.v == "" {
+		v := s.Reveal()
+		if v == "" {
 			continue
 		}
-		msg = strings.ReplaceAll(msg, s.v, redacted)
-		for line := range strings.Lines(s.v) {
+		msg = strings.ReplaceAll(msg, v, redacted)
+		for line := range strings.Lines(v) {
 			line = strings.TrimSpace(line)
 			if len(line) > 8 {
 				msg = strings.ReplaceAll(msg, line, redacted)

@@ -1,0 +1,233 @@
+package redact_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/internal/redact"
+)
+
+const value = "hunter2-very-secret"
+
+// assertNoLeak fails when out holds value as is or in hex (%x, %X).
+func assertNoLeak(t *testing.T, out string) {
+	t.Helper()
+	for _, form := range []string{value, hex.EncodeToString([]byte(value)), strings.ToUpper(hex.EncodeToString([]byte(value)))} {
+		assert.NotContains(t, out, form)
+	}
+}
+
+func TestSecretEveryVerb(t *testing.T) {
+	s := redact.New(value)
+	tests := []struct {
+		format string
+		want   string
+	}{
+		{"%v", redact.Placeholder},
+		{"%+v", redact.Placeholder},
+		{"%#v", redact.Placeholder},
+		{"%s", redact.Placeholder},
+		{"%q", redact.Placeholder},
+		{"%x", redact.Placeholder},
+		{"%X", redact.Placeholder},
+		{"% x", redact.Placeholder},
+		{"%d", redact.Placeholder},
+		{"%10s", redact.Placeholder},
+		{"%-30v|", redact.Placeholder + "|"},
+		{"%.3s", redact.Placeholder},
+		{"%t", redact.Placeholder},
+		{"%p", ""}, // fmt handles %p itself: it prints the pointer, not the value
+		{"%T", "redact.Secret"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.format, func(t *testing.T) {
+			out := fmt.Sprintf(tc.format, s)
+			if tc.want != "" {
+				assert.Equal(t, tc.want, out)
+			}
+			assertNoLeak(t, out)
+		})
+	}
+	assert.Equal(t, redact.Placeholder, s.String())
+	assert.Equal(t, redact.Placeholder, s.GoString())
+	assert.Equal(t, redact.Placeholder, fmt.Sprint(s))
+	assert.Equal(t, redact.Placeholder+"\n", fmt.Sprintln(s))
+}
+
+func TestSecretInsideValues(t *testing.T) {
+	s := redact.New(value)
+	type holder struct {
+		Exported   redact.Secret
+		unexported redact.Secret
+		Ptr        *redact.Secret
+	}
+	h := holder{s, s, &s}
+	values := map[string]any{
+		"struct":         h,
+		"pointer":        &h,
+		"slice":          []redact.Secret{s, s},
+		"map":            map[string]redact.Secret{"k": s},
+		"map key":        map[redact.Secret]int{s: 1},
+		"any":            []any{s, &s},
+		"nested pointer": struct{ p **redact.Secret }{p: new(&s)},
+	}
+	for name, v := range values {
+		t.Run(name, func(t *testing.T) {
+			for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X"} {
+				assertNoLeak(t, fmt.Sprintf(format, v))
+			}
+		})
+	}
+}
+
+func TestSecretLogs(t *testing.T) {
+	s := redact.New(value)
+	holder := struct {
+		Exported   redact.Secret
+		unexported redact.Secret
+	}{s, s}
+	var buf bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&buf, nil), slog.NewTextHandler(&buf, nil)} {
+		l := slog.New(h)
+		l.Info("msg", "secret", s, "ptr", &s, "holder", holder)
+		l.Info("msg", slog.Any("secret", s), slog.Group("g", "secret", s))
+		l.With("secret", s).Info("msg")
+		l.Info(fmt.Sprint(s))
+	}
+	out := buf.String()
+	assertNoLeak(t, out)
+	assert.Contains(t, out, `"secret":"`+redact.Placeholder+`"`)
+	assert.Contains(t, out, "secret="+redact.Placeholder)
+}
+
+func TestSecretJSON(t *testing.T) {
+	s := redact.New(value)
+	type config struct {
+		Token    redact.Secret
+		Optional redact.Secret `json:",omitzero"`
+		Ptr      *redact.Secret
+	}
+	out, err := json.Marshal(config{Token: s, Ptr: &s})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Token":"[REDACTED]","Ptr":"[REDACTED]"}`, string(out))
+
+	out, err = json.Marshal(map[string]any{"s": s})
+	require.NoError(t, err)
+	assertNoLeak(t, string(out))
+
+	// Configuration can carry a secret in, never out.
+	var cfg config
+	require.NoError(t, json.Unmarshal([]byte(`{"Token":"`+value+`"}`), &cfg))
+	assert.Equal(t, value, cfg.Token.Reveal())
+	assert.True(t, cfg.Optional.IsZero())
+
+	text, err := s.MarshalText()
+	require.NoError(t, err)
+	assert.Equal(t, redact.Placeholder, string(text))
+}
+
+func TestSecretInErrors(t *testing.T) {
+	s := redact.New(value)
+	base := fmt.Errorf("login with %v: %w", s, fs.ErrPermission)
+	errs := []error{
+		base,
+		fmt.Errorf("outer %q: %w", s, base),
+		errors.Join(base, fmt.Errorf("%+v %#v %x", s, s, s)),
+		fmt.Errorf("%w", &fs.PathError{Op: "open", Path: s.String(), Err: fs.ErrNotExist}),
+	}
+	for _, err := range errs {
+		assertNoLeak(t, err.Error())
+		assertNoLeak(t, fmt.Sprintf("%v %+v %#v", err, err, err))
+	}
+	assert.ErrorIs(t, errs[1], fs.ErrPermission)
+}
+
+func TestSecretValue(t *testing.T) {
+	s := redact.New(value)
+	assert.Equal(t, value, s.Reveal())
+	assert.False(t, s.IsZero())
+	assert.True(t, redact.Secret{}.IsZero())
+	assert.Empty(t, redact.Secret{}.Reveal())
+	assert.True(t, redact.New("").IsZero())
+	assert.Equal(t, redact.Placeholder, redact.Secret{}.String())
+
+	var u redact.Secret
+	require.NoError(t, u.UnmarshalText([]byte(value)))
+	assert.Equal(t, value, u.Reveal())
+}
+
+func TestMask(t *testing.T) {
+	s, empty := redact.New(value), redact.Secret{}
+	tests := []struct {
+		name                       string
+		mask                       redact.Mask
+		str, goStr, emptyStr, json string
+	}{
+		{"zero", redact.Mask{}, "[REDACTED]", "[REDACTED]", "[REDACTED]", `"[REDACTED]"`},
+		{"text", redact.Mask{Text: "[redacted]"}, "[redacted]", "[redacted]", "[redacted]", `"[redacted]"`},
+		{"go syntax", redact.Mask{GoSyntax: `pkg.Key("[REDACTED]")`}, "[REDACTED]", `pkg.Key("[REDACTED]")`, "[REDACTED]", `"[REDACTED]"`},
+		{"blank if empty", redact.Mask{GoSyntax: "pkg.Secret([REDACTED])", BlankIfEmpty: true}, "[REDACTED]", "pkg.Secret([REDACTED])", "", `"[REDACTED]"`},
+		{"text needing escapes", redact.Mask{Text: `<"hidden">`}, `<"hidden">`, `<"hidden">`, `<"hidden">`, `"\u003c\"hidden\"\u003e"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.mask
+			assert.Equal(t, tc.str, m.String(s))
+			assert.Equal(t, tc.goStr, m.GoString(s))
+			assert.Equal(t, tc.goStr, m.GoString(empty))
+			assert.Equal(t, tc.emptyStr, m.String(empty))
+			assert.Equal(t, tc.str, m.LogValue(s).String())
+			text, err := m.TextBytes(s)
+			require.NoError(t, err)
+			assert.Equal(t, tc.str, string(text))
+			js, err := m.JSON(s)
+			require.NoError(t, err)
+			assert.Equal(t, tc.json, string(js))
+			assert.True(t, json.Valid(js))
+
+			f := formatter{m, s}
+			assert.Equal(t, tc.str+" "+tc.str+" "+tc.goStr+" "+tc.str, fmt.Sprintf("%v %+v %#v %x", f, f, f, f))
+		})
+	}
+}
+
+// formatter is a package's secret type as the Mask doc shows it.
+type formatter struct {
+	m redact.Mask
+	s redact.Secret
+}
+
+func (f formatter) Format(st fmt.State, verb rune) { f.m.Format(f.s, st, verb) }
+
+func FuzzSecretNeverPrints(f *testing.F) {
+	for _, seed := range []string{value, "ghp_abc123", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n", "p@ss w0rd\"'`"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if len(v) < 4 || strings.Contains(redact.Placeholder+"redact.Secret", v) {
+			t.Skip("too short to tell from the placeholder")
+		}
+		s := redact.New(v)
+		js, err := json.Marshal(struct{ S redact.Secret }{s})
+		require.NoError(t, err)
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "s", s)
+		out := fmt.Sprintf("%v %+v %#v %s %q %x %X %v", s, s, s, s, s, s, s, struct{ s redact.Secret }{s}) + string(js) + buf.String()
+		if strings.Contains(out, v) {
+			t.Fatalf("value %q printed in %q", v, out)
+		}
+		if s.Reveal() != v {
+			t.Fatalf("Reveal = %q, want %q", s.Reveal(), v)
+		}
+	})
+}
