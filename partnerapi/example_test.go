@@ -39,7 +39,7 @@ func ExampleAPIKey() {
 	fmt.Printf("%q %#v\n", key, key)
 	// Output:
 	// [REDACTED]
-	// [REDACTED] partnerapi.APIKey("[REDACTED]")
+	// [REDACTED] [REDACTED]
 }
 
 func ExampleImage_GradeAt() {

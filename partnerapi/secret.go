@@ -7,9 +7,6 @@ import (
 	"github.com/openabs/abs/internal/redact"
 )
 
-// mask is what an APIKey prints in place of its value.
-var mask = redact.Mask{GoSyntax: `partnerapi.APIKey("` + redact.Placeholder + `")`}
-
 // APIKey is a Partner Connect API key. It is sent as the X-API-KEY header
 // and never printed: String, GoString, Format, LogValue, MarshalJSON and
 // MarshalText all produce a placeholder, so a key that reaches an error
@@ -24,22 +21,22 @@ var (
 )
 
 // String returns a placeholder, never the key.
-func (k APIKey) String() string { return mask.String(k.secret()) }
+func (k APIKey) String() string { return k.secret().String() }
 
 // GoString returns a placeholder, never the key.
-func (k APIKey) GoString() string { return mask.GoString(k.secret()) }
+func (k APIKey) GoString() string { return k.secret().GoString() }
 
 // Format prints a placeholder for every verb, never the key.
-func (k APIKey) Format(f fmt.State, verb rune) { mask.Format(k.secret(), f, verb) }
+func (k APIKey) Format(f fmt.State, verb rune) { k.secret().Format(f, verb) }
 
 // LogValue makes log/slog print a placeholder, never the key.
-func (k APIKey) LogValue() slog.Value { return mask.LogValue(k.secret()) }
+func (k APIKey) LogValue() slog.Value { return k.secret().LogValue() }
 
 // MarshalText encodes a placeholder, never the key.
-func (k APIKey) MarshalText() ([]byte, error) { return mask.TextBytes(k.secret()) }
+func (k APIKey) MarshalText() ([]byte, error) { return k.secret().MarshalText() }
 
 // MarshalJSON encodes a placeholder, never the key.
-func (k APIKey) MarshalJSON() ([]byte, error) { return mask.JSON(k.secret()) }
+func (k APIKey) MarshalJSON() ([]byte, error) { return k.secret().MarshalJSON() }
 
 // IsZero reports whether no key was given.
 func (k APIKey) IsZero() bool { return k == "" }

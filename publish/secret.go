@@ -7,9 +7,6 @@ import (
 	"github.com/openabs/abs/internal/redact"
 )
 
-// mask is what a Secret prints in place of its value.
-var mask = redact.Mask{Text: "[redacted]"}
-
 // Secret holds a credential such as a registry password. Its String,
 // GoString, Format, LogValue and MarshalText methods print a placeholder, so
 // a Secret that reaches a log line, an error or a %+v dump of a struct
@@ -31,17 +28,17 @@ func (s Secret) Reveal() string { return s.v.Reveal() }
 func (s Secret) IsZero() bool { return s.v.IsZero() }
 
 // String returns a placeholder.
-func (s Secret) String() string { return mask.String(s.v) }
+func (s Secret) String() string { return s.v.String() }
 
 // GoString returns a placeholder.
-func (s Secret) GoString() string { return mask.GoString(s.v) }
+func (s Secret) GoString() string { return s.v.GoString() }
 
 // Format prints a placeholder for every verb.
-func (s Secret) Format(f fmt.State, verb rune) { mask.Format(s.v, f, verb) }
+func (s Secret) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
 
 // LogValue returns a placeholder for log/slog.
-func (s Secret) LogValue() slog.Value { return mask.LogValue(s.v) }
+func (s Secret) LogValue() slog.Value { return s.v.LogValue() }
 
 // MarshalText returns a placeholder, so JSON and YAML encoders do not leak
 // the value either.
-func (s Secret) MarshalText() ([]byte, error) { return mask.TextBytes(s.v) }
+func (s Secret) MarshalText() ([]byte, error) { return s.v.MarshalText() }

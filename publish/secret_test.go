@@ -36,7 +36,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "secret", s, "holder", holder)
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "secret", s)
 	assert.NotContains(t, buf.String(), pw)
-	assert.Contains(t, buf.String(), "[redacted]")
+	assert.Contains(t, buf.String(), "[REDACTED]")
 
 	assert.True(t, publish.Secret{}.IsZero())
 	assert.Empty(t, publish.Secret{}.Reveal())

@@ -12,9 +12,6 @@ import (
 // redacted is what a Secret prints instead of its value.
 const redacted = redact.Placeholder
 
-// mask is how a Secret prints: an empty one prints as "".
-var mask = redact.Mask{GoSyntax: "rebuild.Secret(" + redacted + ")", BlankIfEmpty: true}
-
 // Secret holds a credential (an access token, an SSH private key, a key
 // passphrase). Printing it in any way — fmt verbs, String, slog — yields
 // "[REDACTED]"; only Reveal returns the value. The zero Secret is empty.
@@ -36,20 +33,20 @@ func (s Secret) Reveal() string { return s.v.Reveal() }
 func (s Secret) IsZero() bool { return s.v.IsZero() }
 
 // String returns a placeholder, never the value.
-func (s Secret) String() string { return mask.String(s.v) }
+func (s Secret) String() string { return s.v.String() }
 
 // GoString returns a placeholder, never the value (the %#v verb).
-func (s Secret) GoString() string { return mask.GoString(s.v) }
+func (s Secret) GoString() string { return s.v.GoString() }
 
 // Format prints a placeholder for every verb, never the value.
-func (s Secret) Format(f fmt.State, verb rune) { mask.Format(s.v, f, verb) }
+func (s Secret) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
 
 // LogValue makes slog print a placeholder, never the value.
-func (s Secret) LogValue() slog.Value { return mask.LogValue(s.v) }
+func (s Secret) LogValue() slog.Value { return s.v.LogValue() }
 
 // MarshalText encodes a placeholder, so that JSON, YAML or text encoders of
 // a configuration never write the value.
-func (s Secret) MarshalText() ([]byte, error) { return mask.TextBytes(s.v) }
+func (s Secret) MarshalText() ([]byte, error) { return s.v.MarshalText() }
 
 // UnmarshalText stores text as the secret value, so that configuration
 // files can carry credentials in.

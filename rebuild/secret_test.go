@@ -19,7 +19,7 @@ func TestSecretInUnexportedField(t *testing.T) {
 	}{s, &s}
 	out := fmt.Sprintf("%v %+v %#v", holder, holder, &holder)
 	assert.NotContains(t, out, "sup3rs3cret")
-	assert.Equal(t, "rebuild.Secret([REDACTED])", fmt.Sprintf("%#v", s))
-	assert.Equal(t, "rebuild.Secret([REDACTED])", fmt.Sprintf("%#v", rebuild.Secret{}))
+	assert.Equal(t, "[REDACTED]", fmt.Sprintf("%#v", s))
+	assert.Equal(t, "[REDACTED]", fmt.Sprintf("%#v", rebuild.Secret{}))
 	assert.Equal(t, "sup3rs3cret-in-a-field", s.Reveal())
 }

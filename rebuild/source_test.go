@@ -354,7 +354,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	out, err := json.Marshal(cfg)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"Token":"[REDACTED]"}`, string(out))
-	assert.Equal(t, "", rebuild.Secret{}.String())
+	assert.Equal(t, "[REDACTED]", rebuild.Secret{}.String())
 	assert.Equal(t, "-----BEGIN KEY-----\nsup3rs3cret\n", s.Reveal())
 }
 

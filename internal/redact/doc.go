@@ -8,13 +8,10 @@
 // field without calling methods) shows an address, not the value.
 //
 // A public package keeps its own secret type, so that callers can name
-// what they receive, and implements it as a thin wrapper around a Secret
-// whose printing methods forward to a [Mask], which says what the package's
-// type prints:
-//
-//	var mask = redact.Mask{GoSyntax: "pkg.Secret([REDACTED])"}
+// what they receive, and implements it as a thin wrapper whose printing
+// methods forward to a Secret:
 //
 //	type Secret struct{ v redact.Secret }
 //
-//	func (s Secret) String() string { return mask.String(s.v) }
+//	func (s Secret) String() string { return s.v.String() }
 package redact

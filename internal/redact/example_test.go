@@ -32,11 +32,3 @@ func ExampleSecret() {
 	// level=INFO msg=cloning token=[REDACTED]
 	// ghp_example
 }
-
-func ExampleMask() {
-	mask := redact.Mask{GoSyntax: "pkg.Secret([REDACTED])", BlankIfEmpty: true}
-	key, unset := redact.New("s3cr3t"), redact.Secret{}
-	fmt.Printf("%q %q %q\n", mask.String(key), mask.GoString(key), mask.String(unset))
-	// Output:
-	// "[REDACTED]" "pkg.Secret([REDACTED])" ""
-}

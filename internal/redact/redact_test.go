@@ -166,49 +166,6 @@ func TestSecretValue(t *testing.T) {
 	assert.Equal(t, value, u.Reveal())
 }
 
-func TestMask(t *testing.T) {
-	s, empty := redact.New(value), redact.Secret{}
-	tests := []struct {
-		name                       string
-		mask                       redact.Mask
-		str, goStr, emptyStr, json string
-	}{
-		{"zero", redact.Mask{}, "[REDACTED]", "[REDACTED]", "[REDACTED]", `"[REDACTED]"`},
-		{"text", redact.Mask{Text: "[redacted]"}, "[redacted]", "[redacted]", "[redacted]", `"[redacted]"`},
-		{"go syntax", redact.Mask{GoSyntax: `pkg.Key("[REDACTED]")`}, "[REDACTED]", `pkg.Key("[REDACTED]")`, "[REDACTED]", `"[REDACTED]"`},
-		{"blank if empty", redact.Mask{GoSyntax: "pkg.Secret([REDACTED])", BlankIfEmpty: true}, "[REDACTED]", "pkg.Secret([REDACTED])", "", `"[REDACTED]"`},
-		{"text needing escapes", redact.Mask{Text: `<"hidden">`}, `<"hidden">`, `<"hidden">`, `<"hidden">`, `"\u003c\"hidden\"\u003e"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m := tc.mask
-			assert.Equal(t, tc.str, m.String(s))
-			assert.Equal(t, tc.goStr, m.GoString(s))
-			assert.Equal(t, tc.goStr, m.GoString(empty))
-			assert.Equal(t, tc.emptyStr, m.String(empty))
-			assert.Equal(t, tc.str, m.LogValue(s).String())
-			text, err := m.TextBytes(s)
-			require.NoError(t, err)
-			assert.Equal(t, tc.str, string(text))
-			js, err := m.JSON(s)
-			require.NoError(t, err)
-			assert.Equal(t, tc.json, string(js))
-			assert.True(t, json.Valid(js))
-
-			f := formatter{m, s}
-			assert.Equal(t, tc.str+" "+tc.str+" "+tc.goStr+" "+tc.str, fmt.Sprintf("%v %+v %#v %x", f, f, f, f))
-		})
-	}
-}
-
-// formatter is a package's secret type as the Mask doc shows it.
-type formatter struct {
-	m redact.Mask
-	s redact.Secret
-}
-
-func (f formatter) Format(st fmt.State, verb rune) { f.m.Format(f.s, st, verb) }
-
 func FuzzSecretNeverPrints(f *testing.F) {
 	for _, seed := range []string{value, "ghp_abc123", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n", "p@ss w0rd\"'`"} {
 		f.Add(seed)
