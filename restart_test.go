@@ -12,6 +12,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/internal/store/storetest"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
@@ -106,11 +107,25 @@ func (n *crashNotifier) Notify(ctx context.Context, events []notify.Event) error
 // pipeline (cancelling its running jobs) and restarts it on the same
 // database: the work finishes with every tag pushed once and one email.
 func TestRestartAtEachStep(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { restartAtEachStep(t, backend) })
+	}
+}
+
+func restartAtEachStep(t *testing.T, backend string) {
 	for _, at := range []string{"scan", "build", "verify", "publish", "notify"} {
 		t.Run(at, func(t *testing.T) {
 			e := newEnv(t, demo.Advisories...)
 			require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
-			db := e.sqlite("abs.db")
+			var db *abs.Database
+			if backend == "postgres" {
+				var err error
+				db, err = abs.OpenPostgres(t.Context(), storetest.PostgresDSN(t))
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = db.Close() })
+			} else {
+				db = e.sqlite("abs.db")
+			}
 			mail, err := notify.NewEmail(notify.EmailConfig{Host: e.smtp.Host, Port: e.smtp.Port, TLS: notify.NoTLS, From: "abs@example.invalid"})
 			require.NoError(t, err)
 			c := &crasher{at: at, stopped: make(chan struct{})}
