@@ -6,10 +6,14 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/openabs/abs/internal/redact"
 )
 
 // SignatureHeader carries the HMAC-SHA256 of a push request's body, as
@@ -46,7 +50,7 @@ func (o *Orchestrator) Handler(secret Secret) http.Handler {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
-		if !authorized(secret.value, r, body) {
+		if !authorized(secret.Reveal(), r, body) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="openabs"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -89,35 +93,38 @@ func authorized(secret string, r *http.Request, body []byte) bool {
 // Sign returns the HMAC-SHA256 of body keyed with secret, the value (hex
 // encoded, after "sha256=") of SignatureHeader.
 func Sign(secret Secret, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret.value))
+	m := hmac.New(sha256.New, []byte(secret.Reveal()))
 	m.Write(body)
 	return m.Sum(nil)
 }
 
-// Secret holds a credential. It never prints: String, Format and
-// LogValue show a placeholder.
-type Secret struct{ value string }
+// Secret holds a credential such as the push handler's shared secret. It
+// never prints: String, GoString, Format, LogValue and MarshalText show a
+// placeholder, so a Secret that reaches a log line, an error or a %+v dump
+// stays hidden. Only Reveal returns the value. The zero Secret is empty.
+type Secret struct{ v redact.Secret }
 
 // NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{value: s} }
+func NewSecret(s string) Secret { return Secret{v: redact.New(s)} }
 
 // Reveal returns the secret's value, for the code that must send it.
-func (s Secret) Reveal() string { return s.value }
+func (s Secret) Reveal() string { return s.v.Reveal() }
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.value == "" }
+func (s Secret) IsZero() bool { return s.v.IsZero() }
 
 // String returns a placeholder.
-func (s Secret) String() string {
-	if s.value == "" {
-		return ""
-	}
-	return "[redacted]"
-}
+func (s Secret) String() string { return s.v.String() }
 
 // GoString returns a placeholder.
-func (s Secret) GoString() string { return "abs.Secret{[redacted]}" }
+func (s Secret) GoString() string { return s.v.GoString() }
+
+// Format prints a placeholder for every verb.
+func (s Secret) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
+
+// LogValue makes log/slog print a placeholder.
+func (s Secret) LogValue() slog.Value { return s.v.LogValue() }
 
 // MarshalText returns a placeholder, so a Secret in JSON or YAML output
 // stays hidden.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+func (s Secret) MarshalText() ([]byte, error) { return s.v.MarshalText() }
