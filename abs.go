@@ -412,6 +412,35 @@ func (o *Orchestrator) RunCycle(ctx context.Context, opts CycleOptions) (*Report
 	return o.Wait(ctx, id)
 }
 
+// Plan runs a dry-run cycle in the calling goroutine and returns its
+// report: the plan with explanations, grades and warnings due. It needs no
+// running workers and starts none, so work queued by earlier cycles (builds,
+// pushes, mail) stays queued: Plan itself builds, pushes and mails nothing.
+// opts.DryRun is implied.
+func (o *Orchestrator) Plan(ctx context.Context, opts CycleOptions) (*Report, error) {
+	c := store.Cycle{ID: opts.ID, Cause: opts.Cause, Advisory: opts.Advisory, DryRun: true, State: cycleRunning, Started: o.now()}
+	if c.ID == "" {
+		c.ID = newID("plan")
+	}
+	if c.Cause == "" {
+		c.Cause = "manual"
+	}
+	ok, err := store.PutCycle(ctx, o.db, c)
+	if err != nil {
+		return nil, fmt.Errorf("abs: plan: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("abs: plan: cycle %s exists", c.ID)
+	}
+	if err := o.cycle(ctx, c); err != nil {
+		if ferr := store.FinishCycle(context.WithoutCancel(ctx), o.db, c.ID, cycleFailed, err.Error(), o.now()); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		return nil, fmt.Errorf("abs: plan: %w", err)
+	}
+	return o.Report(ctx, c.ID)
+}
+
 // Wait waits until a cycle, its rebuilds and its notifications are done
 // and returns its report.
 func (o *Orchestrator) Wait(ctx context.Context, cycleID string) (*Report, error) {

@@ -92,3 +92,27 @@ func TestDryRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, real.Rebuilds, 2)
 }
+
+// TestPlanRunsNoQueuedWork: Plan needs no workers and runs none, so a real
+// cycle queued before it stays queued: nothing is built, pushed or mailed.
+func TestPlanRunsNoQueuedWork(t *testing.T) {
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	o, err := abs.New(t.Context(), e.sqlite("abs.db"), e.projects, e.options()...)
+	require.NoError(t, err)
+	queued, err := o.StartCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+
+	rep, err := o.Plan(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "dry-run", rep.State)
+	assert.True(t, rep.DryRun)
+	assert.Len(t, rep.Plan, 2)
+	assert.Empty(t, rep.Rebuilds)
+	assert.Empty(t, e.tagPushes())
+	assert.Empty(t, e.smtp.Messages())
+
+	q, err := o.Report(t.Context(), queued)
+	require.NoError(t, err)
+	assert.Equal(t, "queued", q.State)
+}

@@ -99,6 +99,18 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 	for _, n := range o.Notes() {
 		fmt.Fprintln(out, "note:", n)
 	}
+	if dryRun {
+		// No workers: work queued by earlier runs stays queued.
+		rep, err := o.Plan(ctx, abs.CycleOptions{})
+		if err != nil {
+			return err
+		}
+		printReport(out, rep)
+		if jsonOut {
+			return json.NewEncoder(os.Stdout).Encode(rep.Summary())
+		}
+		return nil
+	}
 	if err := o.Start(ctx); err != nil {
 		return err
 	}
@@ -107,7 +119,7 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
 		return cfg.Serve(ctx, o)
 	}
-	rep, err := o.RunCycle(ctx, abs.CycleOptions{DryRun: dryRun})
+	rep, err := o.RunCycle(ctx, abs.CycleOptions{})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,24 +55,38 @@ func TestExampleConfigLoads(t *testing.T) {
 	assert.Equal(t, "1h0m0s", c.PollInterval().String())
 }
 
-// TestConfigOnce runs the example with -config -once -json against a
-// registry, advisories and an SMTP server of the test's own.
-func TestConfigOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the example")
-	}
+// configEnv is a registry, advisories and an SMTP server of the test's
+// own, and a configuration file that uses them.
+type configEnv struct {
+	path    string
+	sink    *demo.SMTPSink
+	mu      sync.Mutex
+	tagPuts int
+}
+
+func newConfigEnv(t *testing.T) *configEnv {
+	t.Helper()
 	ctx := t.Context()
+	e := &configEnv{}
 	reg := demo.StartRegistry()
 	t.Cleanup(reg.Close)
 	fleet, err := demo.Seed(ctx, reg.Host)
 	require.NoError(t, err)
 	require.NoError(t, demo.UpdateBase(ctx, fleet))
+	reg.Counter = func(r *http.Request) {
+		_, ref, ok := strings.Cut(r.URL.Path, "/manifests/")
+		if r.Method == http.MethodPut && ok && !strings.HasPrefix(ref, "sha256:") {
+			e.mu.Lock()
+			e.tagPuts++
+			e.mu.Unlock()
+		}
+	}
 	dir := t.TempDir()
 	adv := filepath.Join(dir, "advisories")
 	require.NoError(t, demo.WriteAdvisories(adv, time.Now(), demo.Advisories...))
-	sink, err := demo.StartSMTP()
+	e.sink, err = demo.StartSMTP()
 	require.NoError(t, err)
-	t.Cleanup(sink.Close)
+	t.Cleanup(e.sink.Close)
 	cfg := fmt.Sprintf(`state:
   sqlite: %s
 advisories:
@@ -87,16 +104,32 @@ projects:
     images:
       - {repository: %s, auto_rebuild: true}
       - {repository: %s, auto_rebuild: true}
-`, filepath.Join(dir, "abs.db"), adv, reg.Host, sink.Host, sink.Port, demo.Owner, fleet.Apps[0].Repository, fleet.Apps[1].Repository)
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+`, filepath.Join(dir, "abs.db"), adv, reg.Host, e.sink.Host, e.sink.Port, demo.Owner, fleet.Apps[0].Repository, fleet.Apps[1].Repository)
+	e.path = filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(e.path, []byte(cfg), 0o600))
+	return e
+}
 
+func (e *configEnv) pushes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tagPuts
+}
+
+// TestConfigOnce runs the example with -config -once -json against a
+// registry, advisories and an SMTP server of the test's own.
+func TestConfigOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the example")
+	}
+	ctx := t.Context()
+	e := newConfigEnv(t)
 	bin := filepath.Join(t.TempDir(), "autorebuild")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "-config", path, "-once", "-json")
+	cmd := exec.CommandContext(ctx, bin, "-config", e.path, "-once", "-json")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), stderr.String())
 	var sum abs.Summary
@@ -106,6 +139,34 @@ projects:
 		assert.True(t, img.Published, img.Name)
 		assert.Equal(t, "A", img.AfterGrade)
 	}
-	assert.Len(t, sink.Messages(), 1)
+	assert.Len(t, e.sink.Messages(), 1)
 	assert.Contains(t, stderr.String(), "auto-rebuild turns on auto-publish")
+}
+
+// TestConfigDryRunLeavesQueuedWorkAlone: -dry-run on a state database that
+// holds a queued real cycle plans, and runs none of that cycle's work: no
+// push, no mail, the cycle still queued.
+func TestConfigDryRunLeavesQueuedWorkAlone(t *testing.T) {
+	ctx := t.Context()
+	e := newConfigEnv(t)
+	cfg, err := abs.LoadConfig(e.path)
+	require.NoError(t, err)
+	o, db, err := cfg.Open(ctx)
+	require.NoError(t, err)
+	queued, err := o.StartCycle(ctx, abs.CycleOptions{})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	var out bytes.Buffer
+	require.NoError(t, runConfig(ctx, e.path, true, true, false, &out, func(abs.Progress) {}))
+	assert.Contains(t, out.String(), "Plan (parents first)")
+	assert.Zero(t, e.pushes(), "a dry run pushes nothing")
+	assert.Empty(t, e.sink.Messages(), "a dry run mails nothing")
+
+	o, db, err = cfg.Open(ctx)
+	require.NoError(t, err)
+	defer db.Close()
+	rep, err := o.Report(ctx, queued)
+	require.NoError(t, err)
+	assert.Equal(t, "queued", rep.State, "the dry run ran no queued work")
 }
