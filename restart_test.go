@@ -2,6 +2,9 @@ package abs_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,4 +161,53 @@ func restartAtEachStep(t *testing.T, backend string) {
 			assert.Len(t, e.smtp.Messages(), 1, "exactly one email")
 		})
 	}
+}
+
+// TestAutoRebuildTurnedOffSkipsQueuedRebuilds: rebuilds planned while
+// auto-rebuild was on, left queued by a stopped process, are skipped by a
+// process whose configuration turned auto-rebuild (and auto-publish) off:
+// nothing is staged, pushed or tagged.
+func TestAutoRebuildTurnedOffSkipsQueuedRebuilds(t *testing.T) {
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	var mu sync.Mutex
+	manifestPuts := 0
+	count := e.reg.Counter
+	e.reg.Counter = func(r *http.Request) {
+		count(r)
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && !strings.HasPrefix(r.URL.Path, "/v2/demo/ubi9/") {
+			mu.Lock()
+			manifestPuts++
+			mu.Unlock()
+		}
+	}
+	db := e.sqlite("abs.db")
+	c := &crasher{at: "build", stopped: make(chan struct{})}
+	o1, err := abs.New(t.Context(), db, e.projects, e.options(abs.WithRebaser(&crashBuilder{c: c, b: &rebuild.Rebase{}}))...)
+	require.NoError(t, err)
+	c.o.Store(o1)
+	require.NoError(t, o1.Start(t.Context()))
+	id, err := o1.StartCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	select {
+	case <-c.stopped:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the pipeline never reached build")
+	}
+
+	for i := range e.projects[0].Images {
+		e.projects[0].Images[i].AutoRebuild = false
+		e.projects[0].Images[i].AutoPublish = false
+	}
+	o2 := e.start(db)
+	rep := wait(t, o2, id)
+	require.Len(t, rep.Rebuilds, 2)
+	for _, r := range rep.Rebuilds {
+		assert.Equal(t, "skipped", r.State, r.Image)
+		assert.Equal(t, "auto-rebuild is off", r.Detail, r.Image)
+	}
+	assert.Empty(t, e.tagPushes())
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Zero(t, manifestPuts, "nothing is staged")
 }

@@ -84,6 +84,12 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 		return store.UpdateRebuild(ctx, o.db, r.ID, store.RebuildUpdate{State: store.StateSkipped,
 			Detail: "image is no longer managed"}, o.now())
 	}
+	if !img.AutoRebuild {
+		// Planned while auto-rebuild was on, and turned off since.
+		o.emit(r.Cycle, "build", r.Image, "%s: skipped, auto-rebuild is off", r.Image)
+		return store.UpdateRebuild(ctx, o.db, r.ID, store.RebuildUpdate{State: store.StateSkipped,
+			Detail: "auto-rebuild is off"}, o.now())
+	}
 	pins := map[string]string{}
 	if r.Parent != "" {
 		p, err := store.GetRebuild(ctx, o.db, r.Parent)
