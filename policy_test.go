@@ -1,16 +1,21 @@
 package abs_test
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/internal/demo"
 	"github.com/openabs/abs/internal/smtptest"
+	"github.com/openabs/abs/rpmscan"
 )
 
 // TestRebuildThatDoesNotFixIsNotPublished: the updated base does not carry
@@ -93,4 +98,66 @@ func TestMailServerFailuresAreRetried(t *testing.T) {
 	assert.Equal(t, "sent", rep.Notifications[0].State)
 	assert.Equal(t, 2, rep.Notifications[0].Events)
 	assert.Len(t, e.smtp.Messages(), 1)
+}
+
+// rescanScanner passes the cycle's first scans through and lets a test
+// change (or fail) the rescans of rebuilt images.
+type rescanScanner struct {
+	n      atomic.Int32
+	first  int32
+	rescan func(*rpmscan.Inventory) (*rpmscan.Inventory, error)
+}
+
+func (s *rescanScanner) Scan(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error) {
+	inv, err := rpmscan.New().Scan(ctx, img)
+	if s.n.Add(1) <= s.first || err != nil {
+		return inv, err
+	}
+	return s.rescan(inv)
+}
+
+// TestVerifyRefusesToPublish: a rebuild is published only when its rescan
+// works, it fixes what it was rebuilt for, its grade is no worse and it
+// carries no unapplied advisory the old image did not.
+func TestVerifyRefusesToPublish(t *testing.T) {
+	// Advisories for a package only the rebuilt image carries.
+	extra := func(sev string) demo.Advisory {
+		return demo.Advisory{ID: "RHSA-2099:9300", Severity: sev, Title: "zlib-demo update", CVE: "CVE-2099-9300",
+			Age: 200 * 24 * time.Hour, Packages: []demo.Package{{Name: "zlib-demo", Version: "1.3", Release: "2.el9", Arch: "x86_64"}}}
+	}
+	addPackage := func(inv *rpmscan.Inventory) (*rpmscan.Inventory, error) {
+		p := inv.Packages[0]
+		p.Name, p.Epoch, p.Version, p.Release, p.Arch = "zlib-demo", 0, "1.3", "1.el9", "x86_64"
+		inv.Packages = append(inv.Packages, p)
+		return inv, nil
+	}
+	for _, tc := range []struct {
+		name   string
+		advs   []demo.Advisory
+		rescan func(*rpmscan.Inventory) (*rpmscan.Inventory, error)
+		detail string
+	}{
+		{"rescan fails", nil, func(*rpmscan.Inventory) (*rpmscan.Inventory, error) { return nil, errors.New("scanner broke") },
+			"verify: rescan: scanner broke"},
+		{"grade worse", []demo.Advisory{extra("Critical")}, addPackage, "verify: rebuild would lower the grade from C to E"},
+		{"new unapplied advisory", []demo.Advisory{extra("Low")}, addPackage,
+			"verify: rebuild carries unapplied advisories the old image did not: RHSA-2099:9300"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, append([]demo.Advisory{demo.OpenSSL}, tc.advs...)...)
+			require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+			o := e.start(e.sqlite("abs.db"), abs.WithScanner(&rescanScanner{first: 2, rescan: tc.rescan}))
+			rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+			require.NoError(t, err)
+			require.Len(t, rep.Rebuilds, 2)
+			for _, r := range rep.Rebuilds {
+				assert.Equal(t, "failed", r.State, r.Image)
+				assert.Equal(t, tc.detail, r.Detail, r.Image)
+			}
+			for _, s := range rep.Summary().Images {
+				assert.False(t, s.Published, s.Name)
+			}
+			assert.Empty(t, e.tagPushes(), "nothing is published")
+		})
+	}
 }
