@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/internal/demo"
 )
 
@@ -161,4 +164,50 @@ func TestSummary(t *testing.T) {
 		`{"name":"b","before_grade":"A","after_grade":"A","old_digest":"sha256:2","new_digest":"sha256:2","published":false,"advisories":[]}],"notifications":1}`
 	assert.JSONEq(t, want, string(got))
 	assert.True(t, strings.HasPrefix(string(got), `{"images":[`))
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFeedCredentialsNeverPrint: a feed URL that carries credentials
+// (https://user:password@host/) fails to sync; neither the password nor
+// the user reaches a log line, a progress message or the cycle's error.
+func TestFeedCredentialsNeverPrint(t *testing.T) {
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "mirror is down", http.StatusBadGateway)
+	}))
+	t.Cleanup(feed.Close)
+	base := strings.Replace(feed.URL, "://", "://feeduser:s3cret-feed-pw@", 1) + "/csaf/"
+	e := newEnv(t)
+	var logs, progress syncBuffer
+	o := e.start(e.sqlite("abs.db"),
+		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond))),
+		abs.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		abs.WithProgress(func(p abs.Progress) { fmt.Fprintln(&progress, p.Message) }))
+	id, err := o.StartCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	_, err = o.Wait(t.Context(), id)
+	require.ErrorIs(t, err, abs.ErrCycleFailed)
+	rep, _ := o.Report(t.Context(), id)
+	require.NotNil(t, rep)
+	assert.Contains(t, rep.Error, "abs: sync csaf:http://")
+	for name, out := range map[string]string{"error": err.Error(), "report": rep.Error, "logs": logs.String(), "progress": progress.String()} {
+		assert.NotContains(t, out, "s3cret-feed-pw", name)
+		assert.NotContains(t, out, "feeduser", name)
+	}
 }

@@ -256,14 +256,14 @@ func (c *Config) Open(ctx context.Context, extra ...Option) (*Orchestrator, *Dat
 	for _, loc := range c.Advisories.Sources {
 		src, err := advisory.Open(loc, advisory.WithLogger(logger))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: advisory source %s: %v", ErrConfig, loc, err)
+			return nil, nil, fmt.Errorf("%w: advisory source %s: %v", ErrConfig, hideUserinfo(loc), scrubUserinfo(err))
 		}
 		opts = append(opts, WithSources(src))
 	}
 	if c.Advisories.RepositoryToCPE != "" {
 		m, err := advisory.LoadRepoCPE(ctx, c.Advisories.RepositoryToCPE, advisory.WithLogger(logger))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, scrubUserinfo(err)
 		}
 		opts = append(opts, WithIndexOptions(advisory.WithRepoCPE(m)))
 	}

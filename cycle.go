@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
+	"github.com/openabs/abs/internal/redact"
 	"github.com/openabs/abs/internal/store"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
@@ -223,7 +225,8 @@ func stateOf(states []*imageState, name string) *imageState {
 func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error) {
 	var changed []string
 	for _, src := range o.sources {
-		stored, err := store.Cursor(ctx, o.db, src.Name())
+		srcName := hideUserinfo(src.Name()) // a feed URL may carry credentials
+		stored, err := store.Cursor(ctx, o.db, srcName)
 		if err != nil {
 			return nil, err
 		}
@@ -233,10 +236,10 @@ func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error)
 		}
 		b, err := src.Fetch(ctx, cur)
 		if err != nil {
-			return nil, fmt.Errorf("abs: sync %s: %w", src.Name(), err)
+			return nil, fmt.Errorf("abs: sync %s: %w", srcName, scrubUserinfo(err))
 		}
 		for _, e := range b.Skipped {
-			o.emit(cycle, "sync", "", "skipped a document: %v", e)
+			o.emit(cycle, "sync", "", "skipped a document: %v", scrubUserinfo(e))
 		}
 		var mine []string
 		var deleted int
@@ -272,16 +275,34 @@ func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error)
 				}
 				deleted++
 			}
-			return store.SetCursor(ctx, tx, src.Name(), b.Cursor.Encode(), now)
+			return store.SetCursor(ctx, tx, srcName, b.Cursor.Encode(), now)
 		})
 		if err != nil {
 			return nil, err
 		}
-		o.emit(cycle, "sync", "", "%s: %d new or changed advisories, %d withdrawn", src.Name(), len(mine), deleted)
+		o.emit(cycle, "sync", "", "%s: %d new or changed advisories, %d withdrawn", srcName, len(mine), deleted)
 		changed = append(changed, mine...)
 	}
 	sort.Strings(changed)
 	return slices.Compact(changed), nil
+}
+
+var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
+
+// hideUserinfo replaces the user information of every URL in s (a source
+// name, an error message) with a placeholder: feed URLs may carry
+// credentials, which must reach neither logs, errors nor the state.
+func hideUserinfo(s string) string {
+	return userinfoRE.ReplaceAllString(s, "://"+redact.Placeholder+"@")
+}
+
+// scrubUserinfo returns err, or an error with its message when that
+// quotes URL credentials.
+func scrubUserinfo(err error) error {
+	if msg := hideUserinfo(err.Error()); msg != err.Error() {
+		return errors.New(msg)
+	}
+	return err
 }
 
 func (o *Orchestrator) ref(s string) (name.Reference, error) {
