@@ -35,7 +35,7 @@ type Options struct {
 type Result struct {
 	Report *abs.Report
 	Fleet  *Fleet
-	// Before and After are the grades by image name.
+	// Mail holds the messages the SMTP sink received.
 	Mail []Mail
 }
 
