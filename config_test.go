@@ -109,6 +109,8 @@ func TestPushHandler(t *testing.T) {
 		{"hmac of another body", http.MethodPost, map[string]string{abs.SignatureHeader: sig}, []byte(`{"advisory":"RHSA-2099:9002"}`), http.StatusUnauthorized},
 		{"bad hmac encoding", http.MethodPost, map[string]string{abs.SignatureHeader: "sha256=zz"}, body, http.StatusUnauthorized},
 		{"GET", http.MethodGet, map[string]string{"Authorization": "Bearer s3cret-push-key"}, nil, http.StatusMethodNotAllowed},
+		{"body over 64 KiB", http.MethodPost, map[string]string{"Authorization": "Bearer s3cret-push-key"},
+			append(bytes.Clone(body), bytes.Repeat([]byte(" "), 64<<10)...), http.StatusRequestEntityTooLarge},
 		{"bad body", http.MethodPost, map[string]string{"Authorization": "Bearer s3cret-push-key"}, []byte(`{"advisory":"x\ny"}`), http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

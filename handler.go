@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,6 +31,9 @@ type PushResponse struct {
 	Cycle string `json:"cycle"`
 }
 
+// maxPushBody bounds a push request's body; a larger one is refused whole.
+const maxPushBody = 64 << 10
+
 var advisoryIDRE = regexp.MustCompile(`^[A-Z]{2,10}-[0-9]{4}:[0-9]{1,7}$|^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // Handler returns an http.Handler that accepts a push for a newly released
@@ -45,8 +49,12 @@ func (o *Orchestrator) Handler(secret Secret) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPushBody))
 		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
