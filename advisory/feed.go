@@ -249,12 +249,14 @@ func (c *CSAF) fetchDocs(ctx context.Context, b *Batch, paths []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan int)
+	meter := newMeter(c.cfg.progress, c.Name(), len(paths))
 	var wg sync.WaitGroup
 	for range min(c.cfg.concurrency, len(paths)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
+				meter.step()
 				url := c.base + strings.TrimPrefix(paths[i], "/")
 				body, _, err := c.http.get(ctx, url, Validator{})
 				switch {
@@ -287,6 +289,7 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
+	meter.finish()
 	for i, r := range results {
 		if r.err != nil {
 			c.cfg.logger.WarnContext(ctx, "skipping document", "source", c.Name(), "doc", paths[i], "error", r.err)
@@ -349,9 +352,11 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 	}
 	var collected []result
 	collectDone := make(chan struct{})
+	meter := newMeter(c.cfg.progress, c.Name(), 0)
 	go func() {
 		for r := range results {
 			collected = append(collected, r)
+			meter.step()
 		}
 		close(collectDone)
 	}()
@@ -395,6 +400,7 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 	if readErr != nil {
 		return time.Time{}, readErr
 	}
+	meter.finish()
 	slices.SortFunc(collected, func(a, b result) int { return cmp.Compare(a.seq, b.seq) })
 	for _, r := range collected {
 		if r.err != nil {

@@ -126,14 +126,20 @@ func TestCSAFFeedSync(t *testing.T) {
 `))
 	feed.fail("2099/rhba-2099_0002.json", http.StatusInternalServerError, http.StatusBadGateway)
 
+	var progress []Progress
 	src := NewCSAF(srv.URL+"/feed", WithRetry(4, time.Millisecond), WithConcurrency(2),
-		WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
+		WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))),
+		WithProgress(func(p Progress) { progress = append(progress, p) }))
 	store := NewStore()
 
 	// First sync: archive, then what changed after it.
 	b, err := src.Fetch(t.Context(), Cursor{})
 	require.NoError(t, err)
 	store.Apply(b)
+	assert.Equal(t, []Progress{
+		{Source: src.Name(), Done: 3, Total: 0}, // the archive's three documents, count not known ahead
+		{Source: src.Name(), Done: 2, Total: 2}, // the two changed since the archive
+	}, progress)
 	assert.Equal(t, []string{src.Name()}, b.Replace)
 	assert.Equal(t, []string{"RHSA-2099:0001", "RHBA-2099:0002"}, ids(b.Advisories))
 	require.Len(t, b.VEX, 1)
@@ -192,6 +198,29 @@ func ids(l []Advisory) []string {
 		out[i] = a.ID
 	}
 	return out
+}
+
+func TestMeterReportsEveryThousand(t *testing.T) {
+	var got []Progress
+	m := newMeter(func(p Progress) { got = append(got, p) }, "src", 2500)
+	var wg sync.WaitGroup
+	for range 2500 {
+		wg.Go(m.step)
+	}
+	wg.Wait()
+	m.finish()
+	assert.Equal(t, []Progress{{"src", 1000, 2500}, {"src", 2000, 2500}, {"src", 2500, 2500}}, got)
+
+	got = nil
+	m = newMeter(func(p Progress) { got = append(got, p) }, "src", 1000)
+	for range 1000 {
+		m.step()
+	}
+	m.finish()
+	assert.Equal(t, []Progress{{"src", 1000, 1000}}, got, "no second report of the same count")
+	var none *meter
+	none.step() // a source without a progress hook
+	none.finish()
 }
 
 func TestCSAFFeedErrors(t *testing.T) {

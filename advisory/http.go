@@ -46,6 +46,7 @@ type config struct {
 	documents   []string
 	userAgent   string
 	maxBody     int64
+	progress    func(Progress)
 }
 
 func newConfig(opts []Option) *config {
