@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/internal/demo"
@@ -40,6 +41,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop) // a second Ctrl-C ends the process at once
 
 	out := io.Writer(os.Stdout)
 	if *jsonOut {
@@ -114,7 +116,15 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 	if err := o.Start(ctx); err != nil {
 		return err
 	}
-	defer o.Stop(context.WithoutCancel(ctx))
+	defer func() {
+		// Running jobs get a grace period, then are cancelled; they resume
+		// from the recorded state on the next start.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := o.Stop(sctx); err != nil {
+			fmt.Fprintln(os.Stderr, "autorebuild:", err)
+		}
+	}()
 	if !once {
 		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
 		return cfg.Serve(ctx, o)
