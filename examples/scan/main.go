@@ -201,22 +201,14 @@ func printTable(w io.Writer, r report) error {
 // loadIndex reads the advisory sources (reporting skipped documents on
 // stderr) and the repository-to-CPE map, and builds the matching index.
 func loadIndex(ctx context.Context, sources []string, repoToCPE string, stderr io.Writer) (*advisory.Index, error) {
-	st, skipped, err := advisory.Load(ctx, sources)
-	if err != nil {
-		return nil, err
+	if repoToCPE == "none" {
+		repoToCPE = ""
 	}
+	ix, skipped, err := advisory.LoadIndex(ctx, sources, repoToCPE)
 	for _, err := range skipped {
 		fmt.Fprintln(stderr, "scan: skipped:", err)
 	}
-	var opts []advisory.IndexOption
-	if repoToCPE != "" && repoToCPE != "none" {
-		repo, err := advisory.LoadRepoCPE(ctx, repoToCPE)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, advisory.WithRepoCPE(repo))
-	}
-	return st.Index(opts...), nil
+	return ix, err
 }
 
 // grade grades the findings at now with Red Hat's Container Health Index.
