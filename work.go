@@ -254,6 +254,11 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 	if err != nil {
 		return "", fmt.Errorf("old inventory: %w", err)
 	}
+	if len(inv.Packages) == 0 && len(oldInv.Packages) > 0 {
+		// Nothing to match would grade A: an image whose packages cannot
+		// be seen cannot be shown to be no worse.
+		return "", permanent("verify", fmt.Errorf("rescan finds no RPM packages where the old image had %d", len(oldInv.Packages)))
+	}
 	now := o.now()
 	before, after := m.Match(oldInv), m.Match(inv)
 	gb, ga := healthindex.GradeAt(o.policy, before, now), healthindex.GradeAt(o.policy, after, now)
