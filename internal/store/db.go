@@ -67,7 +67,6 @@ type DB struct {
 	dialect Dialect
 	sqlDB   *sql.DB
 	pool    *pgxpool.Pool
-	owned   bool
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, or an
@@ -87,7 +86,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &DB{dialect: SQLite, sqlDB: db, owned: true}, nil
+	return &DB{dialect: SQLite, sqlDB: db}, nil
 }
 
 // OpenPostgres connects to PostgreSQL with a pgx connection string.
@@ -100,14 +99,8 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: open postgres: %w", redactDSNError(err))
 	}
-	return &DB{dialect: Postgres, pool: pool, owned: true}, nil
+	return &DB{dialect: Postgres, pool: pool}, nil
 }
-
-// FromSQL wraps an existing SQLite *sql.DB (the caller keeps ownership).
-func FromSQL(db *sql.DB) *DB { return &DB{dialect: SQLite, sqlDB: db} }
-
-// FromPool wraps an existing pgx pool (the caller keeps ownership).
-func FromPool(pool *pgxpool.Pool) *DB { return &DB{dialect: Postgres, pool: pool} }
 
 func redactDSNError(err error) error {
 	// pgx errors may quote the connection string; keep only the cause.
@@ -130,11 +123,8 @@ func (d *DB) SQL() *sql.DB { return d.sqlDB }
 // Pool returns the pgx pool of a PostgreSQL database, nil otherwise.
 func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 
-// Close closes the database if this DB opened it.
+// Close closes the database.
 func (d *DB) Close() error {
-	if !d.owned {
-		return nil
-	}
 	if d.sqlDB != nil {
 		return d.sqlDB.Close()
 	}

@@ -757,22 +757,6 @@ func AdvisoryStamp(ctx context.Context, q Querier) (string, error) {
 	return fmt.Sprintf("%d/%d/%d", n, m, s), err
 }
 
-// AllLayerPackages returns the packages of every stored layer key.
-func AllLayerPackages(ctx context.Context, q Querier, layers []string) (map[string][]rpmscan.Package, error) {
-	out := map[string][]rpmscan.Package{}
-	for _, l := range layers {
-		pk, err := LayerPackages(ctx, q, l)
-		if err == ErrNotFound {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[l] = pk
-	}
-	return out, nil
-}
-
 // Push is the record of one publish.
 type Push struct {
 	Rebuild string
@@ -790,82 +774,4 @@ func GetPush(ctx context.Context, q Querier, rebuild string) (Push, error) {
 	err := q.QueryRow(ctx, `SELECT image, digest, tags, at FROM abs_push WHERE rebuild = $1`, rebuild).Scan(&p.Image, &p.Digest, &tags, &at)
 	p.Tags, p.At = splitKey(tags), fromNanos(at)
 	return p, err
-}
-
-// CountPushes returns how many publishes were recorded.
-func CountPushes(ctx context.Context, q Querier) (int, error) {
-	var n int64
-	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_push`).Scan(&n)
-	return int(n), err
-}
-
-// PackagesNamed is the reverse index read for one advisory: the stored
-// packages with one of the given names, by layer key.
-func PackagesNamed(ctx context.Context, q Querier, names []string) (map[string][]rpmscan.Package, error) {
-	out := map[string][]rpmscan.Package{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(names))
-	for i, n := range names {
-		args[i] = n
-	}
-	rows, err := q.Query(ctx, `SELECT layer, pkg FROM abs_layer_package WHERE name IN (`+placeholders(1, len(names))+`)
-		ORDER BY layer, seq`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var layer, doc string
-		if err := rows.Scan(&layer, &doc); err != nil {
-			return nil, err
-		}
-		var p rpmscan.Package
-		if err := json.Unmarshal([]byte(doc), &p); err != nil {
-			return nil, fmt.Errorf("store: layer %s: %w", layer, err)
-		}
-		out[layer] = append(out[layer], p)
-	}
-	return out, rows.Err()
-}
-
-// ManagedImage is a managed image name with its current digest and stored
-// record.
-type ManagedImage struct {
-	Name   string
-	Digest string
-	ImageRecord
-}
-
-// ManagedInLayers returns the managed images whose current inventory's
-// packages are stored under one of the given layer keys, sorted by name.
-func ManagedInLayers(ctx context.Context, q Querier, layers []string) ([]ManagedImage, error) {
-	if len(layers) == 0 {
-		return nil, nil
-	}
-	args := make([]any, len(layers))
-	for i, l := range layers {
-		args[i] = l
-	}
-	rows, err := q.Query(ctx, `SELECT m.name, m.digest, i.rpmdb_layer, i.inventory FROM abs_managed m
-		JOIN abs_image i ON i.digest = m.digest
-		WHERE i.rpmdb_layer IN (`+placeholders(1, len(layers))+`) ORDER BY m.name`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ManagedImage
-	for rows.Next() {
-		var m ManagedImage
-		var doc string
-		if err := rows.Scan(&m.Name, &m.Digest, &m.Layer, &doc); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(doc), &m.Inventory); err != nil {
-			return nil, fmt.Errorf("store: image %s: %w", m.Digest, err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
