@@ -43,7 +43,8 @@
 // Cycles start from a poll loop (WithPollInterval), a call to Trigger or
 // RunCycle, or an HTTP push (Handler) authenticated by a shared secret.
 // A dry run (CycleOptions.DryRun) plans with explanations and builds,
-// pushes and mails nothing.
+// pushes and mails nothing. Plan runs one without starting the workers, so
+// work queued by earlier cycles stays queued as well.
 //
 //	db, err := abs.OpenSQLite(ctx, "abs.db")
 //	if err != nil { … }
