@@ -112,8 +112,6 @@ type Config struct {
 	WorkDir string `yaml:"work_dir"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
-
-	dir string
 }
 
 // ConfigProject is one project in the configuration file.
@@ -170,7 +168,6 @@ func LoadConfig(path string) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
-	c.dir = path
 	if _, err := c.duration(c.Poll, time.Hour); err != nil {
 		return nil, err
 	}
