@@ -250,8 +250,22 @@ func (c *Config) Open(ctx context.Context, extra ...Option) (*Orchestrator, *Dat
 	opts = append(opts, WithRemoteOptions(ropts...), WithNameOptions(nameOpts...))
 
 	// Advisories.
+	// A feed's first sync reads tens of thousands of documents: its progress
+	// goes to the orchestrator's progress hook once the orchestrator exists.
+	var orch *Orchestrator
 	for _, loc := range c.Advisories.Sources {
-		src, err := advisory.Open(loc, advisory.WithLogger(logger))
+		shown := hideUserinfo(loc)
+		progress := advisory.WithProgress(func(p advisory.Progress) {
+			if orch == nil {
+				return
+			}
+			if p.Total > 0 {
+				orch.emit("", "sync", "", "%s: %d/%d documents read", shown, p.Done, p.Total)
+			} else {
+				orch.emit("", "sync", "", "%s: %d documents read", shown, p.Done)
+			}
+		})
+		src, err := advisory.Open(loc, advisory.WithLogger(logger), progress)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: advisory source %s: %v", ErrConfig, hideUserinfo(loc), scrubUserinfo(err))
 		}
@@ -391,6 +405,7 @@ func (c *Config) Open(ctx context.Context, extra ...Option) (*Orchestrator, *Dat
 		_ = db.Close()
 		return nil, nil, err
 	}
+	orch = o
 	return o, db, nil
 }
 
