@@ -48,6 +48,24 @@ func gradeFixture(t *testing.T) (image, advisories, repoCPE string) {
 	writeCSAF(t, advisories, "RHSA-2099:0202", "Moderate", "2023-06-01T00:00:00Z",
 		"AppStream-9.3.0.Z.MAIN", "cpe:/a:redhat:enterprise_linux:9::appstream", "nodejs-1:18.18.2-2.module+el9.3.0+20000+aaaaaaaa.x86_64::nodejs:18")
 
+	// A VEX document: bash is affected in RHEL 9 BaseOS and has no fix yet.
+	require.NoError(t, os.WriteFile(filepath.Join(advisories, "cve-2099-0300.json"), []byte(`{
+  "document": {"category": "csaf_vex", "csaf_version": "2.0", "aggregate_severity": {"text": "Moderate"},
+    "tracking": {"id": "CVE-2099-0300", "initial_release_date": "2024-02-01T00:00:00Z"}},
+  "product_tree": {
+    "branches": [
+      {"category": "product_name", "name": "Red Hat Enterprise Linux 9",
+       "product": {"name": "Red Hat Enterprise Linux 9", "product_id": "red_hat_enterprise_linux_9",
+                   "product_identification_helper": {"cpe": "cpe:/o:redhat:enterprise_linux:9"}}},
+      {"category": "product_version", "name": "bash",
+       "product": {"name": "bash", "product_id": "bash", "product_identification_helper": {"purl": "pkg:rpm/redhat/bash"}}}],
+    "relationships": [
+      {"category": "default_component_of", "full_product_name": {"name": "bash as a component of RHEL 9", "product_id": "red_hat_enterprise_linux_9:bash"},
+       "product_reference": "bash", "relates_to_product_reference": "red_hat_enterprise_linux_9"}]},
+  "vulnerabilities": [{"cve": "CVE-2099-0300", "product_status": {"known_affected": ["red_hat_enterprise_linux_9:bash"]},
+    "threats": [{"category": "impact", "details": "Moderate", "product_ids": ["red_hat_enterprise_linux_9:bash"]}]}]
+}`), 0o644))
+
 	repoCPE = filepath.Join(dir, "repository-to-cpe.json")
 	require.NoError(t, os.WriteFile(repoCPE, []byte(`{"data": {
 		"rhel-9-for-x86_64-baseos-rpms": {"cpes": ["cpe:/o:redhat:enterprise_linux:9::baseos"]},
@@ -77,8 +95,18 @@ func TestScanWithAdvisories(t *testing.T) {
 		Grade           string               `json:"grade"`
 		NextDrop        *time.Time           `json:"next_drop"`
 		FreshnessGrades healthindex.Timeline `json:"freshness_grades"`
+		Unfixed         []struct {
+			CVE      string `json:"cve"`
+			Severity string `json:"severity"`
+			State    string `json:"state"`
+			Package  string `json:"package"`
+		} `json:"unfixed"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &got), stdout)
+	require.Len(t, got.Unfixed, 1, "the VEX known_affected bash is reported apart from the findings")
+	assert.Equal(t, "CVE-2099-0300", got.Unfixed[0].CVE)
+	assert.Equal(t, "bash", got.Unfixed[0].Package)
+	assert.Equal(t, "Moderate", got.Unfixed[0].Severity)
 	assert.Len(t, got.Packages, 7, "the inventory is still there")
 	require.Len(t, got.Findings, 2, stdout)
 	byID := map[string]int{}

@@ -63,6 +63,9 @@ type Grading struct {
 	Grade           healthindex.Grade    `json:"grade"`
 	NextDrop        *time.Time           `json:"next_drop"`
 	FreshnessGrades healthindex.Timeline `json:"freshness_grades"`
+	// Unfixed lists CVEs (from VEX documents) that affect installed
+	// packages and have no fix yet; they never change the grade.
+	Unfixed []advisory.Unfixed `json:"unfixed"`
 
 	explanation healthindex.Explanation
 }
@@ -146,6 +149,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		out.Grading = grade(ix.Match(inv), now)
+		out.Unfixed = ix.Unfixed(inv)
+		if out.Unfixed == nil {
+			out.Unfixed = []advisory.Unfixed{}
+		}
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
@@ -189,6 +196,13 @@ func printTable(w io.Writer, r report) error {
 		for _, f := range r.Findings {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Advisory, f.Severity, f.Issued.UTC().Format(time.DateOnly),
 				f.Package, f.Installed, f.Fixed, f.Match)
+		}
+	}
+	if len(r.Unfixed) > 0 {
+		fmt.Fprintf(tw, "\nUnfixed (no fix yet, not graded):\t%d\n\n", len(r.Unfixed))
+		fmt.Fprintln(tw, "CVE\tSEVERITY\tSTATE\tPACKAGE\tINSTALLED\tMATCH")
+		for _, u := range r.Unfixed {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.CVE, u.Severity, u.State, u.Package, u.Installed, u.Match)
 		}
 	}
 	if err := tw.Flush(); err != nil {
