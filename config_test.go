@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/internal/testutil"
 )
 
 func TestNormalize(t *testing.T) {
@@ -168,24 +168,6 @@ func TestSummary(t *testing.T) {
 	assert.True(t, strings.HasPrefix(string(got), `{"images":[`))
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFeedCredentialsNeverPrint: a feed URL that carries credentials
 // (https://user:password@host/) fails to sync; neither the password nor
 // the user reaches a log line, a progress message or the cycle's error.
@@ -196,7 +178,7 @@ func TestFeedCredentialsNeverPrint(t *testing.T) {
 	t.Cleanup(feed.Close)
 	base := strings.Replace(feed.URL, "://", "://feeduser:s3cret-feed-pw@", 1) + "/csaf/"
 	e := newEnv(t)
-	var logs, progress syncBuffer
+	var logs, progress testutil.SyncBuffer
 	o := e.start(e.sqlite("abs.db"),
 		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond))),
 		abs.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),

@@ -17,6 +17,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/internal/testutil"
 )
 
 // csafFeed serves the demo advisories as a CSAF feed directory: a full
@@ -80,7 +81,7 @@ projects: [{name: demo, images: [{repository: %s}]}]
 	c, err := abs.LoadConfig(path)
 	require.NoError(t, err)
 
-	var progress syncBuffer
+	var progress testutil.SyncBuffer
 	o, db, err := c.Open(ctx, abs.WithProgress(func(p abs.Progress) {
 		if p.Stage == "sync" {
 			fmt.Fprintln(&progress, p.Message)

@@ -1,7 +1,6 @@
 package publish_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/internal/regtest"
+	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/publish"
 )
 
@@ -59,7 +59,7 @@ func digestOf(t testing.TB, d interface{ Digest() (v1.Hash, error) }) string {
 var fastBackoff = publish.Backoff{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}
 
 // newPublisher returns a registry publisher for reg, logging to buf and t.
-func newPublisher(t testing.TB, reg *regtest.Registry, logs *syncBuffer, opts ...publish.RegistryOption) *publish.Registry {
+func newPublisher(t testing.TB, reg *regtest.Registry, logs *testutil.SyncBuffer, opts ...publish.RegistryOption) *publish.Registry {
 	auth := publish.WithAnonymous()
 	if reg.Username != "" {
 		auth = publish.WithBasicAuth(reg.Username, publish.NewSecret(reg.Password))
@@ -88,24 +88,6 @@ func tagDigest(t testing.TB, reg *regtest.Registry, ref string) string {
 		require.NoError(t, err)
 	}
 	return desc.Digest.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // counter counts requests by method and path class and can fail some.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/internal/regtest"
+	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/publish"
 )
 
@@ -31,7 +32,7 @@ func TestRegistryTagPolicy(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			reg := be.start(t)
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			p := newPublisher(t, reg, &logs)
 			repo := reg.Repo("team/app")
 			ctx := t.Context()
@@ -173,7 +174,7 @@ func TestRegistryFlaky(t *testing.T) {
 		return 0
 	}}
 	reg := regtest.InProcess(t, regtest.WithMiddleware(c.wrap))
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	p := newPublisher(t, reg, &logs)
 	img := testImage(t, 11)
 	res, err := p.Publish(t.Context(), publish.Request{Repository: reg.Repo("a/b"), Image: img, VersionTag: "1-1"})
@@ -257,7 +258,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 			img := testImage(t, 20)
 			req := publish.Request{Repository: reg.Repo("team/app"), Image: img, VersionTag: "1-1"}
 
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			res, err := newPublisher(t, reg, &logs).Publish(t.Context(), req)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"1-1"}, res.Moved())
@@ -274,7 +275,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					var logs syncBuffer
+					var logs testutil.SyncBuffer
 					p := publish.NewRegistry(tt.opt, publish.WithPlainHTTP(), publish.WithBackoff(fastBackoff),
 						publish.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 					_, err := p.Publish(t.Context(), publish.Request{Repository: req.Repository, Image: testImage(t, 21), VersionTag: "1-2"})
