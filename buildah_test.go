@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/rebuild"
 )

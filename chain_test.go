@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 )
 
 func chainEnv(t *testing.T, advs ...demo.Advisory) *env {

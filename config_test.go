@@ -17,7 +17,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/internal/testutil"
 )
 

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 )
 
 // TestNewAdvisoryToPublishedImage goes from "a new advisory appears in the

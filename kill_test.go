@@ -18,7 +18,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/internal/store/storetest"
 )
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 )
 
 // TestDemoJSON runs the example as a user would and checks the summary.
@@ -169,4 +170,29 @@ func TestConfigDryRunLeavesQueuedWorkAlone(t *testing.T) {
 	rep, err := o.Report(ctx, queued)
 	require.NoError(t, err)
 	assert.Equal(t, "queued", rep.State, "the dry run ran no queued work")
+}
+
+// TestDemoCycle runs the demonstration in-process: both applications go
+// from C to A, are published and their owner gets one message.
+func TestDemoCycle(t *testing.T) {
+	var progress []string
+	res, err := demoCycle(t.Context(), demoOptions{
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Progress: func(p abs.Progress) { progress = append(progress, p.Stage+": "+p.Message) },
+		Dir:      t.TempDir(),
+	})
+	require.NoError(t, err, strings.Join(progress, "\n"))
+	t.Log(strings.Join(progress, "\n"))
+	sum := res.Report.Summary()
+	require.Len(t, sum.Images, 2)
+	for _, img := range sum.Images {
+		assert.Equal(t, "C", img.BeforeGrade, img.Name)
+		assert.Equal(t, "A", img.AfterGrade, img.Name)
+		assert.True(t, img.Published, img.Name)
+		assert.NotEqual(t, img.OldDigest, img.NewDigest)
+		assert.Equal(t, []string{demo.OpenSSL.ID, demo.Glibc.ID}, img.Advisories)
+	}
+	assert.Equal(t, 1, sum.Notifications)
+	require.Len(t, res.Mail, 1, "one message for the one owner")
+	assert.Equal(t, []string{demo.Owner}, res.Mail[0].To)
 }
