@@ -81,6 +81,7 @@ type Orchestrator struct {
 	now        Clock
 	remote     []remote.Option
 	nameOpts   []name.Option
+	insecure   map[string]bool
 	poll       time.Duration
 	warn       time.Duration
 	scanWork   int
@@ -168,6 +169,20 @@ func WithRemoteOptions(opts ...remote.Option) Option {
 // name.Insecure for plain-HTTP registries on loopback).
 func WithNameOptions(opts ...name.Option) Option {
 	return func(o *Orchestrator) { o.nameOpts = append(o.nameOpts, opts...) }
+}
+
+// WithInsecureRegistries lets the orchestrator reach the named registry
+// hosts ("host" or "host:port") over plain HTTP. Every other registry keeps
+// HTTPS: the setting of one host never applies to another.
+func WithInsecureRegistries(hosts ...string) Option {
+	return func(o *Orchestrator) {
+		if o.insecure == nil {
+			o.insecure = map[string]bool{}
+		}
+		for _, h := range hosts {
+			o.insecure[h] = true
+		}
+	}
 }
 
 // WithPollInterval makes Start run a cycle every d (0, the default: no

@@ -305,8 +305,23 @@ func scrubUserinfo(err error) error {
 	return err
 }
 
+// ref parses an image reference with the name options, adding
+// name.Insecure for the registries WithInsecureRegistries lists.
 func (o *Orchestrator) ref(s string) (name.Reference, error) {
-	return name.ParseReference(s, o.nameOpts...)
+	r, err := name.ParseReference(s, o.nameOpts...)
+	if err != nil || !o.insecure[r.Context().RegistryStr()] {
+		return r, err
+	}
+	return name.ParseReference(s, append(slices.Clone(o.nameOpts), name.Insecure)...)
+}
+
+// digestRef parses "repository@digest" as ref does.
+func (o *Orchestrator) digestRef(s string) (name.Digest, error) {
+	r, err := name.NewDigest(s, o.nameOpts...)
+	if err != nil || !o.insecure[r.Context().RegistryStr()] {
+		return r, err
+	}
+	return name.NewDigest(s, append(slices.Clone(o.nameOpts), name.Insecure)...)
 }
 
 func (o *Orchestrator) ropts(ctx context.Context) []remote.Option {

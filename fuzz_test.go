@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -35,22 +34,5 @@ func FuzzPushHandler(f *testing.F) {
 		if rec.Code != http.StatusAccepted && rec.Code != http.StatusBadRequest {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}
-	})
-}
-
-// FuzzLoadConfig: a configuration file either loads or fails with
-// ErrConfig; it never panics.
-func FuzzLoadConfig(f *testing.F) {
-	if b, err := os.ReadFile("examples/autorebuild/config.example.yaml"); err == nil {
-		f.Add(b)
-	}
-	f.Add([]byte("projects: [{name: p, images: [{repository: r}]}]\npoll_interval: 1h\n"))
-	f.Add([]byte("poll_interval: -1h\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = abs.LoadConfig(path)
 	})
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/riverqueue/river"
@@ -133,7 +132,7 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 		return o.fail(ctx, job.JobRow, r, "verify", err)
 	}
 	// Stage the verified image by digest: no tag moves until publish.
-	dref, err := name.NewDigest(img.Repository+"@"+newDigest.String(), o.nameOpts...)
+	dref, err := o.digestRef(img.Repository + "@" + newDigest.String())
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "stage", permanent("stage", err))
 	}
@@ -156,7 +155,7 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 // build makes the new image: rebase on the new base when that suffices,
 // otherwise (or when the rebase cannot apply) build from source.
 func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, pins map[string]string, work string) (v1.Image, error) {
-	oldRef, err := name.NewDigest(img.Repository+"@"+r.OldDigest, o.nameOpts...)
+	oldRef, err := o.digestRef(img.Repository + "@" + r.OldDigest)
 	if err != nil {
 		return nil, permanent("build", err)
 	}
@@ -312,7 +311,7 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
 		return store.UpdateRebuild(ctx, o.db, r.ID, store.RebuildUpdate{State: store.StateSkipped, Detail: detail}, o.now())
 	}
-	ref, err := name.NewDigest(img.Repository+"@"+r.NewDigest, o.nameOpts...)
+	ref, err := o.digestRef(img.Repository + "@" + r.NewDigest)
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "publish", permanent("publish", err))
 	}
@@ -334,7 +333,7 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	res, err := o.publisher.Publish(ctx, req)
 	if err != nil {
 		var it *publish.ImmutableTagError
-		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) {
+		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)

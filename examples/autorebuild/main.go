@@ -30,6 +30,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/config"
 	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
@@ -217,11 +218,12 @@ func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
 }
 
 func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
-	cfg, err := abs.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	opts := []abs.Option{abs.WithProgress(progress)}
+	cfg.Progress = progress
+	var opts []abs.Option
 	if once {
 		opts = append(opts, abs.WithPollInterval(0)) // just this one cycle
 	}

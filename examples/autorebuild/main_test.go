@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/config"
 	"github.com/openabs/abs/demo"
 )
 
@@ -49,7 +50,7 @@ func TestDemoJSON(t *testing.T) {
 }
 
 func TestExampleConfigLoads(t *testing.T) {
-	c, err := abs.LoadConfig("config.example.yaml")
+	c, err := config.Load("config.example.yaml")
 	require.NoError(t, err)
 	require.Len(t, c.Projects, 1)
 	assert.Equal(t, "registry.example.com/payments/api", c.Projects[0].Images[0].Repository)
@@ -150,7 +151,7 @@ func TestConfigOnce(t *testing.T) {
 func TestConfigDryRunLeavesQueuedWorkAlone(t *testing.T) {
 	ctx := t.Context()
 	e := newConfigEnv(t)
-	cfg, err := abs.LoadConfig(e.path)
+	cfg, err := config.Load(e.path)
 	require.NoError(t, err)
 	o, db, err := cfg.Open(ctx)
 	require.NoError(t, err)
