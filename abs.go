@@ -24,38 +24,6 @@ import (
 	"github.com/openabs/abs/rpmscan"
 )
 
-// Database holds River's job tables and the orchestrator's state. SQLite
-// (one file, nothing to install) is the embedded default; PostgreSQL lets
-// several orchestrator processes share the work.
-type Database struct {
-	db *store.DB
-}
-
-// OpenSQLite opens or creates the SQLite database file at path.
-func OpenSQLite(ctx context.Context, path string) (*Database, error) {
-	db, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	return &Database{db: db}, nil
-}
-
-// OpenPostgres connects to PostgreSQL (a pgx connection string).
-func OpenPostgres(ctx context.Context, dsn string) (*Database, error) {
-	db, err := store.OpenPostgres(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	return &Database{db: db}, nil
-}
-
-// Migrate brings River's and the orchestrator's schemas up to date. New
-// calls it; it is safe to call from several processes at once.
-func (d *Database) Migrate(ctx context.Context) error { return d.db.Migrate(ctx) }
-
-// Close closes the database.
-func (d *Database) Close() error { return d.db.Close() }
-
 // Orchestrator runs the auto-rebuild pipeline: it syncs advisories, finds
 // and grades affected images, rebuilds, verifies, publishes and notifies,
 // each step a durable River job. Create it with New; call Start to run
@@ -92,6 +60,7 @@ type Orchestrator struct {
 	workDir    string
 	projectIDs map[string]string
 	rebaserSet bool
+	noMigrate  bool
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -185,6 +154,11 @@ func WithInsecureRegistries(hosts ...string) Option {
 	}
 }
 
+// WithAutoMigrate says whether New migrates the database (default true).
+// Turn it off where migrations run as their own deployment step
+// (Database.Migrate); New then expects an up-to-date schema.
+func WithAutoMigrate(on bool) Option { return func(o *Orchestrator) { o.noMigrate = !on } }
+
 // WithPollInterval makes Start run a cycle every d (0, the default: no
 // polling; use Trigger, the push Handler or RunCycle).
 func WithPollInterval(d time.Duration) Option { return func(o *Orchestrator) { o.poll = d } }
@@ -227,7 +201,7 @@ type Progress struct {
 }
 
 // New builds an orchestrator over db for the given projects. It migrates
-// the database.
+// the database first, unless WithAutoMigrate(false) is given.
 func New(ctx context.Context, db *Database, projects []Project, opts ...Option) (*Orchestrator, error) {
 	images, notes, err := Normalize(projects)
 	if err != nil {
@@ -286,8 +260,10 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	for _, n := range notes {
 		o.log.Info(n)
 	}
-	if err := o.db.Migrate(ctx); err != nil {
-		return nil, err
+	if !o.noMigrate {
+		if err := o.db.Migrate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(o.workCycle))

@@ -37,14 +37,20 @@
 // crashed worker's job is picked up again and resumes from the recorded
 // state. The database is SQLite by default (OpenSQLite: one file, nothing
 // to install) or PostgreSQL (OpenPostgres) for several replicas sharing
-// the work; the state lives beside River's tables with its own versioned
-// migrations.
+// the work; NewSQLite and NewPostgres take a pool the program opened
+// itself, as River's drivers do. The state lives beside River's tables with
+// its own versioned migrations, which New applies unless
+// WithAutoMigrate(false) leaves them to a separate Database.Migrate step.
+// The package links no SQL driver: register one as "sqlite" (import
+// github.com/openabs/abs/rpmscan/sqlitedriver) for SQLite.
 //
 // Cycles start from a poll loop (WithPollInterval), a call to Trigger or
 // RunCycle, or an HTTP push (Handler) authenticated by a shared secret.
 // A dry run (CycleOptions.DryRun) plans with explanations and builds,
 // pushes and mails nothing. Plan runs one without starting the workers, so
 // work queued by earlier cycles stays queued as well.
+//
+//	import _ "github.com/openabs/abs/rpmscan/sqlitedriver" // "sqlite" for the state and rpmdbs
 //
 //	db, err := abs.OpenSQLite(ctx, "abs.db")
 //	if err != nil { … }

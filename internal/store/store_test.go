@@ -14,6 +14,7 @@ import (
 	"github.com/openabs/abs/internal/store"
 	"github.com/openabs/abs/internal/store/storetest"
 	"github.com/openabs/abs/rpmscan"
+	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // the "sqlite" driver the store opens
 )
 
 func TestMain(m *testing.M) {
