@@ -89,7 +89,7 @@ func TestCatalogPublish(t *testing.T) {
 	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
 	for _, r := range rep.Rebuilds {
-		assert.Equal(t, "published", r.State, r.Image+": "+r.Detail)
+		assert.Equal(t, abs.RebuildPublished, r.State, r.Image+": "+r.Detail)
 	}
 	reqs := srv.ImageRequests()
 	require.Len(t, reqs, 2, "one catalog publish request per rebuilt image")

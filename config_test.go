@@ -18,6 +18,7 @@ import (
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/testutil"
 )
 
@@ -127,7 +128,7 @@ func TestPushHandler(t *testing.T) {
 				rep, err := o.Report(t.Context(), resp.Cycle)
 				require.NoError(t, err)
 				assert.Equal(t, "RHSA-2099:9001", rep.Advisory)
-				assert.Equal(t, "queued", rep.State)
+				assert.Equal(t, abs.CycleQueued, rep.State)
 			}
 			assert.NotContains(t, rec.Body.String(), "s3cret")
 		})
@@ -155,10 +156,10 @@ func TestSecretNeverPrints(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	rep := &abs.Report{
-		Images: []abs.ImageReport{{Name: "a", Grade: "C", Digest: "sha256:1"}, {Name: "b", Grade: "A", Digest: "sha256:2"}},
-		Rebuilds: []abs.RebuildReport{{Image: "a", State: "published", NewDigest: "sha256:3", AfterGrade: "A",
+		Images: []abs.ImageReport{{Name: "a", Grade: healthindex.GradeC, Digest: "sha256:1"}, {Name: "b", Grade: healthindex.GradeA, Digest: "sha256:2"}},
+		Rebuilds: []abs.RebuildReport{{Image: "a", State: abs.RebuildPublished, NewDigest: "sha256:3", AfterGrade: healthindex.GradeA,
 			Advisories: []string{demo.OpenSSL.ID}}},
-		Notifications: []abs.NotificationReport{{Owner: "o", State: "sent", Events: 1}},
+		Notifications: []abs.NotificationReport{{Owner: "o", State: abs.NotificationSent, Events: 1}},
 	}
 	got, err := json.Marshal(rep.Summary())
 	require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/config"
 	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/testutil"
 )
 
@@ -101,7 +102,7 @@ projects:
 	require.NoError(t, err)
 	for _, s := range rep.Summary().Images {
 		assert.True(t, s.Published, s.Name)
-		assert.Equal(t, "A", s.AfterGrade)
+		assert.Equal(t, healthindex.GradeA, s.AfterGrade)
 	}
 	assert.Len(t, w.sink.Messages(), 1)
 }

@@ -289,7 +289,7 @@ func printReport(out io.Writer, rep *abs.Report) {
 		case s.Published:
 			state = "published"
 		case s.State != "":
-			state = s.State + ": " + s.Detail
+			state = string(s.State) + ": " + s.Detail
 		}
 		fmt.Fprintf(out, "  %-28s %s -> %s  %s -> %s  %s\n", s.Name, s.BeforeGrade, s.AfterGrade, s.OldDigest, s.NewDigest, state)
 		if len(s.Advisories) > 0 {

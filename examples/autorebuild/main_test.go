@@ -20,6 +20,7 @@ import (
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/config"
 	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 )
 
 // TestDemoJSON runs the example as a user would and checks the summary.
@@ -39,8 +40,8 @@ func TestDemoJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum), stdout.String())
 	require.Len(t, sum.Images, 2)
 	for _, img := range sum.Images {
-		assert.Equal(t, "C", img.BeforeGrade)
-		assert.Equal(t, "A", img.AfterGrade)
+		assert.Equal(t, healthindex.GradeC, img.BeforeGrade)
+		assert.Equal(t, healthindex.GradeA, img.AfterGrade)
 		assert.True(t, img.Published)
 		assert.NotEqual(t, img.OldDigest, img.NewDigest)
 	}
@@ -139,7 +140,7 @@ func TestConfigOnce(t *testing.T) {
 	require.Len(t, sum.Images, 2)
 	for _, img := range sum.Images {
 		assert.True(t, img.Published, img.Name)
-		assert.Equal(t, "A", img.AfterGrade)
+		assert.Equal(t, healthindex.GradeA, img.AfterGrade)
 	}
 	assert.Len(t, e.sink.Messages(), 1)
 	assert.Contains(t, stderr.String(), "auto-rebuild turns on auto-publish")
@@ -170,7 +171,7 @@ func TestConfigDryRunLeavesQueuedWorkAlone(t *testing.T) {
 	defer db.Close()
 	rep, err := o.Report(ctx, queued)
 	require.NoError(t, err)
-	assert.Equal(t, "queued", rep.State, "the dry run ran no queued work")
+	assert.Equal(t, abs.CycleQueued, rep.State, "the dry run ran no queued work")
 }
 
 // TestDemoCycle runs the demonstration in-process: both applications go
@@ -187,8 +188,8 @@ func TestDemoCycle(t *testing.T) {
 	sum := res.Report.Summary()
 	require.Len(t, sum.Images, 2)
 	for _, img := range sum.Images {
-		assert.Equal(t, "C", img.BeforeGrade, img.Name)
-		assert.Equal(t, "A", img.AfterGrade, img.Name)
+		assert.Equal(t, healthindex.GradeC, img.BeforeGrade, img.Name)
+		assert.Equal(t, healthindex.GradeA, img.AfterGrade, img.Name)
 		assert.True(t, img.Published, img.Name)
 		assert.NotEqual(t, img.OldDigest, img.NewDigest)
 		assert.Equal(t, []string{demo.OpenSSL.ID, demo.Glibc.ID}, img.Advisories)

@@ -2,8 +2,6 @@ package abs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +36,7 @@ type Orchestrator struct {
 	indexOpts  []advisory.IndexOption
 	matcher    MatcherFunc
 	scanner    rpmscan.Scanner
+	scannerKey string
 	policy     healthindex.Policy
 	rebuildP   RebuildPolicy
 	builder    rebuild.Builder
@@ -86,10 +85,13 @@ func WithIndexOptions(opts ...advisory.IndexOption) Option {
 }
 
 // WithMatcher replaces how advisories are matched against inventories
-// (default an advisory.Index with the WithIndexOptions options).
+// (default an advisory.Index of the stored advisories and VEX documents,
+// with the WithIndexOptions options).
 func WithMatcher(m MatcherFunc) Option { return func(o *Orchestrator) { o.matcher = m } }
 
-// WithScanner sets the RPM scanner (default rpmscan.New()).
+// WithScanner sets the RPM scanner (default rpmscan.New()). Stored
+// inventories are keyed by the scanner's release (VersionedScanner), so a
+// new release rescans.
 func WithScanner(s rpmscan.Scanner) Option { return func(o *Orchestrator) { o.scanner = s } }
 
 // WithPolicy sets the grading policy (default healthindex.RedHat()).
@@ -238,12 +240,15 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	if o.scanner == nil {
 		o.scanner = rpmscan.New(rpmscan.WithLogger(o.log))
 	}
+	o.scannerKey = scannerKey(o.scanner)
 	if o.policy == nil {
 		o.policy = healthindex.RedHat()
 	}
 	if o.matcher == nil {
 		opts := o.indexOpts
-		o.matcher = func(advs []advisory.Advisory) (Matcher, error) { return advisory.NewIndex(advs, opts...), nil }
+		o.matcher = func(advs []advisory.Advisory, vex []advisory.VEX) (Matcher, error) {
+			return advisory.NewIndex(advs, append([]advisory.IndexOption{advisory.WithVEX(vex)}, opts...)...), nil
+		}
 	}
 	if len(o.remote) == 0 {
 		o.remote = []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
@@ -258,7 +263,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		o.notifier = notify.NewLog(o.log)
 	}
 	for _, n := range notes {
-		o.log.Info(n)
+		o.log.Info("configuration note", "note", n)
 	}
 	if !o.noMigrate {
 		if err := o.db.Migrate(ctx); err != nil {
@@ -341,130 +346,14 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 	return nil
 }
 
-func newID(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return prefix + "-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
-}
-
-// CycleOptions start a cycle.
-type CycleOptions struct {
-	// Advisory names an advisory that prompted the cycle (Trigger, the
-	// push handler); every image is still regraded.
-	Advisory string
-	// DryRun plans with explanations and builds, pushes and mails
-	// nothing.
-	DryRun bool
-	// Cause is recorded with the cycle ("manual" by default).
-	Cause string
-	// ID names the cycle; by default a new unique id. Starting a cycle
-	// with an existing id does nothing.
-	ID string
-}
-
-// StartCycle enqueues a cycle and returns its id; the cycle runs on the
-// workers (of this or another process sharing the database).
-func (o *Orchestrator) StartCycle(ctx context.Context, opts CycleOptions) (string, error) {
-	id := opts.ID
-	if id == "" {
-		id = newID("cycle")
-	}
-	cause := opts.Cause
-	if cause == "" {
-		cause = "manual"
-	}
-	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun}
-	err := o.db.InTx(ctx, func(tx store.Tx) error {
-		if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
-			DryRun: opts.DryRun, State: cycleQueued, Started: o.now()}); err != nil {
-			return err
-		}
-		_, err := o.eng.InsertTx(ctx, tx, args, nil)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("abs: start cycle: %w", err)
-	}
-	return id, nil
-}
-
-// Trigger starts a cycle prompted by a newly released advisory.
-func (o *Orchestrator) Trigger(ctx context.Context, advisoryID string) (string, error) {
-	return o.StartCycle(ctx, CycleOptions{Advisory: advisoryID, Cause: "trigger"})
-}
-
-// RunCycle starts a cycle and waits until it, its rebuilds and its
-// notifications are done; the workers must be running (Start).
-func (o *Orchestrator) RunCycle(ctx context.Context, opts CycleOptions) (*Report, error) {
-	id, err := o.StartCycle(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return o.Wait(ctx, id)
-}
-
-// Plan runs a dry-run cycle in the calling goroutine and returns its
-// report: the plan with explanations, grades and warnings due. It needs no
-// running workers and starts none, so work queued by earlier cycles (builds,
-// pushes, mail) stays queued: Plan itself builds, pushes and mails nothing.
-// opts.DryRun is implied.
-func (o *Orchestrator) Plan(ctx context.Context, opts CycleOptions) (*Report, error) {
-	c := store.Cycle{ID: opts.ID, Cause: opts.Cause, Advisory: opts.Advisory, DryRun: true, State: cycleRunning, Started: o.now()}
-	if c.ID == "" {
-		c.ID = newID("plan")
-	}
-	if c.Cause == "" {
-		c.Cause = "manual"
-	}
-	ok, err := store.PutCycle(ctx, o.db, c)
-	if err != nil {
-		return nil, fmt.Errorf("abs: plan: %w", err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("abs: plan: cycle %s exists", c.ID)
-	}
-	if err := o.cycle(ctx, c); err != nil {
-		if ferr := store.FinishCycle(context.WithoutCancel(ctx), o.db, c.ID, cycleFailed, err.Error(), o.now()); ferr != nil {
-			err = errors.Join(err, ferr)
-		}
-		return nil, fmt.Errorf("abs: plan: %w", err)
-	}
-	return o.Report(ctx, c.ID)
-}
-
-// Wait waits until a cycle, its rebuilds and its notifications are done
-// and returns its report.
-func (o *Orchestrator) Wait(ctx context.Context, cycleID string) (*Report, error) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		rep, done, err := o.report(ctx, cycleID)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return rep, nil
-		}
-		select {
-		case <-ctx.Done():
-			return rep, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// Report returns what a cycle did so far.
-func (o *Orchestrator) Report(ctx context.Context, cycleID string) (*Report, error) {
-	rep, _, err := o.report(ctx, cycleID)
-	return rep, err
-}
-
-func (o *Orchestrator) emit(cycle, stage, image, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	o.log.Info(msg, "cycle", cycle, "stage", stage, "image", image)
+// note records one step of the pipeline: the logger gets msg, a fixed
+// event name, with structured attributes (cycle, stage, image and attrs);
+// the progress hook gets text, a sentence for display.
+func (o *Orchestrator) note(cycle, stage, image, msg, text string, attrs ...any) {
+	o.log.Info(msg, append([]any{"cycle", cycle, "stage", stage, "image", image}, attrs...)...)
 	if o.progress != nil {
 		o.emitMu.Lock()
 		defer o.emitMu.Unlock()
-		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: msg})
+		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: text})
 	}
 }
