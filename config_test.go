@@ -2,7 +2,6 @@ package abs_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sec "github.com/openabs/abs/secret"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,7 +95,7 @@ func TestPushHandler(t *testing.T) {
 	secret := abs.NewSecret("s3cret-push-key")
 	h := o.Handler(secret)
 	body := []byte(`{"advisory":"RHSA-2099:9001"}`)
-	sig := "sha256=" + hex.EncodeToString(abs.Sign(secret, body))
+	sig := sec.Sign(secret, body)
 	for _, tc := range []struct {
 		name   string
 		method string

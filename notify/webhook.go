@@ -3,9 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -19,13 +17,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openabs/abs/secret"
 )
 
 // Webhook headers.
 const (
-	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the
-	// request body keyed with the webhook secret.
-	SignatureHeader = "X-Openabs-Signature-256"
+	// SignatureHeader carries the body's signature, secret.Sign of the
+	// body keyed with the webhook secret: "sha256=" and the hex
+	// HMAC-SHA256. Receivers check it with secret.Verify.
+	SignatureHeader = secret.SignatureHeader
 	// DeliveryHeader carries an id that stays the same across retries of
 	// one delivery, so receivers can drop duplicates.
 	DeliveryHeader = "X-Openabs-Delivery"
@@ -36,23 +37,6 @@ type Payload struct {
 	Delivery string    `json:"delivery"`
 	SentAt   time.Time `json:"sent_at"`
 	Events   []Event   `json:"events"`
-}
-
-// Sign returns the SignatureHeader value for body.
-func Sign(secret Secret, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret.Reveal()))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify reports whether signature (a SignatureHeader value) is the
-// signature of body under secret, in constant time. Receivers use it. An
-// empty secret verifies nothing: anyone can sign with the empty key.
-func Verify(secret Secret, body []byte, signature string) bool {
-	if secret.IsZero() {
-		return false
-	}
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(signature))
 }
 
 // Doer sends HTTP requests; *http.Client implements it.
@@ -156,7 +140,7 @@ func (w *Webhook) Notify(ctx context.Context, events []Event) error {
 	if err != nil {
 		return fmt.Errorf("notify: webhook: encode: %w", err)
 	}
-	sig := Sign(w.secret, body)
+	sig := secret.Sign(w.secret, body)
 	endpoint := w.url.Scheme + "://" + w.url.Host
 	wait := w.first
 	for attempt := 1; ; attempt++ {

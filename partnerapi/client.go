@@ -33,7 +33,7 @@ var _ Doer = (*http.Client)(nil)
 // Client talks to the catalog API. It is safe for concurrent use.
 type Client struct {
 	base     *url.URL
-	key      *APIKey // a pointer, so that printing a Client shows an address
+	key      APIKey
 	doer     Doer
 	timeout  time.Duration
 	log      *slog.Logger
@@ -114,7 +114,7 @@ func New(key APIKey, opts ...Option) (*Client, error) {
 	base, _ := url.Parse(DefaultBaseURL)
 	c := &Client{
 		base:     base,
-		key:      &key,
+		key:      key,
 		doer:     http.DefaultClient,
 		timeout:  DefaultTimeout,
 		log:      slog.New(slog.DiscardHandler),
@@ -281,7 +281,7 @@ func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byt
 		req.Header.Set("User-Agent", c.agent)
 	}
 	if !c.key.IsZero() {
-		req.Header.Set("X-API-KEY", c.key.reveal())
+		req.Header.Set("X-API-KEY", c.key.Reveal())
 	}
 	start := time.Now()
 	resp, err := c.doer.Do(req)

@@ -17,11 +17,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	secretpkg "github.com/openabs/abs/secret"
 )
 
 func TestAPIKeyNeverPrints(t *testing.T) {
 	const secret = "s3cr3t-key-value"
-	k := APIKey(secret)
+	k := secretpkg.New(secret)
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("key", "key", k, "wrapped", struct{ K APIKey }{k})
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("key", slog.Any("key", k))
@@ -30,14 +32,21 @@ func TestAPIKeyNeverPrints(t *testing.T) {
 	outputs := []string{
 		fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %q %x %X %10s", k, k, k, k, k, k, k, k),
 		fmt.Sprintf("%v %+v", struct{ K APIKey }{k}, &struct{ K APIKey }{k}),
+		// An unexported field is printed by fmt without calling its
+		// methods: the key must still not show.
+		fmt.Sprintf("%v %+v %#v", struct{ k APIKey }{k}, &struct{ k APIKey }{k}, struct{ k APIKey }{k}),
+		fmt.Sprintf("%v %+v", struct{ c config }{config{k}}, struct{ cl *Client }{&Client{key: k}}),
 		fmt.Errorf("wrap: %v", k).Error(), logs.String(), string(js),
 	}
 	for _, out := range outputs {
 		assert.NotContains(t, out, secret)
 		assert.NotContains(t, out, fmt.Sprintf("%x", secret))
 	}
-	assert.Equal(t, secret, k.reveal())
+	assert.Equal(t, secret, k.Reveal())
 }
+
+// config is a caller's struct that keeps a key in an unexported field.
+type config struct{ key APIKey }
 
 func TestKeyNeverInErrorsOrLogs(t *testing.T) {
 	const secret = "s3cr3t-key-value"
@@ -49,7 +58,7 @@ func TestKeyNeverInErrorsOrLogs(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	var logs bytes.Buffer
-	c, err := New(APIKey(secret), WithBaseURL(ts.URL+"/v1"), WithHTTPClient(ts.Client()),
+	c, err := New(secretpkg.New(secret), WithBaseURL(ts.URL+"/v1"), WithHTTPClient(ts.Client()),
 		WithRetry(3, time.Millisecond, time.Millisecond),
 		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	require.NoError(t, err)
@@ -140,7 +149,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 				_, _ = io.WriteString(w, `{"_id":"x"}`)
 			}))
 			t.Cleanup(ts.Close)
-			c, err := New("k", WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(3, 10*time.Millisecond, 20*time.Millisecond))
+			c, err := New(secretpkg.New("k"), WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(3, 10*time.Millisecond, 20*time.Millisecond))
 			require.NoError(t, err)
 			var waits []time.Duration
 			c.sleep = func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil }
@@ -165,7 +174,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(ts.Close)
-	c, err := New("k", WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(10, time.Hour, time.Hour))
+	c, err := New(secretpkg.New("k"), WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(10, time.Hour, time.Hour))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	c.sleep = func(ctx context.Context, d time.Duration) error { cancel(); return sleep(ctx, d) }
@@ -177,7 +186,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 }
 
 func TestEndpointEscapes(t *testing.T) {
-	c, err := New("", WithBaseURL("https://catalog.example.com/api/containers/v1/"))
+	c, err := New(APIKey{}, WithBaseURL("https://catalog.example.com/api/containers/v1/"))
 	require.NoError(t, err)
 	tests := []struct {
 		segs []string
@@ -190,7 +199,7 @@ func TestEndpointEscapes(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, c.endpoint(tt.segs...).String())
 	}
-	_, err = New("", WithBaseURL("catalog.example.com"))
+	_, err = New(APIKey{}, WithBaseURL("catalog.example.com"))
 	assert.Error(t, err)
 }
 
