@@ -16,6 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	rel "github.com/openabs/abs/internal/release"
 )
 
 // Registry publishes to an OCI registry with go-containerregistry.
@@ -378,4 +380,32 @@ func skipRest(res *Result, i int) {
 			res.Tags[j].Action = ActionSkipped
 		}
 	}
+}
+
+// NextRelease returns the release of the next rebuild of an image of
+// version whose current release label is current, free among the tags of
+// repository: rebuild.NextRelease(current), or the release after the
+// highest "VERSION-RELEASE" tag of the same form when that tag already
+// exists. Stamp the image with it and publish under VersionTag(version,
+// release): the immutable tag is then not refused because the team's own
+// CI (or an earlier rebuild) took the number. A repository that does not
+// exist yet has no tags.
+func (r *Registry) NextRelease(ctx context.Context, repository, version, current string) (string, error) {
+	repo, err := name.NewRepository(repository)
+	if err != nil {
+		return "", fmt.Errorf("%w: repository %q: %v", ErrInvalidRequest, repository, err)
+	}
+	var tags []string
+	err = r.retry(ctx, "list tags", func() error {
+		var err error
+		tags, err = remote.List(repo, r.remoteOptions(ctx)...)
+		if notFound(err) {
+			tags, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("publish: list tags of %s: %w", repo, err)
+	}
+	return rel.NextFree(version, current, tags), nil
 }
