@@ -1,0 +1,6 @@
+// Package retry is the one retry loop of openabs's HTTP clients
+// (advisory, notify, partnerapi, publish): exponential backoff bounded by
+// a longest wait, the server's Retry-After honoured (parsed here only),
+// and every wait cut short by the context.
+//
+// A package keeps its own notion of what is worth retrying: its attempt
