@@ -4,3 +4,6 @@
 // and every wait cut short by the context.
 //
 // A package keeps its own notion of what is worth retrying: its attempt
+// function marks such an error with [Again], and [Policy.Do] tries again;
+// any other error ends the loop at once.
+package retry

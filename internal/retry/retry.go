@@ -1,6 +1,3 @@
-package keeps its own notion of what is worth retrying: its attempt
-// function marks such an error with [Again], and [Policy.Do] tries again;
-// any other error ends the loop at once.
 package retry
 
 import (
