@@ -118,7 +118,7 @@ func TestWebhookFlaky(t *testing.T) {
 			rc, srv := newReceiver(t, "s", tt.fail...)
 			var logs bytes.Buffer
 			w, err := notify.NewWebhook(srv.URL, notify.NewSecret("s"), quickRetry,
-				notify.WithWebhookLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+				notify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			require.NoError(t, err)
 			err = w.Notify(t.Context(), sampleEvents())
 			if tt.wantErr {
@@ -198,7 +198,7 @@ func TestWebhookHidesSecrets(t *testing.T) {
 	srv.Close()
 	var logs bytes.Buffer
 	w, err := notify.NewWebhook(srv.URL+"/services/"+token+"?k="+token, notify.NewSecret(key),
-		notify.WithRetry(2, time.Millisecond, time.Millisecond), notify.WithWebhookLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		notify.WithRetry(2, time.Millisecond, time.Millisecond), notify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	err = w.Notify(t.Context(), sampleEvents())
 	require.Error(t, err)
