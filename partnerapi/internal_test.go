@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/openabs/abs/internal/retry"
 	secretpkg "github.com/openabs/abs/secret"
 )
 
@@ -90,14 +91,14 @@ func TestParseRetryAfter(t *testing.T) {
 		{"0", 0, true},
 		{"7", 7 * time.Second, true},
 		{"-1", 0, false},
-		{"86400", maxRetryAfter, true},
+		{"86400", retry.MaxRetryAfter, true},
 		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
 		{"soon", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, ok := parseRetryAfter(tt.in, now)
+			got, ok := retry.ParseRetryAfter(tt.in, now)
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.want, got)
 		})
