@@ -181,7 +181,7 @@ func TestFeedCredentialsNeverPrint(t *testing.T) {
 	e := newEnv(t)
 	var logs, progress testutil.SyncBuffer
 	o := e.start(e.sqlite("abs.db"),
-		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond))),
+		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond, time.Millisecond))),
 		abs.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		abs.WithProgress(func(p abs.Progress) { fmt.Fprintln(&progress, p.Message) }))
 	id, err := o.StartCycle(t.Context(), abs.CycleOptions{})

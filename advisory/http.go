@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/openabs/abs/internal/retry"
 )
 
 // Doer sends HTTP requests; *http.Client satisfies it. Sources and
@@ -63,8 +65,7 @@ type config struct {
 	idleWait    time.Duration
 	cacheDir    string
 	concurrency int
-	attempts    int
-	backoff     time.Duration
+	retry       retry.Policy
 	timeout     time.Duration
 	documents   []string
 	userAgent   string
@@ -77,8 +78,7 @@ func newConfig(opts []Option) *config {
 		client:      http.DefaultClient,
 		logger:      slog.New(slog.DiscardHandler),
 		concurrency: 4,
-		attempts:    4,
-		backoff:     500 * time.Millisecond,
+		retry:       retry.Policy{Attempts: 4, Initial: 500 * time.Millisecond, Max: 8 * time.Second},
 		timeout:     2 * time.Minute,
 		headerWait:  DefaultHeaderTimeout,
 		idleWait:    DefaultIdleTimeout,
@@ -111,11 +111,16 @@ func WithConcurrency(n int) Option {
 	return func(cfg *config) { cfg.concurrency = max(1, n) }
 }
 
-// WithRetry sets how many times a request is tried (default 4) and the
-// first wait between tries, doubled after each (default 500ms). Timeouts,
-// connection errors, 429 and 5xx answers are retried; other 4xx are not.
-func WithRetry(attempts int, backoff time.Duration) Option {
-	return func(cfg *config) { cfg.attempts, cfg.backoff = max(1, attempts), max(0, backoff) }
+// WithRetry sets how many times a request is tried in all (attempts, at
+// least 1; default 4) and the first and longest wait between tries: the
+// wait doubles from first up to longest (default 500ms up to 8s; a
+// longest below first keeps every wait at first). Timeouts (ErrTimeout
+// included), connection errors, 429 and 5xx answers are retried, waiting
+// for Retry-After when given (up to 5 minutes); other 4xx are not.
+func WithRetry(attempts int, first, longest time.Duration) Option {
+	return func(cfg *config) {
+		cfg.retry.Attempts, cfg.retry.Initial, cfg.retry.Max = max(1, attempts), max(0, first), longest
+	}
 }
 
 // WithTimeout bounds each request as a whole (default 2 minutes), except
@@ -193,80 +198,88 @@ type fetcher struct{ cfg *config }
 // (the caller closes its body) or errNotModified.
 // A zero timeout leaves the request bounded by ctx only (the archive).
 func (f *fetcher) open(ctx context.Context, url string, v Validator, timeout time.Duration) (*http.Response, context.CancelFunc, error) {
-	var last error
-	wait := f.cfg.backoff
-	for attempt := 0; attempt < f.cfg.attempts; attempt++ {
-		if attempt > 0 {
-			f.cfg.logger.DebugContext(ctx, "retrying", "url", url, "attempt", attempt+1, "error", last)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, nil, ctx.Err()
-			case <-t.C:
-			}
-			wait *= 2
-		}
-		rctx, cancel := f.requestContext(ctx, timeout)
-		req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
-		if err != nil {
-			cancel(nil)
-			return nil, nil, fmt.Errorf("advisory: %w", err)
-		}
-		req.Header.Set("User-Agent", f.cfg.userAgent)
-		if v.ETag != "" {
-			req.Header.Set("If-None-Match", v.ETag)
-		}
-		if v.LastModified != "" {
-			req.Header.Set("If-Modified-Since", v.LastModified)
-		}
-		var headers *time.Timer
-		if f.cfg.headerWait > 0 {
-			headers = time.AfterFunc(f.cfg.headerWait, func() {
-				cancel(fmt.Errorf("%w: no response headers within %v", ErrTimeout, f.cfg.headerWait))
-			})
-		}
-		resp, err := f.cfg.client.Do(req)
-		if headers != nil {
-			headers.Stop()
-		}
-		if err != nil {
-			cause := context.Cause(rctx)
-			cancel(nil)
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			if errors.Is(cause, ErrTimeout) {
-				err = cause
-			}
-			last = fmt.Errorf("advisory: GET %s: %w", url, err)
-			if retryable(err) {
-				continue
-			}
-			return nil, nil, last
-		}
-		switch {
-		case resp.StatusCode == http.StatusOK:
-			if f.cfg.idleWait > 0 {
-				resp.Body = newIdleBody(resp.Body, f.cfg.idleWait, rctx, cancel)
-			}
-			return resp, func() { cancel(nil) }, nil
-		case resp.StatusCode == http.StatusNotModified:
-			drain(resp)
-			cancel(nil)
-			return nil, nil, errNotModified
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			drain(resp)
-			cancel(nil)
-			last = &HTTPError{URL: url, StatusCode: resp.StatusCode}
-			continue
-		default:
-			drain(resp)
-			cancel(nil)
-			return nil, nil, &HTTPError{URL: url, StatusCode: resp.StatusCode}
-		}
+	p := f.cfg.retry
+	p.OnRetry = func(attempt int, wait time.Duration, err error) {
+		f.cfg.logger.DebugContext(ctx, "retrying", "url", url, "attempt", attempt+1, "wait", wait, "error", err)
 	}
-	return nil, nil, last
+	var (
+		resp *http.Response
+		done context.CancelFunc
+	)
+	err := p.Do(ctx, func(int) error {
+		var err error
+		resp, done, err = f.once(ctx, url, v, timeout)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, errNotModified) {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	return resp, done, nil
+}
+
+// once makes one attempt of open. A failure worth retrying is marked with
+// retry.Again.
+func (f *fetcher) once(ctx context.Context, url string, v Validator, timeout time.Duration) (*http.Response, context.CancelFunc, error) {
+	rctx, cancel := f.requestContext(ctx, timeout)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, fmt.Errorf("advisory: %w", err)
+	}
+	req.Header.Set("User-Agent", f.cfg.userAgent)
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
+	var headers *time.Timer
+	if f.cfg.headerWait > 0 {
+		headers = time.AfterFunc(f.cfg.headerWait, func() {
+			cancel(fmt.Errorf("%w: no response headers within %v", ErrTimeout, f.cfg.headerWait))
+		})
+	}
+	resp, err := f.cfg.client.Do(req)
+	if headers != nil {
+		headers.Stop()
+	}
+	if err != nil {
+		cause := context.Cause(rctx)
+		cancel(nil)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if errors.Is(cause, ErrTimeout) {
+			err = cause
+		}
+		last := fmt.Errorf("advisory: GET %s: %w", url, err)
+		if retryable(err) {
+			return nil, nil, retry.Again(last, 0)
+		}
+		return nil, nil, last
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if f.cfg.idleWait > 0 {
+			resp.Body = newIdleBody(resp.Body, f.cfg.idleWait, rctx, cancel)
+		}
+		return resp, func() { cancel(nil) }, nil
+	case resp.StatusCode == http.StatusNotModified:
+		drain(resp)
+		cancel(nil)
+		return nil, nil, errNotModified
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		drain(resp)
+		cancel(nil)
+		return nil, nil, retry.Again(&HTTPError{URL: url, StatusCode: resp.StatusCode}, retry.After(resp, time.Now()))
+	default:
+		drain(resp)
+		cancel(nil)
+		return nil, nil, &HTTPError{URL: url, StatusCode: resp.StatusCode}
+	}
 }
 
 // get is open plus reading the whole body, at most cfg.maxBody bytes; a

@@ -24,7 +24,7 @@ func TestLoadRepoCPE(t *testing.T) {
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/feed/repository-to-cpe.json"
 	cache := t.TempDir()
-	opts := []Option{WithCacheDir(cache), WithRetry(2, time.Millisecond)}
+	opts := []Option{WithCacheDir(cache), WithRetry(2, time.Millisecond, time.Millisecond)}
 
 	m, err := LoadRepoCPE(t.Context(), url, opts...)
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func TestLoadRepoCPE(t *testing.T) {
 
 	// Without a cache, the error surfaces.
 	feed.fail("repository-to-cpe.json", 500, 500)
-	_, err = LoadRepoCPE(t.Context(), url, WithRetry(2, time.Millisecond))
+	_, err = LoadRepoCPE(t.Context(), url, WithRetry(2, time.Millisecond, time.Millisecond))
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 
@@ -77,7 +77,7 @@ func TestRetryOnTimeout(t *testing.T) {
 		_, _ = w.Write([]byte(repoCPEDoc))
 	}))
 	t.Cleanup(srv.Close)
-	m, err := LoadRepoCPE(t.Context(), srv.URL, WithTimeout(100*time.Millisecond), WithRetry(3, time.Millisecond))
+	m, err := LoadRepoCPE(t.Context(), srv.URL, WithTimeout(100*time.Millisecond), WithRetry(3, time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
 	assert.Equal(t, 1, m.Len())
 	assert.Equal(t, int32(2), calls.Load())
@@ -90,7 +90,7 @@ func TestFetchStopsOnCancel(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := contextWithCancel(t)
 	cancel()
-	_, err := NewCSAF(srv.URL, WithRetry(100, time.Hour)).Fetch(ctx, Cursor{})
+	_, err := NewCSAF(srv.URL, WithRetry(100, time.Hour, time.Hour)).Fetch(ctx, Cursor{})
 	require.ErrorIs(t, err, errCanceled)
 }
 
@@ -145,7 +145,7 @@ func TestIdleTimeout(t *testing.T) {
 
 	slow, calls := trickle(300 * time.Millisecond)
 	start := time.Now()
-	f := &fetcher{cfg: newConfig([]Option{WithIdleTimeout(100 * time.Millisecond), WithRetry(2, time.Millisecond)})}
+	f := &fetcher{cfg: newConfig([]Option{WithIdleTimeout(100 * time.Millisecond), WithRetry(2, time.Millisecond, time.Millisecond)})}
 	_, _, err := f.get(t.Context(), slow.URL, Validator{})
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.Contains(t, err.Error(), "no data for 100ms")
@@ -161,7 +161,7 @@ func TestIdleTimeout(t *testing.T) {
 	require.ErrorIs(t, err, ErrTimeout)
 
 	steady, _ := trickle(20 * time.Millisecond)
-	f = &fetcher{cfg: newConfig([]Option{WithIdleTimeout(100 * time.Millisecond), WithRetry(1, time.Millisecond)})}
+	f = &fetcher{cfg: newConfig([]Option{WithIdleTimeout(100 * time.Millisecond), WithRetry(1, time.Millisecond, time.Millisecond)})}
 	got, _, err := f.get(t.Context(), steady.URL, Validator{})
 	require.NoError(t, err, "bytes keep flowing: no timeout")
 	assert.Equal(t, body, got)
@@ -178,7 +178,7 @@ func TestHeaderTimeout(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	start := time.Now()
-	_, err := LoadRepoCPE(t.Context(), srv.URL, WithHeaderTimeout(50*time.Millisecond), WithRetry(3, time.Millisecond))
+	_, err := LoadRepoCPE(t.Context(), srv.URL, WithHeaderTimeout(50*time.Millisecond), WithRetry(3, time.Millisecond, time.Millisecond))
 	require.ErrorIs(t, err, ErrTimeout)
 	assert.Contains(t, err.Error(), "no response headers within 50ms")
 	assert.Equal(t, int32(3), calls.Load())
@@ -188,7 +188,7 @@ func TestHeaderTimeout(t *testing.T) {
 	ctx, cancel := contextWithCancel(t)
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	calls.Store(0)
-	_, err = LoadRepoCPE(ctx, srv.URL, WithHeaderTimeout(time.Hour), WithRetry(3, time.Millisecond))
+	_, err = LoadRepoCPE(ctx, srv.URL, WithHeaderTimeout(time.Hour), WithRetry(3, time.Millisecond, time.Millisecond))
 	require.ErrorIs(t, err, errCanceled)
 	assert.NotErrorIs(t, err, ErrTimeout)
 	assert.Equal(t, int32(1), calls.Load())
