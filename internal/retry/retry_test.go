@@ -76,7 +76,7 @@ func TestDo(t *testing.T) {
 	}{
 		{"first try", 3, []error{nil}, 1, nil, nil},
 		{"transient then ok", 3, []error{Again(errTransient, 0), nil}, 2, nil, []time.Duration{time.Millisecond}},
-		{"retry after honoured", 3, []error{Again(errTransient, 2 * time.Second), nil}, 2, nil, []time.Duration{2 * time.Second}},
+		{"retry after honoured", 3, []error{Again(errTransient, 2*time.Second), nil}, 2, nil, []time.Duration{2 * time.Second}},
 		{"fatal stops", 3, []error{errFatal}, 1, errFatal, nil},
 		{"used up", 3, []error{Again(errTransient, 0), Again(errTransient, 0), Again(errTransient, 0)}, 3, errTransient, []time.Duration{time.Millisecond, 2 * time.Millisecond}},
 		{"one attempt", 0, []error{Again(errTransient, 0)}, 1, errTransient, nil},
@@ -87,8 +87,11 @@ func TestDo(t *testing.T) {
 			var waits []time.Duration
 			var retried []int
 			p := Policy{Attempts: tc.attempts, Initial: time.Millisecond, Max: time.Second,
-				Sleep:   func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
-				OnRetry: func(a int, _ time.Duration, err error) { retried = append(retried, a); assert.NotErrorIs(t, err, errFatal) },
+				Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+				OnRetry: func(a int, _ time.Duration, err error) {
+					retried = append(retried, a)
+					assert.NotErrorIs(t, err, errFatal)
+				},
 			}
 			calls := 0
 			err := p.Do(t.Context(), func(attempt int) error {
