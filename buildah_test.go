@@ -13,6 +13,7 @@ import (
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // TestBuildFromSourceOverSSH rebuilds from source: the image's git
@@ -35,7 +36,7 @@ func TestBuildFromSourceOverSSH(t *testing.T) {
 	srv := gittest.StartSSH(t, repo.Dir)
 	img := e.projects[0].Images[0]
 	img.Source = &rebuild.GitSource{URL: srv.URL, Branch: "main", Auth: rebuild.GitAuth{
-		SSHKey: rebuild.NewSecret(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
+		SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
 	e.projects[0].Images = []abs.Image{img}
 
 	o := e.start(e.sqlite("abs.db"),

@@ -2,7 +2,6 @@ package abs_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sec "github.com/openabs/abs/secret"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,10 +93,10 @@ func TestPushHandler(t *testing.T) {
 	e := newEnv(t)
 	o, err := abs.New(t.Context(), e.sqlite("abs.db"), e.projects, e.options()...)
 	require.NoError(t, err) // not started: a push only enqueues
-	secret := abs.NewSecret("s3cret-push-key")
+	secret := sec.New("s3cret-push-key")
 	h := o.Handler(secret)
 	body := []byte(`{"advisory":"RHSA-2099:9001"}`)
-	sig := "sha256=" + hex.EncodeToString(abs.Sign(secret, body))
+	sig := sec.Sign(secret, body)
 	for _, tc := range []struct {
 		name   string
 		method string
@@ -137,16 +138,16 @@ func TestPushHandler(t *testing.T) {
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/push", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer ")
 		rec := httptest.NewRecorder()
-		o.Handler(abs.Secret{}).ServeHTTP(rec, req)
+		o.Handler(sec.Value{}).ServeHTTP(rec, req)
 		assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	})
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := abs.NewSecret("hunter2-very-secret")
+	s := sec.New("hunter2-very-secret")
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "secret", s)
-	j, err := json.Marshal(struct{ S abs.Secret }{s})
+	j, err := json.Marshal(struct{ S sec.Value }{s})
 	require.NoError(t, err)
 	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q", s, s, s, s, s), logs.String(), string(j)} {
 		assert.NotContains(t, out, "hunter2", out)
@@ -181,7 +182,7 @@ func TestFeedCredentialsNeverPrint(t *testing.T) {
 	e := newEnv(t)
 	var logs, progress testutil.SyncBuffer
 	o := e.start(e.sqlite("abs.db"),
-		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond))),
+		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond, time.Millisecond))),
 		abs.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		abs.WithProgress(func(p abs.Progress) { fmt.Fprintln(&progress, p.Message) }))
 	id, err := o.StartCycle(t.Context(), abs.CycleOptions{})

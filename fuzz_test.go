@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/secret"
 )
 
 // FuzzPushHandler: whatever an authenticated caller sends, the push
@@ -25,7 +26,7 @@ func FuzzPushHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := o.Handler(abs.NewSecret("k"))
+	h := o.Handler(secret.New("k"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/push", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer k")

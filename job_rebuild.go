@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -125,10 +124,12 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 	}
 	defer os.RemoveAll(work)
 	o.note(r.Cycle, "build", r.Image, "building", fmt.Sprintf("%s: building with %s", r.Image, r.Method), "rebuild", r.ID, "method", r.Method)
-	newImg, err := o.build(ctx, r, img, pins, work)
+	built, err := o.build(ctx, r, img, pins, work)
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "build", err)
 	}
+	defer built.Close()
+	newImg := built.Image
 	newDigest, err := newImg.Digest()
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "build", err)
@@ -160,9 +161,12 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 	})
 }
 
-// build makes the new image: rebase on the new base when that suffices,
-// otherwise (or when the rebase cannot apply) build from source.
-func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, pins map[string]string, work string) (v1.Image, error) {
+// build makes the new image with rebuild.Run, the one implementation of a
+// rebuild step (fetch, build or rebase, stamp): the rebase fast path when
+// the plan chose it, falling back to a build from source when the rebase
+// cannot apply and the image has a source and a builder. Errors that
+// retrying cannot fix are permanent.
+func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, pins map[string]string, work string) (*rebuild.Outcome, error) {
 	oldRef, err := o.digestRef(img.Repository + "@" + r.OldDigest)
 	if err != nil {
 		return nil, permanent("build", err)
@@ -171,77 +175,48 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 	if err != nil {
 		return nil, err
 	}
-	cf, err := cur.ConfigFile()
+	t := &rebuild.Target{Name: img.Name, Ref: img.Ref(), Source: img.Source, Image: cur, Base: img.Base,
+		BuildArgs: img.BuildArgs, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
+	canBuild := o.builder != nil && img.Source != nil
+	switch {
+	case Method(r.Method) == MethodRebase && o.rebaser != nil:
+		t.Builder = o.rebaser
+		if canBuild {
+			t.Fallback = o.builder
+		}
+	case o.builder == nil:
+		return nil, permanent("build", errors.New("no builder configured for builds from source"))
+	case img.Source == nil:
+		return nil, permanent("build", errors.New("image has no git source"))
+	default:
+		t.Builder = o.builder
+	}
+	out, err := rebuild.Run(ctx, t, pins, rebuild.WithLogger(o.log), rebuild.WithClock(o.now), rebuild.WithWorkDir(work))
+	if out != nil && out.FallbackCause != nil {
+		o.note(r.Cycle, "build", r.Image, "rebase cannot apply, building from source",
+			fmt.Sprintf("%s: rebase cannot apply (%v); building from source", r.Image, out.FallbackCause),
+			"rebuild", r.ID, "error", out.FallbackCause.Error())
+	}
 	if err != nil {
-		return nil, err
-	}
-	stamp := rebuild.Stamp{
-		Release: rebuild.NextRelease(cf.Config.Labels[rebuild.LabelRelease]),
-		Reason:  rebuild.Reason{Advisories: r.Advisories, Text: r.Reason},
-		Time:    o.now(),
-	}
-	run := func(b rebuild.Builder, co *rebuild.Checkout) (v1.Image, error) {
-		st := stamp
-		st.Method = b.Name()
-		if co != nil {
-			st.Commit, st.Source = co.Commit, co.URL
-		}
-		dir, err := os.MkdirTemp(work, "build-")
-		if err != nil {
-			return nil, err
-		}
-		req := &rebuild.Request{Ref: img.Ref(), Image: cur, Source: co, Pins: pins, Base: img.Base,
-			BuildArgs: img.BuildArgs, Labels: st.Labels(), Annotations: st.Annotations(), WorkDir: dir}
-		res, err := b.Build(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		st.BaseName, st.BaseDigest = res.BaseName, res.BaseDigest
-		if m, err := res.Image.Manifest(); err == nil && m.Annotations[rebuild.AnnotationBaseDigest] != "" {
-			st.BaseName, st.BaseDigest = m.Annotations[rebuild.AnnotationBaseName], m.Annotations[rebuild.AnnotationBaseDigest]
-		}
-		return st.Apply(res.Image)
-	}
-	fromSource := func() (v1.Image, error) {
-		if o.builder == nil {
-			return nil, permanent("build", errors.New("no builder configured for builds from source"))
-		}
-		if img.Source == nil {
-			return nil, permanent("build", errors.New("image has no git source"))
-		}
-		co, err := img.Source.Fetch(ctx, filepath.Join(work, "source"), rebuild.WithLogger(o.log))
-		if err != nil {
-			var fe *rebuild.FetchError
-			if errors.As(err, &fe) && (errors.Is(err, rebuild.ErrAuth) || errors.Is(err, rebuild.ErrHostKeyMismatch) ||
-				errors.Is(err, rebuild.ErrHostKeyUnknown) || errors.Is(err, rebuild.ErrRevisionNotFound) || errors.Is(err, rebuild.ErrInvalidSource)) {
-				return nil, permanent("fetch", err)
-			}
-			return nil, err
-		}
-		out, err := run(o.builder, co)
+		var fe *rebuild.FetchError
 		var be *rebuild.BuildError
-		if errors.As(err, &be) {
-			return nil, permanent("build", err)
-		}
-		return out, err
-	}
-	if Method(r.Method) == MethodRebase && o.rebaser != nil {
-		out, err := run(o.rebaser, nil)
-		if err == nil {
-			return out, nil
-		}
 		var pe *rebuild.PrefixError
-		cannot := errors.Is(err, rebuild.ErrBaseUnchanged) || errors.Is(err, rebuild.ErrNoBase) || errors.As(err, &pe)
-		if !cannot {
-			return nil, err
-		}
-		if o.builder == nil || img.Source == nil {
+		switch {
+		case errors.As(err, &fe) && (errors.Is(err, rebuild.ErrAuth) || errors.Is(err, rebuild.ErrHostKeyMismatch) ||
+			errors.Is(err, rebuild.ErrHostKeyUnknown) || errors.Is(err, rebuild.ErrRevisionNotFound) || errors.Is(err, rebuild.ErrInvalidSource)):
+			return nil, permanent("fetch", err)
+		case errors.As(err, &be):
+			return nil, permanent("build", err)
+		case t.Fallback == nil && t.Builder == o.rebaser && (errors.Is(err, rebuild.ErrNoBase) || errors.As(err, &pe)):
 			return nil, permanent("rebase", err)
 		}
-		o.note(r.Cycle, "build", r.Image, "rebase cannot apply, building from source",
-			fmt.Sprintf("%s: rebase cannot apply (%v); building from source", r.Image, err), "rebuild", r.ID, "error", err.Error())
+		return nil, err
 	}
-	return fromSource()
+	if out.Status == rebuild.StatusUnchanged {
+		_ = out.Close()
+		return nil, permanent("rebase", rebuild.ErrBaseUnchanged)
+	}
+	return out, nil
 }
 
 // verify rescans the rebuilt image and accepts it only when it fixes the

@@ -9,8 +9,8 @@ import (
 	"sort"
 
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/redact"
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/secret"
 )
 
 // sync fetches every source from its stored cursor and applies the batch
@@ -65,7 +65,7 @@ var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
 // name, an error message) with a placeholder: feed URLs may carry
 // credentials, which must reach neither logs, errors nor the state.
 func hideUserinfo(s string) string {
-	return userinfoRE.ReplaceAllString(s, "://"+redact.Placeholder+"@")
+	return userinfoRE.ReplaceAllString(s, "://"+secret.Placeholder+"@")
 }
 
 // scrubUserinfo returns err, or an error with its message when that

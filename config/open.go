@@ -18,12 +18,12 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/redact"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/partnerapi"
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // SQLite state and sqlite rpmdbs
+	"github.com/openabs/abs/secret"
 )
 
 func (f *File) level() (slog.Level, error) {
@@ -119,10 +119,10 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 
 	// Publishers and the catalog.
-	regOpts := []publish.RegistryOption{publish.WithKeychain(kc), publish.WithLogger(logger)}
+	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger)}
 	if len(insecure) > 0 {
 		regOpts = append(regOpts, publish.WithPlainHTTP(),
-			publish.WithTransport(plainHTTPHosts{hosts: insecure, inner: remote.DefaultTransport}))
+			publish.WithHTTPClient(plainHTTPHosts{hosts: insecure, inner: remote.DefaultTransport}))
 	}
 	var pub publish.Publisher = publish.NewRegistry(regOpts...)
 	var catalog *partnerapi.Client
@@ -135,12 +135,12 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		if f.Catalog.BaseURL != "" {
 			copts = append(copts, partnerapi.WithBaseURL(f.Catalog.BaseURL))
 		}
-		catalog, err = partnerapi.New(partnerapi.APIKey(key), append(copts, partnerapi.WithLogger(logger))...)
+		catalog, err = partnerapi.New(secret.New(key), append(copts, partnerapi.WithLogger(logger))...)
 		if err != nil {
 			return nil, nil, err
 		}
 		if f.Catalog.Publish {
-			pub = publish.Chain(pub, publish.NewCatalog(catalog, publish.WithCatalogLogger(logger)))
+			pub = publish.Chain(pub, publish.NewCatalog(catalog, publish.WithLogger(logger)))
 		}
 	}
 	opts = append(opts, abs.WithPublisher(pub))
@@ -152,7 +152,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg := notify.EmailConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: notify.NewSecret(pw), From: e.From, Logger: logger}
+		cfg := notify.EmailConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: secret.New(pw), From: e.From, Logger: logger}
 		switch e.TLS {
 		case "", "starttls":
 			cfg.TLS = notify.StartTLS
@@ -172,7 +172,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		if err != nil {
 			return nil, nil, err
 		}
-		h, err := notify.NewWebhook(w.URL, notify.NewSecret(sec), notify.WithWebhookLogger(logger))
+		h, err := notify.NewWebhook(w.URL, secret.New(sec), notify.WithLogger(logger))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -271,19 +271,19 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 					if err != nil {
 						return nil, err
 					}
-					src.Auth.SSHKey = rebuild.NewSecret(k + "\n")
+					src.Auth.SSHKey = secret.New(k + "\n")
 				}
 				if s.SSHKeyPassphraseFile != "" {
 					pp, err := f.secret(key+"ssh_key_passphrase", s.SSHKeyPassphraseFile, "")
 					if err != nil {
 						return nil, err
 					}
-					src.Auth.SSHKeyPassphrase = rebuild.NewSecret(pp)
+					src.Auth.SSHKeyPassphrase = secret.New(pp)
 				}
 				if tok, err := f.secret(key+"token", s.TokenFile, s.TokenEnv); err != nil {
 					return nil, err
 				} else if tok != "" {
-					src.Auth.Token = rebuild.NewSecret(tok)
+					src.Auth.Token = secret.New(tok)
 				}
 				img.Source = src
 			}
@@ -310,7 +310,7 @@ func (f *File) Serve(ctx context.Context, o *abs.Orchestrator) error {
 		return f.errorf("push.listen", "needs push.secret_file or push.secret_env")
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/push", o.Handler(abs.NewSecret(sec)))
+	mux.Handle("/push", o.Handler(secret.New(sec)))
 	srv := &http.Server{Addr: f.Push.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -337,7 +337,9 @@ func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return authn.Anonymous, nil
 }
 
-// plainHTTPHosts lets plain HTTP through to the listed hosts only.
+// plainHTTPHosts lets plain HTTP through to the listed hosts only. It is
+// the publisher's transport (a RoundTripper, and a Doer for
+// publish.WithHTTPClient).
 type plainHTTPHosts struct {
 	hosts []string
 	inner http.RoundTripper
@@ -353,10 +355,13 @@ func (p plainHTTPHosts) RoundTrip(req *http.Request) (*http.Response, error) {
 	return p.inner.RoundTrip(req)
 }
 
+// Do sends req through RoundTrip.
+func (p plainHTTPHosts) Do(req *http.Request) (*http.Response, error) { return p.RoundTrip(req) }
+
 var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
 
 // hideUserinfo replaces the user information of every URL in s: feed URLs
 // may carry credentials.
 func hideUserinfo(s string) string {
-	return userinfoRE.ReplaceAllString(s, "://"+redact.Placeholder+"@")
+	return userinfoRE.ReplaceAllString(s, "://"+secret.Placeholder+"@")
 }
