@@ -37,6 +37,28 @@ func newID(prefix string) string {
 // StartCycle enqueues a cycle and returns its id; the cycle runs on the
 // workers (of this or another process sharing the database).
 func (o *Orchestrator) StartCycle(ctx context.Context, opts CycleOptions) (string, error) {
+	var id string
+	err := o.db.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		id, err = o.startCycle(ctx, tx, opts)
+		return err
+	})
+	return id, err
+}
+
+// StartCycleTx is StartCycle inside the caller's own transaction, as
+// River's InsertTx: tx is a *sql.Tx begun on the SQLite database given to
+// NewSQLite, or a pgx.Tx on the pool given to NewPostgres. The cycle is
+// recorded and runs only if the caller commits.
+func (o *Orchestrator) StartCycleTx(ctx context.Context, tx any, opts CycleOptions) (string, error) {
+	t, err := store.WrapTx(tx)
+	if err != nil {
+		return "", fmt.Errorf("abs: start cycle: %w", err)
+	}
+	return o.startCycle(ctx, t, opts)
+}
+
+func (o *Orchestrator) startCycle(ctx context.Context, tx store.Tx, opts CycleOptions) (string, error) {
 	id := opts.ID
 	if id == "" {
 		id = newID("cycle")
@@ -46,15 +68,11 @@ func (o *Orchestrator) StartCycle(ctx context.Context, opts CycleOptions) (strin
 		cause = "manual"
 	}
 	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun}
-	err := o.db.InTx(ctx, func(tx store.Tx) error {
-		if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
-			DryRun: opts.DryRun, State: string(CycleQueued), Started: o.now()}); err != nil {
-			return err
-		}
-		_, err := o.eng.InsertTx(ctx, tx, args, nil)
-		return err
-	})
-	if err != nil {
+	if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
+		DryRun: opts.DryRun, State: string(CycleQueued), Started: o.now()}); err != nil {
+		return "", fmt.Errorf("abs: start cycle: %w", err)
+	}
+	if _, err := o.eng.InsertTx(ctx, tx, args, nil); err != nil {
 		return "", fmt.Errorf("abs: start cycle: %w", err)
 	}
 	return id, nil

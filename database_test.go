@@ -36,6 +36,26 @@ func TestCallerOwnedSQLite(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rep.Images, 2)
 
+	// A cycle started in the caller's transaction exists only if it
+	// commits.
+	tx, err := sdb.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	id, err := o.StartCycleTx(t.Context(), tx, abs.CycleOptions{})
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+	_, err = o.Report(t.Context(), id)
+	require.Error(t, err, "rolled back: no cycle")
+	tx, err = sdb.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	id, err = o.StartCycleTx(t.Context(), tx, abs.CycleOptions{})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	queued, err := o.Report(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, abs.CycleQueued, queued.State)
+	_, err = o.StartCycleTx(t.Context(), "not a transaction", abs.CycleOptions{})
+	require.Error(t, err)
+
 	require.NoError(t, db.Close())
 	require.NoError(t, sdb.PingContext(t.Context()), "the caller's pool stays open")
 }

@@ -313,3 +313,16 @@ func (t pgxTx) QueryRow(ctx context.Context, q string, args ...any) Row {
 func (t pgxTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t pgxTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 func (t pgxTx) Native() any                        { return t.tx }
+
+// WrapTx wraps a transaction the caller began on the database (a *sql.Tx
+// for SQLite, a pgx.Tx for PostgreSQL), so that domain operations and job
+// inserts join it. The caller commits or rolls it back.
+func WrapTx(native any) (Tx, error) {
+	switch t := native.(type) {
+	case *sql.Tx:
+		return sqlTx{t}, nil
+	case pgx.Tx:
+		return pgxTx{t}, nil
+	}
+	return nil, fmt.Errorf("store: a transaction of type %T is neither *sql.Tx nor pgx.Tx", native)
+}
