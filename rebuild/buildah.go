@@ -203,8 +203,12 @@ func (b *Buildah) Build(ctx context.Context, req *Request) (*Result, error) {
 		res.BaseName = cf.Final().Image
 	}
 	pc := pullConfig{creds: b.Credentials, insecure: b.InsecureHosts, opts: b.Options}
-	if res.Image, err = pc.shareBase(ctx, img, base); err != nil {
+	var baseDigest string
+	if res.Image, baseDigest, err = pc.shareBase(ctx, img, base); err != nil {
 		return nil, scrubError(err, secrets...)
+	}
+	if res.BaseDigest == "" && res.BaseName != "" {
+		res.BaseDigest = baseDigest
 	}
 	return res, nil
 }

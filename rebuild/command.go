@@ -193,8 +193,12 @@ func (c *Command) Build(ctx context.Context, req *Request) (*Result, error) {
 		base = Repository(res.BaseName) + "@" + res.BaseDigest
 	}
 	pc := pullConfig{creds: c.Credentials, insecure: c.InsecureHosts, opts: c.Options}
-	if res.Image, err = pc.shareBase(ctx, img, base); err != nil {
+	var baseDigest string
+	if res.Image, baseDigest, err = pc.shareBase(ctx, img, base); err != nil {
 		return nil, scrubError(err, secrets...)
+	}
+	if res.BaseDigest == "" && res.BaseName != "" {
+		res.BaseDigest = baseDigest
 	}
 	return res, nil
 }

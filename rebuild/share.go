@@ -93,11 +93,12 @@ type pullConfig struct {
 }
 
 // shareBase pulls the base an image was built on (baseRef, for img's
-// platform) and shares its layers into img. baseRef "" or "scratch"
-// leaves img alone.
-func (p pullConfig) shareBase(ctx context.Context, img v1.Image, baseRef string) (v1.Image, error) {
+// platform) and shares its layers into img. It returns the new image and
+// the digest of the base's manifest. baseRef "" or "scratch" leaves img
+// alone.
+func (p pullConfig) shareBase(ctx context.Context, img v1.Image, baseRef string) (v1.Image, string, error) {
 	if baseRef == "" || baseRef == "scratch" {
-		return img, nil
+		return img, "", nil
 	}
 	var nopts []name.Option
 	if r, err := name.ParseReference(baseRef); err == nil && isInsecure(p.insecure, r.Context().RegistryStr()) {
@@ -105,7 +106,7 @@ func (p pullConfig) shareBase(ctx context.Context, img v1.Image, baseRef string)
 	}
 	ref, err := name.ParseReference(baseRef, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild: base %q: %w", baseRef, err)
+		return nil, "", fmt.Errorf("rebuild: base %q: %w", baseRef, err)
 	}
 	opts := append([]remote.Option{remote.WithAuthFromKeychain(keychain(p.creds))}, p.opts...)
 	opts = append(opts, remote.WithContext(ctx))
@@ -114,8 +115,12 @@ func (p pullConfig) shareBase(ctx context.Context, img v1.Image, baseRef string)
 	}
 	base, err := remote.Image(ref, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild: pull base %s to share its layers: %w", baseRef, err)
+		return nil, "", fmt.Errorf("rebuild: pull base %s to share its layers: %w", baseRef, err)
+	}
+	d, err := base.Digest()
+	if err != nil {
+		return nil, "", err
 	}
 	out, _, err := ShareBaseLayers(img, base)
-	return out, err
+	return out, d.String(), err
 }
