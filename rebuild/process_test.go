@@ -177,6 +177,11 @@ func TestHelperOrchestrator(t *testing.T) {
 	if work == "" {
 		t.Skip("helper process")
 	}
+	if base := os.Getenv(orchestratorEnv + "_BUILDAH"); base != "" {
+		co := checkout(t, map[string]string{"Containerfile": "FROM " + base + "\nRUN sleep 300\n"})
+		_, _ = (&rebuild.Buildah{InsecureRegistries: true}).Build(context.Background(), &rebuild.Request{Ref: "x", Source: co, WorkDir: work})
+		return
+	}
 	co := checkout(t, map[string]string{"Containerfile": "FROM scratch\n"})
 	c := &rebuild.Command{Args: []string{"sh", "-c", "echo $$ > {{.Output}}.tool; sleep 300 & echo $! > {{.Output}}.pid; wait"}}
 	_, _ = c.Build(context.Background(), &rebuild.Request{Ref: "x", Source: co, WorkDir: work})
@@ -209,6 +214,52 @@ func TestKillNineThenCleanScratch(t *testing.T) {
 	assert.Equal(t, []string{filepath.Join(dir, "rebuild-app-999")}, removed)
 	assert.Contains(t, killed, child)
 	assert.True(t, waitGone(child), "CleanScratch left %d running", child)
+}
+
+// TestKillNineDuringBuildahThenCleanScratch is the same with a real
+// buildah build killed during a RUN step: CleanScratch finds buildah's
+// processes (by environment, root directory and process group) and
+// kills them all.
+func TestKillNineDuringBuildahThenCleanScratch(t *testing.T) {
+	requireBuildah(t)
+	requireProc(t)
+	reg := startRegistry(t)
+	base := busyboxBase(t, reg)
+	dir := t.TempDir()
+	work := filepath.Join(dir, "rebuild-app-777", "build")
+	require.NoError(t, os.MkdirAll(work, 0o755))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOrchestrator$")
+	cmd.Env = append(os.Environ(), orchestratorEnv+"="+work, orchestratorEnv+"_BUILDAH="+base)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	running := waitForSleep(t, work)
+	t.Logf("%d build processes before kill -9", len(running))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	time.Sleep(200 * time.Millisecond)
+	var orphans []int
+	for _, pid := range running {
+		if alive(pid) {
+			orphans = append(orphans, pid)
+		}
+	}
+	t.Logf("%d orphaned after kill -9: %v", len(orphans), orphans)
+	t.Cleanup(func() {
+		for _, pid := range orphans {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+
+	removed, killed, err := rebuild.CleanScratch(dir, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{filepath.Join(dir, "rebuild-app-777")}, removed)
+	for _, pid := range orphans {
+		assert.Contains(t, killed, pid)
+	}
+	for _, pid := range running {
+		assert.True(t, waitGone(pid), "process %d of the killed build still runs", pid)
+	}
 }
 
 // TestBuildErrorTail fails a build with a long log in which the tool
@@ -246,4 +297,101 @@ echo "error: unauthorized"; exit 2`},
 	for _, e := range entries {
 		assert.NotContains(t, e.Name(), "registries", "the auth file is removed after the build")
 	}
+}
+
+// buildProcesses returns the running processes in the process groups of
+// the processes whose ScratchEnv is dir or below it.
+func buildProcesses(dir string) []int {
+	procs, _ := os.ReadDir("/proc")
+	groups := map[int]bool{}
+	pgid := map[int]int{}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		pgid[pid] = groupOf(pid)
+		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for kv := range strings.SplitSeq(string(env), "\x00") {
+			if v, ok := strings.CutPrefix(kv, rebuild.ScratchEnv+"="); ok && strings.HasPrefix(v, dir) {
+				groups[pgid[pid]] = true
+			}
+		}
+	}
+	var out []int
+	for pid, g := range pgid {
+		if groups[g] {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func groupOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	g, _ := strconv.Atoi(f[2])
+	return g
+}
+
+// TestBuildahCancelLeavesNoProcess cancels a real buildah build in the
+// middle of a RUN step: buildah and everything it started (the chroot
+// runtime, the step's shell and sleep) are gone when Build returns.
+func TestBuildahCancelLeavesNoProcess(t *testing.T) {
+	requireBuildah(t)
+	requireProc(t)
+	reg := startRegistry(t)
+	base := busyboxBase(t, reg)
+	co := checkout(t, map[string]string{"Containerfile": "FROM " + base + "\nRUN echo step-started && sleep 300\n"})
+	work := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&rebuild.Buildah{InsecureRegistries: true}).Build(ctx, &rebuild.Request{Ref: "x", Source: co, WorkDir: work})
+		done <- err
+	}()
+	running := waitForSleep(t, work)
+	t.Logf("%d processes of the build running before cancel", len(running))
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(60 * time.Second):
+		t.Fatal("Build did not return after cancel")
+	}
+	for _, pid := range running {
+		assert.True(t, waitGone(pid), "process %d survived the cancelled build", pid)
+	}
+}
+
+// waitForSleep waits until a RUN step's sleep runs in a build under work
+// and returns the build's processes.
+func waitForSleep(t *testing.T, work string) []int {
+	t.Helper()
+	for range 600 {
+		running := buildProcesses(work)
+		if hasSleep(running) {
+			return running
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the RUN step never started")
+	return nil
+}
+
+func hasSleep(pids []int) bool {
+	for _, pid := range pids {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.HasPrefix(string(b), "sleep") {
+			return true
+		}
+	}
+	return false
 }

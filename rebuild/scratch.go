@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,10 @@ const ScratchPrefix = "rebuild-"
 // that ran them died without cleaning up (kill -9, a crash, a lost
 // machine): every entry of dir named ScratchPrefix+"*" that was last
 // modified more than olderThan ago is removed, after the processes still
-// running for it (found by ScratchEnv, on Linux through /proc) are killed.
+// running for it are killed. On Linux those are found through /proc: the
+// processes whose ScratchEnv, working directory or root lies in the
+// entry, and the other members of their process groups (a build tool and
+// what it started share one).
 //
 // Call it once at start, before any build runs, with dir the work
 // directory given to Execute (os.TempDir() by default) and olderThan
@@ -83,29 +87,79 @@ func CleanScratch(dir string, olderThan time.Duration) (removed []string, killed
 	return removed, killed, errors.Join(errs...)
 }
 
-// scratchProcesses returns the ids of the processes whose ScratchEnv lies
-// in one of dirs. It reads /proc and finds nothing where there is none.
+// scratchProcesses returns the ids of the processes of builds in dirs:
+// those whose ScratchEnv, working directory or root directory lies in
+// one of dirs (a RUN step under chroot isolation has a clean environment
+// but its root in the build's storage), and every other member of their
+// process groups. It reads /proc and finds nothing where there is none.
 func scratchProcesses(dirs []string) []int {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	self := os.Getpid()
+	ownGroup := processGroup(self)
+	groups := map[int]bool{}
+	all := map[int]int{} // pid -> pgid
 	var out []int
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
 		if err != nil || pid == self {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
-		if err != nil {
+		pgid := processGroup(pid)
+		all[pid] = pgid
+		if !belongs(pid, dirs) {
 			continue
 		}
-		if v, ok := envValue(env, ScratchEnv); ok && inAny(v, dirs) {
+		out = append(out, pid)
+		if pgid > 1 && pgid != ownGroup {
+			groups[pgid] = true
+		}
+	}
+	for pid, pgid := range all {
+		if groups[pgid] && !slices.Contains(out, pid) {
 			out = append(out, pid)
 		}
 	}
+	slices.Sort(out)
 	return out
+}
+
+// belongs reports whether process pid runs for one of dirs.
+func belongs(pid int, dirs []string) bool {
+	base := filepath.Join("/proc", strconv.Itoa(pid))
+	if env, err := os.ReadFile(filepath.Join(base, "environ")); err == nil {
+		if v, ok := envValue(env, ScratchEnv); ok && inAny(v, dirs) {
+			return true
+		}
+	}
+	for _, link := range []string{"cwd", "root"} {
+		if target, err := os.Readlink(filepath.Join(base, link)); err == nil && target != "/" && inAny(target, dirs) {
+			return true
+		}
+	}
+	return false
+}
+
+// processGroup returns the process group of pid from /proc (0 when
+// unknown).
+func processGroup(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return 0
+	}
+	g, _ := strconv.Atoi(f[2])
+	return g
 }
 
 // envValue finds key in a NUL-separated environment block.
