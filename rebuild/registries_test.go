@@ -128,7 +128,7 @@ func TestCommandRegistryFiles(t *testing.T) {
 		"docker.io":            {Username: "c", Password: rebuild.NewSecret("pc")},
 	}
 	c := &rebuild.Command{
-		Args: []string{sh, "-c", `echo "auth={{.AuthFile}} conf={{.RegistriesConf}}"; [ "$REGISTRY_AUTH_FILE" = "{{.AuthFile}}" ] || exit 9; cat "$REGISTRY_AUTH_FILE"; echo; cat "$CONTAINERS_REGISTRIES_CONF"; exit 1`},
+		Args:        []string{sh, "-c", `echo "auth={{.AuthFile}} conf={{.RegistriesConf}}"; [ "$REGISTRY_AUTH_FILE" = "{{.AuthFile}}" ] || exit 9; cat "$REGISTRY_AUTH_FILE"; echo; cat "$CONTAINERS_REGISTRIES_CONF"; exit 1`},
 		Credentials: creds, InsecureHosts: []string{"127.0.0.1:5000"},
 	}
 	build := func(containerfile string) *rebuild.BuildError {
