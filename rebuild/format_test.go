@@ -262,3 +262,27 @@ func TestCheckPullableIndex(t *testing.T) {
 	require.ErrorIs(t, err, rebuild.ErrNotPullable)
 	assert.Contains(t, err.Error(), "linux/amd64: config has no creation time")
 }
+
+// FuzzCheckPullable feeds arbitrary manifests and configs to
+// CheckPullable: it returns an error or nil, never panics.
+func FuzzCheckPullable(f *testing.F) {
+	for _, mt := range []types.MediaType{types.OCIManifestSchema1, types.DockerManifestSchema2} {
+		img := imageIn(f, mt, nil, nil, layer(f, map[string]string{"a": "1"}))
+		m, err := img.RawManifest()
+		require.NoError(f, err)
+		c, err := img.RawConfigFile()
+		require.NoError(f, err)
+		f.Add(m, c, string(mt))
+	}
+	f.Add([]byte(`{"schemaVersion":2,"layers":[{}],"manifests":null}`), []byte(`{"rootfs":{"diff_ids":["x"]},"history":[{}]}`), "")
+	f.Fuzz(func(t *testing.T, manifest, config []byte, mt string) {
+		img, err := partial.CompressedToImage(&rawImage{manifest: manifest, config: config, mt: types.MediaType(mt)})
+		if err != nil {
+			return
+		}
+		var fe *rebuild.FormatError
+		if err := rebuild.CheckPullable(img); errors.As(err, &fe) {
+			require.NotEmpty(t, fe.Problems)
+		}
+	})
+}
