@@ -2,6 +2,7 @@ package rebuild
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,6 +252,12 @@ func CheckPullable(img v1.Image) error {
 	}
 	return nil
 }
+
+// VerifyPullable is CheckPullable in the form WithVerify takes, so that
+// Run and Execute stage only images every container runtime can pull:
+//
+//	rebuild.Execute(ctx, plan, rebuild.WithVerify(rebuild.VerifyPullable))
+func VerifyPullable(_ context.Context, _ *Target, img v1.Image) error { return CheckPullable(img) }
 
 // CheckPullableIndex checks every image of a multi-platform index with
 // CheckPullable, and that the index's own media type is of the family of

@@ -2,6 +2,7 @@ package rebuild_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -285,4 +286,47 @@ func FuzzCheckPullable(f *testing.F) {
 			require.NotEmpty(t, fe.Problems)
 		}
 	})
+}
+
+// TestExecuteVerifyPullable stages nothing when the rebuilt image would
+// not be pullable (here: what go-containerregistry's mutate.Rebase makes
+// of pulled OCI images), and stages the image Rebase makes.
+func TestExecuteVerifyPullable(t *testing.T) {
+	reg := startRegistry(t)
+	base := imageIn(t, types.OCIManifestSchema1, nil, nil, layer(t, map[string]string{"a": "1"}))
+	baseDigest := push(t, reg+"/base:1", base).String()
+	app := annotateBase(t, imageIn(t, types.OCIManifestSchema1, base, map[string]string{"release": "1"}, layer(t, map[string]string{"b": "1"})), reg+"/base:1", baseDigest)
+	push(t, reg+"/app:1", app)
+	push(t, reg+"/base:1", imageIn(t, types.OCIManifestSchema1, nil, nil, layer(t, map[string]string{"a": "2"})))
+
+	var checked int
+	verify := func(ctx context.Context, tg *rebuild.Target, img v1.Image) error {
+		checked++
+		return rebuild.VerifyPullable(ctx, tg, img)
+	}
+	bad, err := mutate.Rebase(pull(t, reg+"/app:1"), pull(t, reg+"/base@"+baseDigest), pull(t, reg+"/base:1"))
+	require.NoError(t, err)
+	plan, err := rebuild.NewPlan([]*rebuild.Target{
+		{Name: "app", Ref: reg + "/app:1", Builder: &rebuild.Rebase{}},
+		{Name: "bad", Ref: reg + "/bad:1", Builder: fixedBuilder{bad}},
+	})
+	require.NoError(t, err)
+	rep, err := rebuild.Execute(t.Context(), plan, rebuild.WithVerify(verify), rebuild.WithStore(&rebuild.RegistryStore{}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rep.Close() })
+	assert.Equal(t, 2, checked)
+	assert.Equal(t, rebuild.StatusBuilt, rep.Get("app").Status)
+	require.Equal(t, rebuild.StatusFailed, rep.Get("bad").Status)
+	require.ErrorIs(t, rep.Get("bad").Err, rebuild.ErrNotPullable)
+	assert.Empty(t, rep.Get("bad").Pinned, "nothing staged")
+	require.NoError(t, rebuild.CheckPullable(pull(t, rep.Get("app").Pinned)))
+}
+
+// fixedBuilder returns the same image for every request.
+type fixedBuilder struct{ img v1.Image }
+
+func (fixedBuilder) Name() string { return "fixed" }
+
+func (b fixedBuilder) Build(context.Context, *rebuild.Request) (*rebuild.Result, error) {
+	return &rebuild.Result{Image: b.img}, nil
 }
