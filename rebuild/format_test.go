@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -329,4 +330,47 @@ func (fixedBuilder) Name() string { return "fixed" }
 
 func (b fixedBuilder) Build(context.Context, *rebuild.Request) (*rebuild.Result, error) {
 	return &rebuild.Result{Image: b.img}, nil
+}
+
+// BenchmarkCheckPullable checks a 20-layer image (a UBI-based application
+// image has 2 to 20).
+func BenchmarkCheckPullable(b *testing.B) {
+	var ls []v1.Layer
+	for i := range 20 {
+		ls = append(ls, layer(b, map[string]string{"f": strconv.Itoa(i)}))
+	}
+	img := imageIn(b, types.OCIManifestSchema1, nil, nil, ls...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := rebuild.CheckPullable(img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRebaseAcrossFamilies rebases a 20-layer OCI image (10 base
+// layers) onto a Docker base, re-typing its layers.
+func BenchmarkRebaseAcrossFamilies(b *testing.B) {
+	reg := startRegistry(b)
+	var baseLayers, appLayers []v1.Layer
+	for i := range 10 {
+		baseLayers = append(baseLayers, layer(b, map[string]string{"base": strconv.Itoa(i)}))
+		appLayers = append(appLayers, layer(b, map[string]string{"app": strconv.Itoa(i)}))
+	}
+	oldBase := imageIn(b, types.OCIManifestSchema1, nil, nil, baseLayers...)
+	oldDigest := push(b, reg+"/base:1", oldBase).String()
+	app := annotateBase(b, imageIn(b, types.OCIManifestSchema1, oldBase, nil, appLayers...), reg+"/base:1", oldDigest)
+	push(b, reg+"/app:1", app)
+	push(b, reg+"/base:1", imageIn(b, types.DockerManifestSchema2, nil, nil, append(baseLayers[:9:9], layer(b, map[string]string{"fixed": "1"}))...))
+	r := &rebuild.Rebase{}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := r.Build(b.Context(), &rebuild.Request{Ref: reg + "/app:1", Image: app})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := res.Image.Digest(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
