@@ -26,6 +26,10 @@ type Unfixed struct {
 	Product    string    `json:"product,omitempty"`
 	ProductCPE string    `json:"product_cpe,omitempty"`
 	Match      MatchRule `json:"match"`
+	// ContentSet and ImageCPE say which content set and image CPE led to
+	// the product (see Finding).
+	ContentSet string `json:"content_set,omitempty"`
+	ImageCPE   string `json:"image_cpe,omitempty"`
 }
 
 // Update summarises the findings of one installed package: the newest
@@ -61,7 +65,7 @@ func (ix *Index) Report(inv *rpmscan.Inventory) *Report {
 	}
 	app := ix.applicableTo(inv)
 	r := &Report{Match: app.rule, CPEs: slices.Clone(app.cpes)}
-	r.Findings = ix.match(inv, app)
+	r.Findings = append(ix.match(inv, app), ix.baseFindings(inv)...)
 	r.Updates = Updates(r.Findings)
 	r.Unfixed = ix.unfixedFor(inv, app)
 	return r
@@ -90,11 +94,15 @@ func (ix *Index) unfixedFor(inv *rpmscan.Inventory, app *applicable) []Unfixed {
 			if seen[e.vex] || e.module != mod || !archCompatible(e.arch, p.Arch) {
 				continue
 			}
-			if ok, _ := app.lookup(e.target); !ok {
+			via, ok := app.lookup(e.target)
+			if !ok {
+				continue
+			}
+			v := ix.vex[e.vex]
+			if via.main() && ix.vexOwnStreamFixed(e.vex, v.cve, p.Name, app) {
 				continue
 			}
 			seen[e.vex] = true
-			v := ix.vex[e.vex]
 			sev := v.severity
 			if e.fix.Severity != SeverityNone {
 				sev = e.fix.Severity
@@ -102,7 +110,7 @@ func (ix *Index) unfixedFor(inv *rpmscan.Inventory, app *applicable) []Unfixed {
 			out = append(out, Unfixed{
 				CVE: v.cve, Severity: sev, State: e.state, Package: p.Name,
 				Installed: p.EVR() + "." + p.Arch, Product: e.fix.Product,
-				ProductCPE: e.fix.CPE, Match: app.rule,
+				ProductCPE: e.fix.CPE, Match: via.rule, ContentSet: via.repo, ImageCPE: via.cpe,
 			})
 		}
 	}
@@ -112,7 +120,36 @@ func (ix *Index) unfixedFor(inv *rpmscan.Inventory, app *applicable) []Unfixed {
 	return out
 }
 
-// Updates groups findings by installed package. The fixed EVR is the
+// vexOwnStreamFixed reports whether a CVE that is unfixed on the main
+// stream has a fix for package name in one of an extended-support image's
+// own streams, in its VEX document or in an advisory: then the main
+// stream's unfixed entry does not concern the image.
+func (ix *Index) vexOwnStreamFixed(vi int32, cve, name string, app *applicable) bool {
+	own := func(t uint32) bool {
+		v, ok := app.lookup(t)
+		return ok && !v.main()
+	}
+	for _, nt := range ix.vexFixed[vi] {
+		if nt.name == name && own(nt.target) {
+			return true
+		}
+	}
+	for _, g := range ix.names[name] {
+		if !own(g.target) {
+			continue
+		}
+		for _, e := range g.entries {
+			if slices.Contains(ix.advs[e.adv].cves, cve) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Updates groups findings by installed package; findings of the base
+// image (MatchBaseImage) call for a rebase, not a package update, and are
+// left out. The fixed EVR is the
 // newest among findings from the image's own stream, or among all findings
 // when every one came through the main stream.
 func Updates(findings []Finding) []Update {
@@ -121,6 +158,9 @@ func Updates(findings []Finding) []Update {
 	var out []Update
 	own := map[key]bool{}
 	for _, f := range findings {
+		if f.Match == MatchBaseImage {
+			continue // a rebase, not a package update
+		}
 		k := key{f.Package, f.Arch, f.Installed}
 		i, ok := idx[k]
 		if !ok {
