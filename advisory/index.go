@@ -26,7 +26,7 @@ type Index struct {
 	// vexFixed holds, per VEX document, the packages and targets its fixed
 	// entries name, for the main-stream rule of unfixed entries.
 	vexFixed [][]nameTarget
-	prods   []prodInfo
+	prods    []prodInfo
 
 	targets []string            // target id -> key ("redhat:enterprise_linux:9" or "eco:AlmaLinux:9")
 	exact   map[string]uint32   // key -> target id

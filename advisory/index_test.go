@@ -179,7 +179,7 @@ func TestCPEMatch(t *testing.T) {
 	// counts; a major-only product covers the image's minors, not the other
 	// way round.
 	tests := []struct {
-		image, product string
+		image, product  string
 		want, symmetric bool
 	}{
 		{"cpe:/a:redhat:enterprise_linux:9::appstream", "cpe:/a:redhat:enterprise_linux:9::appstream", true, true},
