@@ -142,3 +142,20 @@ func TestBaseFindings(t *testing.T) {
 		assert.Empty(t, ix.Match(&rpmscan.Inventory{}))
 	})
 }
+
+func TestFindingPath(t *testing.T) {
+	ix := guidanceIndex()
+	got := ix.Match(&rpmscan.Inventory{ContentSets: eus86, Packages: []rpmscan.Package{pkg("libxml2", "2.9.7-13.el8_6.1", "x86_64")}})
+	require.Len(t, got, 1)
+	assert.Equal(t, "rhel-8-for-x86_64-baseos-eus-rpms__8_DOT_6 → cpe:/o:redhat:rhel_eus:8.6::baseos → BaseOS-8.10.0.Z.MAIN (cpe:/o:redhat:enterprise_linux:8::baseos) → 0:2.9.7-18.el8_10.1.x86_64 [main_stream]", got[0].Path())
+	got = ix.Match(&rpmscan.Inventory{OS: rpmscan.OS{ID: "rhel", VersionID: "8.10"}, Packages: []rpmscan.Package{pkg("tomcat", "1:9.0.87-1.el8_10", "noarch")}})
+	require.Len(t, got, 1)
+	assert.Equal(t, "os-release → cpe:/a:redhat:enterprise_linux:8 → AppStream-8.10.0.Z.MAIN (cpe:/a:redhat:enterprise_linux:8::appstream) → 1:9.0.87-1.el8_10.1.noarch [os_release]", got[0].Path())
+
+	a := readDoc(t, "oci/rhsa-2099_4160.json").Advisory
+	got = NewIndex([]Advisory{*a}).Match(&rpmscan.Inventory{Image: rpmscan.ImageInfo{Labels: map[string]string{"architecture": "x86_64"}},
+		Base: &rpmscan.BaseImage{Name: "registry.redhat.io/openshift4/ose-console-rhel9:v4.16", Digest: console416Old}})
+	require.Len(t, got, 1)
+	assert.Equal(t, "base image registry.redhat.io/openshift4/ose-console-rhel9 has RHSA-2099:4160; fixed in "+console416Fixed+
+		" (tag v4.16.0-202410180404.p0.g95b8916.assembly.stream.el9) for 9Base-RHOSE-4.16 [base_image]", got[0].Path())
+}

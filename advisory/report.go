@@ -2,7 +2,9 @@ package advisory
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/openabs/abs/internal/rpmver"
 	"github.com/openabs/abs/rpmscan"
@@ -191,4 +193,47 @@ func Updates(findings []Finding) []Update {
 		return cmp.Or(cmp.Compare(a.Package, b.Package), cmp.Compare(a.Arch, b.Arch), cmp.Compare(a.Installed, b.Installed))
 	})
 	return out
+}
+
+// Path describes how the finding's product came to apply to the image,
+// from content set to fixed build: for an RPM,
+// "rhel-8-for-x86_64-baseos-eus-rpms__8_DOT_6 → cpe:/o:redhat:rhel_eus:8.6::baseos
+// → BaseOS-8.10.0.Z.MAIN (cpe:/o:redhat:enterprise_linux:8::baseos) → 0:2.9.7-18.el8_10.1.x86_64 [main_stream]";
+// for the image's base, "base image registry.redhat.io/openshift4/X has
+// RHSA-…; fixed in sha256:… (tag …) [base_image]".
+func (f Finding) Path() string {
+	var b strings.Builder
+	if f.Match == MatchBaseImage {
+		fmt.Fprintf(&b, "base image %s has %s; fixed in %s", f.Package, f.Advisory, f.Fixed)
+		if f.FixedTag != "" {
+			fmt.Fprintf(&b, " (tag %s)", f.FixedTag)
+		}
+		if f.Product != "" {
+			fmt.Fprintf(&b, " for %s", f.Product)
+		}
+		fmt.Fprintf(&b, " [%s]", f.Match)
+		return b.String()
+	}
+	switch {
+	case f.ContentSet != "":
+		b.WriteString(f.ContentSet)
+	case f.Match == MatchOSRelease:
+		b.WriteString("os-release")
+	default:
+		b.WriteString("image")
+	}
+	if f.ImageCPE != "" {
+		b.WriteString(" → " + f.ImageCPE)
+	}
+	b.WriteString(" → ")
+	if f.Product != "" {
+		b.WriteString(f.Product)
+		if f.ProductCPE != "" {
+			b.WriteString(" (" + f.ProductCPE + ")")
+		}
+	} else {
+		b.WriteString(f.ProductCPE)
+	}
+	fmt.Fprintf(&b, " → %s [%s]", f.Fixed, f.Match)
+	return b.String()
 }
