@@ -100,7 +100,7 @@ func TestBaseFindings(t *testing.T) {
 			buildinfo: []rpmscan.BuildInfo{{NVR: "openshift-enterprise-console-container-v4.16.1-202411020000.p0.gabcdef0.assembly.stream.el9", LayerIndex: 3}}},
 		{name: "buildinfo names the older build: its version decides", base: rpmscan.BaseImage{Name: "registry.redhat.io/openshift4/ose-console-rhel9", Digest: console416Old}, labels: x86,
 			buildinfo: []rpmscan.BuildInfo{{NVR: "openshift-enterprise-console-container-v4.16.0-202409181705.p0.g0b1616c.assembly.stream.el9", LayerIndex: 3}},
-			fixed: console416Fixed, tag: "v4.16.0-202410180404.p0.g95b8916.assembly.stream.el9", imageCPE: "cpe:/a:redhat:openshift:4.16"},
+			fixed:     console416Fixed, tag: "v4.16.0-202410180404.p0.g95b8916.assembly.stream.el9", imageCPE: "cpe:/a:redhat:openshift:4.16"},
 		{name: "version unknown: the repository and digest decide", base: rpmscan.BaseImage{Name: "registry.redhat.io/openshift4/ose-console-rhel9", Digest: console416Old}, labels: x86,
 			fixed: console416Fixed, tag: "v4.16.0-202410180404.p0.g95b8916.assembly.stream.el9"},
 		{name: "image listed by product id only", base: rpmscan.BaseImage{Name: "registry.redhat.io/openshift4/ose-cli:v4.16", Digest: console416Old}, labels: x86,
