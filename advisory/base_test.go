@@ -138,6 +138,9 @@ func TestBaseFindings(t *testing.T) {
 			assert.Empty(t, r.Updates, "a base finding calls for a rebase, not a package update")
 		})
 	}
+	assert.Equal(t, []string{"registry.redhat.io/openshift4/ose-cli", "registry.redhat.io/openshift4/ose-console-rhel9"}, ix.ImageRepositories("RHSA-2099:4160"))
+	assert.Equal(t, []string{"openshift-clients"}, ix.PackageNames("RHSA-2099:4160"))
+	assert.Nil(t, ix.ImageRepositories("RHSA-1999:0001"))
 	t.Run("no base", func(t *testing.T) {
 		assert.Empty(t, ix.Match(&rpmscan.Inventory{}))
 	})

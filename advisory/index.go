@@ -43,6 +43,7 @@ type advMeta struct {
 	cves     []string
 	url      string
 	names    []string
+	repos    []string // repository paths of the images it fixes
 }
 
 type vexMeta struct {
@@ -287,6 +288,9 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 				ix.images = map[string][]imageEntry{}
 			}
 			ix.images[p] = append(ix.images[p], imageEntry{adv: ai, prod: pid, key: key, fix: im})
+			if m := &ix.advs[ai]; !slices.Contains(m.repos, p) {
+				m.repos = append(m.repos, p)
+			}
 		}
 	}
 	// Each name's groups are sorted by target, so Match visits only the
@@ -377,6 +381,23 @@ func (ix *Index) PackageNames(id string) []string {
 		return nil
 	}
 	return slices.Clone(ix.advs[i].names)
+}
+
+// ImageRepositories returns the sorted repositories
+// ("registry.redhat.io/openshift4/ose-console-rhel9") of the container
+// images an advisory fixes, or nil when it fixes none or is not indexed:
+// with it a caller can find the images built on one of them.
+func (ix *Index) ImageRepositories(id string) []string {
+	i, ok := ix.byID[id]
+	if !ok || len(ix.advs[i].repos) == 0 {
+		return nil
+	}
+	out := make([]string, len(ix.advs[i].repos))
+	for j, p := range ix.advs[i].repos {
+		out[j] = "registry.redhat.io/" + p
+	}
+	slices.Sort(out)
+	return out
 }
 
 // applicable is the set of targets an image's packages are matched
@@ -567,7 +588,7 @@ type candidate struct {
 	e     *entry
 	arch  string
 	main  bool
-	via   via
+	via   int32 // index into applicable.via
 	exact bool // the fix's CPE is one of the image's, verbatim
 }
 
@@ -602,7 +623,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 				// First entry newer than the installed package.
 				i := sort.Search(len(es), func(i int) bool { return es[i].evr.Compare(inst) > 0 })
 				for j := i; j < len(es); j++ {
-					cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main, via: v})
+					cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main, via: int32(ti)})
 				}
 			}
 		}
@@ -663,6 +684,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 			installed, last = p.EVR()+"."+p.Arch, h.pkg
 		}
 		c, m := h.c, &ix.advs[h.adv]
+		v := &app.via[c.via]
 		arch := c.arch
 		if arch == "" {
 			arch = p.Arch
@@ -672,10 +694,10 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		out = append(out, Finding{
 			Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: slices.Clone(m.cves),
 			Package: p.Name, Installed: installed, Fixed: fixedArch,
-			ProductCPE: ix.prods[c.e.prod].cpe, Match: c.via.rule,
+			ProductCPE: ix.prods[c.e.prod].cpe, Match: v.rule,
 			Arch: p.Arch, Module: p.ModuleStream(), FixedEVR: fixed, Product: ix.prods[c.e.prod].product,
 			MainStream: c.main, Type: m.typ, URL: m.url,
-			ContentSet: c.via.repo, ImageCPE: c.via.cpe,
+			ContentSet: v.repo, ImageCPE: v.cpe,
 		})
 	}
 	return out
