@@ -589,7 +589,7 @@ type candidate struct {
 	arch  string
 	main  bool
 	via   int32 // index into applicable.via
-	exact bool // the fix's CPE is one of the image's, verbatim
+	exact bool  // the fix's CPE is one of the image's, verbatim
 }
 
 func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
