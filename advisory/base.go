@@ -10,6 +10,13 @@ import (
 	"github.com/openabs/abs/rpmscan"
 )
 
+// unfixedImage is one container image a VEX document lists as unfixed.
+type unfixedImage struct {
+	vex int32
+	key string
+	im  UnfixedImage
+}
+
 // imageEntry is one fixed container image of an advisory.
 type imageEntry struct {
 	adv  int32
@@ -113,6 +120,62 @@ func firstMatch(re *regexp.Regexp, s string) string {
 	return ""
 }
 
+// productCPE returns the base's CPE for the product of key ("cpe:/a:redhat:openshift:4.16"
+// for a 4.16 base and the key "a:redhat:openshift:4.16"), and whether the
+// product applies to the base under the rules CPEMatch follows (same
+// version, or a major-only product). When the base's version is unknown
+// the repository alone decides: ok is true and the CPE empty.
+func (b *base) productCPE(key, product string) (string, bool) {
+	if b.version == "" || key == "" {
+		return "", true
+	}
+	f := strings.Split(key, ":")
+	if len(f) != 4 {
+		return "", false
+	}
+	c := keyString(f[0] + ":" + f[1] + ":" + f[2] + ":" + b.version)
+	return c, CPEMatch(c, product)
+}
+
+// baseUnfixed returns the VEX entries that list the image's Red Hat base
+// as affected, or under investigation, with no fix yet (rules 3 and 5: an
+// unfixed "openshift:4" entry concerns a 4.16 base).
+func (ix *Index) baseUnfixed(inv *rpmscan.Inventory) []Unfixed {
+	if len(ix.unfixedImages) == 0 {
+		return nil
+	}
+	b := baseOf(inv)
+	if b == nil {
+		return nil
+	}
+	var out []Unfixed
+	var seen []int32
+	for _, e := range ix.unfixedImages[b.path] {
+		if slices.Contains(seen, e.vex) {
+			continue
+		}
+		imageCPE, ok := b.productCPE(e.key, e.im.CPE)
+		if !ok {
+			continue
+		}
+		seen = append(seen, e.vex)
+		v := ix.vex[e.vex]
+		sev := v.severity
+		if e.im.Severity != SeverityNone {
+			sev = e.im.Severity
+		}
+		installed := b.digest
+		if installed == "" {
+			installed = b.name
+		}
+		out = append(out, Unfixed{CVE: v.cve, Severity: sev, State: e.im.State,
+			Package: strings.TrimSuffix(redHatRegistries[0], "/") + "/" + b.path, Installed: installed,
+			Product: e.im.Product, ProductCPE: e.im.CPE, Match: MatchBaseImage, ImageCPE: imageCPE})
+	}
+	slices.SortFunc(out, func(a, b Unfixed) int { return cmp.Compare(a.CVE, b.CVE) })
+	return out
+}
+
 // archOf maps an image's architecture label to the purl arch Red Hat uses.
 func archOf(inv *rpmscan.Inventory) string {
 	switch a := inv.Image.Labels["architecture"]; a {
@@ -153,19 +216,9 @@ func (ix *Index) baseFindings(inv *rpmscan.Inventory) []Finding {
 	var hits []hit
 	for i := range es {
 		e := &es[i]
-		var imageCPE string
-		if b.version != "" && e.key != "" {
-			// The base's product CPE for its version, e.g.
-			// "cpe:/a:redhat:openshift:4.16"; the product applies under
-			// the rules CPEMatch follows (same version, or major-only).
-			f := strings.Split(e.key, ":")
-			if len(f) != 4 {
-				continue
-			}
-			imageCPE = keyString(f[0] + ":" + f[1] + ":" + f[2] + ":" + b.version)
-			if !CPEMatch(imageCPE, e.fix.CPE) {
-				continue
-			}
+		imageCPE, ok := b.productCPE(e.key, e.fix.CPE)
+		if !ok {
+			continue
 		}
 		fixed := (b.digest != "" && e.fix.Digest == b.digest) || (e.fix.Tag != "" && slices.Contains(b.tags, e.fix.Tag)) ||
 			(!b.built.IsZero() && !b.built.Before(ix.advs[e.adv].issued))

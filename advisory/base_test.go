@@ -162,3 +162,43 @@ func TestFindingPath(t *testing.T) {
 	assert.Equal(t, "base image registry.redhat.io/openshift4/ose-console-rhel9 has RHSA-2099:4160; fixed in "+console416Fixed+
 		" (tag v4.16.0-202410180404.p0.g95b8916.assembly.stream.el9) for 9Base-RHOSE-4.16 [base_image]", got[0].Path())
 }
+
+// TestBaseUnfixed: a VEX document's unfixed container images (major-only
+// "openshift:4" products, no digest) concern a base of any 4.x version
+// (rules 3 and 5) and are reported apart from the findings.
+func TestBaseUnfixed(t *testing.T) {
+	v := readDoc(t, "oci/cve-2099-24791.json").VEX
+	require.NotNil(t, v)
+	require.Len(t, v.UnfixedImages, 2)
+	assert.Equal(t, UnfixedImage{ImageFix: ImageFix{Product: "red_hat_openshift_container_platform_4", CPE: "cpe:/a:redhat:openshift:4",
+		Name: "ose-console-rhel9", Repository: "registry.redhat.io/openshift4/ose-console-rhel9", Severity: SeverityModerate}, State: StateAffected}, v.UnfixedImages[0])
+	assert.Equal(t, StateUnderInvestigation, v.UnfixedImages[1].State)
+	assert.Equal(t, "registry.redhat.io/openshift4/ose-cli", v.UnfixedImages[1].Repository)
+
+	ix := NewIndex(nil, WithVEX([]VEX{*v}))
+	for _, tt := range []struct {
+		name, base, imageCPE string
+		want                 bool
+	}{
+		{"4.16 base", "registry.redhat.io/openshift4/ose-console-rhel9:v4.16", "cpe:/a:redhat:openshift:4.16", true},
+		{"4.12 base", "registry.redhat.io/openshift4/ose-console-rhel9:v4.12.0-202301010000.p0", "cpe:/a:redhat:openshift:4.12", true},
+		{"version unknown", "registry.redhat.io/openshift4/ose-console-rhel9", "", true},
+		{"another repository", "registry.redhat.io/ubi9/ubi:9.4", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &rpmscan.Inventory{Base: &rpmscan.BaseImage{Name: tt.base, Digest: console416Old}}
+			got := ix.Unfixed(inv)
+			if !tt.want {
+				require.Empty(t, got)
+				return
+			}
+			require.Len(t, got, 1)
+			assert.Equal(t, Unfixed{CVE: "CVE-2099-24791", Severity: SeverityModerate, State: StateAffected,
+				Package: "registry.redhat.io/openshift4/ose-console-rhel9", Installed: console416Old,
+				Product: "red_hat_openshift_container_platform_4", ProductCPE: "cpe:/a:redhat:openshift:4",
+				Match: MatchBaseImage, ImageCPE: tt.imageCPE}, got[0])
+			assert.Equal(t, got, ix.Report(inv).Unfixed)
+			assert.Empty(t, ix.Match(inv), "unfixed entries are no findings")
+		})
+	}
+}

@@ -73,7 +73,10 @@ type VEX struct {
 	Affected           []Fix     `json:"affected,omitempty"`
 	NotAffected        []Fix     `json:"not_affected,omitempty"`
 	UnderInvestigation []Fix     `json:"under_investigation,omitempty"`
-	Source             string    `json:"source,omitempty"`
+	// UnfixedImages are the container images (pkg:oci components, without
+	// a digest) that are known_affected or under_investigation.
+	UnfixedImages []UnfixedImage `json:"unfixed_images,omitempty"`
+	Source        string         `json:"source,omitempty"`
 }
 
 type csafDoc struct {
@@ -218,6 +221,17 @@ func ParseCSAF(data []byte) (Document, error) {
 			}
 			add := func(dst *[]Fix, ids []string) {
 				for _, pid := range ids {
+					if dst == &v.Affected || dst == &v.UnderInvestigation {
+						if im, ok := r.image(pid); ok {
+							im.Severity = impact[pid]
+							state := StateAffected
+							if dst == &v.UnderInvestigation {
+								state = StateUnderInvestigation
+							}
+							v.UnfixedImages = append(v.UnfixedImages, UnfixedImage{ImageFix: im, State: state})
+							continue
+						}
+					}
 					f, ok := r.fix(pid)
 					if !ok {
 						continue
@@ -447,6 +461,13 @@ type ImageFix struct {
 	Severity Severity `json:"severity,omitempty"`
 }
 
+// UnfixedImage is a container image a VEX document lists as affected (or
+// under investigation) with no fix yet; ImageFix.Digest is empty.
+type UnfixedImage struct {
+	ImageFix
+	State string `json:"state"` // StateAffected or StateUnderInvestigation
+}
+
 // image resolves a "<product>:<component>" id whose component is a
 // container image (a pkg:oci purl, or an id of the form
 // "openshift4/ose-console-rhel9@sha256:…_amd64").
@@ -470,8 +491,12 @@ func (r *resolver) image(pid string) (ImageFix, bool) {
 	// Without a purl, an id "openshift4/ose-console-rhel9@sha256:…_amd64".
 	comp := rel.component
 	repo, rest, found := strings.Cut(comp, "@sha256:")
-	if !found || !strings.Contains(repo, "/") || strings.ContainsAny(repo, " :") {
+	if !strings.Contains(repo, "/") || strings.ContainsAny(repo, " :") {
 		return ImageFix{}, false
+	}
+	if !found { // an unfixed entry, "openshift4/ose-console-rhel9"
+		im.Name, im.Repository = path.Base(repo), "registry.redhat.io/"+repo
+		return im, true
 	}
 	digest, arch, _ := strings.Cut(rest, "_")
 	if !isHex(digest, 64) {

@@ -33,6 +33,8 @@ type Index struct {
 	major   map[string][]uint32 // "vendor:product:major" -> targets with that major and a minor
 	repo    *RepoCPE
 	images  map[string][]imageEntry // repository path -> fixed images
+	// unfixedImages: repository path -> VEX entries of unfixed images.
+	unfixedImages map[string][]unfixedImage
 }
 
 type advMeta struct {
@@ -339,6 +341,17 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 			}
 		}
 		ix.vexFixed = append(ix.vexFixed, fixed)
+		for _, ui := range v.UnfixedImages {
+			p, ok := repoPath(ui.Repository)
+			if !ok {
+				continue
+			}
+			key, _ := cpeKey(ui.CPE)
+			if ix.unfixedImages == nil {
+				ix.unfixedImages = map[string][]unfixedImage{}
+			}
+			ix.unfixedImages[p] = append(ix.unfixedImages[p], unfixedImage{vex: int32(vi), key: key, im: ui})
+		}
 	}
 	return ix
 }

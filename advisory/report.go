@@ -69,17 +69,18 @@ func (ix *Index) Report(inv *rpmscan.Inventory) *Report {
 	r := &Report{Match: app.rule, CPEs: slices.Clone(app.cpes)}
 	r.Findings = append(ix.match(inv, app), ix.baseFindings(inv)...)
 	r.Updates = Updates(r.Findings)
-	r.Unfixed = ix.unfixedFor(inv, app)
+	r.Unfixed = append(ix.unfixedFor(inv, app), ix.baseUnfixed(inv)...)
 	return r
 }
 
 // Unfixed returns the VEX known_affected and under_investigation entries
-// that concern installed packages, sorted by package and CVE.
+// that concern installed packages, sorted by package and CVE, followed by
+// those that concern the image's Red Hat base (MatchBaseImage), by CVE.
 func (ix *Index) Unfixed(inv *rpmscan.Inventory) []Unfixed {
 	if inv == nil {
 		return nil
 	}
-	return ix.unfixedFor(inv, ix.applicableTo(inv))
+	return append(ix.unfixedFor(inv, ix.applicableTo(inv)), ix.baseUnfixed(inv)...)
 }
 
 func (ix *Index) unfixedFor(inv *rpmscan.Inventory, app *applicable) []Unfixed {
