@@ -25,8 +25,17 @@
 //   - Command drives any external tool through text/template arguments.
 //
 // Every rebuilt image is stamped (see Stamp) with a bumped release label
-// (NextRelease) and labels and annotations recording why it was rebuilt:
+// (NextRelease, or NextFreeRelease to skip the releases the repository's
+// tags hold) and labels and annotations recording why it was rebuilt:
 // advisory ids, base name and digest, source URL and commit.
+//
+// # One step
+//
+// Run is the one way to run one rebuild step: fetch the source when a
+// builder needs it, rebase (falling back to a build from source when the
+// rebase cannot apply: Target.Fallback), stamp, verify (WithVerify) and
+// stage (WithStore). Execute runs a whole Plan through it, and the
+// orchestrator runs one step per job.
 //
 // # Planning
 //
