@@ -17,6 +17,7 @@ import (
 
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/partnerapi"
+	"github.com/openabs/abs/secret"
 )
 
 func TestParseTimeForms(t *testing.T) {
@@ -100,7 +101,7 @@ func TestVulnerabilitiesListingSurvivesOddFields(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	var logs testutil.SyncBuffer
-	c, err := partnerapi.New("k", partnerapi.WithBaseURL(srv.URL), partnerapi.WithHTTPClient(srv.Client()),
+	c, err := partnerapi.New(secret.New("k"), partnerapi.WithBaseURL(srv.URL), partnerapi.WithHTTPClient(srv.Client()),
 		partnerapi.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	vs, err := partnerapi.Collect(c.Vulnerabilities(t.Context(), "img1", nil))
