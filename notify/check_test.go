@@ -26,7 +26,9 @@ func TestEmailCheck(t *testing.T) {
 	closedPort := ln.Addr().(*net.TCPAddr).Port
 	require.NoError(t, ln.Close())
 
-	tlsTo := func(s *smtptest.Server) *tls.Config { return &tls.Config{RootCAs: s.RootCAs(), ServerName: "127.0.0.1"} }
+	tlsTo := func(s *smtptest.Server) *tls.Config {
+		return &tls.Config{RootCAs: s.RootCAs(), ServerName: "127.0.0.1"}
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  notify.EmailConfig
