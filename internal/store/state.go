@@ -788,3 +788,33 @@ func GetPush(ctx context.Context, q Querier, rebuild string) (Push, error) {
 	p.Tags, p.At = splitKey(tags), fromNanos(at)
 	return p, err
 }
+
+// MarkUndelivered records that a notification could not be delivered:
+// its state becomes failed and summary says why. A later cycle sets it
+// pending again (SetNotificationState) to retry it.
+func MarkUndelivered(ctx context.Context, q Querier, id, summary string) error {
+	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2, summary = $3 WHERE id = $1`, id, NoteFailed, summary)
+	return err
+}
+
+// UndeliveredNotifications returns the failed notifications of every
+// cycle, oldest cycle first.
+func UndeliveredNotifications(ctx context.Context, q Querier) ([]Notification, error) {
+	rows, err := q.Query(ctx, `SELECT id, cycle, owner, kind, state, summary, sent_at FROM abs_notification
+		WHERE state = $1 ORDER BY cycle, id`, NoteFailed)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Cycle, &n.Owner, &n.Kind, &n.State, &n.Summary, &at); err != nil {
+			return nil, err
+		}
+		n.SentAt = fromNanos(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
