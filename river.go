@@ -169,7 +169,7 @@ type notifyArgs struct {
 	Cycle        string `json:"cycle"`
 	Owner        string `json:"owner"`
 	// Retry is the later cycle that retries an undelivered notification.
-	Retry string `json:"retry,omitempty"`
+	Retry string `json:"retry,omitempty" river:"unique"`
 }
 
 func (notifyArgs) Kind() string { return KindNotify }

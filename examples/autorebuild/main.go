@@ -306,7 +306,7 @@ func printReport(out io.Writer, rep *abs.Report) {
 		case s.Published:
 			fmt.Fprintf(out, "  %-28s fixed %s\n", "", strings.Join(s.Advisories, ", "))
 		default:
-			fmt.Fprintf(out, "  %-28s not fixed %s\n", "", strings.Join(s.Advisories, ", "))
+			fmt.Fprintf(out, "  %-28s still open: %s\n", "", strings.Join(s.Advisories, ", "))
 		}
 		if s.Log != "" {
 			fmt.Fprintf(out, "  %-28s build log (last lines):\n%s\n", "", indentBy("    | ", s.Log))
