@@ -198,7 +198,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	// Fail fast: a wrong mail host, TLS mode or password, or an
 	// unreachable webhook, is told now rather than when a message is due.
 	if err := notifiers.Check(ctx); err != nil {
-		return nil, nil, fmt.Errorf("config: notify: %s", scrub.Scrub(err.Error()))
+		return nil, nil, fmt.Errorf("config: %s", scrub.Scrub(err.Error()))
 	}
 	notifiers = append(notifiers, notify.NewLog(logger))
 	opts = append(opts, abs.WithNotifier(notifiers))

@@ -19,6 +19,10 @@ import (
 // knows a login as HTTP Basic ("user:pass") and SASL PLAIN
 // ("\x00user\x00pass") base64.
 //
+// Values shorter than [MinScrubLength] bytes are not scrubbed: they
+// would turn every message into placeholders and are too short to be a
+// credential worth the name.
+//
 // A Scrubber is safe for concurrent use; the zero Scrubber and a nil
 // *Scrubber scrub nothing.
 type Scrubber struct {
@@ -27,8 +31,11 @@ type Scrubber struct {
 	r   *strings.Replacer
 }
 
-// NewScrubber returns a Scrubber that knows values; empty values are
-// ignored.
+// MinScrubLength is the length of the shortest value a Scrubber scrubs.
+const MinScrubLength = 4
+
+// NewScrubber returns a Scrubber that knows values; values shorter than
+// MinScrubLength are ignored.
 func NewScrubber(values ...string) *Scrubber {
 	s := &Scrubber{}
 	s.Add(values...)
@@ -39,7 +46,7 @@ func NewScrubber(values ...string) *Scrubber {
 func (s *Scrubber) Add(values ...string) {
 	var forms []string
 	for _, v := range values {
-		if v == "" {
+		if len(v) < MinScrubLength {
 			continue
 		}
 		forms = append(forms, v, url.QueryEscape(v), url.PathEscape(v))
@@ -65,7 +72,7 @@ func (s *Scrubber) AddValue(v Value) { s.Add(v.Reveal()) }
 // ("user:password") and SASL PLAIN ("\x00user\x00password", also with the
 // user as authorization identity).
 func (s *Scrubber) AddBasic(user, password string) {
-	if password == "" {
+	if len(password) < MinScrubLength {
 		return
 	}
 	s.Add(password)

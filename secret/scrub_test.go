@@ -89,3 +89,11 @@ func TestScrubEchoingServer(t *testing.T) {
 	}
 	assert.Contains(t, clean, "bad credentials: Basic [REDACTED] key=[REDACTED]")
 }
+
+func TestScrubberIgnoresTooShortValues(t *testing.T) {
+	s := secret.NewScrubber("k", "abc")
+	s.AddBasic("u", "pw")
+	assert.Equal(t, "a key, a bucket", s.Scrub("a key, a bucket"))
+	s.Add("abcd")
+	assert.Equal(t, "[REDACTED]e", s.Scrub("abcde"))
+}

@@ -270,6 +270,7 @@ func TestConfigFailingContainerfileMailsLogTail(t *testing.T) {
 	msgs := e.smtp.Messages()
 	require.Len(t, msgs, 1)
 	text := mailText(msgs[0])
+	t.Log(text)
 	assert.Contains(t, text, "Rebuild failed")
 	assert.Contains(t, text, "log tail:")
 	assert.Contains(t, text, "not-in-the-repo.txt")
