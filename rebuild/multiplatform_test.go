@@ -394,3 +394,87 @@ func TestPlatforms(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+// plainStore can stage single images only.
+type plainStore struct{ put int }
+
+func (s *plainStore) Put(context.Context, *rebuild.Target, v1.Image) (string, error) {
+	s.put++
+	return "", nil
+}
+
+// TestRunIndexGuards: a builder that ignores Request.Platform, and a
+// store that cannot stage an index, fail the target before anything is
+// staged.
+func TestRunIndexGuards(t *testing.T) {
+	amd64 := withPlatform(t, image(t, nil, nil, layer(t, map[string]string{"a": "1"})), fourPlatforms[0])
+	hostOnly := &stubBuilder{name: "command", img: amd64}
+	tg := &rebuild.Target{Ref: "reg.example/app:1", Platforms: fourPlatforms[:2], Builder: hostOnly}
+	store := &countingStore{}
+	out, err := rebuild.Run(t.Context(), tg, nil, rebuild.WithStore(store), rebuild.WithWorkDir(t.TempDir()))
+	var pe *rebuild.PlatformError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "linux/arm64", rebuild.PlatformString(pe.Platform))
+	require.ErrorIs(t, err, rebuild.ErrPlatformMissing)
+	assert.Contains(t, err.Error(), "command built an image for linux/amd64")
+	assert.Equal(t, rebuild.StatusFailed, out.Status)
+	assert.Zero(t, store.indexes.Load())
+	require.Len(t, hostOnly.reqs, 2)
+	assert.Equal(t, "linux/amd64", rebuild.PlatformString(*hostOnly.reqs[0].Platform))
+	assert.Equal(t, "linux/arm64", rebuild.PlatformString(*hostOnly.reqs[1].Platform))
+
+	ps := &plainStore{}
+	hostOnly.reqs = nil
+	_, err = rebuild.Run(t.Context(), tg, nil, rebuild.WithStore(ps), rebuild.WithWorkDir(t.TempDir()))
+	require.ErrorContains(t, err, "cannot stage a multi-platform index")
+	assert.Empty(t, hostOnly.reqs, "refused before building")
+	assert.Zero(t, ps.put)
+
+	tg.Platforms = []v1.Platform{fourPlatforms[0], {OS: "linux", Architecture: "amd64"}}
+	_, err = rebuild.Run(t.Context(), tg, nil, rebuild.WithWorkDir(t.TempDir()))
+	require.ErrorContains(t, err, "listed twice")
+}
+
+// platformBuilder builds an image of the requested platform, or fails
+// with errFor[arch].
+type platformBuilder struct {
+	name   string
+	errFor map[string]error
+	calls  atomic.Int32
+}
+
+func (b *platformBuilder) Name() string { return b.name }
+func (b *platformBuilder) Build(_ context.Context, req *rebuild.Request) (*rebuild.Result, error) {
+	b.calls.Add(1)
+	if err := b.errFor[req.Platform.Architecture]; err != nil {
+		return nil, err
+	}
+	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: req.Platform.OS, Architecture: req.Platform.Architecture,
+		Created: v1.Time{Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}, RootFS: v1.RootFS{Type: "layers"},
+		Config: v1.Config{Labels: req.Labels}})
+	return &rebuild.Result{Image: img}, err
+}
+
+// TestRunIndexFallback: when the rebase cannot apply to one platform (its
+// base is not a layer prefix), every platform is built from source.
+func TestRunIndexFallback(t *testing.T) {
+	reg := regtest.InProcess(t)
+	f := newMultiFixture(t, reg, "fallback", types.OCIManifestSchema1)
+	rebaser := &platformBuilder{name: "rebase", errFor: map[string]error{"ppc64le": &rebuild.PrefixError{Image: "app", Base: "base"}}}
+	source := &platformBuilder{name: "buildah"}
+	tg := f.target(t)
+	tg.Builder, tg.Fallback = rebaser, source
+	out, err := rebuild.Run(t.Context(), tg, nil, rebuild.WithWorkDir(t.TempDir()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = out.Close() })
+	var pe *rebuild.PrefixError
+	require.ErrorAs(t, out.FallbackCause, &pe)
+	assert.Contains(t, out.FallbackCause.Error(), "linux/ppc64le")
+	assert.Equal(t, "buildah", out.Builder)
+	assert.Equal(t, int32(4), source.calls.Load(), "every platform from source")
+	require.Len(t, out.Platforms, 4)
+	for _, po := range out.Platforms {
+		assert.Equal(t, "buildah", po.Builder)
+		assert.Equal(t, rebuild.StatusBuilt, po.Status)
+	}
+}
