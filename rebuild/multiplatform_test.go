@@ -97,7 +97,7 @@ type multiFixture struct {
 	newBaseIndexDigest string
 }
 
-func newMultiFixture(t *testing.T, reg *regtest.Registry, ns string, family types.MediaType) *multiFixture {
+func newMultiFixture(t testing.TB, reg *regtest.Registry, ns string, family types.MediaType) *multiFixture {
 	t.Helper()
 	f := &multiFixture{ns: ns, family: family, indexMT: types.OCIImageIndex, base: map[string]v1.Image{}, app: map[string]v1.Image{}}
 	if family == types.DockerManifestSchema2 {
@@ -125,7 +125,7 @@ func newMultiFixture(t *testing.T, reg *regtest.Registry, ns string, family type
 // moveBase pushes a new base:1 whose images for the architectures in
 // fixed have a fixed library (the others are the old images), leaving
 // out the architectures in drop.
-func (f *multiFixture) moveBase(t *testing.T, fixed []string, drop ...string) {
+func (f *multiFixture) moveBase(t testing.TB, fixed []string, drop ...string) {
 	t.Helper()
 	f.newBase = map[string]v1.Image{}
 	for _, p := range fourPlatforms {
@@ -143,7 +143,7 @@ func (f *multiFixture) moveBase(t *testing.T, fixed []string, drop ...string) {
 	f.newBaseIndexDigest = pushIndex(t, f.baseRef, indexOf(t, f.indexMT, f.newBase, fourPlatforms))
 }
 
-func (f *multiFixture) target(t *testing.T) *rebuild.Target {
+func (f *multiFixture) target(t testing.TB) *rebuild.Target {
 	return &rebuild.Target{Ref: f.appRef, Index: pullIndex(t, f.appRef), Builder: &rebuild.Rebase{},
 		Reason: rebuild.Reason{Advisories: []string{"RHSA-2026:1500"}}}
 }
@@ -476,5 +476,29 @@ func TestRunIndexFallback(t *testing.T) {
 	for _, po := range out.Platforms {
 		assert.Equal(t, "buildah", po.Builder)
 		assert.Equal(t, rebuild.StatusBuilt, po.Status)
+	}
+}
+
+// BenchmarkRebaseIndex rebases a four-platform application index (two
+// layers of base, one of its own per platform) onto a moved base index in
+// an in-process registry: per run, the four platforms' images and bases
+// are read from the registry, rebased, stamped and assembled.
+func BenchmarkRebaseIndex(b *testing.B) {
+	reg := regtest.InProcess(b)
+	f := newMultiFixture(b, reg, "bench", types.OCIManifestSchema1)
+	f.moveBase(b, []string{"amd64", "arm64", "ppc64le", "s390x"})
+	tg := f.target(b)
+	now := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
+	dir := b.TempDir()
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := rebuild.Run(b.Context(), tg, nil, rebuild.WithClock(now), rebuild.WithWorkDir(dir))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := out.Index.Digest(); err != nil {
+			b.Fatal(err)
+		}
+		_ = out.Close()
 	}
 }
