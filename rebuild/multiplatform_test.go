@@ -502,3 +502,35 @@ func BenchmarkRebaseIndex(b *testing.B) {
 		_ = out.Close()
 	}
 }
+
+// TestRebaseIndexPinned rebases onto a parent's new index given as a pin
+// (as Execute does for a rebuilt parent), while the base tag has not
+// moved.
+func TestRebaseIndexPinned(t *testing.T) {
+	reg := regtest.InProcess(t)
+	f := newMultiFixture(t, reg, "pinned", types.OCIManifestSchema1)
+	fixed := map[string]v1.Image{}
+	for _, p := range fourPlatforms {
+		fixed[p.Architecture] = withPlatform(t, imageIn(t, f.family, nil, nil,
+			layer(t, map[string]string{"etc/os-release": "v1 " + p.Architecture}),
+			layer(t, map[string]string{"usr/lib/libssl.so": "pinned " + p.Architecture})), p)
+	}
+	idx := indexOf(t, f.indexMT, fixed, fourPlatforms)
+	d, err := idx.Digest()
+	require.NoError(t, err)
+	repo := rebuild.Repository(f.baseRef)
+	pushIndex(t, repo+"@"+d.String(), idx)
+
+	out, err := rebuild.Run(t.Context(), f.target(t), map[string]string{repo: repo + "@" + d.String()}, rebuild.WithWorkDir(t.TempDir()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = out.Close() })
+	require.Len(t, out.Platforms, 4)
+	for _, po := range out.Platforms {
+		assert.Equal(t, rebuild.StatusBuilt, po.Status)
+		assert.Equal(t, d.String(), po.BaseDigest)
+		assert.Equal(t, f.baseRef, po.BaseName, "the tag the image was built from")
+		got, ok := readFile(t, po.Image, "usr/lib/libssl.so")
+		require.True(t, ok)
+		assert.Equal(t, "pinned "+po.Platform.Architecture, got)
+	}
+}
