@@ -154,7 +154,8 @@ func (r *Report) Close() error {
 	return errors.Join(errs...)
 }
 
-// String renders one line per step.
+// String renders one line per step (with each platform's status for a
+// multi-platform target).
 func (r *Report) String() string {
 	var b strings.Builder
 	for _, o := range r.Outcomes {
@@ -164,6 +165,13 @@ func (r *Report) String() string {
 		}
 		if o.Release != "" {
 			fmt.Fprintf(&b, " release=%s", o.Release)
+		}
+		if len(o.Platforms) > 0 {
+			ps := make([]string, len(o.Platforms))
+			for i, p := range o.Platforms {
+				ps[i] = PlatformString(p.Platform) + "=" + p.Status.String()
+			}
+			fmt.Fprintf(&b, " platforms=%s", strings.Join(ps, ","))
 		}
 		if o.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", o.Reason)

@@ -272,6 +272,8 @@ func TestRebaseIndexCarriesOver(t *testing.T) {
 		"amd64": rebuild.StatusBuilt, "arm64": rebuild.StatusBuilt,
 		"ppc64le": rebuild.StatusUnchanged, "s390x": rebuild.StatusUnchanged,
 	}, status)
+	assert.Contains(t, (&rebuild.Report{Outcomes: []*rebuild.Outcome{out}}).String(),
+		" platforms=linux/amd64=built,linux/arm64=built,linux/ppc64le=unchanged,linux/s390x=unchanged")
 	// The carried-over images are in the staged index.
 	staged := pullIndex(t, out.Pinned)
 	for _, a := range []string{"ppc64le", "s390x"} {
