@@ -536,3 +536,23 @@ func TestRebaseIndexPinned(t *testing.T) {
 		assert.Equal(t, "pinned "+po.Platform.Architecture, got)
 	}
 }
+
+// FuzzParsePlatform: what parses renders back to the same string, and
+// SamePlatform holds for a platform and itself.
+func FuzzParsePlatform(f *testing.F) {
+	for _, s := range []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7", "windows/amd64", "linux", "//", "linux/ppc64le/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := rebuild.ParsePlatform(s)
+		if err != nil {
+			return
+		}
+		if got := rebuild.PlatformString(p); got != s {
+			t.Fatalf("ParsePlatform(%q) renders as %q", s, got)
+		}
+		if !rebuild.SamePlatform(p, p) {
+			t.Fatalf("%q is not the same as itself", s)
+		}
+	})
+}
