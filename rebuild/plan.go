@@ -51,7 +51,7 @@ type Target struct {
 	// NoCache disables build caches.
 	NoCache bool
 	// Image is the current image, if the caller has it (Rebase uses it
-	// instead of pulling Ref).
+	// instead of pulling Ref). It is ignored when Index is set.
 	Image v1.Image
 	// Base is the image's base as "name@digest", for images that carry no
 	// base annotations (used by Rebase).
