@@ -113,8 +113,8 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 				// tries again. A notification is never dropped.
 				o.note(a.Cycle, "notify", "", "notification not delivered, will retry next cycle",
 					fmt.Sprintf("could not tell %s (will retry next cycle): %v", a.Owner, err), "owner", a.Owner, "error", err.Error())
-				doc, _ := json.Marshal(undelivered{Error: err.Error(), Attempts: job.Attempt})
-				return store.MarkUndelivered(sendCtx, o.db, n.ID, string(doc))
+				doc, _ := json.Marshal(undelivered{Error: err.Error(), Attempts: job.Attempt, Retry: a.Retry})
+				return store.UpdateNotification(sendCtx, o.db, n.ID, store.NoteFailed, string(doc))
 			}
 			if rerr := store.SetNotificationState(sendCtx, o.db, n.ID, store.NotePending); rerr != nil {
 				return errors.Join(err, rerr)
@@ -137,10 +137,11 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 const notifyAttempts = 3
 
 // undelivered is the stored summary of a notification that could not be
-// delivered yet.
+// delivered yet (Error), or that a later cycle (Retry) tries again.
 type undelivered struct {
-	Error    string `json:"error"`
-	Attempts int    `json:"attempts"`
+	Error    string `json:"error,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Retry    string `json:"retry,omitempty"`
 }
 
 // requeueUndelivered sets every undelivered notification of earlier
@@ -148,7 +149,7 @@ type undelivered struct {
 // cycle's plan: each cycle tries again what earlier ones could not
 // deliver.
 func (o *Orchestrator) requeueUndelivered(ctx context.Context, tx store.Tx, cycle string) error {
-	notes, err := store.UndeliveredNotifications(ctx, tx)
+	notes, err := store.NotificationsIn(ctx, tx, store.NoteFailed)
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,11 @@ func (o *Orchestrator) requeueUndelivered(ctx context.Context, tx store.Tx, cycl
 		if n.Cycle == cycle {
 			continue
 		}
-		if err := store.SetNotificationState(ctx, tx, n.ID, store.NotePending); err != nil {
+		var u undelivered
+		_ = json.Unmarshal([]byte(n.Summary), &u)
+		u.Retry = cycle
+		doc, _ := json.Marshal(u)
+		if err := store.UpdateNotification(ctx, tx, n.ID, store.NotePending, string(doc)); err != nil {
 			return err
 		}
 		if _, err := o.eng.InsertTx(ctx, tx, notifyArgs{Notification: n.ID, Cycle: n.Cycle, Owner: n.Owner, Retry: cycle}, nil); err != nil {
@@ -178,4 +183,22 @@ func (o *Orchestrator) failedImageOwners(rep *Report) []string {
 		}
 	}
 	return out
+}
+
+// retriedBy returns the notifications of earlier cycles that cycle
+// retries and that are not delivered yet: a cycle is done only when they
+// are sent or failed again.
+func (o *Orchestrator) retriedBy(ctx context.Context, cycle string) ([]store.Notification, error) {
+	notes, err := store.NotificationsIn(ctx, o.db, store.NotePending, store.NoteSending, store.NoteFailed)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Notification
+	for _, n := range notes {
+		var u undelivered
+		if n.Cycle != cycle && json.Unmarshal([]byte(n.Summary), &u) == nil && u.Retry == cycle {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

@@ -191,8 +191,15 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	for _, n := range notes {
+	retried, err := o.retriedBy(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, n := range append(notes, retried...) {
 		nr := NotificationReport{Owner: n.Owner, State: NotificationState(n.State)}
+		if n.Cycle != id {
+			nr.Cycle = n.Cycle
+		}
 		switch {
 		case nr.State == NotificationFailed:
 			var u undelivered

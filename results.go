@@ -175,6 +175,9 @@ type NotificationReport struct {
 	// Error is why the message could not be delivered yet; an
 	// undelivered message is tried again in later cycles.
 	Error string `json:"error,omitempty"`
+	// Cycle is set on the message of an earlier cycle that this cycle
+	// tried again (its Error, if any, is from that try).
+	Cycle string `json:"cycle,omitempty"`
 }
 
 // ImageGrade is one image's grade as of a regrade (Orchestrator.Regrade).

@@ -313,8 +313,12 @@ func printReport(out io.Writer, rep *abs.Report) {
 		}
 	}
 	for _, n := range rep.Notifications {
+		of := ""
+		if n.Cycle != "" {
+			of = " (of cycle " + n.Cycle + ")"
+		}
 		if n.Error != "" {
-			fmt.Fprintf(out, "\nNotification to %s not delivered (retried next cycle): %s\n", n.Owner, n.Error)
+			fmt.Fprintf(out, "\nNotification to %s%s not delivered (retried next cycle): %s\n", n.Owner, of, n.Error)
 		}
 	}
 }

@@ -789,19 +789,29 @@ func GetPush(ctx context.Context, q Querier, rebuild string) (Push, error) {
 	return p, err
 }
 
-// MarkUndelivered records that a notification could not be delivered:
-// its state becomes failed and summary says why. A later cycle sets it
-// pending again (SetNotificationState) to retry it.
-func MarkUndelivered(ctx context.Context, q Querier, id, summary string) error {
-	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2, summary = $3 WHERE id = $1`, id, NoteFailed, summary)
+// UpdateNotification sets a notification's state and summary, for
+// example failed with why it could not be delivered, or pending again
+// with the cycle that retries it.
+func UpdateNotification(ctx context.Context, q Querier, id, state, summary string) error {
+	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2, summary = $3 WHERE id = $1`, id, state, summary)
 	return err
 }
 
-// UndeliveredNotifications returns the failed notifications of every
-// cycle, oldest cycle first.
-func UndeliveredNotifications(ctx context.Context, q Querier) ([]Notification, error) {
+// NotificationsIn returns the notifications of every cycle in one of
+// the states (never sent ones, with NotePending, NoteSending and
+// NoteFailed), oldest cycle first.
+func NotificationsIn(ctx context.Context, q Querier, states ...string) ([]Notification, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	var args []any
+	var marks []string
+	for i, s := range states {
+		args = append(args, s)
+		marks = append(marks, fmt.Sprintf("$%d", i+1))
+	}
 	rows, err := q.Query(ctx, `SELECT id, cycle, owner, kind, state, summary, sent_at FROM abs_notification
-		WHERE state = $1 ORDER BY cycle, id`, NoteFailed)
+		WHERE state IN (`+strings.Join(marks, ", ")+`) ORDER BY cycle, id`, args...)
 	if err != nil {
 		return nil, err
 	}
