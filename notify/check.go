@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -63,9 +64,11 @@ func (m TLSMode) String() string {
 	return fmt.Sprintf("TLSMode(%d)", int(m))
 }
 
-// Check connects to the webhook's host (and completes the TLS handshake
-// for an https URL) without sending a request. Errors wrap ErrCheck and
-// name the URL's scheme and host only.
+// Check connects to the webhook's host without sending a request, and
+// for an https URL completes the TLS handshake with the system roots
+// unless WithHTTPClient set a client of its own (whose TLS settings Check
+// cannot see). Errors wrap ErrCheck and name the URL's scheme and host
+// only.
 func (w *Webhook) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, min(CheckTimeout, w.timeout))
 	defer cancel()
@@ -77,7 +80,9 @@ func (w *Webhook) Check(ctx context.Context) error {
 	addr := net.JoinHostPort(host, port)
 	var conn net.Conn
 	var err error
-	if w.url.Scheme == "https" {
+	hc, ok := w.doer.(*http.Client)
+	defaultClient := ok && hc.Transport == nil
+	if w.url.Scheme == "https" && defaultClient {
 		d := &tls.Dialer{Config: &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}}
 		conn, err = d.DialContext(ctx, "tcp", addr)
 	} else {
