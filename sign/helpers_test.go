@@ -21,6 +21,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 	"github.com/stretchr/testify/require"
 
+	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/sign"
 )
@@ -105,4 +106,10 @@ func openEnvelope(t *testing.T, pub crypto.PublicKey, data []byte) []byte {
 	st, err := base64.StdEncoding.DecodeString(env.Payload)
 	require.NoError(t, err)
 	return st
+}
+
+// newKeyRegistry returns a repository on a fresh in-process registry.
+func newKeyRegistry(t *testing.T) string {
+	t.Helper()
+	return regtest.InProcess(t).Repo("kms/app")
 }
