@@ -30,6 +30,9 @@ const CosignEnv = "ABS_COSIGN"
 func cosignBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv(CosignEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("$%s=%s: %v", CosignEnv, p, err)
+		}
 		return p
 	}
 	if p, err := exec.LookPath("cosign"); err == nil {
