@@ -235,6 +235,21 @@ func TestCosignPlainKeyAndReferrers(t *testing.T) {
 	out, err = c.verify(ctx, pub, ref, "--experimental-oci11=true", "-a", "release=6")
 	require.Error(t, err, "annotation mismatch accepted: %s", out)
 	t.Logf("cosign verify -a release=6: %s", lastLine(out))
+
+	// The CycloneDX option, attested and verified as cosign's "cyclonedx".
+	d, _ := name.NewDigest(ref)
+	doc, err := sbom.New(&rpmscan.Inventory{Packages: []rpmscan.Package{{Name: "bash", Version: "5.1.8", Release: "9.el9", Arch: "x86_64"}}},
+		sbom.Image{Repository: d.Context().Name(), Digest: d.DigestStr()})
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, doc.WriteCycloneDX(&buf))
+	st, err := sign.Statement(ref, sbom.PredicateCycloneDX, buf.Bytes())
+	require.NoError(t, err)
+	_, err = sign.New(key).Attest(ctx, ref, st)
+	require.NoError(t, err)
+	out, err = c.verifyAttestation(ctx, pub, "cyclonedx", ref)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "verified against the specified public key")
 }
 
 func lastLine(s string) string {

@@ -135,7 +135,13 @@ type Signer struct {
 	s   settings
 }
 
-// New returns a Signer that signs with key.
+// New returns a Signer that signs with key (Sign and Attest return
+// [ErrKey] when key is nil).
+//
+// Storing a signature reads the image's existing cosign manifest and
+// writes it back with the new layer; two Signers working on the same
+// image at the same instant may each drop the other's layer, so sign one
+// image from one place at a time.
 func New(key *Key, opts ...Option) *Signer {
 	s := settings{ann: map[string]any{}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -182,6 +188,9 @@ func (s *Signer) opts(ctx context.Context) []remote.Option {
 // is replaced; other signatures are kept. `cosign verify --key` accepts
 // the result.
 func (s *Signer) Sign(ctx context.Context, ref string) (*Artifact, error) {
+	if s.key == nil {
+		return nil, fmt.Errorf("%w: no key", ErrKey)
+	}
 	d, err := parseDigest(ref, s.s.name...)
 	if err != nil {
 		return nil, err
@@ -203,7 +212,7 @@ func (s *Signer) Sign(ctx context.Context, ref string) (*Artifact, error) {
 		ann: map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)},
 	}
 	// Our own earlier signature of this same payload is superseded.
-	replace := func(l v1.Layer, ann map[string]string, data []byte) bool {
+	replace := func(ann map[string]string, data []byte) bool {
 		old, err := base64.StdEncoding.DecodeString(ann[AnnotationSignature])
 		return err == nil && bytes.Equal(data, pl) && s.key.verify(old, data)
 	}
@@ -217,6 +226,9 @@ func (s *Signer) Sign(ctx context.Context, ref string) (*Artifact, error) {
 // replaced; others are kept. `cosign verify-attestation --key --type …`
 // accepts the result.
 func (s *Signer) Attest(ctx context.Context, ref string, statements ...[]byte) (*Artifact, error) {
+	if s.key == nil {
+		return nil, fmt.Errorf("%w: no key", ErrKey)
+	}
 	d, err := parseDigest(ref, s.s.name...)
 	if err != nil {
 		return nil, err
@@ -246,7 +258,7 @@ func (s *Signer) Attest(ctx context.Context, ref string, statements ...[]byte) (
 	if err != nil {
 		return nil, err
 	}
-	replace := func(l v1.Layer, ann map[string]string, data []byte) bool {
+	replace := func(ann map[string]string, data []byte) bool {
 		return types[ann[AnnotationPredicateType]] && s.verifyEnvelope(ctx, data)
 	}
 	return s.store(ctx, d, desc, ".att", ArtifactTypeAttestation, layers, replace)
@@ -291,7 +303,7 @@ type newLayer struct {
 // or ".att"), keeping the existing layers that replace does not claim,
 // and pushes it.
 func (s *Signer) store(ctx context.Context, d name.Digest, subject v1.Descriptor, suffix, artifactType string,
-	layers []newLayer, replace func(v1.Layer, map[string]string, []byte) bool) (*Artifact, error) {
+	layers []newLayer, replace func(map[string]string, []byte) bool) (*Artifact, error) {
 	tag := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + suffix)
 
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.MediaType(artifactType))
@@ -335,7 +347,7 @@ func (s *Signer) store(ctx context.Context, d name.Digest, subject v1.Descriptor
 
 // existing returns the layers of the manifest at tag that replace does
 // not claim (none when the tag does not exist).
-func (s *Signer) existing(ctx context.Context, tag name.Tag, replace func(v1.Layer, map[string]string, []byte) bool) ([]mutate.Addendum, error) {
+func (s *Signer) existing(ctx context.Context, tag name.Tag, replace func(map[string]string, []byte) bool) ([]mutate.Addendum, error) {
 	img, err := remote.Image(tag, s.opts(ctx)...)
 	if err != nil {
 		var te *transport.Error
@@ -364,7 +376,7 @@ func (s *Signer) existing(ctx context.Context, tag name.Tag, replace func(v1.Lay
 		if err != nil {
 			return nil, &RegistryError{Op: "read", Ref: tag.String(), Err: err}
 		}
-		if replace(l, ld.Annotations, data) {
+		if replace(ld.Annotations, data) {
 			continue
 		}
 		kept = append(kept, mutate.Addendum{Layer: static.NewLayer(data, ld.MediaType), Annotations: ld.Annotations})

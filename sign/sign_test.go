@@ -185,6 +185,9 @@ func TestErrors(t *testing.T) {
 	_, err = sign.Statement(ref, spdxType, []byte(`[1,2]`))
 	require.ErrorIs(t, err, sign.ErrStatement)
 
+	_, err = sign.New(nil).Sign(t.Context(), ref)
+	require.ErrorIs(t, err, sign.ErrKey)
+
 	down := regtest.InProcess(t)
 	gone := pushImage(t, down.Repo("x/y"), "v1")
 	ctx, cancel := context.WithCancel(t.Context())
