@@ -28,7 +28,7 @@ import (
 
 // pushImage pushes a small linux/amd64 image with one file to repo and
 // returns "repo@sha256:…".
-func pushImage(t *testing.T, repo, content string) string {
+func pushImage(t testing.TB, repo, content string) string {
 	t.Helper()
 	img := testutil.MustImage(t, testutil.Config{Labels: map[string]string{"name": "app"}},
 		[]testutil.Entry{testutil.File("etc/app.conf", []byte(content))})
