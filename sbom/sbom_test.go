@@ -188,12 +188,12 @@ func TestInvalidInput(t *testing.T) {
 		img   sbom.Image
 		field string
 	}{
-		"no inventory":  {nil, image(), "inventory"},
-		"no repository": {inventory(), sbom.Image{Digest: imgDigest}, "image.repository"},
+		"no inventory":   {nil, image(), "inventory"},
+		"no repository":  {inventory(), sbom.Image{Digest: imgDigest}, "image.repository"},
 		"bad repository": {inventory(), sbom.Image{Repository: "reg/app@sha256", Digest: imgDigest}, "image.repository"},
-		"no digest":     {inventory(), sbom.Image{Repository: "reg/app"}, "image.digest"},
-		"bad digest":    {inventory(), sbom.Image{Repository: "reg/app", Digest: "md5:abc"}, "image.digest"},
-		"bad base":      {badBase, image(), "base.digest"},
+		"no digest":      {inventory(), sbom.Image{Repository: "reg/app"}, "image.digest"},
+		"bad digest":     {inventory(), sbom.Image{Repository: "reg/app", Digest: "md5:abc"}, "image.digest"},
+		"bad base":       {badBase, image(), "base.digest"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := sbom.New(tc.inv, tc.img)
