@@ -219,9 +219,10 @@ type Option func(*config)
 // (time.Now by default). Pin it for reproducible output.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// WithBase names the base image. Without it, the base is read from the
-// inventory's org.opencontainers.image.base.name and .base.digest labels,
-// and left out when they are missing.
+// WithBase names the base image. Without it, the base is the inventory's
+// Base (when it has a name and a digest), else the one its
+// org.opencontainers.image.base.name and .base.digest labels name, and it
+// is left out when neither says.
 func WithBase(base Image) Option { return func(c *config) { c.base = &base } }
 
 // WithCreator sets the tool named as the documents' creator ("openabs"
@@ -251,8 +252,11 @@ func New(inv *rpmscan.Inventory, img Image, opts ...Option) (*Document, error) {
 		return nil, err
 	}
 	base := cfg.base
+	if base == nil && inv.Base != nil {
+		base = baseFromRef(inv.Base.Name, inv.Base.Digest)
+	}
 	if base == nil {
-		base = baseFromLabels(inv.Image.Labels)
+		base = baseFromRef(inv.Image.Labels[LabelBaseName], inv.Image.Labels[LabelBaseDigest])
 	}
 	if base != nil {
 		if err := base.validate("base"); err != nil {
@@ -305,10 +309,9 @@ func comparePackages(a, b rpmscan.Package) int {
 	)
 }
 
-// baseFromLabels reads the base image from the OCI base labels; nil when
-// either is missing.
-func baseFromLabels(labels map[string]string) *Image {
-	ref, dig := labels[LabelBaseName], labels[LabelBaseDigest]
+// baseFromRef makes the base image from a reference and a digest; nil
+// when either is missing.
+func baseFromRef(ref, dig string) *Image {
 	if ref == "" || dig == "" {
 		return nil
 	}

@@ -178,6 +178,16 @@ func TestBase(t *testing.T) {
 	doc, err = sbom.New(inv, image())
 	require.NoError(t, err)
 	assert.Equal(t, &sbom.Image{Repository: "localhost:5000/base", Digest: baseDigest}, doc.Base)
+
+	// The scanner's (or the caller's) Base wins over the labels.
+	inv.Base = &rpmscan.BaseImage{Name: "registry.redhat.io/ubi9/ubi:9.4", Digest: imgDigest, Source: "annotation"}
+	doc, err = sbom.New(inv, image())
+	require.NoError(t, err)
+	assert.Equal(t, &sbom.Image{Repository: "registry.redhat.io/ubi9/ubi", Tag: "9.4", Digest: imgDigest}, doc.Base)
+	inv.Base = &rpmscan.BaseImage{Name: "registry.redhat.io/ubi9/ubi:9.4"} // no digest: labels again
+	doc, err = sbom.New(inv, image())
+	require.NoError(t, err)
+	assert.Equal(t, "localhost:5000/base", doc.Base.Repository)
 }
 
 func TestInvalidInput(t *testing.T) {
