@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // Sentinel errors; Open wraps them with the reference it was given.
@@ -152,6 +151,16 @@ func openLayout(s string, o *options) (v1.Image, error) {
 			dir, tag = s[:i], s[i+1:]
 		}
 	}
+	img, err := findInLayout(dir, digest, tag, o)
+	if err != nil {
+		return nil, err
+	}
+	return linearLayout(dir, img)
+}
+
+// findInLayout returns the image of the layout at dir that digest or tag
+// names (the only one when both are empty).
+func findInLayout(dir, digest, tag string, o *options) (v1.Image, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, err
@@ -250,20 +259,11 @@ func openArchive(s string) (v1.Image, error) {
 	return archiveImage(s, nil) // reports the missing file
 }
 
+// archiveImage reads the archive's table of contents, manifest.json and
+// config now, so a bad archive fails here rather than in the middle of a
+// scan; layers are read when the caller reads them.
 func archiveImage(p string, t *name.Tag) (v1.Image, error) {
-	img, err := tarball.ImageFromPath(p, t)
-	if err != nil {
-		if t == nil && strings.Contains(err.Error(), "only a single image") {
-			return nil, fmt.Errorf("%w: %w", ErrAmbiguous, err)
-		}
-		return nil, err
-	}
-	// Reading the manifest now turns a bad archive into an error here
-	// rather than in the middle of a scan.
-	if _, err := img.Manifest(); err != nil {
-		return nil, err
-	}
-	return img, nil
+	return linearArchive(p, t)
 }
 
 // choosePlatform returns the image for want from idx, descending into
