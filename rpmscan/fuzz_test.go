@@ -44,7 +44,9 @@ func FuzzWalkLayer(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		tmp := t.TempDir()
-		w := newWalker(tmp, 1<<20)
+		lim := defaultLimits()
+		lim.file = 1 << 20
+		w := newWalker(tmp, lim)
 		l := testutil.RawLayer(testutil.Gzip(raw), raw)
 		_ = w.layer(context.Background(), 0, l)
 		_ = w.settled()
@@ -108,7 +110,7 @@ func FuzzReadRPMDB(f *testing.F) {
 		if err != nil {
 			return
 		}
-		pkgs, err := readPackages(context.Background(), p, backend)
+		pkgs, err := readPackages(context.Background(), p, backend, defaultLimits())
 		if err == nil && pkgs == nil {
 			t.Fatal("nil packages without error")
 		}
@@ -131,7 +133,7 @@ func TestFuzzSeedsRPMDB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkgs, err := readPackages(t.Context(), p, backend)
+		pkgs, err := readPackages(t.Context(), p, backend, defaultLimits())
 		if err != nil || len(pkgs) != 7 {
 			t.Fatalf("%s: %d packages, %v", p, len(pkgs), err)
 		}

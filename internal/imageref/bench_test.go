@@ -56,11 +56,11 @@ func writeManyLayers(tb testing.TB, dir string, n int) (archive, oci string) {
 //
 //	go test -run XXX -bench ScanManyLayers -benchtime 1x ./internal/imageref/
 func BenchmarkScanManyLayers(b *testing.B) {
-	for _, n := range []int{250, 1000, 2000} {
+	for _, n := range []int{250, 1000, 2000, 4000} {
 		archive, oci := writeManyLayers(b, b.TempDir(), n)
 		for _, ref := range []struct{ kind, ref string }{{"archive", archive}, {"oci", oci}} {
 			b.Run(fmt.Sprintf("%s/%d", ref.kind, n), func(b *testing.B) {
-				s := rpmscan.New(rpmscan.WithTempDir(b.TempDir()))
+				s := rpmscan.New(rpmscan.WithTempDir(b.TempDir()), rpmscan.WithMaxLayers(n))
 				b.ReportAllocs()
 				for b.Loop() {
 					img, err := imageref.Open(b.Context(), ref.ref)

@@ -1,0 +1,91 @@
+package rpmscan
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// What a scan reports is tied to the image digest by a chain it checks:
+// the manifest names the config by digest (checked by verifyConfig), the
+// config lists each layer's diff_id, and every layer read is hashed as it
+// streams and compared with its diff_id at its end (digestReader). A
+// registry client also checks the compressed digest of each blob as it is
+// drained, which the walk does.
+
+// verifyConfig checks the config against the digest the manifest gives it.
+func verifyConfig(img v1.Image) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return fmt.Errorf("rpmscan: image manifest: %w", err)
+	}
+	raw, err := img.RawConfigFile()
+	if err != nil {
+		return fmt.Errorf("rpmscan: image config: %w", err)
+	}
+	if m.Config.Digest.Algorithm != "sha256" {
+		return nil // nothing else is in use; go-containerregistry rejects others
+	}
+	sum := sha256.Sum256(raw)
+	if got := hex.EncodeToString(sum[:]); got != m.Config.Digest.Hex {
+		return fmt.Errorf("%w: config is sha256:%s, the manifest says %s", ErrDigestMismatch, got, m.Config.Digest)
+	}
+	return nil
+}
+
+// digestReader hashes what is read through it.
+type digestReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func newDigestReader(r io.Reader) *digestReader {
+	return &digestReader{r: r, h: sha256.New()}
+}
+
+func (d *digestReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.h.Write(p[:n])
+	return n, err
+}
+
+// check compares the hash of everything read with want.
+func (d *digestReader) check(want v1.Hash) error {
+	if want.Algorithm != "sha256" {
+		return fmt.Errorf("%w: unsupported diff_id algorithm %q", ErrDigestMismatch, want.Algorithm)
+	}
+	got := d.h.Sum(nil)
+	wantSum, err := hex.DecodeString(want.Hex)
+	if err != nil || !bytes.Equal(got, wantSum) {
+		return fmt.Errorf("%w: content is sha256:%x, diff_id is %s", ErrDigestMismatch, got, want)
+	}
+	return nil
+}
+
+// tempError is a failure to write the private temporary directory: the
+// machine's fault, not the image's.
+type tempError struct{ err error }
+
+func (e *tempError) Error() string { return e.err.Error() }
+func (e *tempError) Unwrap() error { return e.err }
+
+// tempErr wraps a temporary-directory failure, as ErrDiskFull when the
+// file system is full.
+func tempErr(what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &tempError{fmt.Errorf("%w: %s: %w", ErrDiskFull, what, err)}
+	}
+	return &tempError{fmt.Errorf("rpmscan: %s: %w", what, err)}
+}
+
+func isTempErr(err error) bool {
+	var te *tempError
+	return errors.As(err, &te)
+}
