@@ -93,7 +93,8 @@ type RPMDBError struct {
 	Path string
 	// Backend is "sqlite", "bdb", "ndb", or "" when the format is unknown.
 	Backend string
-	// Err is the cause; it wraps ErrCorruptRPMDB or ErrNoSQLiteDriver.
+	// Err is the cause; it wraps ErrCorruptRPMDB, ErrNoSQLiteDriver,
+	// ErrTooManyPackages or ErrRPMDBTooLarge.
 	Err error
 }
 
