@@ -133,6 +133,9 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
+		if derr := diskFull(tmp, err); derr != nil {
+			return nil, derr
+		}
 		return nil, &RPMDBError{Path: dbPath, Backend: backend, Err: err}
 	}
 	layerDigest, err := layers[dbLayer].Digest()

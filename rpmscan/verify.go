@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"strings"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -88,4 +90,30 @@ func tempErr(what string, err error) error {
 func isTempErr(err error) bool {
 	var te *tempError
 	return errors.As(err, &te)
+}
+
+// diskFull tells a failure of the file system under the temporary copy
+// from a damaged database: sqlite reports its own I/O failures (creating
+// the -shm file of a WAL database, say) as "disk I/O error" or "database
+// or disk is full", which the database's content cannot cause on its own.
+// When err is one of those and the temporary directory cannot take 64 KiB
+// more, diskFull returns the error to report instead; otherwise nil.
+func diskFull(tmp string, err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "disk I/O error") && !strings.Contains(msg, "database or disk is full") {
+		return nil
+	}
+	f, ferr := os.CreateTemp(tmp, "probe-")
+	if ferr != nil {
+		return tempErr("reading the rpmdb copy", ferr)
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.Write(make([]byte, 64<<10))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		return nil
+	}
+	return tempErr("reading the rpmdb copy", fmt.Errorf("%w (sqlite: %v)", werr, err))
 }
