@@ -2,7 +2,6 @@ package abs_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sec "github.com/openabs/abs/secret"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,7 +95,7 @@ func TestPushHandler(t *testing.T) {
 	secret := abs.NewSecret("s3cret-push-key")
 	h := o.Handler(secret)
 	body := []byte(`{"advisory":"RHSA-2099:9001"}`)
-	sig := "sha256=" + hex.EncodeToString(abs.Sign(secret, body))
+	sig := sec.Sign(secret, body)
 	for _, tc := range []struct {
 		name   string
 		method string
@@ -180,7 +181,7 @@ func TestFeedCredentialsNeverPrint(t *testing.T) {
 	e := newEnv(t)
 	var logs, progress testutil.SyncBuffer
 	o := e.start(e.sqlite("abs.db"),
-		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond))),
+		abs.WithSources(advisory.NewCSAF(base, advisory.WithHTTPClient(feed.Client()), advisory.WithRetry(1, time.Millisecond, time.Millisecond))),
 		abs.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		abs.WithProgress(func(p abs.Progress) { fmt.Fprintln(&progress, p.Message) }))
 	id, err := o.StartCycle(t.Context(), abs.CycleOptions{})

@@ -315,7 +315,7 @@ func (c *Config) Open(ctx context.Context, extra ...Option) (*Orchestrator, *Dat
 		if c.Catalog.BaseURL != "" {
 			copts = append(copts, partnerapi.WithBaseURL(c.Catalog.BaseURL))
 		}
-		catalog, err = partnerapi.New(partnerapi.APIKey(key), append(copts, partnerapi.WithLogger(logger))...)
+		catalog, err = partnerapi.New(NewSecret(key), append(copts, partnerapi.WithLogger(logger))...)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -127,7 +127,7 @@ func TestCSAFFeedSync(t *testing.T) {
 	feed.fail("2099/rhba-2099_0002.json", http.StatusInternalServerError, http.StatusBadGateway)
 
 	var progress []Progress
-	src := NewCSAF(srv.URL+"/feed", WithRetry(4, time.Millisecond), WithConcurrency(2),
+	src := NewCSAF(srv.URL+"/feed", WithRetry(4, time.Millisecond, time.Millisecond), WithConcurrency(2),
 		WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))),
 		WithProgress(func(p Progress) { progress = append(progress, p) }))
 	store := NewStore()
@@ -229,7 +229,7 @@ func TestCSAFFeedErrors(t *testing.T) {
 	t.Cleanup(srv.Close)
 	feed.set("changes.csv", []byte(`"2099/rhsa-2099_0001.json","2099-01-10T12:00:00+00:00"`+"\n"))
 	feed.set("2099/rhsa-2099_0001.json", fixture(t, "csaf/rhsa-2099_0001.json"))
-	opts := []Option{WithRetry(3, time.Millisecond)}
+	opts := []Option{WithRetry(3, time.Millisecond, time.Millisecond)}
 
 	t.Run("4xx on an index file is a clear error", func(t *testing.T) {
 		feed.fail("changes.csv", http.StatusForbidden)
@@ -324,7 +324,7 @@ func TestMaxDocumentSize(t *testing.T) {
 	limit := WithMaxDocumentSize(int64(len(doc) - 1))
 
 	feed.set("repository-to-cpe.json", []byte(repoCPEDoc))
-	_, err := LoadRepoCPE(t.Context(), srv.URL+"/feed/repository-to-cpe.json", WithMaxDocumentSize(16), WithRetry(3, time.Millisecond))
+	_, err := LoadRepoCPE(t.Context(), srv.URL+"/feed/repository-to-cpe.json", WithMaxDocumentSize(16), WithRetry(3, time.Millisecond, time.Millisecond))
 	require.ErrorIs(t, err, ErrTooLarge)
 	assert.Equal(t, 1, feed.count("repository-to-cpe.json"), "not retried")
 
@@ -333,7 +333,7 @@ func TestMaxDocumentSize(t *testing.T) {
 	feed.set("csaf_advisories_2099-01-20.tar.zst", tarZst(t, files, "2099/rhsa-2099_0001.json"))
 	feed.set("2099/rhsa-2099_0001.json", doc)
 	feed.set("changes.csv", []byte(`"2099/rhsa-2099_0001.json","2099-02-01T00:00:00+00:00"`+"\n"))
-	b, err := NewCSAF(srv.URL+"/feed", limit, WithRetry(3, time.Millisecond)).Fetch(t.Context(), Cursor{})
+	b, err := NewCSAF(srv.URL+"/feed", limit, WithRetry(3, time.Millisecond, time.Millisecond)).Fetch(t.Context(), Cursor{})
 	require.NoError(t, err, "a document over the limit is skipped, not fatal")
 	assert.Empty(t, b.Advisories)
 	require.Len(t, b.Skipped, 2, "the archive member and the changed document")
@@ -356,7 +356,7 @@ func TestCSAFFeedCursorEdges(t *testing.T) {
 	feed.set("2099/rhsa-2099_0001.json", rhsa)
 	feed.set("2099/rhba-2099_0002.json", rhba)
 	at := time.Date(2099, 2, 1, 0, 0, 0, 0, time.UTC)
-	src := NewCSAF(srv.URL+"/feed", WithRetry(2, time.Millisecond))
+	src := NewCSAF(srv.URL+"/feed", WithRetry(2, time.Millisecond, time.Millisecond))
 
 	t.Run("a change at the cursor's own time is read", func(t *testing.T) {
 		// The previous sync read rhsa at `at`; rhba, changed in the same

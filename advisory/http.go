@@ -10,14 +10,37 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/openabs/abs/internal/retry"
 )
 
-// HTTPDoer sends HTTP requests; *http.Client satisfies it. Sources and
+// Doer sends HTTP requests; *http.Client satisfies it. Sources and
 // loaders take one through WithHTTPClient so callers can add proxies,
-// authentication or test transports.
-type HTTPDoer interface {
+// authentication or test transports. notify, partnerapi and publish take
+// the same one-method seam under the same name.
+type Doer interface {
 	Do(*http.Request) (*http.Response, error)
 }
+
+// HTTPDoer is the former name of Doer.
+//
+// Deprecated: use Doer.
+type HTTPDoer = Doer
+
+// ErrTimeout is matched (errors.Is) by the error of a request whose server
+// stalled: no response headers within the header timeout
+// (WithHeaderTimeout), or no body bytes within the idle timeout
+// (WithIdleTimeout). A stalled request is retried like a dropped
+// connection.
+var ErrTimeout = errors.New("advisory: server stalled")
+
+// Default timeouts of one request.
+const (
+	// DefaultHeaderTimeout bounds the wait for a response's headers.
+	DefaultHeaderTimeout = 30 * time.Second
+	// DefaultIdleTimeout bounds the wait for the next bytes of a body.
+	DefaultIdleTimeout = 60 * time.Second
+)
 
 // HTTPError is a response with an unexpected status. Client errors (4xx)
 // are returned at once; server errors (5xx) after the retries run out.
@@ -36,12 +59,13 @@ func (e *HTTPError) Error() string {
 type Option func(*config)
 
 type config struct {
-	client      HTTPDoer
+	client      Doer
 	logger      *slog.Logger
+	headerWait  time.Duration
+	idleWait    time.Duration
 	cacheDir    string
 	concurrency int
-	attempts    int
-	backoff     time.Duration
+	retry       retry.Policy
 	timeout     time.Duration
 	documents   []string
 	userAgent   string
@@ -57,9 +81,10 @@ func newConfig(opts []Option) *config {
 		client:      http.DefaultClient,
 		logger:      slog.New(slog.DiscardHandler),
 		concurrency: 4,
-		attempts:    4,
-		backoff:     500 * time.Millisecond,
+		retry:       retry.Policy{Attempts: 4, Initial: 500 * time.Millisecond, Max: 8 * time.Second},
 		timeout:     2 * time.Minute,
+		headerWait:  DefaultHeaderTimeout,
+		idleWait:    DefaultIdleTimeout,
 		userAgent:   "openabs-advisory",
 		maxBody:     maxDocument,
 	}
@@ -71,7 +96,7 @@ func newConfig(opts []Option) *config {
 
 // WithHTTPClient sets the client used for every request (default
 // http.DefaultClient).
-func WithHTTPClient(c HTTPDoer) Option { return func(cfg *config) { cfg.client = c } }
+func WithHTTPClient(c Doer) Option { return func(cfg *config) { cfg.client = c } }
 
 // WithLogger sets where progress and skipped documents are logged (default:
 // nowhere).
@@ -89,16 +114,35 @@ func WithConcurrency(n int) Option {
 	return func(cfg *config) { cfg.concurrency = max(1, n) }
 }
 
-// WithRetry sets how many times a request is tried (default 4) and the
-// first wait between tries, doubled after each (default 500ms). Timeouts,
-// connection errors, 429 and 5xx answers are retried; other 4xx are not.
-func WithRetry(attempts int, backoff time.Duration) Option {
-	return func(cfg *config) { cfg.attempts, cfg.backoff = max(1, attempts), max(0, backoff) }
+// WithRetry sets how many times a request is tried in all (attempts, at
+// least 1; default 4) and the first and longest wait between tries: the
+// wait doubles from first up to longest (default 500ms up to 8s; a
+// longest below first keeps every wait at first). Timeouts (ErrTimeout
+// included), connection errors, 429 and 5xx answers are retried, waiting
+// for Retry-After when given (up to 5 minutes); other 4xx are not.
+func WithRetry(attempts int, first, longest time.Duration) Option {
+	return func(cfg *config) {
+		cfg.retry.Attempts, cfg.retry.Initial, cfg.retry.Max = max(1, attempts), max(0, first), longest
+	}
 }
 
-// WithTimeout bounds each request (default 2 minutes), except the download
-// of the full archive, which only the context bounds.
+// WithTimeout bounds each request as a whole (default 2 minutes), except
+// the download of the full archive, which the idle timeout and the
+// context bound instead.
 func WithTimeout(d time.Duration) Option { return func(cfg *config) { cfg.timeout = d } }
+
+// WithHeaderTimeout bounds the wait for a response's headers after the
+// request is sent (default DefaultHeaderTimeout, 30 s): a server that
+// accepts the connection and never answers fails the attempt with
+// ErrTimeout, and the attempt is retried. Zero or less disables it.
+func WithHeaderTimeout(d time.Duration) Option { return func(cfg *config) { cfg.headerWait = d } }
+
+// WithIdleTimeout bounds the wait for the next bytes of a response body
+// (default DefaultIdleTimeout, 60 s): the bytes must keep flowing, so a
+// server that trickles or stops mid-body fails with ErrTimeout, however
+// long a steady download takes. It also covers the full archive, which
+// WithTimeout does not. Zero or less disables it.
+func WithIdleTimeout(d time.Duration) Option { return func(cfg *config) { cfg.idleWait = d } }
 
 // WithMaxDocumentSize bounds how many bytes are read for one HTTP response
 // or one member of an archive (default 256 MiB). A larger body fails with
@@ -157,67 +201,88 @@ type fetcher struct{ cfg *config }
 // (the caller closes its body) or errNotModified.
 // A zero timeout leaves the request bounded by ctx only (the archive).
 func (f *fetcher) open(ctx context.Context, url string, v Validator, timeout time.Duration) (*http.Response, context.CancelFunc, error) {
-	var last error
-	wait := f.cfg.backoff
-	for attempt := 0; attempt < f.cfg.attempts; attempt++ {
-		if attempt > 0 {
-			f.cfg.logger.DebugContext(ctx, "retrying", "url", url, "attempt", attempt+1, "error", last)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, nil, ctx.Err()
-			case <-t.C:
-			}
-			wait *= 2
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		if timeout > 0 {
-			rctx, cancel = context.WithTimeout(ctx, timeout)
-		}
-		req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
-		if err != nil {
-			cancel()
-			return nil, nil, fmt.Errorf("advisory: %w", err)
-		}
-		req.Header.Set("User-Agent", f.cfg.userAgent)
-		if v.ETag != "" {
-			req.Header.Set("If-None-Match", v.ETag)
-		}
-		if v.LastModified != "" {
-			req.Header.Set("If-Modified-Since", v.LastModified)
-		}
-		resp, err := f.cfg.client.Do(req)
-		if err != nil {
-			cancel()
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			last = fmt.Errorf("advisory: GET %s: %w", url, err)
-			if retryable(err) {
-				continue
-			}
-			return nil, nil, last
-		}
-		switch {
-		case resp.StatusCode == http.StatusOK:
-			return resp, cancel, nil
-		case resp.StatusCode == http.StatusNotModified:
-			drain(resp)
-			cancel()
-			return nil, nil, errNotModified
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			drain(resp)
-			cancel()
-			last = &HTTPError{URL: url, StatusCode: resp.StatusCode}
-			continue
-		default:
-			drain(resp)
-			cancel()
-			return nil, nil, &HTTPError{URL: url, StatusCode: resp.StatusCode}
-		}
+	p := f.cfg.retry
+	p.OnRetry = func(attempt int, wait time.Duration, err error) {
+		f.cfg.logger.DebugContext(ctx, "retrying", "url", url, "attempt", attempt+1, "wait", wait, "error", err)
 	}
-	return nil, nil, last
+	var (
+		resp *http.Response
+		done context.CancelFunc
+	)
+	err := p.Do(ctx, func(int) error {
+		var err error
+		resp, done, err = f.once(ctx, url, v, timeout)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, errNotModified) {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	return resp, done, nil
+}
+
+// once makes one attempt of open. A failure worth retrying is marked with
+// retry.Again.
+func (f *fetcher) once(ctx context.Context, url string, v Validator, timeout time.Duration) (*http.Response, context.CancelFunc, error) {
+	rctx, cancel := f.requestContext(ctx, timeout)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, fmt.Errorf("advisory: %w", err)
+	}
+	req.Header.Set("User-Agent", f.cfg.userAgent)
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
+	var headers *time.Timer
+	if f.cfg.headerWait > 0 {
+		headers = time.AfterFunc(f.cfg.headerWait, func() {
+			cancel(fmt.Errorf("%w: no response headers within %v", ErrTimeout, f.cfg.headerWait))
+		})
+	}
+	resp, err := f.cfg.client.Do(req)
+	if headers != nil {
+		headers.Stop()
+	}
+	if err != nil {
+		cause := context.Cause(rctx)
+		cancel(nil)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if errors.Is(cause, ErrTimeout) {
+			err = cause
+		}
+		last := fmt.Errorf("advisory: GET %s: %w", url, err)
+		if retryable(err) {
+			return nil, nil, retry.Again(last, 0)
+		}
+		return nil, nil, last
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if f.cfg.idleWait > 0 {
+			resp.Body = newIdleBody(resp.Body, f.cfg.idleWait, rctx, cancel)
+		}
+		return resp, func() { cancel(nil) }, nil
+	case resp.StatusCode == http.StatusNotModified:
+		drain(resp)
+		cancel(nil)
+		return nil, nil, errNotModified
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		drain(resp)
+		cancel(nil)
+		return nil, nil, retry.Again(&HTTPError{URL: url, StatusCode: resp.StatusCode}, retry.After(resp, time.Now()))
+	default:
+		drain(resp)
+		cancel(nil)
+		return nil, nil, &HTTPError{URL: url, StatusCode: resp.StatusCode}
+	}
 }
 
 // get is open plus reading the whole body, at most cfg.maxBody bytes; a
@@ -246,11 +311,62 @@ func (f *fetcher) get(ctx context.Context, url string, v Validator) ([]byte, Val
 	return nil, Validator{}, err
 }
 
+// requestContext returns the context of one attempt: ctx, bounded by
+// timeout when it is positive, and cancellable with a cause (the header and
+// idle timeouts).
+func (f *fetcher) requestContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelCauseFunc) {
+	rctx, cancelCause := context.WithCancelCause(ctx)
+	if timeout <= 0 {
+		return rctx, cancelCause
+	}
+	tctx, cancelTimeout := context.WithTimeout(rctx, timeout)
+	return tctx, func(cause error) { cancelCause(cause); cancelTimeout() }
+}
+
+// idleBody fails a body read with ErrTimeout when no byte arrived for
+// idle: a timer, reset by every read that returns data, cancels the
+// request.
+type idleBody struct {
+	body  io.ReadCloser
+	ctx   context.Context
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func newIdleBody(body io.ReadCloser, idle time.Duration, ctx context.Context, cancel context.CancelCauseFunc) *idleBody {
+	b := &idleBody{body: body, ctx: ctx, idle: idle}
+	b.timer = time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: no data for %v", ErrTimeout, idle))
+	})
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, ErrTimeout) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	return b.body.Close()
+}
+
 func validatorOf(resp *http.Response) Validator {
 	return Validator{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
 }
 
 func retryable(err error) bool {
+	if errors.Is(err, ErrTimeout) {
+		return true
+	}
 	if errors.Is(err, context.Canceled) {
 		return false
 	}

@@ -1,10 +1,12 @@
 package advisory
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ func TestLoadRepoCPE(t *testing.T) {
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/feed/repository-to-cpe.json"
 	cache := t.TempDir()
-	opts := []Option{WithCacheDir(cache), WithRetry(2, time.Millisecond)}
+	opts := []Option{WithCacheDir(cache), WithRetry(2, time.Millisecond, time.Millisecond)}
 
 	m, err := LoadRepoCPE(t.Context(), url, opts...)
 	require.NoError(t, err)
@@ -45,7 +47,7 @@ func TestLoadRepoCPE(t *testing.T) {
 
 	// Without a cache, the error surfaces.
 	feed.fail("repository-to-cpe.json", 500, 500)
-	_, err = LoadRepoCPE(t.Context(), url, WithRetry(2, time.Millisecond))
+	_, err = LoadRepoCPE(t.Context(), url, WithRetry(2, time.Millisecond, time.Millisecond))
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 
@@ -75,7 +77,7 @@ func TestRetryOnTimeout(t *testing.T) {
 		_, _ = w.Write([]byte(repoCPEDoc))
 	}))
 	t.Cleanup(srv.Close)
-	m, err := LoadRepoCPE(t.Context(), srv.URL, WithTimeout(100*time.Millisecond), WithRetry(3, time.Millisecond))
+	m, err := LoadRepoCPE(t.Context(), srv.URL, WithTimeout(100*time.Millisecond), WithRetry(3, time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
 	assert.Equal(t, 1, m.Len())
 	assert.Equal(t, int32(2), calls.Load())
@@ -88,7 +90,7 @@ func TestFetchStopsOnCancel(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := contextWithCancel(t)
 	cancel()
-	_, err := NewCSAF(srv.URL, WithRetry(100, time.Hour)).Fetch(ctx, Cursor{})
+	_, err := NewCSAF(srv.URL, WithRetry(100, time.Hour, time.Hour)).Fetch(ctx, Cursor{})
 	require.ErrorIs(t, err, errCanceled)
 }
 
@@ -113,4 +115,81 @@ func TestIndexFiles(t *testing.T) {
 		require.NoError(t, err, f)
 		require.NotEmpty(t, l, f)
 	}
+}
+
+// TestIdleTimeout serves a body a byte at a time, as a stalled mirror does:
+// with bytes further apart than the idle timeout the download fails with
+// ErrTimeout (and is retried), with bytes closer together it completes,
+// although it takes longer than the idle timeout as a whole.
+func TestIdleTimeout(t *testing.T) {
+	body := []byte("0123456789")
+	trickle := func(gap time.Duration) (*httptest.Server, *atomic.Int32) {
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusOK)
+			for _, b := range body {
+				_, _ = w.Write([]byte{b})
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(gap):
+				}
+			}
+		}))
+		t.Cleanup(srv.Close)
+		return srv, &calls
+	}
+
+	slow, calls := trickle(300 * time.Millisecond)
+	start := time.Now()
+	f := &fetcher{cfg: newConfig([]Option{WithIdleTimeout(100 * time.Millisecond), WithRetry(2, time.Millisecond, time.Millisecond)})}
+	_, _, err := f.get(t.Context(), slow.URL, Validator{})
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), "no data for 100ms")
+	assert.Equal(t, int32(2), calls.Load(), "a stalled body is tried again")
+	t.Logf("stalled body failed after %v", time.Since(start))
+
+	// The archive (no overall timeout) is bounded by the idle timeout too.
+	resp, done, err := f.open(t.Context(), slow.URL, Validator{}, 0)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	done()
+	require.ErrorIs(t, err, ErrTimeout)
+
+	steady, _ := trickle(20 * time.Millisecond)
+	f = &fetcher{cfg: newConfig([]Option{WithIdleTimeout(100 * time.Millisecond), WithRetry(1, time.Millisecond, time.Millisecond)})}
+	got, _, err := f.get(t.Context(), steady.URL, Validator{})
+	require.NoError(t, err, "bytes keep flowing: no timeout")
+	assert.Equal(t, body, got)
+}
+
+// TestHeaderTimeout: a server that accepts the request and never answers
+// (an unanswered changes.csv) fails each attempt after the header timeout
+// instead of the 2-minute request timeout.
+func TestHeaderTimeout(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	start := time.Now()
+	_, err := LoadRepoCPE(t.Context(), srv.URL, WithHeaderTimeout(50*time.Millisecond), WithRetry(3, time.Millisecond, time.Millisecond))
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), "no response headers within 50ms")
+	assert.Equal(t, int32(3), calls.Load())
+	t.Logf("3 unanswered attempts failed after %v", time.Since(start))
+
+	// Cancelling the caller's context is not a timeout and is not retried.
+	ctx, cancel := contextWithCancel(t)
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	calls.Store(0)
+	_, err = LoadRepoCPE(ctx, srv.URL, WithHeaderTimeout(time.Hour), WithRetry(3, time.Millisecond, time.Millisecond))
+	require.ErrorIs(t, err, errCanceled)
+	assert.NotErrorIs(t, err, ErrTimeout)
+	assert.Equal(t, int32(1), calls.Load())
 }

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/secret"
 )
 
-func ExampleSign() {
+// A receiver checks a webhook's SignatureHeader with secret.Verify.
+func Example_verify() {
 	body := []byte(`{"events":[]}`)
-	sig := notify.Sign(notify.NewSecret("k"), body)
+	sig := secret.Sign(secret.New("k"), body)
 	fmt.Println(sig)
-	fmt.Println(notify.Verify(notify.NewSecret("k"), body, sig))
+	fmt.Println(secret.Verify(secret.New("k"), body, sig))
 	// Output:
 	// sha256=fb3a9d128c223c4de382139ee19dee144cc857647203b940b2bf3a1a5ab0cffc
 	// true

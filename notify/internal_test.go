@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/openabs/abs/secret"
 )
 
 func FuzzOneLine(f *testing.F) {
@@ -56,7 +58,7 @@ func BenchmarkSign(b *testing.B) {
 	s := NewSecret("k")
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = Sign(s, body)
+		_ = secret.Sign(s, body)
 	}
 }
 

@@ -3,9 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -16,16 +14,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openabs/abs/internal/retry"
+	"github.com/openabs/abs/secret"
 )
 
 // Webhook headers.
 const (
-	// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the
-	// request body keyed with the webhook secret.
-	SignatureHeader = "X-Openabs-Signature-256"
+	// SignatureHeader carries the body's signature, secret.Sign of the
+	// body keyed with the webhook secret: "sha256=" and the hex
+	// HMAC-SHA256. Receivers check it with secret.Verify.
+	SignatureHeader = secret.SignatureHeader
 	// DeliveryHeader carries an id that stays the same across retries of
 	// one delivery, so receivers can drop duplicates.
 	DeliveryHeader = "X-Openabs-Delivery"
@@ -38,23 +39,6 @@ type Payload struct {
 	Events   []Event   `json:"events"`
 }
 
-// Sign returns the SignatureHeader value for body.
-func Sign(secret Secret, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret.Reveal()))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify reports whether signature (a SignatureHeader value) is the
-// signature of body under secret, in constant time. Receivers use it. An
-// empty secret verifies nothing: anyone can sign with the empty key.
-func Verify(secret Secret, body []byte, signature string) bool {
-	if secret.IsZero() {
-		return false
-	}
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(signature))
-}
-
 // Doer sends HTTP requests; *http.Client implements it.
 type Doer interface {
 	Do(*http.Request) (*http.Response, error)
@@ -62,42 +46,48 @@ type Doer interface {
 
 // Webhook POSTs each batch as one signed JSON Payload to a URL, retrying
 // connection failures (but not TLS certificate errors), 408, 425, 429 and
-// 5xx answers with exponential
-// backoff (honouring Retry-After up to the longest wait). Errors name the
+// 5xx answers (but not 501 and 505) with exponential backoff, honouring
+// Retry-After up to 5 minutes (see WithRetry). Errors name the
 // URL's scheme and host only: webhook URLs often carry tokens in the path.
 type Webhook struct {
 	url     *url.URL
 	secret  Secret
 	doer    Doer
 	timeout time.Duration
-	retries int
-	first   time.Duration
-	longest time.Duration
+	retry   retry.Policy
 	logger  *slog.Logger
 	now     func() time.Time
-	sleep   func(context.Context, time.Duration) error
 }
 
 var _ Notifier = (*Webhook)(nil)
 
-// WebhookOption configures a Webhook.
-type WebhookOption func(*Webhook)
+// Option configures a Webhook.
+type Option func(*Webhook)
+
+// WebhookOption is the former name of Option.
+//
+// Deprecated: use Option.
+type WebhookOption = Option
 
 // WithHTTPClient sends requests with d (default: a plain *http.Client;
 // the per-attempt timeout comes from WithTimeout).
-func WithHTTPClient(d Doer) WebhookOption { return func(w *Webhook) { w.doer = d } }
+func WithHTTPClient(d Doer) Option { return func(w *Webhook) { w.doer = d } }
 
 // WithTimeout bounds each attempt (default 10 s).
-func WithTimeout(d time.Duration) WebhookOption { return func(w *Webhook) { w.timeout = d } }
+func WithTimeout(d time.Duration) Option { return func(w *Webhook) { w.timeout = d } }
 
-// WithRetry sets the number of attempts and the first and longest wait
-// between them (default 4 attempts, 1 s doubling up to 30 s).
-func WithRetry(attempts int, first, longest time.Duration) WebhookOption {
-	return func(w *Webhook) { w.retries, w.first, w.longest = max(attempts, 1), first, max(first, longest) }
+// WithRetry sets the number of attempts (at least 1) and the first and
+// longest wait between them: the wait doubles from first up to longest
+// (default 4 attempts, 1 s doubling up to 30 s). A Retry-After answer is
+// waited for instead, up to 5 minutes.
+func WithRetry(attempts int, first, longest time.Duration) Option {
+	return func(w *Webhook) {
+		w.retry.Attempts, w.retry.Initial, w.retry.Max = max(attempts, 1), first, longest
+	}
 }
 
-// WithWebhookLogger logs failed attempts to l.
-func WithWebhookLogger(l *slog.Logger) WebhookOption {
+// WithLogger logs failed attempts to l. By default the Webhook is quiet.
+func WithLogger(l *slog.Logger) Option {
 	return func(w *Webhook) {
 		if l != nil {
 			w.logger = l
@@ -105,12 +95,17 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 	}
 }
 
+// WithWebhookLogger is the former name of WithLogger.
+//
+// Deprecated: use WithLogger.
+func WithWebhookLogger(l *slog.Logger) Option { return WithLogger(l) }
+
 // WithClock sets the clock used for Payload.SentAt.
-func WithClock(now func() time.Time) WebhookOption { return func(w *Webhook) { w.now = now } }
+func WithClock(now func() time.Time) Option { return func(w *Webhook) { w.now = now } }
 
 // NewWebhook returns a webhook notifier for an http or https URL. The
 // secret keys the signature; an empty secret is refused.
-func NewWebhook(rawURL string, secret Secret, opts ...WebhookOption) (*Webhook, error) {
+func NewWebhook(rawURL string, secret Secret, opts ...Option) (*Webhook, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Do not echo the URL: it may hold a token.
@@ -123,10 +118,9 @@ func NewWebhook(rawURL string, secret Secret, opts ...WebhookOption) (*Webhook, 
 		url: u, secret: secret,
 		doer:    &http.Client{},
 		timeout: 10 * time.Second,
-		retries: 4, first: time.Second, longest: 30 * time.Second,
-		logger: slog.New(slog.DiscardHandler),
-		now:    time.Now,
-		sleep:  sleepCtx,
+		retry:   retry.Policy{Attempts: 4, Initial: time.Second, Max: 30 * time.Second},
+		logger:  slog.New(slog.DiscardHandler),
+		now:     time.Now,
 	}
 	for _, o := range opts {
 		o(w)
@@ -156,38 +150,32 @@ func (w *Webhook) Notify(ctx context.Context, events []Event) error {
 	if err != nil {
 		return fmt.Errorf("notify: webhook: encode: %w", err)
 	}
-	sig := Sign(w.secret, body)
+	sig := secret.Sign(w.secret, body)
 	endpoint := w.url.Scheme + "://" + w.url.Host
-	wait := w.first
-	for attempt := 1; ; attempt++ {
-		retry, after, err := w.post(ctx, body, sig, hex.EncodeToString(id), endpoint)
-		if err == nil {
-			return nil
-		}
-		if !retry || attempt >= w.retries || ctx.Err() != nil {
-			return fmt.Errorf("notify: webhook: attempt %d of %d: %w", attempt, w.retries, err)
-		}
-		d := wait
-		if after > 0 {
-			d = min(after, w.longest)
-		}
+	p := w.retry
+	p.OnRetry = func(attempt int, d time.Duration, err error) {
 		w.logger.LogAttrs(ctx, slog.LevelWarn, "notify: webhook attempt failed, retrying",
 			slog.String("endpoint", endpoint), slog.Int("attempt", attempt), slog.Duration("wait", d), slog.String("error", err.Error()))
-		if serr := w.sleep(ctx, d); serr != nil {
-			return fmt.Errorf("notify: webhook: %w", errors.Join(err, serr))
-		}
-		wait = min(wait*2, w.longest)
 	}
+	tried := 0
+	err = p.Do(ctx, func(attempt int) error {
+		tried = attempt
+		return w.post(ctx, body, sig, hex.EncodeToString(id), endpoint)
+	})
+	if err != nil {
+		return fmt.Errorf("notify: webhook: attempt %d of %d: %w", tried, p.Tries(), err)
+	}
+	return nil
 }
 
-// post makes one attempt. It reports whether a failure is worth retrying
-// and how long the server asked to wait.
-func (w *Webhook) post(ctx context.Context, body []byte, sig, delivery, endpoint string) (bool, time.Duration, error) {
+// post makes one attempt. A failure worth retrying is marked with
+// retry.Again, with how long the server asked to wait.
+func (w *Webhook) post(ctx context.Context, body []byte, sig, delivery, endpoint string) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url.String(), bytes.NewReader(body))
 	if err != nil {
-		return false, 0, errors.New("notify: webhook: cannot build request")
+		return errors.New("notify: webhook: cannot build request")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "openabs-notify")
@@ -200,20 +188,22 @@ func (w *Webhook) post(ctx context.Context, body []byte, sig, delivery, endpoint
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return transportTransient(err), 0, fmt.Errorf("POST %s: %w", endpoint, err)
+		err = fmt.Errorf("POST %s: %w", endpoint, err)
+		if transportTransient(err) {
+			return retry.Again(err, 0)
+		}
+		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return false, 0, nil
+		return nil
 	}
 	herr := &HTTPError{Endpoint: endpoint, Status: resp.StatusCode}
-	switch {
-	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooEarly,
-		resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
-		return true, retryAfter(resp.Header.Get("Retry-After"), w.now()), herr
+	if retry.Status(resp.StatusCode) {
+		return retry.Again(herr, retry.After(resp, w.now()))
 	}
-	return false, 0, herr
+	return herr
 }
 
 // transportTransient reports whether a failure to get an answer may pass
@@ -234,28 +224,4 @@ func transportTransient(err error) bool {
 	}
 	// net/http replaces the tls.RecordHeaderError with a plain error.
 	return !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
-}
-
-func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/secret"
 )
 
 // receiver is a webhook endpoint that verifies signatures and can fail the
@@ -47,7 +48,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rc.mu.Unlock()
 	rc.ids = append(rc.ids, r.Header.Get(notify.DeliveryHeader))
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
-		!notify.Verify(rc.secret, body, r.Header.Get(notify.SignatureHeader)) {
+		!secret.Verify(rc.secret, body, r.Header.Get(notify.SignatureHeader)) {
 		rc.badSigs++
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -117,7 +118,7 @@ func TestWebhookFlaky(t *testing.T) {
 			rc, srv := newReceiver(t, "s", tt.fail...)
 			var logs bytes.Buffer
 			w, err := notify.NewWebhook(srv.URL, notify.NewSecret("s"), quickRetry,
-				notify.WithWebhookLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+				notify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			require.NoError(t, err)
 			err = w.Notify(t.Context(), sampleEvents())
 			if tt.wantErr {
@@ -197,7 +198,7 @@ func TestWebhookHidesSecrets(t *testing.T) {
 	srv.Close()
 	var logs bytes.Buffer
 	w, err := notify.NewWebhook(srv.URL+"/services/"+token+"?k="+token, notify.NewSecret(key),
-		notify.WithRetry(2, time.Millisecond, time.Millisecond), notify.WithWebhookLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		notify.WithRetry(2, time.Millisecond, time.Millisecond), notify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	err = w.Notify(t.Context(), sampleEvents())
 	require.Error(t, err)
@@ -216,26 +217,26 @@ func TestWebhookHidesSecrets(t *testing.T) {
 
 func TestSignVerify(t *testing.T) {
 	body := []byte(`{"events":[]}`)
-	sig := notify.Sign(notify.NewSecret("k"), body)
+	sig := secret.Sign(notify.NewSecret("k"), body)
 	// HMAC-SHA256("k", body), computed independently with openssl:
 	// printf '{"events":[]}' | openssl dgst -sha256 -hmac k
 	assert.Equal(t, "sha256=fb3a9d128c223c4de382139ee19dee144cc857647203b940b2bf3a1a5ab0cffc", sig)
-	assert.True(t, notify.Verify(notify.NewSecret("k"), body, sig))
-	assert.False(t, notify.Verify(notify.NewSecret("x"), body, sig))
-	assert.False(t, notify.Verify(notify.NewSecret("k"), append(body, ' '), sig))
-	assert.False(t, notify.Verify(notify.NewSecret("k"), body, ""))
+	assert.True(t, secret.Verify(notify.NewSecret("k"), body, sig))
+	assert.False(t, secret.Verify(notify.NewSecret("x"), body, sig))
+	assert.False(t, secret.Verify(notify.NewSecret("k"), append(body, ' '), sig))
+	assert.False(t, secret.Verify(notify.NewSecret("k"), body, ""))
 	// A receiver whose secret is missing from its configuration must
 	// not accept what anyone can sign with the empty key.
-	assert.False(t, notify.Verify(notify.Secret{}, body, notify.Sign(notify.Secret{}, body)))
-	assert.False(t, notify.Verify(notify.NewSecret(""), body, notify.Sign(notify.NewSecret(""), body)))
+	assert.False(t, secret.Verify(notify.Secret{}, body, secret.Sign(notify.Secret{}, body)))
+	assert.False(t, secret.Verify(notify.NewSecret(""), body, secret.Sign(notify.NewSecret(""), body)))
 }
 
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"events":[]}`), "sha256=00")
 	f.Add([]byte{}, "")
 	f.Fuzz(func(t *testing.T, body []byte, sig string) {
-		secret := notify.NewSecret("k")
-		if notify.Verify(secret, body, sig) != (sig == notify.Sign(secret, body)) {
+		key := notify.NewSecret("k")
+		if secret.Verify(key, body, sig) != (sig == secret.Sign(key, body)) {
 			t.Fatalf("Verify disagrees with Sign for %q", sig)
 		}
 	})

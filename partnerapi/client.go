@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openabs/abs/internal/retry"
 )
 
 // DefaultBaseURL is the production catalog API.
@@ -33,7 +33,7 @@ var _ Doer = (*http.Client)(nil)
 // Client talks to the catalog API. It is safe for concurrent use.
 type Client struct {
 	base     *url.URL
-	key      *APIKey // a pointer, so that printing a Client shows an address
+	key      APIKey
 	doer     Doer
 	timeout  time.Duration
 	log      *slog.Logger
@@ -44,21 +44,17 @@ type Client struct {
 	sleep    func(context.Context, time.Duration) error
 }
 
+// backoff is a poll or retry schedule: min doubling up to max, jittered.
 type backoff struct{ min, max time.Duration }
+
+// policy returns the retry policy of b.
+func (b backoff) policy(attempts int) retry.Policy {
+	return retry.Policy{Attempts: attempts, Initial: b.min, Max: b.max, Jitter: true}
+}
 
 // delay returns the wait before retry n (0-based): exponential growth from
 // min, capped at max, with up to 50% jitter removed.
-func (b backoff) delay(n int) time.Duration {
-	d := b.min
-	for i := 0; i < n && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
-	if d <= 0 {
-		return 0
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/2+1))
-}
+func (b backoff) delay(n int) time.Duration { return b.policy(0).Backoff(n + 1) }
 
 // Option configures a Client.
 type Option func(*Client)
@@ -85,17 +81,24 @@ func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = 
 
 // WithLogger logs each attempt at debug level and each retry at info level.
 // The client is silent by default. The API key is never logged.
-func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
 
 // WithRetry sets how many times a request is sent in all (attempts, at
-// least 1) and the exponential backoff between attempts. Requests are
-// retried on 408, 429 (waiting for Retry-After when given) and 5xx, and on
-// transport errors for GET requests. The defaults are 4 attempts, 500ms to
-// 15s.
-func WithRetry(attempts int, minDelay, maxDelay time.Duration) Option {
+// least 1) and the first and longest wait between attempts: the wait
+// doubles from first up to longest, less up to half at random. Requests
+// are retried on 408, 425, 429 and 5xx (but not 501 and 505), waiting for
+// Retry-After when given (up to 5 minutes), and on transport errors for
+// GET requests. The defaults are 4 attempts, 500ms to 15s.
+func WithRetry(attempts int, first, longest time.Duration) Option {
 	return func(c *Client) {
 		c.attempts = max(attempts, 1)
-		c.backoff = backoff{minDelay, maxDelay}
+		c.backoff = backoff{first, longest}
 	}
 }
 
@@ -114,7 +117,7 @@ func New(key APIKey, opts ...Option) (*Client, error) {
 	base, _ := url.Parse(DefaultBaseURL)
 	c := &Client{
 		base:     base,
-		key:      &key,
+		key:      key,
 		doer:     http.DefaultClient,
 		timeout:  DefaultTimeout,
 		log:      slog.New(slog.DiscardHandler),
@@ -142,19 +145,8 @@ func New(key APIKey, opts ...Option) (*Client, error) {
 // BaseURL returns the API root the client talks to.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// sleep waits for d or until ctx ends.
+var sleep = retry.Sleep
 
 // endpoint joins path segments (each escaped) onto the base URL.
 func (c *Client) endpoint(segments ...string) *url.URL {
@@ -184,82 +176,35 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, in, out any)
 			return fmt.Errorf("partnerapi: encode %s %s: %w", method, u.Path, err)
 		}
 	}
-	var lastErr error
-	for attempt := 0; attempt < c.attempts; attempt++ {
-		if attempt > 0 {
-			wait := c.backoff.delay(attempt - 1)
-			var apiErr *Error
-			if ra, ok := retryAfter(lastErr); ok {
-				wait = ra
-			} else if errors.As(lastErr, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
-				wait = max(wait, c.backoff.min)
-			}
-			c.log.LogAttrs(ctx, slog.LevelInfo, "partnerapi: retrying",
-				slog.String("method", method), slog.String("path", u.Path),
-				slog.Int("attempt", attempt+1), slog.Duration("wait", wait), slog.Any("error", lastErr))
-			if err := c.sleep(ctx, wait); err != nil {
-				return fmt.Errorf("partnerapi: %s %s: %w (last error: %w)", method, u.Path, err, plain(lastErr))
-			}
-		}
-		retry, err := c.once(ctx, method, u, body, out)
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		if !retry || ctx.Err() != nil {
-			return plain(err)
-		}
+	p := c.backoff.policy(c.attempts)
+	p.Sleep = c.sleep
+	p.OnRetry = func(attempt int, wait time.Duration, err error) {
+		c.log.LogAttrs(ctx, slog.LevelInfo, "partnerapi: retrying",
+			slog.String("method", method), slog.String("path", u.Path),
+			slog.Int("attempt", attempt+1), slog.Duration("wait", wait), slog.Any("error", err))
 	}
-	return plain(lastErr)
-}
-
-// retryAfterError carries the server's Retry-After with a retryable *Error.
-type retryAfterError struct {
-	err   *Error
-	after time.Duration
-}
-
-func (e *retryAfterError) Error() string { return e.err.Error() }
-func (e *retryAfterError) Unwrap() error { return e.err }
-
-// plain strips the internal Retry-After wrapper from err.
-func plain(err error) error {
-	if ra, ok := err.(*retryAfterError); ok {
-		return ra.err
+	var last error
+	err := p.Do(ctx, func(int) error {
+		again, after, err := c.once(ctx, method, u, body, out)
+		last = err
+		if !again || ctx.Err() != nil {
+			return err
+		}
+		var apiErr *Error
+		if after == 0 && errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+			after = c.backoff.min // a 429 waits at least the first wait
+		}
+		return retry.Again(err, after)
+	})
+	if err != nil && last != nil && err != last && ctx.Err() != nil {
+		return fmt.Errorf("partnerapi: %s %s: %w (last error: %w)", method, u.Path, context.Cause(ctx), last)
 	}
 	return err
 }
 
-func retryAfter(err error) (time.Duration, bool) {
-	var ra *retryAfterError
-	if errors.As(err, &ra) {
-		return ra.after, true
-	}
-	return 0, false
-}
-
-// maxRetryAfter caps how long a Retry-After header can make the client wait.
-const maxRetryAfter = 5 * time.Minute
-
-func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(h); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return min(time.Duration(s)*time.Second, maxRetryAfter), true
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
-	}
-	return 0, false
-}
-
-// once sends one attempt. It reports whether a failure is worth retrying.
-func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byte, out any) (bool, error) {
+// once sends one attempt. It reports whether a failure is worth retrying
+// and how long the server asked to wait first.
+func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byte, out any) (bool, time.Duration, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -271,7 +216,7 @@ func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return false, fmt.Errorf("partnerapi: %s %s: %w", method, u.Path, err)
+		return false, 0, fmt.Errorf("partnerapi: %s %s: %w", method, u.Path, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -281,7 +226,7 @@ func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byt
 		req.Header.Set("User-Agent", c.agent)
 	}
 	if !c.key.IsZero() {
-		req.Header.Set("X-API-KEY", c.key.reveal())
+		req.Header.Set("X-API-KEY", c.key.Reveal())
 	}
 	start := time.Now()
 	resp, err := c.doer.Do(req)
@@ -289,7 +234,7 @@ func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byt
 		// The transport error may quote the request; it never holds headers.
 		c.log.LogAttrs(ctx, slog.LevelDebug, "partnerapi: request failed",
 			slog.String("method", method), slog.String("path", u.Path), slog.Any("error", err))
-		return method == http.MethodGet, fmt.Errorf("partnerapi: %s %s: %w", method, u.Path, err)
+		return method == http.MethodGet, 0, fmt.Errorf("partnerapi: %s %s: %w", method, u.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -297,24 +242,21 @@ func (c *Client) once(ctx context.Context, method string, u *url.URL, body []byt
 		slog.String("method", method), slog.String("path", u.Path),
 		slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
 	if err != nil {
-		return method == http.MethodGet, fmt.Errorf("partnerapi: %s %s: read answer: %w", method, u.Path, err)
+		return method == http.MethodGet, 0, fmt.Errorf("partnerapi: %s %s: read answer: %w", method, u.Path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := ParseError(resp.StatusCode, data)
 		e.Method, e.Path = method, u.Path
-		if !retryable(resp.StatusCode) {
-			return false, e
+		if !retry.Status(resp.StatusCode) {
+			return false, 0, e
 		}
-		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return true, &retryAfterError{err: e, after: ra}
-		}
-		return true, e
+		return true, retry.After(resp, time.Now()), e
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
-		return false, nil
+		return false, 0, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return false, fmt.Errorf("partnerapi: %s %s: decode answer: %w", method, u.Path, err)
+		return false, 0, fmt.Errorf("partnerapi: %s %s: decode answer: %w", method, u.Path, err)
 	}
-	return false, nil
+	return false, 0, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/openabs/abs/partnerapi"
 	"github.com/openabs/abs/partnerapi/partnerapitest"
+	"github.com/openabs/abs/secret"
 )
 
 // seed fills srv with one project owning n images in one repository.
@@ -43,7 +44,7 @@ func seed(t *testing.T, srv *partnerapitest.Server, n int) (partnerapi.Project, 
 			DockerImageDigest: "sha256:" + strings.Repeat(strconv.Itoa(i%10), 64),
 			ContentSets:       []string{"rhel-9-for-x86_64-baseos-rpms"},
 			FreshnessGrades: []partnerapi.FreshnessGrade{
-				{Grade: "A", StartDate: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
+				{Grade: "A", StartDate: partnerapi.Time{Time: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}},
 			},
 			Repositories: []partnerapi.ImageRepository{{
 				Registry: "registry.connect.redhat.com", Repository: "acme/widget",
@@ -237,7 +238,7 @@ func TestRetryAndRedaction(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusTooManyRequests, apiErr.Status)
 
-	bad, err := partnerapi.New("wrong-key-value", partnerapi.WithBaseURL(srv.URL), partnerapi.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	bad, err := partnerapi.New(secret.New("wrong-key-value"), partnerapi.WithBaseURL(srv.URL), partnerapi.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	require.NoError(t, err)
 	_, err = bad.Project(t.Context(), p.ID)
 	require.ErrorIs(t, err, partnerapi.ErrUnauthorized)
@@ -347,7 +348,7 @@ func TestTimeoutBoundsAnAttempt(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(block); ts.Close() })
-	c, err := partnerapi.New("k", partnerapi.WithBaseURL(ts.URL), partnerapi.WithHTTPClient(ts.Client()),
+	c, err := partnerapi.New(secret.New("k"), partnerapi.WithBaseURL(ts.URL), partnerapi.WithHTTPClient(ts.Client()),
 		partnerapi.WithTimeout(20*time.Millisecond), partnerapi.WithRetry(2, time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
 	_, err = c.Image(t.Context(), "x")

@@ -9,7 +9,7 @@
 // which keep the catalog's own JSON field names, and the Client that reads
 // and changes them.
 //
-//	c, err := partnerapi.New(partnerapi.APIKey(os.Getenv("PARTNERAPI_KEY")))
+//	c, err := partnerapi.New(secret.New(os.Getenv("PARTNERAPI_KEY")))
 //	if err != nil { ... }
 //	p, err := c.Project(ctx, projectID)
 //	if errors.Is(err, partnerapi.ErrNotFound) { ... }

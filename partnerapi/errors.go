@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/openabs/abs/internal/retry"
 )
 
 // Sentinel errors that callers branch on with errors.Is. An *Error matches
@@ -91,9 +93,7 @@ func (e *Error) Is(target error) bool {
 // 429 and every 5xx.
 func (e *Error) Temporary() bool { return retryable(e.Status) }
 
-func retryable(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500 && status <= 599
-}
+func retryable(status int) bool { return retry.Status(status) }
 
 // maxDetail bounds the part of a non-JSON body kept in Error.Detail.
 const maxDetail = 512

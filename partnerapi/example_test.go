@@ -9,6 +9,7 @@ import (
 
 	"github.com/openabs/abs/partnerapi"
 	"github.com/openabs/abs/partnerapi/partnerapitest"
+	"github.com/openabs/abs/secret"
 )
 
 func ExampleAnd() {
@@ -34,7 +35,7 @@ func ExampleEq() {
 }
 
 func ExampleAPIKey() {
-	key := partnerapi.APIKey("0123-secret")
+	key := secret.New("0123-secret")
 	fmt.Println(key)
 	fmt.Printf("%q %#v\n", key, key)
 	// Output:
@@ -43,9 +44,9 @@ func ExampleAPIKey() {
 }
 
 func ExampleImage_GradeAt() {
-	end := time.Date(2025, 4, 10, 0, 0, 0, 0, time.UTC)
+	end := partnerapi.Time{Time: time.Date(2025, 4, 10, 0, 0, 0, 0, time.UTC)}
 	img := partnerapi.Image{FreshnessGrades: []partnerapi.FreshnessGrade{
-		{Grade: "A", StartDate: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), EndDate: &end},
+		{Grade: "A", StartDate: partnerapi.Time{Time: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}, EndDate: &end},
 		{Grade: "C", StartDate: end},
 	}}
 	fmt.Println(img.GradeAt(time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)))
@@ -77,7 +78,7 @@ func newExampleServer() (*httptest.Server, *partnerapitest.Fake, string, []strin
 func ExampleClient_ProjectImages() {
 	ts, fake, projectID, _ := newExampleServer()
 	defer ts.Close()
-	c, err := partnerapi.New(partnerapi.APIKey(fake.APIKey()),
+	c, err := partnerapi.New(secret.New(fake.APIKey()),
 		partnerapi.WithBaseURL(ts.URL+partnerapitest.BasePath))
 	if err != nil {
 		fmt.Println(err)
@@ -102,7 +103,7 @@ func ExampleClient_ProjectImages() {
 func ExampleClient_WaitImageRequest() {
 	ts, fake, projectID, ids := newExampleServer()
 	defer ts.Close()
-	c, _ := partnerapi.New(partnerapi.APIKey(fake.APIKey()),
+	c, _ := partnerapi.New(secret.New(fake.APIKey()),
 		partnerapi.WithBaseURL(ts.URL+partnerapitest.BasePath),
 		partnerapi.WithPollInterval(time.Millisecond, 10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -133,7 +134,7 @@ func ExampleClient_WaitImageRequest() {
 func ExampleClient_Project_notFound() {
 	ts, fake, _, _ := newExampleServer()
 	defer ts.Close()
-	c, _ := partnerapi.New(partnerapi.APIKey(fake.APIKey()), partnerapi.WithBaseURL(ts.URL+partnerapitest.BasePath))
+	c, _ := partnerapi.New(secret.New(fake.APIKey()), partnerapi.WithBaseURL(ts.URL+partnerapitest.BasePath))
 	_, err := c.Project(context.Background(), "0000")
 	var apiErr *partnerapi.Error
 	if errors.As(err, &apiErr) {

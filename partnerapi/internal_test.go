@@ -17,11 +17,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/internal/retry"
+	secretpkg "github.com/openabs/abs/secret"
 )
 
 func TestAPIKeyNeverPrints(t *testing.T) {
 	const secret = "s3cr3t-key-value"
-	k := APIKey(secret)
+	k := secretpkg.New(secret)
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("key", "key", k, "wrapped", struct{ K APIKey }{k})
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("key", slog.Any("key", k))
@@ -30,14 +33,21 @@ func TestAPIKeyNeverPrints(t *testing.T) {
 	outputs := []string{
 		fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %q %x %X %10s", k, k, k, k, k, k, k, k),
 		fmt.Sprintf("%v %+v", struct{ K APIKey }{k}, &struct{ K APIKey }{k}),
+		// An unexported field is printed by fmt without calling its
+		// methods: the key must still not show.
+		fmt.Sprintf("%v %+v %#v", struct{ k APIKey }{k}, &struct{ k APIKey }{k}, struct{ k APIKey }{k}),
+		fmt.Sprintf("%v %+v", struct{ c config }{config{k}}, struct{ cl *Client }{&Client{key: k}}),
 		fmt.Errorf("wrap: %v", k).Error(), logs.String(), string(js),
 	}
 	for _, out := range outputs {
 		assert.NotContains(t, out, secret)
 		assert.NotContains(t, out, fmt.Sprintf("%x", secret))
 	}
-	assert.Equal(t, secret, k.reveal())
+	assert.Equal(t, secret, k.Reveal())
 }
+
+// config is a caller's struct that keeps a key in an unexported field.
+type config struct{ key APIKey }
 
 func TestKeyNeverInErrorsOrLogs(t *testing.T) {
 	const secret = "s3cr3t-key-value"
@@ -49,7 +59,7 @@ func TestKeyNeverInErrorsOrLogs(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	var logs bytes.Buffer
-	c, err := New(APIKey(secret), WithBaseURL(ts.URL+"/v1"), WithHTTPClient(ts.Client()),
+	c, err := New(secretpkg.New(secret), WithBaseURL(ts.URL+"/v1"), WithHTTPClient(ts.Client()),
 		WithRetry(3, time.Millisecond, time.Millisecond),
 		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	require.NoError(t, err)
@@ -81,14 +91,14 @@ func TestParseRetryAfter(t *testing.T) {
 		{"0", 0, true},
 		{"7", 7 * time.Second, true},
 		{"-1", 0, false},
-		{"86400", maxRetryAfter, true},
+		{"86400", retry.MaxRetryAfter, true},
 		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
 		{"soon", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, ok := parseRetryAfter(tt.in, now)
+			got, ok := retry.ParseRetryAfter(tt.in, now)
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.want, got)
 		})
@@ -140,7 +150,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 				_, _ = io.WriteString(w, `{"_id":"x"}`)
 			}))
 			t.Cleanup(ts.Close)
-			c, err := New("k", WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(3, 10*time.Millisecond, 20*time.Millisecond))
+			c, err := New(secretpkg.New("k"), WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(3, 10*time.Millisecond, 20*time.Millisecond))
 			require.NoError(t, err)
 			var waits []time.Duration
 			c.sleep = func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil }
@@ -165,7 +175,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(ts.Close)
-	c, err := New("k", WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(10, time.Hour, time.Hour))
+	c, err := New(secretpkg.New("k"), WithBaseURL(ts.URL), WithHTTPClient(ts.Client()), WithRetry(10, time.Hour, time.Hour))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	c.sleep = func(ctx context.Context, d time.Duration) error { cancel(); return sleep(ctx, d) }
@@ -177,7 +187,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 }
 
 func TestEndpointEscapes(t *testing.T) {
-	c, err := New("", WithBaseURL("https://catalog.example.com/api/containers/v1/"))
+	c, err := New(APIKey{}, WithBaseURL("https://catalog.example.com/api/containers/v1/"))
 	require.NoError(t, err)
 	tests := []struct {
 		segs []string
@@ -190,7 +200,7 @@ func TestEndpointEscapes(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, c.endpoint(tt.segs...).String())
 	}
-	_, err = New("", WithBaseURL("catalog.example.com"))
+	_, err = New(APIKey{}, WithBaseURL("catalog.example.com"))
 	assert.Error(t, err)
 }
 

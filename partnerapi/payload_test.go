@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/partnerapi"
+	"github.com/openabs/abs/secret"
 )
 
 // realdata returns $ABS_REALDATA/pyxis, or skips the test.
@@ -275,7 +276,7 @@ func TestRealGradesWithAndWithoutEndDate(t *testing.T) {
 					assert.Equal(t, len(img.FreshnessGrades)-1, i, "only the last grade is open")
 				} else {
 					closed++
-					assert.True(t, g.EndDate.After(g.StartDate))
+					assert.True(t, g.EndDate.After(g.StartDate.Time))
 				}
 			}
 			contentSets += len(img.ContentSets)
@@ -321,7 +322,7 @@ func checkRealError(t *testing.T, name string, raw []byte) {
 		_, _ = w.Write(raw)
 	}))
 	t.Cleanup(ts.Close)
-	c, err := partnerapi.New("k", partnerapi.WithBaseURL(ts.URL), partnerapi.WithHTTPClient(ts.Client()))
+	c, err := partnerapi.New(secret.New("k"), partnerapi.WithBaseURL(ts.URL), partnerapi.WithHTTPClient(ts.Client()))
 	require.NoError(t, err)
 	_, err = c.Image(t.Context(), "x")
 	var e *partnerapi.Error

@@ -90,27 +90,21 @@ type Catalog struct {
 
 var _ Publisher = (*Catalog)(nil)
 
-// CatalogOption configures a Catalog.
-type CatalogOption func(*Catalog)
+// CatalogOption is the former name of Option.
+//
+// Deprecated: use Option.
+type CatalogOption = Option
 
-// WithCatalogLogger logs the requests' progress to l.
-func WithCatalogLogger(l *slog.Logger) CatalogOption {
-	return func(c *Catalog) {
-		if l != nil {
-			c.logger = l
-		}
-	}
-}
+// WithCatalogLogger is WithLogger.
+//
+// Deprecated: use WithLogger.
+func WithCatalogLogger(l *slog.Logger) Option { return WithLogger(l) }
 
 // NewCatalog returns a catalog publisher that uses client, e.g. a
 // *partnerapi.Client. Bound the wait for requests with the context passed
 // to Publish; the client's options set the poll interval.
-func NewCatalog(client CatalogClient, opts ...CatalogOption) *Catalog {
-	c := &Catalog{client: client, logger: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(c)
-	}
-	return c
+func NewCatalog(client CatalogClient, opts ...Option) *Catalog {
+	return &Catalog{client: client, logger: newSettings(opts).logger}
 }
 
 // Publish requests the publication of the request's image in project

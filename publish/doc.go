@@ -19,7 +19,8 @@
 // # Tag policy
 //
 // Each rebuild gets an immutable version tag (VersionTag builds
-// "VERSION-RELEASE", BumpRelease gives the next release) and the floating
+// "VERSION-RELEASE"; Registry.NextRelease gives the next release that no
+// tag of the repository holds yet) and the floating
 // tags its owner lists. The content is pushed by digest and read back
 // before any tag moves; an index is pushed whole before any tag names it.
 // An immutable tag that points at another digest is never overwritten

@@ -17,7 +17,7 @@ import (
 )
 
 func ExampleVersionTag() {
-	tag, _ := publish.VersionTag("1.2.3", publish.BumpRelease("4"))
+	tag, _ := publish.VersionTag("1.2.3", "5")
 	fmt.Println(tag)
 	// Output: 1.2.3-5
 }

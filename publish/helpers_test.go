@@ -55,16 +55,18 @@ func digestOf(t testing.TB, d interface{ Digest() (v1.Hash, error) }) string {
 	return h.String()
 }
 
-// fastBackoff keeps retries quick in tests.
-var fastBackoff = publish.Backoff{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}
+// fastAttempts and fastRetry keep retries quick in tests.
+const fastAttempts = 4
+
+var fastRetry = publish.WithRetry(fastAttempts, time.Millisecond, 5*time.Millisecond)
 
 // newPublisher returns a registry publisher for reg, logging to buf and t.
-func newPublisher(t testing.TB, reg *regtest.Registry, logs *testutil.SyncBuffer, opts ...publish.RegistryOption) *publish.Registry {
+func newPublisher(t testing.TB, reg *regtest.Registry, logs *testutil.SyncBuffer, opts ...publish.Option) *publish.Registry {
 	auth := publish.WithAnonymous()
 	if reg.Username != "" {
 		auth = publish.WithBasicAuth(reg.Username, publish.NewSecret(reg.Password))
 	}
-	base := []publish.RegistryOption{auth, publish.WithPlainHTTP(), publish.WithBackoff(fastBackoff)}
+	base := []publish.Option{auth, publish.WithPlainHTTP(), fastRetry}
 	if logs != nil {
 		base = append(base, publish.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}

@@ -16,6 +16,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/openabs/abs/internal/retry"
+
+	rel "github.com/openabs/abs/internal/release"
 )
 
 // Registry publishes to an OCI registry with go-containerregistry.
@@ -29,37 +33,59 @@ import (
 //
 // A Registry is safe for concurrent use.
 type Registry struct {
+	settings
+}
+
+// settings are what the options set, for a Registry or a Catalog.
+type settings struct {
 	keychain  authn.Keychain
 	auth      authn.Authenticator
 	plainHTTP bool
 	transport http.RoundTripper
 	userAgent string
 	logger    *slog.Logger
-	backoff   Backoff
-	sleep     func(context.Context, time.Duration) error
+	policy    retry.Policy
+	check     func(v1.Image) error
 }
 
 var _ Publisher = (*Registry)(nil)
 
-// RegistryOption configures a Registry.
-type RegistryOption func(*Registry)
+// Option configures a Registry or a Catalog (a Catalog reads WithLogger
+// only).
+type Option func(*settings)
+
+// RegistryOption is the former name of Option.
+//
+// Deprecated: use Option.
+type RegistryOption = Option
+
+// Doer sends HTTP requests; *http.Client satisfies it. It is the HTTP seam
+// of every openabs client (advisory, notify, partnerapi take the same).
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// doerTransport lets a Doer carry go-containerregistry's requests.
+type doerTransport struct{ d Doer }
+
+func (t doerTransport) RoundTrip(req *http.Request) (*http.Response, error) { return t.d.Do(req) }
 
 // WithKeychain resolves credentials per registry from kc, e.g.
 // authn.DefaultKeychain (the docker config file, the default) or a cloud
 // helper keychain.
 func WithKeychain(kc authn.Keychain) RegistryOption {
-	return func(r *Registry) { r.keychain, r.auth = kc, nil }
+	return func(r *settings) { r.keychain, r.auth = kc, nil }
 }
 
 // WithBasicAuth authenticates with an explicit username and password. The
 // password stays in a Secret and never appears in logs or errors.
 func WithBasicAuth(username string, password Secret) RegistryOption {
-	return func(r *Registry) { r.auth = basicAuth{user: username, pass: password} }
+	return func(r *settings) { r.auth = basicAuth{user: username, pass: password} }
 }
 
 // WithAnonymous sends no credentials.
 func WithAnonymous() RegistryOption {
-	return func(r *Registry) { r.auth = authn.Anonymous }
+	return func(r *settings) { r.auth = authn.Anonymous }
 }
 
 // WithPlainHTTP allows plain HTTP to registries on loopback addresses
@@ -67,51 +93,93 @@ func WithAnonymous() RegistryOption {
 // it every request must use HTTPS; other hosts always must. A request that
 // breaks the rule fails with ErrPlainHTTP before anything is sent.
 func WithPlainHTTP() RegistryOption {
-	return func(r *Registry) { r.plainHTTP = true }
+	return func(r *settings) { r.plainHTTP = true }
+}
+
+// WithHTTPClient sends the registry requests with d (default: an
+// http.Client on remote.DefaultTransport). The plain-HTTP guard still
+// applies in front of it.
+func WithHTTPClient(d Doer) Option {
+	return func(r *settings) {
+		if rt, ok := d.(http.RoundTripper); ok {
+			r.transport = rt
+			return
+		}
+		r.transport = doerTransport{d}
+	}
 }
 
 // WithTransport sets the HTTP transport (default remote.DefaultTransport).
-func WithTransport(t http.RoundTripper) RegistryOption {
-	return func(r *Registry) { r.transport = t }
+//
+// Deprecated: use WithHTTPClient, e.g. WithHTTPClient(&http.Client{Transport: t}).
+func WithTransport(t http.RoundTripper) Option {
+	return func(r *settings) { r.transport = t }
 }
 
 // WithUserAgent sets the User-Agent sent to the registry.
 func WithUserAgent(ua string) RegistryOption {
-	return func(r *Registry) { r.userAgent = ua }
+	return func(r *settings) { r.userAgent = ua }
 }
 
-// WithLogger logs retries and tag moves to l. By default the Registry is
-// quiet.
+// WithLogger logs retries and tag moves (a Catalog: the requests'
+// progress) to l. By default both are quiet.
 func WithLogger(l *slog.Logger) RegistryOption {
-	return func(r *Registry) {
+	return func(r *settings) {
 		if l != nil {
 			r.logger = l
 		}
 	}
 }
 
-// WithBackoff sets how transient failures (connection errors, 408, 429
-// and 5xx responses) are retried.
-func WithBackoff(b Backoff) RegistryOption {
-	return func(r *Registry) { r.backoff = b }
+// WithRetry sets how many times a step is tried in all (attempts, at
+// least 1) after transient failures (connection errors, timeouts, 408,
+// 429 and 5xx answers), and the first and longest wait between tries: the
+// wait doubles from first up to longest. The default is 5 attempts,
+// 0.5 s doubling up to 8 s.
+func WithRetry(attempts int, first, longest time.Duration) Option {
+	return func(r *settings) {
+		r.policy.Attempts, r.policy.Initial, r.policy.Max = max(attempts, 1), first, longest
+	}
 }
+
+// WithImageCheck makes Publish run check on the image, or on every image
+// of an index, before it reads a tag or pushes anything (also in a dry
+// run). When check fails, nothing is pushed or tagged and Publish returns
+// its error wrapped, so errors.Is and errors.As still see it. Use it with
+// rebuild.CheckPullable, so that only images every container runtime can
+// pull are published:
+//
+//	publish.NewRegistry(publish.WithImageCheck(rebuild.CheckPullable))
+//
+// A Catalog ignores it.
+func WithImageCheck(check func(v1.Image) error) Option {
+	return func(r *settings) { r.check = check }
+}
+
+// WithBackoff sets how transient failures are retried.
+//
+// Deprecated: use WithRetry(b.Attempts, b.Initial, b.Max).
+func WithBackoff(b Backoff) Option { return WithRetry(b.Attempts, b.Initial, b.Max) }
 
 // NewRegistry returns a registry publisher. By default it reads
 // credentials from the docker config (authn.DefaultKeychain), requires
 // HTTPS, and retries transient failures with DefaultBackoff.
-func NewRegistry(opts ...RegistryOption) *Registry {
-	r := &Registry{
+func NewRegistry(opts ...Option) *Registry {
+	return &Registry{settings: newSettings(opts)}
+}
+
+func newSettings(opts []Option) settings {
+	s := settings{
 		keychain:  authn.DefaultKeychain,
 		transport: remote.DefaultTransport,
 		userAgent: "openabs-publish",
 		logger:    slog.New(slog.DiscardHandler),
-		backoff:   DefaultBackoff,
-		sleep:     sleepCtx,
+		policy:    retry.Policy{Attempts: DefaultBackoff.Attempts, Initial: DefaultBackoff.Initial, Max: DefaultBackoff.Max},
 	}
 	for _, o := range opts {
-		o(r)
+		o(&s)
 	}
-	return r
+	return s
 }
 
 type basicAuth struct {
@@ -179,6 +247,9 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 	repo, err := name.NewRepository(req.Repository)
 	if err != nil {
 		return nil, fmt.Errorf("%w: repository %q: %v", ErrInvalidRequest, req.Repository, err)
+	}
+	if err := r.checkImages(req); err != nil {
+		return nil, err
 	}
 	want := art.digest.String()
 	res := &Result{
@@ -281,6 +352,53 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// checkImages runs the image check on every image of req.
+func (r *Registry) checkImages(req Request) error {
+	if r.check == nil {
+		return nil
+	}
+	if req.Image != nil {
+		return r.checkImage(req.Image)
+	}
+	return r.checkIndex(req.Index)
+}
+
+func (r *Registry) checkImage(img v1.Image) error {
+	if err := r.check(img); err != nil {
+		d, _ := img.Digest()
+		return fmt.Errorf("publish: image %s refused by the image check: %w", d, err)
+	}
+	return nil
+}
+
+func (r *Registry) checkIndex(idx v1.ImageIndex) error {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return fmt.Errorf("publish: index manifest: %w", err)
+	}
+	for _, desc := range im.Manifests {
+		switch {
+		case desc.MediaType.IsIndex():
+			child, err := idx.ImageIndex(desc.Digest)
+			if err != nil {
+				return fmt.Errorf("publish: index child %s: %w", desc.Digest, err)
+			}
+			if err := r.checkIndex(child); err != nil {
+				return err
+			}
+		case desc.MediaType.IsImage():
+			child, err := idx.Image(desc.Digest)
+			if err != nil {
+				return fmt.Errorf("publish: index child %s: %w", desc.Digest, err)
+			}
+			if err := r.checkImage(child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // setTag points tagRef at desc and checks the result.
 func (r *Registry) setTag(ctx context.Context, tagRef name.Tag, tc *TagChange, desc *remote.Descriptor, opts []remote.Option) error {
 	if tc.Immutable {
@@ -378,4 +496,32 @@ func skipRest(res *Result, i int) {
 			res.Tags[j].Action = ActionSkipped
 		}
 	}
+}
+
+// NextRelease returns the release of the next rebuild of an image of
+// version whose current release label is current, free among the tags of
+// repository: rebuild.NextRelease(current), or the release after the
+// highest "VERSION-RELEASE" tag of the same form when that tag already
+// exists. Stamp the image with it and publish under VersionTag(version,
+// release): the immutable tag is then not refused because the team's own
+// CI (or an earlier rebuild) took the number. A repository that does not
+// exist yet has no tags.
+func (r *Registry) NextRelease(ctx context.Context, repository, version, current string) (string, error) {
+	repo, err := name.NewRepository(repository)
+	if err != nil {
+		return "", fmt.Errorf("%w: repository %q: %v", ErrInvalidRequest, repository, err)
+	}
+	var tags []string
+	err = r.retry(ctx, "list tags", func() error {
+		var err error
+		tags, err = remote.List(repo, r.remoteOptions(ctx)...)
+		if notFound(err) {
+			tags, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("publish: list tags of %s: %w", repo, err)
+	}
+	return rel.NextFree(version, current, tags), nil
 }

@@ -199,7 +199,7 @@ func TestRegistryFlaky(t *testing.T) {
 	var terr *transport.Error
 	require.ErrorAs(t, err, &terr)
 	assert.Equal(t, http.StatusServiceUnavailable, terr.StatusCode)
-	assert.Equal(t, fastBackoff.Attempts, puts)
+	assert.Equal(t, fastAttempts, puts)
 	assert.Equal(t, map[string]publish.Action{"1-1": "skipped", "latest": "skipped"}, actions(res))
 }
 
@@ -267,7 +267,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 
 			tests := []struct {
 				name string
-				opt  publish.RegistryOption
+				opt  publish.Option
 			}{
 				{"anonymous", publish.WithAnonymous()},
 				{"wrong password", publish.WithBasicAuth(user, publish.NewSecret("wrong-"+pass))},
@@ -276,7 +276,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					var logs testutil.SyncBuffer
-					p := publish.NewRegistry(tt.opt, publish.WithPlainHTTP(), publish.WithBackoff(fastBackoff),
+					p := publish.NewRegistry(tt.opt, publish.WithPlainHTTP(), fastRetry,
 						publish.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 					_, err := p.Publish(t.Context(), publish.Request{Repository: req.Repository, Image: testImage(t, 21), VersionTag: "1-2"})
 					require.Error(t, err)
@@ -298,7 +298,7 @@ func (emptyKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 
 func TestRegistryPlainHTTPRefused(t *testing.T) {
 	reg := regtest.InProcess(t)
-	p := publish.NewRegistry(publish.WithAnonymous(), publish.WithBackoff(fastBackoff))
+	p := publish.NewRegistry(publish.WithAnonymous(), fastRetry)
 	res, err := p.Publish(t.Context(), publish.Request{Repository: reg.Repo("a/b"), Image: testImage(t, 1), VersionTag: "1-1"})
 	require.ErrorIs(t, err, publish.ErrPlainHTTP)
 	assert.NotNil(t, res)

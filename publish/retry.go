@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"github.com/openabs/abs/internal/retry"
+
 	"context"
 	"errors"
 	"io"
@@ -14,6 +16,8 @@ import (
 )
 
 // Backoff says how often and how patiently transient failures are retried.
+//
+// Deprecated: use WithRetry.
 type Backoff struct {
 	// Attempts is the total number of tries, at least 1.
 	Attempts int
@@ -23,36 +27,27 @@ type Backoff struct {
 	Max     time.Duration
 }
 
-// DefaultBackoff tries 5 times, waiting 0.5 s, 1 s, 2 s and 4 s in between.
+// DefaultBackoff is the default retry schedule: 5 tries, waiting 0.5 s,
+// 1 s, 2 s and 4 s in between.
+//
+// Deprecated: the default of WithRetry.
 var DefaultBackoff = Backoff{Attempts: 5, Initial: 500 * time.Millisecond, Max: 8 * time.Second}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
-}
 
 // retry runs f until it succeeds, fails permanently, or the attempts are
 // used up.
 func (r *Registry) retry(ctx context.Context, op string, f func() error) error {
-	wait := r.backoff.Initial
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil || !transient(err) || attempt >= max(r.backoff.Attempts, 1) || ctx.Err() != nil {
-			return err
-		}
+	p := r.policy
+	p.OnRetry = func(attempt int, wait time.Duration, err error) {
 		r.logger.LogAttrs(ctx, slog.LevelWarn, "publish: transient failure, retrying",
 			slog.String("op", op), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
-		if serr := r.sleep(ctx, wait); serr != nil {
-			return errors.Join(err, serr)
-		}
-		wait = min(wait*2, max(r.backoff.Max, r.backoff.Initial))
 	}
+	return p.Do(ctx, func(int) error {
+		err := f()
+		if err != nil && transient(err) {
+			return retry.Again(err, 0)
+		}
+		return err
+	})
 }
 
 // transient reports whether err is worth retrying: connection failures,

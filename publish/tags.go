@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
+
+	rel "github.com/openabs/abs/internal/release"
 )
 
 // tagRE is the OCI distribution tag grammar.
@@ -27,22 +28,14 @@ func VersionTag(version, release string) (string, error) {
 	return tag, nil
 }
 
-// BumpRelease returns the release of the next rebuild: the last numeric
-// component of release plus one ("1" → "2", "4.1" → "4.2",
-// "3.el9" → "4.el9"). A release without a number gets ".1" appended.
-func BumpRelease(release string) string {
-	parts := strings.Split(release, ".")
-	for i := len(parts) - 1; i >= 0; i-- {
-		if p := parts[i]; p != "" && strings.Trim(p, "0123456789") == "" {
-			parts[i] = incDecimal(p)
-			return strings.Join(parts, ".")
-		}
-	}
-	if release == "" {
-		return "1"
-	}
-	return release + ".1"
-}
+// BumpRelease returns the release of the next rebuild, the rule of
+// rebuild.NextRelease: the last numeric component of release plus one
+// ("1" → "2", "4.1" → "4.2", "3.el9" → "4.el9", "1.el9.1" → "1.el9.2").
+// A release without a number gets ".1" appended.
+//
+// Deprecated: use rebuild.NextRelease, or Registry.NextRelease to skip
+// the releases the repository's tags already hold.
+func BumpRelease(release string) string { return rel.Next(release) }
 
 // tags validates the request's tags and returns them in publish order:
 // version tag first, then the floating tags without duplicates.
@@ -65,18 +58,4 @@ func (req Request) tags() ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// incDecimal adds one to a string of decimal digits of any length, so
-// that no release wraps around to a smaller one.
-func incDecimal(d string) string {
-	b := []byte(strings.TrimLeft(d, "0"))
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] != '9' {
-			b[i]++
-			return string(b)
-		}
-		b[i] = '0'
-	}
-	return "1" + string(b)
 }

@@ -19,7 +19,7 @@ func TestBumpRelease(t *testing.T) {
 		{"", "1"},
 		{"1.el9_2", "2.el9_2"},
 		{"0", "1"},
-		{"007", "8"},
+		{"007", "008"},
 		{"1.99", "1.100"},
 		// Past uint64: the release must still grow, never wrap to 0.
 		{"18446744073709551615", "18446744073709551616"},
@@ -72,4 +72,39 @@ func FuzzValidTag(f *testing.F) {
 			t.Fatalf("valid tag %q is too long", s)
 		}
 	})
+}
+
+// TestRegistryNextRelease replays the collision seen on a real fleet: the
+// team's CI pushed an image labelled release=1 while the tag 1.0-2 of an
+// earlier rebuild exists; the next rebuild must take 1.0-3, and the
+// immutable tag it then publishes is created, not refused.
+func TestRegistryNextRelease(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			reg := be.start(t)
+			p := newPublisher(t, reg, nil)
+			repo := reg.Repo("team/app")
+			ctx := t.Context()
+
+			got, err := p.NextRelease(ctx, repo, "1.0", "1")
+			require.NoError(t, err, "a repository without tags")
+			assert.Equal(t, "2", got)
+
+			for i, tag := range []string{"1.0-1", "1.0-2"} {
+				_, err := p.Publish(ctx, publish.Request{Repository: repo, Image: testImage(t, int64(40+i)), VersionTag: tag, FloatingTags: []string{"latest"}})
+				require.NoError(t, err)
+			}
+			got, err = p.NextRelease(ctx, repo, "1.0", "1")
+			require.NoError(t, err)
+			assert.Equal(t, "3", got)
+			tag, err := publish.VersionTag("1.0", got)
+			require.NoError(t, err)
+			res, err := p.Publish(ctx, publish.Request{Repository: repo, Image: testImage(t, 42), VersionTag: tag})
+			require.NoError(t, err)
+			assert.Equal(t, publish.ActionCreated, res.Tags[0].Action)
+
+			_, err = p.NextRelease(ctx, "bad repo", "1.0", "1")
+			require.ErrorIs(t, err, publish.ErrInvalidRequest)
+		})
+	}
 }

@@ -122,15 +122,15 @@ func FuzzParseContainerfile(f *testing.F) {
 
 func TestNextRelease(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                     "1",
-		"7":                    "8",
-		"7.1":                  "7.2",
-		"1.el9":                "2.el9",
-		"3.2.el9_4":            "3.3.el9_4",
-		"1214.1726694543":      "1214.1726694544",
-		"9":                    "10",
-		"beta":                 "beta.1",
-		"1..2":                 "2..2",
+		"":                "1",
+		"7":               "8",
+		"7.1":             "7.2",
+		"1.el9":           "2.el9",
+		"3.2.el9_4":       "3.3.el9_4",
+		"1214.1726694543": "1214.1726694544",
+		"9":               "10",
+		"beta":            "beta.1",
+		"1..2":            "1..3", "1.el9.1": "1.el9.2",
 		"18446744073709551615": "18446744073709551616", "0099": "0100",
 	} {
 		assert.Equal(t, want, rebuild.NextRelease(in), "NextRelease(%q)", in)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -102,6 +103,11 @@ type Outcome struct {
 	Commit  string // the source commit built
 	Pins    map[string]string
 	Log     []byte // build tool output
+	// FallbackCause is why Target.Builder could not apply when
+	// Target.Fallback built the image instead (nil otherwise).
+	FallbackCause error
+
+	dir string // working directory the image reads from; see Close
 }
 
 // Report lists the outcome of every step in plan order.
@@ -170,7 +176,7 @@ func firstLine(s string) string {
 }
 
 // Execute runs plan batch by batch. Within a batch up to WithConcurrency
-// steps run at once. Each step fetches its source (when it has one),
+// steps run at once, each through Run. Each step fetches its source (when it has one),
 // builds with its Builder on the new digests of its rebuilt parents, and
 // stamps the image with the bumped release and the reasons (see Stamp). A
 // step whose parent failed or was skipped is skipped with that reason.
@@ -208,8 +214,8 @@ func Execute(ctx context.Context, plan *Plan, opts ...Option) (*Report, error) {
 				continue
 			case cfg.dryRun:
 				out.Status, out.Pins = StatusPlanned, pins
-				if st.Target.Release != "" {
-					out.Release = NextRelease(st.Target.Release)
+				if cur := currentRelease(st.Target); cur != "" {
+					out.Release = nextRelease(st.Target, cur)
 				}
 				continue
 			case ctx.Err() != nil:
@@ -227,10 +233,10 @@ func Execute(ctx context.Context, plan *Plan, opts ...Option) (*Report, error) {
 					return
 				}
 				defer func() { <-sem }()
-				keep := runStep(ctx, cfg, st, out)
-				if keep != "" {
+				runStep(ctx, cfg, st.Target, out)
+				if out.dir != "" {
 					mu.Lock()
-					rep.keep = append(rep.keep, keep)
+					rep.keep = append(rep.keep, out.dir)
 					mu.Unlock()
 				}
 			}()
@@ -277,93 +283,205 @@ func targetRef(plan *Plan, n string) string {
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// runStep builds one target into out and returns a directory to keep (the
-// image reads from it) or "".
-func runStep(ctx context.Context, cfg *config, st *Step, out *Outcome) (keep string) {
-	t := st.Target
+// Run runs one rebuild step for t on the pinned references of its rebuilt
+// parents (repository -> "repo@sha256:…", see Pin): it fetches t.Source
+// when a builder needs it, builds with t.Builder (or, when t.Builder is a
+// rebaser that cannot apply, with t.Fallback), stamps the image with the
+// next release and the reasons (see Stamp), checks it (WithVerify) and
+// stages it with the Store (WithStore; otherwise Outcome.Pinned is
+// "<repository of t.Ref>@<digest>" and nothing is pushed). Execute runs
+// every step of a plan through Run; an orchestrator runs one.
+//
+// The working directory is a new directory under WithWorkDir (default
+// os.TempDir); the source checkout is removed when Run returns, the build
+// directory (which the image may read from) when Outcome.Close is called.
+//
+// Run returns the outcome, and the step's error when it failed (also in
+// Outcome.Err, unchanged so that callers can match ErrAuth, *FetchError,
+// *BuildError, *PrefixError…). A rebase with nothing to do and no
+// Fallback is StatusUnchanged with a nil error, its reason in
+// Outcome.Reason.
+func Run(ctx context.Context, t *Target, pins map[string]string, opts ...Option) (*Outcome, error) {
+	cfg := newConfig(opts)
+	out := &Outcome{Name: t.name(), Pins: pins}
+	if t.Builder != nil {
+		out.Builder = t.Builder.Name()
+	}
+	runStep(ctx, cfg, t, out)
+	return out, out.Err
+}
+
+// Close removes the working directory the outcome's image may read from.
+// It is safe to call more than once.
+func (o *Outcome) Close() error {
+	if o.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(o.dir)
+	o.dir = ""
+	return err
+}
+
+// rebaseCannotApply reports whether err says a rebase is not possible, so
+// that a build from source is the way.
+func rebaseCannotApply(err error) bool {
+	var pe *PrefixError
+	return errors.Is(err, ErrBaseUnchanged) || errors.Is(err, ErrNoBase) || errors.As(err, &pe)
+}
+
+// currentRelease returns the release label the step bumps: t.Release, or
+// the label of t.Image.
+func currentRelease(t *Target) string {
+	if t.Release != "" || t.Image == nil {
+		return t.Release
+	}
+	if cf, err := t.Image.ConfigFile(); err == nil {
+		return cf.Config.Labels[LabelRelease]
+	}
+	return ""
+}
+
+// nextRelease applies the target's release rule to current.
+func nextRelease(t *Target, current string) string {
+	if t.Version != "" {
+		return NextFreeRelease(t.Version, current, t.Tags)
+	}
+	return NextRelease(current)
+}
+
+// runStep builds t into out.
+func runStep(ctx context.Context, cfg *config, t *Target, out *Outcome) {
 	log := cfg.logger.With(slog.String("target", out.Name))
-	fail := func(err error) string {
+	fail := func(err error) {
 		out.Status, out.Err = StatusFailed, err
 		log.LogAttrs(ctx, slog.LevelError, "rebuild: failed", slog.String("error", firstLine(err.Error())))
-		return ""
 	}
 	if t.Builder == nil {
-		return fail(errors.New("rebuild: target has no Builder"))
+		fail(errors.New("rebuild: target has no Builder"))
+		return
 	}
 	work, err := os.MkdirTemp(cfg.workDir, "rebuild-"+unsafeChars.ReplaceAllString(out.Name, "_")+"-")
 	if err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
-	keepWork := false
 	defer func() {
-		if !keepWork {
+		_ = os.RemoveAll(filepath.Join(work, "source"))
+		if out.Status != StatusBuilt {
 			_ = os.RemoveAll(work)
 		}
 	}()
 
-	stamp := Stamp{Reason: t.Reason, Method: t.Builder.Name(), Time: cfg.now()}
-	if t.Release != "" {
-		stamp.Release = NextRelease(t.Release)
+	stamp := Stamp{Reason: t.Reason, Time: cfg.now()}
+	if cur := currentRelease(t); cur != "" {
+		stamp.Release = nextRelease(t, cur)
 	}
 	var co *Checkout
-	if t.Source != nil {
-		if co, err = t.Source.Fetch(ctx, filepath.Join(work, "source"), WithLogger(cfg.logger)); err != nil {
-			return fail(err)
+	fetch := func() error {
+		if t.Source == nil || co != nil {
+			return nil
 		}
-		stamp.Commit, stamp.Source = co.Commit, co.URL
-		out.Commit = co.Commit
+		c, err := t.Source.Fetch(ctx, filepath.Join(work, "source"), WithLogger(cfg.logger))
+		if err != nil {
+			return err
+		}
+		co, out.Commit = c, c.Commit
+		return nil
 	}
-	build := filepath.Join(work, "build")
-	if err := os.Mkdir(build, 0o755); err != nil {
-		return fail(err)
+	build := func(b Builder, src *Checkout, n int) (*Result, Stamp, error) {
+		st := stamp
+		st.Method = b.Name()
+		if src != nil {
+			st.Commit, st.Source = src.Commit, src.URL
+		}
+		dir := filepath.Join(work, "build-"+strconv.Itoa(n))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, st, err
+		}
+		req := &Request{
+			Ref: t.Ref, Image: t.Image, Source: src, Pins: out.Pins, Base: t.Base,
+			BuildArgs: t.BuildArgs, Labels: st.Labels(), Annotations: st.Annotations(),
+			NoCache: t.NoCache, WorkDir: dir,
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "rebuild: building", slog.String("builder", b.Name()), slog.Any("pins", out.Pins))
+		res, err := b.Build(ctx, req)
+		if err != nil {
+			var be *BuildError
+			if errors.As(err, &be) {
+				out.Log = be.Log
+			}
+		}
+		return res, st, err
 	}
-	req := &Request{
-		Ref: t.Ref, Image: t.Image, Source: co, Pins: out.Pins, Base: t.Base,
-		BuildArgs: t.BuildArgs, Labels: stamp.Labels(), Annotations: stamp.Annotations(),
-		NoCache: t.NoCache, WorkDir: build,
+
+	var (
+		res *Result
+		st  Stamp
+	)
+	if t.Fallback == nil {
+		if err := fetch(); err != nil {
+			fail(err)
+			return
+		}
+		res, st, err = build(t.Builder, co, 1)
+	} else {
+		res, st, err = build(t.Builder, nil, 1)
+		if err != nil && rebaseCannotApply(err) {
+			out.FallbackCause = err
+			log.LogAttrs(ctx, slog.LevelInfo, "rebuild: rebase cannot apply, building from source", slog.String("reason", firstLine(err.Error())))
+			if ferr := fetch(); ferr != nil {
+				fail(ferr)
+				return
+			}
+			out.Builder = t.Fallback.Name()
+			res, st, err = build(t.Fallback, co, 2)
+		}
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "rebuild: building", slog.String("builder", t.Builder.Name()), slog.Any("pins", out.Pins))
-	res, err := t.Builder.Build(ctx, req)
 	if errors.Is(err, ErrBaseUnchanged) {
 		out.Status, out.Reason = StatusUnchanged, err.Error()
-		return ""
+		return
 	}
 	if err != nil {
-		var be *BuildError
-		if errors.As(err, &be) {
-			out.Log = be.Log
-		}
-		return fail(err)
+		fail(err)
+		return
 	}
 	out.Log = res.Log
 	img := res.Image
-	if stamp.Release == "" {
+	if st.Release == "" {
 		if cf, err := img.ConfigFile(); err == nil {
-			stamp.Release = NextRelease(cf.Config.Labels[LabelRelease])
+			st.Release = nextRelease(t, cf.Config.Labels[LabelRelease])
 		}
 	}
-	stamp.BaseName, stamp.BaseDigest = res.BaseName, res.BaseDigest
+	st.BaseName, st.BaseDigest = res.BaseName, res.BaseDigest
 	if m, err := img.Manifest(); err == nil && m.Annotations[AnnotationBaseDigest] != "" {
 		// What the build tool recorded is authoritative.
-		stamp.BaseName, stamp.BaseDigest = m.Annotations[AnnotationBaseName], m.Annotations[AnnotationBaseDigest]
+		st.BaseName, st.BaseDigest = m.Annotations[AnnotationBaseName], m.Annotations[AnnotationBaseDigest]
 	}
-	if img, err = stamp.Apply(img); err != nil {
-		return fail(err)
+	if img, err = st.Apply(img); err != nil {
+		fail(err)
+		return
 	}
-	out.Image, out.Release = img, stamp.Release
+	out.Release = st.Release
 	if out.Digest, err = img.Digest(); err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
+	if cfg.verify != nil {
+		if err := cfg.verify(ctx, t, img); err != nil {
+			fail(err)
+			return
+		}
+	}
+	out.Image = img
 	if cfg.store != nil {
 		if out.Pinned, err = cfg.store.Put(ctx, t, img); err != nil {
-			return fail(err)
+			fail(err)
+			return
 		}
 	} else {
 		out.Pinned = Repository(t.Ref) + "@" + out.Digest.String()
 	}
-	_ = os.RemoveAll(filepath.Join(work, "source"))
-	keepWork, keep = true, work
+	out.dir = work
 	out.Status = StatusBuilt
-	log.LogAttrs(ctx, slog.LevelInfo, "rebuild: built", slog.String("digest", out.Digest.String()), slog.String("release", stamp.Release))
-	return keep
+	log.LogAttrs(ctx, slog.LevelInfo, "rebuild: built", slog.String("digest", out.Digest.String()), slog.String("release", st.Release))
 }

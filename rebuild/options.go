@@ -1,6 +1,9 @@
 package rebuild
 
 import (
+	"context"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"log/slog"
 	"time"
 )
@@ -16,6 +19,7 @@ type config struct {
 	now         func() time.Time
 	workDir     string
 	store       Store
+	verify      func(ctx context.Context, t *Target, img v1.Image) error
 }
 
 func newConfig(opts []Option) *config {
@@ -55,3 +59,10 @@ func WithWorkDir(dir string) Option { return func(c *config) { c.workDir = dir }
 // digest reference is what children are built on. Without a store, children
 // are pinned to the parent's new digest in the parent's own repository.
 func WithStore(s Store) Option { return func(c *config) { c.store = s } }
+
+// WithVerify makes Run (and so Execute) call check on every rebuilt and
+// stamped image before it is handed to the Store: an error fails the step
+// and nothing is staged. The orchestrator rescans the image there.
+func WithVerify(check func(ctx context.Context, t *Target, img v1.Image) error) Option {
+	return func(c *config) { c.verify = check }
+}

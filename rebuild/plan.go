@@ -29,10 +29,21 @@ type Target struct {
 	Source *GitSource
 	// Builder rebuilds the image.
 	Builder Builder
+	// Fallback, when set, rebuilds the image from Source when Builder (a
+	// rebaser) cannot apply: the base has not moved (ErrBaseUnchanged),
+	// is not known (ErrNoBase) or is not a prefix of the image
+	// (*PrefixError). Builder then runs without a checkout, and Source is
+	// fetched only for the Fallback.
+	Fallback Builder
 	// Release is the image's current release label; the rebuilt image
-	// gets NextRelease(Release). When empty, the release label of the
-	// freshly built image is bumped instead.
+	// gets NextRelease(Release). When empty, the release label of Image
+	// (when set), else of the freshly built image, is bumped instead.
 	Release string
+	// Version and Tags, when Version is set, make the new release the
+	// next one free among the repository's tags (NextFreeRelease), so
+	// that the immutable tag Version-Release is not already taken.
+	Version string
+	Tags    []string
 	// Reason says why the image is rebuilt (advisories, text).
 	Reason Reason
 	// BuildArgs are passed to the build.

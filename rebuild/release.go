@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	rel "github.com/openabs/abs/internal/release"
 )
 
 // Label and annotation keys written on every rebuilt image.
@@ -59,36 +60,36 @@ func (r Reason) String() string {
 	return strings.Join(parts, ": ")
 }
 
-// NextRelease returns the release label that follows release.
-//
-// The rule: the leading run of dot-separated numbers is the counter, and
-// its last number is incremented; whatever follows (a dist tag such as
-// ".el9" or ".el9_2") is kept. A release that does not start with a number
-// gets ".1" appended, and an empty release becomes "1".
+// NextRelease returns the release label that follows release: its last
+// dot-separated component made only of digits is incremented, keeping its
+// width, and every other component is kept. A release without such a
+// component gets ".1" appended, and an empty release becomes "1".
 //
 //	"7"          -> "8"
 //	"7.1"        -> "7.2"
 //	"1.el9"      -> "2.el9"
 //	"3.2.el9_4"  -> "3.3.el9_4"
+//	"1.el9.1"    -> "1.el9.2"
 //	"beta"       -> "beta.1"
 //	""           -> "1"
-func NextRelease(release string) string {
-	if release == "" {
-		return "1"
-	}
-	parts := strings.Split(release, ".")
-	last := -1
-	for i, p := range parts {
-		if p == "" || strings.Trim(p, "0123456789") != "" {
-			break
-		}
-		last = i
-	}
-	if last < 0 {
-		return release + ".1"
-	}
-	parts[last] = increment(parts[last])
-	return strings.Join(parts, ".")
+//
+// Why the last number: a Red Hat image's release is either its team's own
+// counter ("3", "1.el9") or that counter followed by a rebuild counter
+// ("1.el9.1"). Automated rebuilds (Freshmaker, the Automated Build
+// Service) own the trailing counter; bumping the leading one instead
+// ("1.el9.1" -> "2.el9.1") takes the number of the team's next own build,
+// and both then claim one immutable tag. publish.BumpRelease is the same
+// function.
+func NextRelease(release string) string { return rel.Next(release) }
+
+// NextFreeRelease returns the release for the next rebuild of an image of
+// version whose current release label is current, given the tags of its
+// repository: NextRelease(current), or the release after the highest
+// "VERSION-RELEASE" tag of the same form when that tag already took it
+// (the team's own CI pushed release=1 while "1.0-2" exists: "3"). The tag
+// version+"-"+NextFreeRelease(...) is never among tags.
+func NextFreeRelease(version, current string, tags []string) string {
+	return rel.NextFree(version, current, tags)
 }
 
 // Stamp describes what a rebuilt image records about itself.
@@ -158,17 +159,4 @@ func (s Stamp) Apply(img v1.Image) (v1.Image, error) {
 		return img, nil
 	}
 	return out, nil
-}
-
-// increment adds one to a string of decimal digits, of any length.
-func increment(digits string) string {
-	b := []byte(digits)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < '9' {
-			b[i]++
-			return string(b)
-		}
-		b[i] = '0'
-	}
-	return "1" + string(b)
 }

@@ -2,55 +2,29 @@ package rebuild
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
 	"strings"
 
-	"github.com/openabs/abs/internal/redact"
+	"github.com/openabs/abs/secret"
 )
 
 // redacted is what a Secret prints instead of its value.
-const redacted = redact.Placeholder
+const redacted = secret.Placeholder
 
 // Secret holds a credential (an access token, an SSH private key, a key
-// passphrase). Printing it in any way — fmt verbs, String, slog — yields
-// "[REDACTED]"; only Reveal returns the value. The zero Secret is empty.
-type Secret struct {
-	v redact.Secret
-}
+// passphrase). It is secret.Value: printing it in any way (fmt verbs,
+// String, slog, JSON) yields a placeholder; only Reveal returns the value.
+// The zero Secret is empty.
+type Secret = secret.Value
 
-// NewSecret wraps value.
-func NewSecret(value string) Secret { return Secret{v: redact.New(value)} }
+// NewSecret is secret.New, kept so that existing callers compile.
+//
+// Deprecated: use secret.New.
+func NewSecret(value string) Secret { return secret.New(value) }
 
-// NewSecretBytes wraps a copy of value, for example a PEM file's content.
-func NewSecretBytes(value []byte) Secret { return NewSecret(string(value)) }
-
-// Reveal returns the secret value. Call it only where the value is handed to
-// the component that needs it.
-func (s Secret) Reveal() string { return s.v.Reveal() }
-
-// IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.v.IsZero() }
-
-// String returns a placeholder, never the value.
-func (s Secret) String() string { return s.v.String() }
-
-// GoString returns a placeholder, never the value (the %#v verb).
-func (s Secret) GoString() string { return s.v.GoString() }
-
-// Format prints a placeholder for every verb, never the value.
-func (s Secret) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
-
-// LogValue makes slog print a placeholder, never the value.
-func (s Secret) LogValue() slog.Value { return s.v.LogValue() }
-
-// MarshalText encodes a placeholder, so that JSON, YAML or text encoders of
-// a configuration never write the value.
-func (s Secret) MarshalText() ([]byte, error) { return s.v.MarshalText() }
-
-// UnmarshalText stores text as the secret value, so that configuration
-// files can carry credentials in.
-func (s *Secret) UnmarshalText(text []byte) error { return s.v.UnmarshalText(text) }
+// NewSecretBytes is secret.FromBytes, kept so that existing callers compile.
+//
+// Deprecated: use secret.FromBytes.
+func NewSecretBytes(value []byte) Secret { return secret.FromBytes(value) }
 
 // scrub replaces every occurrence of the non-empty secrets (and of each of
 // their lines longer than 8 bytes, so that a quoted fragment of a PEM key is

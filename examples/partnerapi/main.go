@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/openabs/abs/partnerapi"
+	"github.com/openabs/abs/secret"
 )
 
 const usage = `usage: partnerapi [-base-url URL] [-api-key-file FILE] COMMAND
@@ -85,13 +86,13 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	key := partnerapi.APIKey(getenv("PARTNERAPI_KEY"))
+	key := secret.New(getenv("PARTNERAPI_KEY"))
 	if *keyFile != "" {
 		b, err := os.ReadFile(*keyFile)
 		if err != nil {
 			return fmt.Errorf("read API key: %w", err)
 		}
-		key = partnerapi.APIKey(strings.TrimSpace(string(b)))
+		key = secret.New(strings.TrimSpace(string(b)))
 	}
 	c, err := partnerapi.New(key, append([]partnerapi.Option{partnerapi.WithBaseURL(*baseURL)}, opts...)...)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/openabs/abs/partnerapi"
 	"github.com/openabs/abs/partnerapi/partnerapitest"
+	"github.com/openabs/abs/secret"
 )
 
 // Tests usually call partnerapitest.Start(t), which does the same and
@@ -18,7 +19,7 @@ func ExampleNew() {
 	ts := httptest.NewServer(fake)
 	defer ts.Close()
 
-	c, _ := partnerapi.New("test-key", partnerapi.WithBaseURL(ts.URL+partnerapitest.BasePath))
+	c, _ := partnerapi.New(secret.New("test-key"), partnerapi.WithBaseURL(ts.URL+partnerapitest.BasePath))
 	got, err := c.Image(context.Background(), img.ID)
 	fmt.Println(got.Architecture, got.CertProject == p.ID, err)
 	// Output: amd64 true <nil>

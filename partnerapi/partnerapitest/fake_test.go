@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/partnerapi"
+	"github.com/openabs/abs/secret"
 )
 
 func get(t *testing.T, srv *Server, path, key string) (int, map[string]any) {
@@ -222,7 +223,7 @@ func TestMountedOnOwnServer(t *testing.T) {
 	f := New()
 	ts := httptest.NewServer(f)
 	t.Cleanup(ts.Close)
-	c, err := partnerapi.New(partnerapi.APIKey(f.APIKey()), partnerapi.WithBaseURL(ts.URL+BasePath), partnerapi.WithHTTPClient(ts.Client()))
+	c, err := partnerapi.New(secret.New(f.APIKey()), partnerapi.WithBaseURL(ts.URL+BasePath), partnerapi.WithHTTPClient(ts.Client()))
 	require.NoError(t, err)
 	_, err = c.Project(t.Context(), "missing")
 	assert.ErrorIs(t, err, partnerapi.ErrNotFound)

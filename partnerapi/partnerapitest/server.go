@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openabs/abs/partnerapi"
+	"github.com/openabs/abs/secret"
 )
 
 // Server is a Fake served over loopback HTTP.
@@ -37,7 +38,7 @@ func (s *Server) Client(tb testing.TB, opts ...partnerapi.Option) *partnerapi.Cl
 		partnerapi.WithRetry(4, time.Millisecond, 10*time.Millisecond),
 		partnerapi.WithPollInterval(time.Millisecond, 10*time.Millisecond),
 	}
-	c, err := partnerapi.New(partnerapi.APIKey(s.key), append(base, opts...)...)
+	c, err := partnerapi.New(secret.New(s.key), append(base, opts...)...)
 	if err != nil {
 		tb.Fatalf("partnerapitest: %v", err)
 	}

@@ -1,4 +1,4 @@
-package redact_test
+package secret_test
 
 import (
 	"encoding/json"
@@ -6,14 +6,14 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/openabs/abs/internal/redact"
+	"github.com/openabs/abs/secret"
 )
 
-func ExampleSecret() {
-	token := redact.New("ghp_example")
+func ExampleValue() {
+	token := secret.New("ghp_example")
 	fmt.Println(token)
 	fmt.Printf("%+v %#v %q %x\n", token, token, token, token)
-	js, _ := json.Marshal(map[string]redact.Secret{"token": token})
+	js, _ := json.Marshal(map[string]secret.Value{"token": token})
 	fmt.Println(string(js))
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -31,4 +31,15 @@ func ExampleSecret() {
 	// {"token":"[REDACTED]"}
 	// level=INFO msg=cloning token=[REDACTED]
 	// ghp_example
+}
+
+func ExampleSign() {
+	key := secret.New("shared")
+	body := []byte(`{"advisory":"RHSA-2026:0001"}`)
+	sig := secret.Sign(key, body)
+	fmt.Println(secret.SignatureHeader)
+	fmt.Println(secret.Verify(key, body, sig), secret.Verify(key, []byte(`{}`), sig))
+	// Output:
+	// X-Openabs-Signature-256
+	// true false
 }

@@ -1,4 +1,4 @@
-package redact_test
+package secret_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/openabs/abs/internal/redact"
+	"github.com/openabs/abs/secret"
 )
 
 const value = "hunter2-very-secret"
@@ -28,26 +28,26 @@ func assertNoLeak(t *testing.T, out string) {
 }
 
 func TestSecretEveryVerb(t *testing.T) {
-	s := redact.New(value)
+	s := secret.New(value)
 	tests := []struct {
 		format string
 		want   string
 	}{
-		{"%v", redact.Placeholder},
-		{"%+v", redact.Placeholder},
-		{"%#v", redact.Placeholder},
-		{"%s", redact.Placeholder},
-		{"%q", redact.Placeholder},
-		{"%x", redact.Placeholder},
-		{"%X", redact.Placeholder},
-		{"% x", redact.Placeholder},
-		{"%d", redact.Placeholder},
-		{"%10s", redact.Placeholder},
-		{"%-30v|", redact.Placeholder + "|"},
-		{"%.3s", redact.Placeholder},
-		{"%t", redact.Placeholder},
+		{"%v", secret.Placeholder},
+		{"%+v", secret.Placeholder},
+		{"%#v", secret.Placeholder},
+		{"%s", secret.Placeholder},
+		{"%q", secret.Placeholder},
+		{"%x", secret.Placeholder},
+		{"%X", secret.Placeholder},
+		{"% x", secret.Placeholder},
+		{"%d", secret.Placeholder},
+		{"%10s", secret.Placeholder},
+		{"%-30v|", secret.Placeholder + "|"},
+		{"%.3s", secret.Placeholder},
+		{"%t", secret.Placeholder},
 		{"%p", ""}, // fmt handles %p itself: it prints the pointer, not the value
-		{"%T", "redact.Secret"},
+		{"%T", "secret.Value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.format, func(t *testing.T) {
@@ -58,28 +58,28 @@ func TestSecretEveryVerb(t *testing.T) {
 			assertNoLeak(t, out)
 		})
 	}
-	assert.Equal(t, redact.Placeholder, s.String())
-	assert.Equal(t, redact.Placeholder, s.GoString())
-	assert.Equal(t, redact.Placeholder, fmt.Sprint(s))
-	assert.Equal(t, redact.Placeholder+"\n", fmt.Sprintln(s))
+	assert.Equal(t, secret.Placeholder, s.String())
+	assert.Equal(t, secret.Placeholder, s.GoString())
+	assert.Equal(t, secret.Placeholder, fmt.Sprint(s))
+	assert.Equal(t, secret.Placeholder+"\n", fmt.Sprintln(s))
 }
 
 func TestSecretInsideValues(t *testing.T) {
-	s := redact.New(value)
+	s := secret.New(value)
 	type holder struct {
-		Exported   redact.Secret
-		unexported redact.Secret
-		Ptr        *redact.Secret
+		Exported   secret.Value
+		unexported secret.Value
+		Ptr        *secret.Value
 	}
 	h := holder{s, s, &s}
 	values := map[string]any{
 		"struct":         h,
 		"pointer":        &h,
-		"slice":          []redact.Secret{s, s},
-		"map":            map[string]redact.Secret{"k": s},
-		"map key":        map[redact.Secret]int{s: 1},
+		"slice":          []secret.Value{s, s},
+		"map":            map[string]secret.Value{"k": s},
+		"map key":        map[secret.Value]int{s: 1},
 		"any":            []any{s, &s},
-		"nested pointer": struct{ p **redact.Secret }{p: new(&s)},
+		"nested pointer": struct{ p **secret.Value }{p: new(&s)},
 	}
 	for name, v := range values {
 		t.Run(name, func(t *testing.T) {
@@ -91,10 +91,10 @@ func TestSecretInsideValues(t *testing.T) {
 }
 
 func TestSecretLogs(t *testing.T) {
-	s := redact.New(value)
+	s := secret.New(value)
 	holder := struct {
-		Exported   redact.Secret
-		unexported redact.Secret
+		Exported   secret.Value
+		unexported secret.Value
 	}{s, s}
 	var buf bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewJSONHandler(&buf, nil), slog.NewTextHandler(&buf, nil)} {
@@ -106,16 +106,16 @@ func TestSecretLogs(t *testing.T) {
 	}
 	out := buf.String()
 	assertNoLeak(t, out)
-	assert.Contains(t, out, `"secret":"`+redact.Placeholder+`"`)
-	assert.Contains(t, out, "secret="+redact.Placeholder)
+	assert.Contains(t, out, `"secret":"`+secret.Placeholder+`"`)
+	assert.Contains(t, out, "secret="+secret.Placeholder)
 }
 
 func TestSecretJSON(t *testing.T) {
-	s := redact.New(value)
+	s := secret.New(value)
 	type config struct {
-		Token    redact.Secret
-		Optional redact.Secret `json:",omitzero"`
-		Ptr      *redact.Secret
+		Token    secret.Value
+		Optional secret.Value `json:",omitzero"`
+		Ptr      *secret.Value
 	}
 	out, err := json.Marshal(config{Token: s, Ptr: &s})
 	require.NoError(t, err)
@@ -133,11 +133,11 @@ func TestSecretJSON(t *testing.T) {
 
 	text, err := s.MarshalText()
 	require.NoError(t, err)
-	assert.Equal(t, redact.Placeholder, string(text))
+	assert.Equal(t, secret.Placeholder, string(text))
 }
 
 func TestSecretInErrors(t *testing.T) {
-	s := redact.New(value)
+	s := secret.New(value)
 	base := fmt.Errorf("login with %v: %w", s, fs.ErrPermission)
 	errs := []error{
 		base,
@@ -153,15 +153,15 @@ func TestSecretInErrors(t *testing.T) {
 }
 
 func TestSecretValue(t *testing.T) {
-	s := redact.New(value)
+	s := secret.New(value)
 	assert.Equal(t, value, s.Reveal())
 	assert.False(t, s.IsZero())
-	assert.True(t, redact.Secret{}.IsZero())
-	assert.Empty(t, redact.Secret{}.Reveal())
-	assert.True(t, redact.New("").IsZero())
-	assert.Equal(t, redact.Placeholder, redact.Secret{}.String())
+	assert.True(t, secret.Value{}.IsZero())
+	assert.Empty(t, secret.Value{}.Reveal())
+	assert.True(t, secret.New("").IsZero())
+	assert.Equal(t, secret.Placeholder, secret.Value{}.String())
 
-	var u redact.Secret
+	var u secret.Value
 	require.NoError(t, u.UnmarshalText([]byte(value)))
 	assert.Equal(t, value, u.Reveal())
 }
@@ -171,15 +171,15 @@ func FuzzSecretNeverPrints(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		if len(v) < 4 || strings.Contains(redact.Placeholder+"redact.Secret", v) {
+		if len(v) < 4 || strings.Contains(secret.Placeholder+"secret.Value", v) {
 			t.Skip("too short to tell from the placeholder")
 		}
-		s := redact.New(v)
-		js, err := json.Marshal(struct{ S redact.Secret }{s})
+		s := secret.New(v)
+		js, err := json.Marshal(struct{ S secret.Value }{s})
 		require.NoError(t, err)
 		var buf bytes.Buffer
 		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "s", s)
-		out := fmt.Sprintf("%v %+v %#v %s %q %x %X %v", s, s, s, s, s, s, s, struct{ s redact.Secret }{s}) + string(js) + buf.String()
+		out := fmt.Sprintf("%v %+v %#v %s %q %x %X %v", s, s, s, s, s, s, s, struct{ s secret.Value }{s}) + string(js) + buf.String()
 		if strings.Contains(out, v) {
 			t.Fatalf("value %q printed in %q", v, out)
 		}
