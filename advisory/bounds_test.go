@@ -153,8 +153,8 @@ func rowsServer(t *testing.T, rows int, path func(i int) string) string {
 // streams, it fails at the row limit in bounded memory; a long file of few
 // documents is read whole, one entry per document.
 func TestChangesStreamed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("parses millions of rows")
+	if testing.Short() || raceEnabled {
+		t.Skip("parses millions of rows on one goroutine; slow under -race")
 	}
 	unique := rowsServer(t, 10_000_000, func(i int) string { return fmt.Sprintf("2099/rhsa-2099_%07d.json", i) })
 	c := NewCSAF(unique, WithMaxDocumentSize(1<<40))

@@ -203,8 +203,8 @@ func TestScanSQLiteSchema(t *testing.T) {
 // (about 110 MB): the scan fails on the package limit, in bounded memory,
 // before go-rpmdb parses any.
 func TestScanManyHeaders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes a 110 MB database")
+	if testing.Short() || raceEnabled {
+		t.Skip("writes a 110 MB database; single-goroutine, and slow under -race")
 	}
 	p, err := rpmscan.ManyHeadersSQLite(t.TempDir(), 1_000_000)
 	require.NoError(t, err)
