@@ -2,6 +2,7 @@ package rpmscan
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,20 +44,83 @@ func verifyConfig(img v1.Image) error {
 	return nil
 }
 
-// digestReader hashes what is read through it.
+// digestReader hashes what is read through it. The hashing runs on a
+// goroutine of its own, chunk by chunk, while the caller decompresses and
+// walks the next chunk, so checking a layer costs little wall time on a
+// machine with a spare core. close (or check) ends the goroutine.
 type digestReader struct {
-	r io.Reader
-	h hash.Hash
+	r    io.Reader
+	cur  []byte // unread part of the current chunk
+	err  error  // the source's error, returned once cur is read
+	free chan []byte
+	full chan []byte
+	done chan struct{}
+	h    hash.Hash
+	shut bool
 }
 
+const (
+	hashChunk  = 128 << 10
+	hashChunks = 3
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, hashChunk); return &b }}
+
 func newDigestReader(r io.Reader) *digestReader {
-	return &digestReader{r: r, h: sha256.New()}
+	d := &digestReader{
+		r: r, h: sha256.New(),
+		free: make(chan []byte, hashChunks), full: make(chan []byte, hashChunks), done: make(chan struct{}),
+	}
+	for range hashChunks {
+		d.free <- *chunkPool.Get().(*[]byte)
+	}
+	go func() {
+		defer close(d.done)
+		for b := range d.full {
+			d.h.Write(b)
+			d.free <- b[:cap(b)]
+		}
+	}()
+	return d
 }
 
 func (d *digestReader) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	d.h.Write(p[:n])
-	return n, err
+	if len(d.cur) == 0 {
+		if d.err != nil || d.shut {
+			return 0, cmp.Or(d.err, io.ErrClosedPipe)
+		}
+		// The chunk is ours again: the goroutine is done hashing it, and
+		// the caller has read all of it.
+		b := <-d.free
+		n, err := io.ReadFull(d.r, b)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		d.err = err
+		if n == 0 {
+			d.free <- b
+			return 0, d.err
+		}
+		d.cur = b[:n]
+		d.full <- d.cur
+	}
+	n := copy(p, d.cur)
+	d.cur = d.cur[n:]
+	return n, nil
+}
+
+// close ends the hashing goroutine; it is safe to call more than once.
+func (d *digestReader) close() {
+	if d.shut {
+		return
+	}
+	d.shut = true
+	close(d.full)
+	<-d.done
+	for range hashChunks {
+		b := <-d.free
+		chunkPool.Put(&b)
+	}
 }
 
 // check compares the hash of everything read with want.
@@ -63,6 +128,7 @@ func (d *digestReader) check(want v1.Hash) error {
 	if want.Algorithm != "sha256" {
 		return fmt.Errorf("%w: unsupported diff_id algorithm %q", ErrDigestMismatch, want.Algorithm)
 	}
+	d.close()
 	got := d.h.Sum(nil)
 	wantSum, err := hex.DecodeString(want.Hex)
 	if err != nil || !bytes.Equal(got, wantSum) {

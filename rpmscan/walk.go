@@ -218,6 +218,7 @@ func (w *walker) layer(ctx context.Context, idx int, l v1.Layer) (err error) {
 	}
 	defer rc.Close()
 	dr := newDigestReader(ctxReader{ctx, rc})
+	defer dr.close()
 	tr := tar.NewReader(dr)
 	for {
 		hdr, err := tr.Next()
