@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/require"
 
-	"github.com/openabs/abs/internal/imageref"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/rpmscan"
 )
@@ -54,7 +54,7 @@ func writeManyLayers(tb testing.TB, dir string, n int) (archive, oci string) {
 // shape that once made the walk quadratic. Each iteration is Open plus a
 // full Scan (every layer read, its diff_id checked).
 //
-//	go test -run XXX -bench ScanManyLayers -benchtime 1x ./internal/imageref/
+//	go test -run XXX -bench ScanManyLayers -benchtime 1x ./imageref/
 func BenchmarkScanManyLayers(b *testing.B) {
 	for _, n := range []int{250, 1000, 2000, 4000} {
 		archive, oci := writeManyLayers(b, b.TempDir(), n)

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/openabs/abs/internal/imageref"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/rpmscan"
 )
