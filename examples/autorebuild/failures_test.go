@@ -360,4 +360,16 @@ func TestPrintReportFixedOnlyWhenPublished(t *testing.T) {
 	assert.Contains(t, s, "Notification to a@example.com not delivered")
 	assert.True(t, rep.Failed())
 	assert.False(t, errors.Is(nil, errStepFailed))
+
+	// The -json summary carries the same: each image's error, and the log
+	// tail of the failed build.
+	sum := rep.Summary()
+	require.Len(t, sum.Images, 3)
+	assert.Empty(t, sum.Images[0].Error)
+	assert.Equal(t, "build: rebuild: buildah failed (exit 1)", sum.Images[1].Error)
+	assert.Equal(t, "STEP 2/2: COPY x /\nError: no such file", sum.Images[1].Log)
+	assert.Equal(t, "GET …: UNAUTHORIZED", sum.Images[2].Error)
+	js, err := json.Marshal(sum)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"log":"STEP 2/2: COPY x /\nError: no such file"`)
 }
