@@ -124,7 +124,7 @@ type Output struct {
 type Attempt struct {
 	Daemon   string
 	Duration time.Duration
-	Err      error // nil for the successful attempt
+	Err      error // nil for the successful attempt; secrets scrubbed
 }
 
 // Build builds req and returns the pushed image; see Solve.
@@ -179,11 +179,14 @@ func (b *Builder) Solve(ctx context.Context, req *rebuild.Request) (*Output, err
 			// dropped connection, or a daemon that no longer answers.
 			retry = connectionError(err) || !b.Pool.recheck(ctx, lease)
 			if retry && connectionError(err) {
-				b.Pool.markDown(lease.d, err)
+				b.Pool.markDown(lease.d, errors.New(job.scrub(err.Error())))
 			}
 		}
 		lease.Release()
-		a := Attempt{Daemon: lease.Address(), Duration: time.Since(start), Err: err}
+		a := Attempt{Daemon: lease.Address(), Duration: time.Since(start)}
+		if err != nil {
+			a.Err = errors.New(job.scrub(err.Error()))
+		}
 		out.Attempts = append(out.Attempts, a)
 		log.LogAttrs(ctx, slog.LevelInfo, "buildkit: attempt", slog.String("daemon", a.Daemon),
 			slog.Duration("duration", a.Duration), slog.Bool("retry", retry), slog.String("error", errString(job.scrub, err)))

@@ -296,7 +296,7 @@ func (p *Pool) healthy(ctx context.Context, d *daemon) (bool, error) {
 	was := d.healthy
 	d.healthy, d.checked, d.lastErr = err == nil, p.now(), err
 	if was != d.healthy {
-		p.logger.LogAttrs(ctx, slog.LevelInfo, "buildkit: daemon health", slog.String("daemon", d.cfg.Address), slog.Bool("healthy", d.healthy), slog.Any("error", err))
+		p.logger.LogAttrs(ctx, slog.LevelInfo, "buildkit: daemon health", slog.String("daemon", d.cfg.Address), slog.Bool("healthy", d.healthy), slog.Any("error", errText(err)))
 	}
 	return d.healthy, err
 }
@@ -317,7 +317,7 @@ func (p *Pool) markDown(d *daemon, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d.healthy, d.checked, d.lastErr = false, p.now(), err
-	p.logger.LogAttrs(context.Background(), slog.LevelWarn, "buildkit: daemon down", slog.String("daemon", d.cfg.Address), slog.Any("error", err))
+	p.logger.LogAttrs(context.Background(), slog.LevelWarn, "buildkit: daemon down", slog.String("daemon", d.cfg.Address), slog.String("error", errText(err)))
 }
 
 // check probes the daemon of l now, bypassing the cached result, and
@@ -364,4 +364,13 @@ func (p *Pool) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// errText is the first line of err for a log record ("" for nil); the
+// errors of BuildKit's client print stack traces with %+v.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return firstLine(err.Error())
 }
