@@ -1,7 +1,6 @@
 package buildkit_test
 
 import (
-
 	"fmt"
 	"log/slog"
 	"os"
@@ -314,5 +313,3 @@ func running(marker string) bool {
 	}
 	return false
 }
-
-

@@ -85,6 +85,14 @@ func (p *progress) add(st *client.SolveStatus) {
 	}
 	if over := p.buf.Len() - 2*rebuild.MaxLog; over > 0 {
 		p.buf.Next(over)
+		dropPartialLine(&p.buf)
+	}
+}
+
+// dropPartialLine removes the bytes up to the first newline of b.
+func dropPartialLine(b *bytes.Buffer) {
+	if i := bytes.IndexByte(b.Bytes(), '\n'); i >= 0 {
+		b.Next(i + 1)
 	}
 }
 
@@ -100,13 +108,14 @@ func (p *progress) result() ([]byte, int, int) {
 	}
 	out := []byte(p.scrub(p.buf.String()))
 	if len(out) > rebuild.MaxLog {
+		// Cut at a line boundary, so that no fragment of a scrubbed
+		// value is left at the start.
 		out = out[len(out)-rebuild.MaxLog:]
+		if i := bytes.IndexByte(out, '\n'); i >= 0 {
+			out = out[i+1:]
+		}
 	}
-	steps := 0
-	for range p.ids {
-		steps++
-	}
-	return out, steps, len(p.cached)
+	return out, len(p.ids), len(p.cached)
 }
 
 // secretValues returns every form in which the secrets and credentials

@@ -23,6 +23,7 @@ var layers = map[string][]string{
 	"notify":      {"secret"},
 	"partnerapi":  {"secret"},
 	"publish":     {"partnerapi", "secret"},
+	"buildkit":    {"rebuild", "secret"},
 }
 
 // heavy are dependencies only the orchestrator and the examples may link:
@@ -34,6 +35,10 @@ var heavy = []string{
 	"modernc.org/sqlite",
 	"gopkg.in/yaml.v3",
 }
+
+// buildkitModule is BuildKit, linked only by the opt-in buildkit package:
+// it drags gRPC, containerd and OpenTelemetry along.
+const buildkitModule = "github.com/moby/buildkit"
 
 // noInternal are the packages that import nothing of ours at all, not
 // even internal/: secret is the leaf every other package may use.
@@ -94,5 +99,24 @@ func TestRootComposes(t *testing.T) {
 			continue
 		}
 		require.NotContains(t, f[1:], module, "%s imports the root package", f[0])
+	}
+}
+
+// TestBuildKitOptIn checks that only the buildkit package (and the
+// examples that choose it) links BuildKit: the orchestrator and every
+// other package stay free of it, so users opt in by importing the package.
+func TestBuildKitOptIn(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}`, module+"/...").Output()
+	require.NoError(t, err)
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == module+"/buildkit" || strings.HasPrefix(pkg, module+"/buildkit/") || strings.HasPrefix(pkg, module+"/examples/") {
+			continue
+		}
+		for _, dep := range deps(t, pkg) {
+			if dep == buildkitModule || strings.HasPrefix(dep, buildkitModule+"/") {
+				t.Errorf("%s imports %s; only %s/buildkit may link BuildKit", pkg, dep, module)
+				break
+			}
+		}
 	}
 }
