@@ -41,7 +41,7 @@ import (
 
 // buildkitd returns the buildkitd binary (env ABS_BUILDKITD, or PATH) or
 // skips the test. The daemons need root (runc, native snapshotter).
-func buildkitd(t *testing.T) string {
+func buildkitd(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts buildkitd")
@@ -79,7 +79,7 @@ func (d *daemon) kill() {
 
 // startDaemon runs a private buildkitd on a unix socket or, with mtls, on
 // a loopback TCP port with mutual TLS, and waits until it answers.
-func startDaemon(t *testing.T, bin string, mtls bool) *daemon {
+func startDaemon(t testing.TB, bin string, mtls bool) *daemon {
 	t.Helper()
 	root, err := os.MkdirTemp("", "bk-")
 	require.NoError(t, err)
@@ -162,7 +162,7 @@ type certs struct {
 
 // writeCerts makes a CA, a server certificate for 127.0.0.1 and a client
 // certificate, as PEM files in dir.
-func writeCerts(t *testing.T, dir string) certs {
+func writeCerts(t testing.TB, dir string) certs {
 	t.Helper()
 	key := func() *ecdsa.PrivateKey {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -215,7 +215,7 @@ type testRegistry struct {
 	manifests, uploads map[string]int
 }
 
-func startRegistry(t *testing.T) *testRegistry {
+func startRegistry(t testing.TB) *testRegistry {
 	t.Helper()
 	r := &testRegistry{manifests: map[string]int{}, uploads: map[string]int{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -244,7 +244,7 @@ func (r *testRegistry) count(m map[string]int, repo string) int {
 
 // busyboxBase pushes an OCI image holding the static busybox (with the
 // applets the tests' RUN steps use) to reg and returns its reference.
-func busyboxBase(t *testing.T, reg string) (string, v1.Image) {
+func busyboxBase(t testing.TB, reg string) (string, v1.Image) {
 	t.Helper()
 	bin, err := os.ReadFile("/bin/busybox")
 	require.NoError(t, err)
@@ -285,7 +285,7 @@ func busyboxBase(t *testing.T, reg string) (string, v1.Image) {
 
 // checkout writes files into a new directory laid out as a rebuild
 // checkout (Containerfile at the top).
-func checkout(t *testing.T, files map[string]string) *rebuild.Checkout {
+func checkout(t testing.TB, files map[string]string) *rebuild.Checkout {
 	t.Helper()
 	dir := t.TempDir()
 	for k, v := range files {
@@ -297,7 +297,7 @@ func checkout(t *testing.T, files map[string]string) *rebuild.Checkout {
 
 // layerContains reports whether any layer of img holds needle in a file
 // name or content.
-func layerContains(t *testing.T, img v1.Image, needle string) bool {
+func layerContains(t testing.TB, img v1.Image, needle string) bool {
 	t.Helper()
 	ls, err := img.Layers()
 	require.NoError(t, err)
@@ -315,7 +315,7 @@ func layerContains(t *testing.T, img v1.Image, needle string) bool {
 }
 
 // readFile returns the content of path in img's top-most layer holding it.
-func readFile(t *testing.T, img v1.Image, path string) (string, bool) {
+func readFile(t testing.TB, img v1.Image, path string) (string, bool) {
 	t.Helper()
 	ls, err := img.Layers()
 	require.NoError(t, err)
