@@ -81,6 +81,7 @@ type Pool struct {
 	mu      sync.Mutex
 	daemons []*daemon
 	freed   chan struct{} // closed and replaced when a slot frees
+	closed  bool
 }
 
 type daemon struct {
@@ -211,6 +212,10 @@ func (p *Pool) signal() {
 func (p *Pool) Acquire(ctx context.Context, exclude ...string) (*Lease, error) {
 	for {
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
 		cands := p.candidates(exclude)
 		wait := p.freed
 		p.mu.Unlock()
@@ -355,10 +360,19 @@ func (p *Pool) Status() []DaemonStatus {
 	return out
 }
 
-// Close closes the pool's connections.
+// ErrClosed is returned by Acquire after Close.
+var ErrClosed = errors.New("buildkit: pool closed")
+
+// Close closes the pool's connections, those of leases still out
+// included; later Acquire calls fail with ErrClosed.
 func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	var errs []error
 	for _, d := range p.daemons {
+		// Waits for a connection being opened; stops new ones.
+		d.clientOnce.Do(func() { d.clientErr = ErrClosed })
 		if d.client != nil {
 			errs = append(errs, d.client.Close())
 		}

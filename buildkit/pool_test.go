@@ -178,3 +178,10 @@ func TestPoolLimits(t *testing.T) {
 	assert.Positive(t, st[0].Builds)
 	assert.Positive(t, st[1].Builds)
 }
+
+func TestPoolClosed(t *testing.T) {
+	p, _ := fakePool(t, []buildkit.Daemon{{Address: addrA}})
+	require.NoError(t, p.Close())
+	_, err := p.Acquire(t.Context())
+	require.ErrorIs(t, err, buildkit.ErrClosed)
+}
