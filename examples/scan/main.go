@@ -52,9 +52,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/healthindex"
-	"github.com/openabs/abs/internal/imageref"
-	"github.com/openabs/abs/internal/testutil"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, Fedora)
 )
@@ -274,7 +274,7 @@ func writeDemo(path, dbPath string) error {
 		}
 		return err
 	}
-	img, err := testutil.DemoImage(db)
+	img, err := demo.Image(db)
 	if err != nil {
 		return err
 	}
