@@ -56,7 +56,9 @@ type Builder struct {
 	// Platforms are the platforms to build ("linux/amd64",
 	// "linux/arm64"); empty builds the daemon's own. With more than one,
 	// the push is an image index; Result.Image is the image of the first
-	// platform and Output.Index the whole index.
+	// platform and Output.Index the whole index. rebuild.Result has no
+	// room for an index, so a Store behind rebuild.Run stages only the
+	// first platform's image: call Solve to get the index.
 	Platforms []string
 	// Credentials maps registry hosts to the logins the daemons use to
 	// pull bases, push the image and read and write the cache, and that
