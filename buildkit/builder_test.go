@@ -1,6 +1,7 @@
 package buildkit_test
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -333,4 +336,42 @@ func cachedSteps(log string) []string {
 		}
 	}
 	return out
+}
+
+// TestBuildCredentials builds against a registry that requires basic
+// auth: the daemon pulls the base, pushes the image and the cache with
+// Credentials handed over through the session, and the password appears
+// in no log or error.
+func TestBuildCredentials(t *testing.T) {
+	bin := buildkitd(t)
+	const password = "pa55-w0rd-registry-42"
+	reg := startAuthRegistry(t, "builder", password)
+	auth := remote.WithAuth(&authn.Basic{Username: "builder", Password: password})
+	baseRef, _ := busyboxBase(t, reg.host, auth)
+	d := startDaemon(t, bin, false)
+	creds := map[string]rebuild.Credential{reg.host: {Username: "builder", Password: secret.New(password)}}
+	src := checkout(t, map[string]string{"Containerfile": "FROM " + baseRef + "\nRUN echo ok > /ok\n"})
+	req := &rebuild.Request{Ref: reg.host + "/ns/private:1", Source: src, WorkDir: t.TempDir()}
+
+	b := &buildkit.Builder{Pool: newPool(t, d), InsecureHosts: []string{reg.host}, Cache: reg.host + "/buildcache"}
+	_, err := b.Solve(t.Context(), req)
+	require.Error(t, err, "no credentials")
+	assert.Positive(t, reg.denied)
+
+	b.Credentials = creds
+	out, err := b.Solve(t.Context(), req)
+	require.NoError(t, err)
+	assert.Equal(t, 1, out.SharedLayers)
+	assert.Equal(t, 1, reg.count(reg.manifests, "ns/private"))
+	assert.Positive(t, reg.count(reg.manifests, "buildcache"))
+	assert.NotContains(t, string(out.Log), password)
+
+	b.Credentials = map[string]rebuild.Credential{reg.host: {Username: "builder", Password: secret.New("wrong-" + password)}}
+	_, err = b.Solve(t.Context(), req)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), password)
+	var be *rebuild.BuildError
+	if errors.As(err, &be) {
+		assert.NotContains(t, string(be.Log), password)
+	}
 }

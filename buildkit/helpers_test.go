@@ -213,13 +213,26 @@ type testRegistry struct {
 	// manifests and uploads count PUTs of manifests and POSTs starting
 	// blob uploads, by repository.
 	manifests, uploads map[string]int
+	denied             int // requests refused for missing or wrong credentials
 }
 
-func startRegistry(t testing.TB) *testRegistry {
+func startRegistry(t testing.TB) *testRegistry { return startAuthRegistry(t, "", "") }
+
+// startAuthRegistry is startRegistry requiring HTTP basic auth with user
+// and password (none when user is empty).
+func startAuthRegistry(t testing.TB, user, password string) *testRegistry {
 	t.Helper()
 	r := &testRegistry{manifests: map[string]int{}, uploads: map[string]int{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); user != "" && (!ok || u != user || p != password) {
+			r.mu.Lock()
+			r.denied++
+			r.mu.Unlock()
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
 		p := strings.TrimPrefix(req.URL.Path, "/v2/")
 		r.mu.Lock()
 		if i := strings.Index(p, "/manifests/"); i > 0 && req.Method == http.MethodPut {
@@ -244,7 +257,7 @@ func (r *testRegistry) count(m map[string]int, repo string) int {
 
 // busyboxBase pushes an OCI image holding the static busybox (with the
 // applets the tests' RUN steps use) to reg and returns its reference.
-func busyboxBase(t testing.TB, reg string) (string, v1.Image) {
+func busyboxBase(t testing.TB, reg string, opts ...remote.Option) (string, v1.Image) {
 	t.Helper()
 	bin, err := os.ReadFile("/bin/busybox")
 	require.NoError(t, err)
@@ -279,7 +292,7 @@ func busyboxBase(t testing.TB, reg string) (string, v1.Image) {
 	ref := reg + "/base/busybox:1"
 	r, err := name.ParseReference(ref)
 	require.NoError(t, err)
-	require.NoError(t, remote.Write(r, img, remote.WithContext(t.Context())))
+	require.NoError(t, remote.Write(r, img, append(opts, remote.WithContext(t.Context()))...))
 	return ref, img
 }
 
