@@ -2,6 +2,7 @@ package buildkit_test
 
 import (
 	"context"
+	"os/exec"
 	"strconv"
 	"testing"
 
@@ -35,7 +36,8 @@ func BenchmarkPoolAcquire(b *testing.B) {
 
 // BenchmarkBuild builds a RUN + COPY image through a real buildkitd:
 // "nocache" from scratch every time, "cache" with the registry cache
-// (which a fresh daemon would import the same way).
+// (which a fresh daemon would import the same way), next to "buildah"
+// building the same Containerfile.
 func BenchmarkBuild(b *testing.B) {
 	bin := buildkitd(b)
 	reg := startRegistry(b)
@@ -48,6 +50,21 @@ func BenchmarkBuild(b *testing.B) {
 		"Containerfile": "FROM " + baseRef + "\nRUN mkdir -p /app && echo built > /app/step\nCOPY hello.txt /app/hello.txt\n",
 		"hello.txt":     "hello\n",
 	}
+	// Side by side: the same build with buildah (chroot isolation, vfs
+	// storage, fresh base pull), as rebuild.Buildah runs it.
+	b.Run("buildah", func(b *testing.B) {
+		if _, err := exec.LookPath("buildah"); err != nil {
+			b.Skip("buildah not installed")
+		}
+		bh := &rebuild.Buildah{InsecureHosts: []string{reg.host}}
+		src := checkout(b, files)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := bh.Build(b.Context(), &rebuild.Request{Ref: reg.host + "/ns/bench:1", Source: src, WorkDir: b.TempDir()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, mode := range []string{"nocache", "cache"} {
 		b.Run(mode, func(b *testing.B) {
 			bk := &buildkit.Builder{Pool: pool, InsecureHosts: []string{reg.host}, Cache: reg.host + "/buildcache"}
