@@ -23,7 +23,6 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/tonistiigi/fsutil"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/openabs/abs/rebuild"
 )
@@ -43,8 +42,10 @@ import (
 // layers of the image are the base's byte for byte; Build checks this and
 // falls back to rebuild.ShareBaseLayers when a daemon recompressed them.
 //
-// When a daemon fails during a build (its connection drops, or it no
-// longer answers a health check), the build is retried on another daemon;
+// When a daemon fails during a build (its connection drops, it no longer
+// answers a health check, or it stops answering the checks made while
+// the build runs, see WithWatchInterval), the build is retried on another
+// daemon;
 // a build that fails on a healthy daemon (a failing RUN, a syntax error)
 // is not retried and returns a *rebuild.BuildError with the log.
 type Builder struct {
@@ -418,27 +419,45 @@ func (b *Builder) solveOn(ctx context.Context, lease *Lease, j *job) (map[string
 
 	pw := newProgress(j.scrub)
 	ch := make(chan *client.SolveStatus)
-	var (
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go b.Pool.watchLease(sctx, lease, cancel)
+	type solved struct {
 		resp *client.SolveResponse
-		g    errgroup.Group
-	)
-	g.Go(func() error {
-		var err error
-		resp, err = lease.Client().Solve(ctx, nil, opt, ch)
-		return err
-	})
-	g.Go(func() error {
-		for st := range ch {
+		err  error
+	}
+	done := make(chan solved, 1)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for st := range ch { // Solve closes ch when it returns
 			pw.add(st)
 		}
-		return nil
-	})
-	err = g.Wait()
-	log, steps, cached := pw.result()
-	if err != nil {
-		return nil, log, steps, cached, err
+	}()
+	go func() {
+		resp, err := lease.Client().Solve(sctx, nil, opt, ch)
+		done <- solved{resp, err}
+	}()
+	var res solved
+	select {
+	case res = <-done:
+		<-drained
+	case <-sctx.Done():
+		if cause := context.Cause(sctx); ctx.Err() == nil && errors.Is(cause, errDaemonLost) {
+			// The client waits for the daemon's status stream to go
+			// quiet before it returns; a lost daemon will not answer,
+			// so leave Solve to end on its own.
+			log, steps, cached := pw.result()
+			return nil, log, steps, cached, cause
+		}
+		res = <-done
+		<-drained
 	}
-	return resp.ExporterResponse, log, steps, cached, nil
+	log, steps, cached := pw.result()
+	if res.err != nil {
+		return nil, log, steps, cached, res.err
+	}
+	return res.resp.ExporterResponse, log, steps, cached, nil
 }
 
 func (b *Builder) secretBytes() map[string][]byte {

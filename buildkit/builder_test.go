@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,11 +25,16 @@ const token = "s3cr3t-t0ken-9f8e7d"
 
 func newPool(t *testing.T, ds ...*daemon) *buildkit.Pool {
 	t.Helper()
+	return newPoolOpts(t, ds)
+}
+
+func newPoolOpts(t *testing.T, ds []*daemon, opts ...buildkit.Option) *buildkit.Pool {
+	t.Helper()
 	var cfg []buildkit.Daemon
 	for _, d := range ds {
 		cfg = append(cfg, d.Daemon)
 	}
-	p, err := buildkit.NewPool(cfg, buildkit.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
+	p, err := buildkit.NewPool(cfg, append([]buildkit.Option{buildkit.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil)))}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
 	return p
@@ -240,6 +246,50 @@ func TestMultiPlatform(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "amd64", c.Architecture, "Image is the first platform's")
 	require.NoError(t, rebuild.CheckPullableIndex(out.Index))
+}
+
+// TestPoolFailoverHung freezes the daemon running a build (SIGSTOP: the
+// connection stays open but nothing answers) and checks that the watch
+// abandons it and the build finishes on the other daemon, pushed once.
+func TestPoolFailoverHung(t *testing.T) {
+	bin := buildkitd(t)
+	reg := startRegistry(t)
+	baseRef, _ := busyboxBase(t, reg.host)
+	victim, survivor := startDaemon(t, bin, false), startDaemon(t, bin, false)
+	pool := newPoolOpts(t, []*daemon{victim, survivor},
+		buildkit.WithWatchInterval(300*time.Millisecond), buildkit.WithHealthTimeout(500*time.Millisecond))
+	marker := fmt.Sprintf("hung-marker-%d", time.Now().UnixNano())
+	b := &buildkit.Builder{
+		Pool:          pool,
+		Repository:    func(*rebuild.Request) string { return reg.host + "/staging/hung" },
+		InsecureHosts: []string{reg.host},
+	}
+	src := checkout(t, map[string]string{"Containerfile": "FROM " + baseRef + "\n" +
+		"RUN sh -c 'echo " + marker + "; sleep 2; echo done > /done'\n"})
+	frozen := make(chan time.Time, 1)
+	go func() {
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if running(marker) {
+				_ = victim.cmd.Process.Signal(syscall.SIGSTOP)
+				frozen <- time.Now()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		close(frozen)
+	}()
+	out, err := b.Solve(t.Context(), &rebuild.Request{Ref: reg.host + "/ns/hung:1", Source: src, WorkDir: t.TempDir()})
+	require.NoError(t, err)
+	at, ok := <-frozen
+	require.True(t, ok, "the RUN step never started on the victim")
+	t.Logf("hung daemon: build finished %s after the freeze; attempts: %v", time.Since(at).Round(time.Millisecond), out.Attempts)
+	require.Len(t, out.Attempts, 2)
+	assert.Equal(t, victim.Address, out.Attempts[0].Daemon)
+	assert.ErrorContains(t, out.Attempts[0].Err, "stopped answering")
+	assert.Equal(t, survivor.Address, out.Daemon)
+	assert.Equal(t, 1, reg.count(reg.manifests, "staging/hung"), "exactly one push")
+	assert.False(t, pool.Status()[0].Healthy)
 }
 
 // TestPoolFailover kills the daemon running a build (SIGKILL, mid-RUN)

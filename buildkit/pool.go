@@ -60,6 +60,13 @@ func WithHealthInterval(d time.Duration) Option { return func(p *Pool) { p.inter
 // WithHealthTimeout bounds one health check (default 3s).
 func WithHealthTimeout(d time.Duration) Option { return func(p *Pool) { p.timeout = d } }
 
+// WithWatchInterval sets how often a daemon running a build is
+// health-checked (default 15s; 0 turns the watch off). After two failed
+// checks in a row the build is abandoned and retried on another daemon,
+// which catches a daemon that hangs or whose host vanished without
+// closing the connection.
+func WithWatchInterval(d time.Duration) Option { return func(p *Pool) { p.watch = d } }
+
 // WithLogger logs daemon state changes; by default the pool is quiet.
 func WithLogger(l *slog.Logger) Option { return func(p *Pool) { p.logger = l } }
 
@@ -75,6 +82,7 @@ type Pool struct {
 	check    HealthCheck
 	interval time.Duration
 	timeout  time.Duration
+	watch    time.Duration
 	logger   *slog.Logger
 	now      func() time.Time
 
@@ -110,6 +118,7 @@ func NewPool(daemons []Daemon, opts ...Option) (*Pool, error) {
 		check:    defaultCheck,
 		interval: 10 * time.Second,
 		timeout:  3 * time.Second,
+		watch:    15 * time.Second,
 		logger:   slog.New(slog.DiscardHandler),
 		now:      time.Now,
 		freed:    make(chan struct{}),
@@ -387,4 +396,38 @@ func errText(err error) string {
 		return ""
 	}
 	return firstLine(err.Error())
+}
+
+// errDaemonLost is the cause of a build abandoned because its daemon
+// stopped answering health checks.
+var errDaemonLost = errors.New("daemon stopped answering")
+
+// watch health-checks the daemon of l every watch interval until ctx
+// ends, and cancels the build (cancel) after two failed checks in a row.
+func (p *Pool) watchLease(ctx context.Context, l *Lease, cancel context.CancelCauseFunc) {
+	if p.watch <= 0 {
+		return
+	}
+	t := time.NewTicker(p.watch)
+	defer t.Stop()
+	failed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := p.probe(ctx, l.d)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			failed = 0
+			continue
+		}
+		if failed++; failed >= 2 {
+			cancel(fmt.Errorf("buildkit: %s: %w: %w", l.d.cfg.Address, errDaemonLost, err))
+			return
+		}
+	}
 }
