@@ -140,7 +140,10 @@ func (b *Builder) Build(ctx context.Context, req *rebuild.Request) (*rebuild.Res
 }
 
 // Solve builds req on a daemon of the pool, retrying on another daemon
-// when one fails, pushes the result and reads it back.
+// when one fails, pushes the result and reads it back. A daemon pushes
+// only at the end of a build, so a daemon that dies mid-build has pushed
+// nothing; one that dies between its push and its answer makes the retry
+// push the image again (the layers are then already in the registry).
 func (b *Builder) Solve(ctx context.Context, req *rebuild.Request) (*Output, error) {
 	if b.Pool == nil {
 		return nil, errors.New("buildkit: Builder needs a Pool")

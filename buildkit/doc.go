@@ -11,10 +11,14 @@
 // A Pool spreads builds over daemons (unix sockets, or TCP with mutual
 // TLS): it picks the healthy daemon with the most free slots (a daemon
 // runs at most Daemon.MaxBuilds builds at once), checks health with a
-// cheap ListWorkers call, and when a daemon dies mid-build the Builder
-// retries the build on another daemon. A build that fails on a healthy
-// daemon is not retried: it returns a *rebuild.BuildError whose Tail is
-// the end of the build log, with secrets and credentials scrubbed.
+// cheap ListWorkers call, and when a daemon dies mid-build (its
+// connection drops, or it stops answering the checks made while the build
+// runs) the Builder retries the build on another daemon. A build that
+// fails on a healthy daemon is not retried: it returns a
+// *rebuild.BuildError whose Tail is the end of the build log, with
+// secrets and credentials scrubbed. Registry credentials reach the
+// daemons through the build's session, never through their
+// configuration.
 //
 // The package is opt-in: it is the only one of the module that links
 // BuildKit. A program imports it and hands a Builder to its targets:
