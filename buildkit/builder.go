@@ -55,7 +55,10 @@ type Builder struct {
 	// pushed to (default: the repository of Request.Ref).
 	Repository func(req *rebuild.Request) string
 	// Platforms are the platforms to build ("linux/amd64",
-	// "linux/arm64"); empty builds the daemon's own. With more than one,
+	// "linux/arm64") when the request names none; empty builds the
+	// daemon's own. A request with Platform set (rebuild builds a
+	// multi-platform image one platform at a time and assembles the
+	// index itself) builds that platform only. With more than one,
 	// the push is an image index; Result.Image is the image of the first
 	// platform and Output.Index the whole index. rebuild.Result has no
 	// room for an index, so a Store behind rebuild.Run stages only the
@@ -242,7 +245,8 @@ type job struct {
 	buildArgs     map[string]string
 	repo          name.Repository
 	cacheRef      string
-	base          string // final stage's base image, "" when none
+	base          string   // final stage's base image, "" when none
+	platforms     []string // platforms to build, nil for the daemon's
 	secrets       []string
 	dir           string // private directory removed by cleanup
 	scrub         func(string) string
@@ -259,6 +263,10 @@ func (b *Builder) prepare(req *rebuild.Request) (*job, error) {
 	j := &job{req: req, containerfile: req.Source.Containerfile, buildArgs: maps.Clone(req.BuildArgs)}
 	if j.buildArgs == nil {
 		j.buildArgs = map[string]string{}
+	}
+	j.platforms = b.Platforms
+	if req.Platform != nil {
+		j.platforms = []string{rebuild.PlatformString(*req.Platform)}
 	}
 	j.secrets = secretValues(b.Secrets, b.Credentials)
 	j.scrub = func(s string) string { return scrub(s, j.secrets) }
@@ -380,8 +388,8 @@ func (b *Builder) solveOn(ctx context.Context, lease *Lease, j *job) (map[string
 	for k, v := range req.Labels {
 		attrs["label:"+k] = v
 	}
-	if len(b.Platforms) > 0 {
-		attrs["platform"] = strings.Join(b.Platforms, ",")
+	if len(j.platforms) > 0 {
+		attrs["platform"] = strings.Join(j.platforms, ",")
 	}
 	if req.NoCache {
 		attrs["no-cache"] = ""
@@ -510,7 +518,7 @@ func (b *Builder) readBack(ctx context.Context, j *job, resp map[string]string, 
 			return err
 		}
 		out.Index = idx
-		if out.Image, err = firstImage(idx, b.Platforms); err != nil {
+		if out.Image, err = firstImage(idx, j.platforms); err != nil {
 			return fmt.Errorf("pushed index %s: %w", ref, err)
 		}
 	} else if out.Image, err = desc.Image(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -246,6 +247,15 @@ func TestMultiPlatform(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "amd64", c.Architecture, "Image is the first platform's")
 	require.NoError(t, rebuild.CheckPullableIndex(out.Index))
+
+	// rebuild asks for one platform of a multi-platform image at a time.
+	arm := v1.Platform{OS: "linux", Architecture: "arm64"}
+	one, err := b.Solve(t.Context(), &rebuild.Request{Ref: reg.host + "/ns/multi:1", Source: src, WorkDir: t.TempDir(), Platform: &arm})
+	require.NoError(t, err)
+	assert.Nil(t, one.Index, "one platform, one manifest")
+	c, err = one.Image.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "arm64", c.Architecture)
 }
 
 // TestPoolFailoverHung freezes the daemon running a build (SIGSTOP: the
