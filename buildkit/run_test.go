@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -82,4 +83,37 @@ func TestRunFromGit(t *testing.T) {
 		"docker://"+out.Pinned, "oci:"+dest)
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "skopeo copy: %s", b)
+}
+
+// TestRunMultiPlatformFromGit has rebuild build a two-platform image from
+// git one platform at a time through buildkitd and stage the index.
+func TestRunMultiPlatformFromGit(t *testing.T) {
+	bin := buildkitd(t)
+	gittest.RequireGit(t)
+	reg := startRegistry(t)
+	repo := gittest.NewRepo(t, map[string]string{
+		"Containerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n",
+		"hello.txt":     "hello\n",
+	})
+	srv := gittest.StartHTTP(t, repo.Dir)
+	d := startDaemon(t, bin, false)
+	target := &rebuild.Target{
+		Ref:       reg.host + "/ns/multi:1.0",
+		Release:   "1",
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}},
+		Source:    &rebuild.GitSource{URL: srv.URL, Branch: "main", Auth: rebuild.GitAuth{CABundle: srv.CA}},
+		Builder:   &buildkit.Builder{Pool: newPool(t, d), InsecureHosts: []string{reg.host}},
+	}
+	out, err := rebuild.Run(t.Context(), target, nil, rebuild.WithStore(&rebuild.RegistryStore{}), rebuild.WithWorkDir(t.TempDir()))
+	require.NoError(t, err)
+	defer out.Close()
+	require.NotNil(t, out.Index)
+	plats, err := rebuild.Platforms(out.Index)
+	require.NoError(t, err)
+	var got []string
+	for _, p := range plats {
+		got = append(got, rebuild.PlatformString(p))
+	}
+	assert.ElementsMatch(t, []string{"linux/amd64", "linux/arm64"}, got)
+	require.NoError(t, rebuild.CheckPullableIndex(out.Index))
 }
