@@ -59,10 +59,9 @@ type Builder struct {
 	// daemon's own. A request with Platform set (rebuild builds a
 	// multi-platform image one platform at a time and assembles the
 	// index itself) builds that platform only. With more than one,
-	// the push is an image index; Result.Image is the image of the first
-	// platform and Output.Index the whole index. rebuild.Result has no
-	// room for an index, so a Store behind rebuild.Run stages only the
-	// first platform's image: call Solve to get the index.
+	// the push is an image index, Output.Index; Result.Image is the image
+	// of the first platform only, so with rebuild.Run set
+	// Target.Platforms rather than Platforms.
 	Platforms []string
 	// Credentials maps registry hosts to the logins the daemons use to
 	// pull bases, push the image and read and write the cache, and that
