@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/client"
 
 	"github.com/openabs/abs/buildkit"
@@ -64,17 +65,17 @@ func ExampleBuilder() {
 	}
 	defer pool.Close()
 	target := &rebuild.Target{
-		Ref:    "registry.example.com/team/app:1.0",
-		Source: &rebuild.GitSource{URL: "https://git.example.com/team/app.git", Branch: "main"},
+		Ref:       "registry.example.com/team/app:1.0",
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}},
+		Source:    &rebuild.GitSource{URL: "https://git.example.com/team/app.git", Branch: "main"},
 		Builder: &buildkit.Builder{
 			Pool:       pool,
 			Repository: func(*rebuild.Request) string { return "staging.example.com/team/app" },
 			Cache:      "staging.example.com/buildcache",
-			Platforms:  []string{"linux/amd64", "linux/arm64"},
 			Secrets:    map[string]rebuild.Secret{"token": secret.New("…")},
 		},
 	}
-	out, err := rebuild.Run(context.Background(), target, nil)
+	out, err := rebuild.Run(context.Background(), target, nil, rebuild.WithStore(&rebuild.RegistryStore{}))
 	if err != nil {
 		var be *rebuild.BuildError
 		if errors.As(err, &be) {
