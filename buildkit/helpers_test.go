@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -114,7 +115,7 @@ func startDaemon(t testing.TB, bin string, mtls bool) *daemon {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("%s log (tail):\n%s", d.Address, tail(string(b), 30))
 		}
-		_ = exec.Command("umount", "-R", root).Run()
+		unmountUnder(root)
 		_ = os.RemoveAll(root)
 	})
 	pool, err := buildkit.NewPool([]buildkit.Daemon{d.Daemon})
@@ -352,4 +353,23 @@ func readFile(t testing.TB, img v1.Image, path string) (string, bool) {
 		_ = rc.Close()
 	}
 	return "", false
+}
+
+// unmountUnder detaches every mount below dir: a daemon killed during a
+// RUN step leaves the step's root file system mounted.
+func unmountUnder(dir string) {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+	}
 }
