@@ -184,10 +184,15 @@ func (b *Builder) Solve(ctx context.Context, req *rebuild.Request) (*Output, err
 		retry := false
 		if err != nil && ctx.Err() == nil {
 			// Tell a daemon that died from a build that failed: a
-			// dropped connection, or a daemon that no longer answers.
-			retry = connectionError(err) || !b.Pool.recheck(ctx, lease)
-			if retry && connectionError(err) {
+			// daemon that stopped answering during the build or does
+			// not answer now is marked down; a dropped connection to
+			// one that answers again is retried elsewhere too. Anything
+			// else is the build's own failure.
+			if errors.Is(err, errDaemonLost) {
 				b.Pool.markDown(lease.d, errors.New(job.scrub(err.Error())))
+				retry = true
+			} else {
+				retry = !b.Pool.recheck(ctx, lease) || connectionError(err)
 			}
 		}
 		lease.Release()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,6 +224,23 @@ func TestBuildFailureNotRetried(t *testing.T) {
 	}
 	assert.Equal(t, 1, builds, "a failing Containerfile is not retried")
 	assert.Equal(t, 0, reg.count(reg.manifests, "ns/bad"))
+
+	// A base on a registry nobody listens on: the error quotes a refused
+	// connection, but it is the build's, not the daemon's.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := l.Addr().String()
+	require.NoError(t, l.Close())
+	src = checkout(t, map[string]string{"Containerfile": "FROM " + closed + "/nothing:1\nRUN true\n"})
+	_, err = b.Solve(t.Context(), &rebuild.Request{Ref: reg.host + "/ns/bad:1", Source: src, WorkDir: t.TempDir()})
+	require.ErrorAs(t, err, &be)
+	assert.Contains(t, err.Error(), closed)
+	builds = 0
+	for _, s := range pool.Status() {
+		builds += s.Builds
+		assert.True(t, s.Healthy || !s.Checked, "%s stays healthy", s.Address)
+	}
+	assert.Equal(t, 2, builds, "an unreachable base registry is not retried")
 }
 
 func TestMultiPlatform(t *testing.T) {

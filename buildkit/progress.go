@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
 	digest "github.com/opencontainers/go-digest"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
@@ -182,12 +182,17 @@ func connectionError(err error) bool {
 	if err == nil {
 		return false
 	}
-	switch status.Code(err) {
-	case codes.Unavailable:
+	if errors.Is(err, errDaemonLost) {
 		return true
 	}
+	// An answer of the daemon carries its status: only Unavailable
+	// speaks of the connection. A build error may well quote a
+	// "connection refused" from a registry the daemon could not reach.
+	if st, ok := grpcerrors.AsGRPCStatus(err); ok && st != nil && st.Code() != codes.OK {
+		return st.Code() == codes.Unavailable
+	}
 	var ne *net.OpError
-	if errors.Is(err, errDaemonLost) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}

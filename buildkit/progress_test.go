@@ -1,6 +1,8 @@
 package buildkit
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
@@ -40,6 +44,10 @@ func TestConnectionError(t *testing.T) {
 		assert.Equal(t, want, connectionError(errorString(msg)), msg)
 	}
 	assert.False(t, connectionError(nil))
+	assert.True(t, connectionError(status.Error(codes.Unavailable, "error reading from server: EOF")))
+	assert.False(t, connectionError(status.Error(codes.Unknown, "failed to resolve source metadata: dial tcp 10.0.0.1:443: connect: connection refused")),
+		"a registry the daemon cannot reach is the build's failure")
+	assert.True(t, connectionError(fmt.Errorf("buildkit: x: %w: %w", errDaemonLost, context.DeadlineExceeded)))
 }
 
 type errorString string
