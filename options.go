@@ -126,15 +126,31 @@ func WithRetry(base, max time.Duration) Option {
 	return func(o *Orchestrator) { o.retry = backoff{base: base, max: max} }
 }
 
+// DefaultJobTimeout and DefaultRescueAfter bound how long a killed
+// process (kill -9, a lost machine) holds its work: a job still running
+// after DefaultRescueAfter is handed to another worker, in this process
+// after a restart or in another sharing the database, within about half a
+// minute more (River's rescuer runs every 30s). Raise both for builds that
+// take longer than DefaultJobTimeout.
+const (
+	DefaultJobTimeout  = 15 * time.Minute
+	DefaultRescueAfter = 20 * time.Minute
+)
+
 // WithJobTimeout bounds how long one job (a build, a publish) may run
-// before it is cancelled and retried (default 1h).
+// before it is cancelled and retried (default DefaultJobTimeout). The
+// build tools of a cancelled build are killed with their process group.
 func WithJobTimeout(d time.Duration) Option { return func(o *Orchestrator) { o.jobTimeout = d } }
 
 // WithRescueAfter sets how long a job may stay running before a worker
 // (of any process sharing the database) takes it over as abandoned by a
-// crashed process. It must exceed the job timeout (default: job timeout
-// plus 1h).
+// crashed process; the rebuild it ran resumes from its recorded state.
+// It must be at least the job timeout (default DefaultRescueAfter, or the
+// job timeout plus 5 minutes when that is longer).
 func WithRescueAfter(d time.Duration) Option { return func(o *Orchestrator) { o.rescue = d } }
 
 // WithWorkDir sets where builds check out sources (default os.TempDir).
+// Start removes what builds of a dead process left there (scratch
+// directories older than the job timeout, and the build tools still
+// running in them), as rebuild.CleanScratch does.
 func WithWorkDir(dir string) Option { return func(o *Orchestrator) { o.workDir = dir } }
