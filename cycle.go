@@ -152,6 +152,11 @@ func (o *Orchestrator) Wait(ctx context.Context, cycleID string) (*Report, error
 // transaction; the jobs build, verify, publish and notify.
 func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 	now := o.now()
+	if c.DryRun {
+		// Nothing a dry run learns is stored: the real run after it
+		// finds the same new advisories and affected images.
+		ctx = withOverlay(ctx, newOverlay(o.db, now))
+	}
 	// 1. Sync advisories from the stored cursors.
 	changed, err := o.sync(ctx, c.ID)
 	if err != nil {
