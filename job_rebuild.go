@@ -51,8 +51,15 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 		err = pe.err
 	}
 	detail := stage + ": " + firstLine(err.Error())
-	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail)
-	return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildFailed), Detail: detail})
+	wait, next := o.afterFailure(r, stage)
+	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail,
+		"attempt", r.Attempt, "attempts_left", max(o.retryLimit-r.Attempt, 0), "next_attempt", next, "waits_for_inputs", wait == store.WaitInputs)
+	return o.db.InTx(ctx, func(tx store.Tx) error {
+		if err := o.finishRebuild(ctx, tx, r, store.RebuildUpdate{State: string(RebuildFailed), Detail: detail}, o.now()); err != nil {
+			return err
+		}
+		return store.SetRetry(ctx, tx, r.ID, next, wait)
+	})
 }
 
 func firstLine(s string) string {

@@ -57,6 +57,9 @@ type Orchestrator struct {
 	scanWork   int
 	buildWork  int
 	retry      backoff
+	rbBackoff  backoff
+	retryLimit int
+	wall       func() time.Time
 	rescue     time.Duration
 	jobTimeout time.Duration
 	workDir    string
@@ -98,6 +101,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		scanWork:   4,
 		buildWork:  2,
 		retry:      backoff{base: time.Second, max: 10 * time.Minute},
+		rbBackoff:  backoff{base: DefaultRetryBackoff, max: DefaultRetryBackoffMax},
+		retryLimit: DefaultRetryLimit,
+		wall:       time.Now,
 		jobTimeout: DefaultJobTimeout,
 		projectIDs: map[string]string{},
 	}

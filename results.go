@@ -131,9 +131,22 @@ type PlanStep struct {
 	// Key is what makes the rebuild unique for the image digest: the
 	// advisories, the new base digest, or the parent's rebuild.
 	Key string `json:"key"`
-	// Duplicate is set when this exact rebuild (same image digest, same
-	// advisories) was planned before and is not repeated.
+	// Duplicate is set when this exact rebuild (same image digest, cause
+	// and inputs) was planned before and does not run in this cycle;
+	// Waiting says why.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Attempt is the run of the rebuild this cycle plans (1 for the
+	// first), or of its last run when it does not run; AttemptsLeft is how
+	// many runs remain after it (WithRetryLimit).
+	Attempt      int `json:"attempt,omitempty"`
+	AttemptsLeft int `json:"attempts_left"`
+	// NextAttempt is when a failed rebuild may run again.
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Waiting says why a rebuild planned before does not run in this
+	// cycle: in progress, the next attempt's time and the attempts left,
+	// or that it waits for its base, source, configuration or
+	// credentials to change (or a manual retry, Orchestrator.Retry).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Warning says an image's grade will drop soon.
@@ -162,6 +175,14 @@ type RebuildReport struct {
 	Tags        []string          `json:"tags,omitempty"`
 	// History is the states the rebuild went through.
 	History []RebuildState `json:"history,omitempty"`
+	// Attempt is the rebuild's run (1 for the first, more for the
+	// retries of later cycles); AttemptsLeft the runs that remain.
+	Attempt      int `json:"attempt,omitempty"`
+	AttemptsLeft int `json:"attempts_left"`
+	// NextAttempt and Waiting say, for a failed rebuild, when it runs
+	// again or what it waits for.
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	Waiting     string     `json:"waiting,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -203,6 +224,9 @@ type ImageSummary struct {
 	Advisories  []string          `json:"advisories"`
 	State       RebuildState      `json:"state,omitempty"`
 	Detail      string            `json:"detail,omitempty"`
+	// Waiting says why the image's rebuild does not run now (see
+	// PlanStep.Waiting and RebuildReport.Waiting).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -214,11 +238,20 @@ func (r *Report) Summary() Summary {
 	for _, rb := range r.Rebuilds {
 		byImage[rb.Image] = rb
 	}
+	waiting := map[string]string{}
+	for _, st := range r.Plan {
+		if st.Duplicate && st.Waiting != "" {
+			waiting[st.Image] = st.Waiting
+		}
+	}
 	for _, img := range r.Images {
-		is := ImageSummary{Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
+		is := ImageSummary{Waiting: waiting[img.Name], Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
 			NewDigest: img.Digest, Advisories: []string{}}
 		if rb, ok := byImage[img.Name]; ok {
 			is.State, is.Detail = rb.State, rb.Detail
+			if rb.Waiting != "" {
+				is.Waiting = rb.Waiting
+			}
 			is.Advisories = append(is.Advisories, rb.Advisories...)
 			if rb.State == RebuildPublished {
 				is.Published, is.NewDigest, is.AfterGrade = true, rb.NewDigest, rb.AfterGrade
