@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	gcrname "github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -219,4 +221,31 @@ func TestRetryFailingContainerfileThenFixedCommit(t *testing.T) {
 
 	_, err = o.Retry(t.Context(), "no-such-image")
 	assert.ErrorIs(t, err, abs.ErrUnknownImage)
+}
+
+// TestNextReleaseFreeAmongTags: the team's own CI pushed 1.0-2 while the
+// image still says release 1; the rebuild takes 1.0-3 instead of colliding
+// with the immutable tag.
+func TestNextReleaseFreeAmongTags(t *testing.T) {
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	app := e.fleet.Apps[0]
+	src, err := gcrname.ParseReference(app.Repository + ":" + app.Tag)
+	require.NoError(t, err)
+	dst, err := gcrname.ParseReference(app.Repository + ":1.0-2")
+	require.NoError(t, err)
+	desc, err := remote.Get(src, remote.WithContext(t.Context()))
+	require.NoError(t, err)
+	require.NoError(t, remote.Tag(dst.(gcrname.Tag), desc, remote.WithContext(t.Context())))
+
+	o := e.start(e.sqlite("abs.db"))
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	tags := map[string][]string{}
+	for _, r := range rep.Rebuilds {
+		require.Equal(t, abs.RebuildPublished, r.State, r.Detail)
+		tags[r.Image] = r.Tags
+	}
+	assert.Equal(t, []string{"1.0-3", "latest"}, tags[app.Name], "the tag CI took is skipped")
+	assert.Equal(t, []string{"1.0-2", "latest"}, tags[e.fleet.Apps[1].Name], "the other image is not affected")
 }
