@@ -22,11 +22,6 @@ type Doer interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
-// HTTPDoer is the former name of Doer.
-//
-// Deprecated: use Doer.
-type HTTPDoer = Doer
-
 // ErrTimeout is matched (errors.Is) by the error of a request whose server
 // stalled: no response headers within the header timeout
 // (WithHeaderTimeout), or no body bytes within the idle timeout
