@@ -1,6 +1,7 @@
 package abs_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,7 +9,10 @@ import (
 	"time"
 
 	gcrname "github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -248,4 +252,47 @@ func TestNextReleaseFreeAmongTags(t *testing.T) {
 	}
 	assert.Equal(t, []string{"1.0-3", "latest"}, tags[app.Name], "the tag CI took is skipped")
 	assert.Equal(t, []string{"1.0-2", "latest"}, tags[e.fleet.Apps[1].Name], "the other image is not affected")
+}
+
+// TestUnpullableRebuildIsNotPublished: a rebuild whose manifest mixes
+// media type families (a Docker v2s2 manifest over OCI layers, which
+// containers/image refuses) is refused by verify and never published.
+func TestUnpullableRebuildIsNotPublished(t *testing.T) {
+	e := newEnv(t, demo.OpenSSL)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	mixed := buildFunc(func(ctx context.Context, req *rebuild.Request) (*rebuild.Result, error) {
+		res, err := (&rebuild.Rebase{}).Build(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		layers, err := res.Image.Layers()
+		if err != nil {
+			return nil, err
+		}
+		img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
+		img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
+		for _, l := range layers {
+			if img, err = mutate.Append(img, mutate.Addendum{Layer: l, MediaType: types.OCILayer}); err != nil {
+				return nil, err
+			}
+		}
+		cf, err := res.Image.ConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			return nil, err
+		}
+		res.Image = img
+		return res, nil
+	})
+	o := e.start(e.sqlite("abs.db"), abs.WithRebaser(mixed))
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Rebuilds)
+	for _, r := range rep.Rebuilds {
+		assert.Equal(t, abs.RebuildFailed, r.State, r.Image)
+		assert.Contains(t, r.Detail, "is not pullable", r.Image)
+	}
+	assert.Empty(t, e.tagPushes(), "nothing is published")
 }
