@@ -66,6 +66,9 @@ type config struct {
 	userAgent   string
 	maxBody     int64
 	progress    func(Progress)
+	// Limits set in feed.go; zero means the default there.
+	maxInFlight  int64
+	maxIndexRows int
 }
 
 func newConfig(opts []Option) *config {
