@@ -585,8 +585,10 @@ func splitKey(k string) []string {
 
 // InsertRebuild records a planned rebuild. It reports false, and changes
 // nothing, when the same image digest was already planned for the same
-// key (by default its advisories): that is the guard that an advisory
-// never rebuilds an image twice.
+// key (by default its advisories; the orchestrator adds the fingerprint
+// of the rebuild's inputs): that is the guard that the same cause and
+// inputs never rebuild an image twice. A failed rebuild runs again
+// through ReviveRebuild, not a second row.
 func InsertRebuild(ctx context.Context, q Querier, r Rebuild) (bool, error) {
 	key := r.Key
 	if key == "" {
