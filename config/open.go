@@ -134,7 +134,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 
 	// Publishers and the catalog.
-	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger)}
+	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger), publish.WithImageCheck(rebuild.CheckPullable)}
 	if len(insecure) > 0 {
 		regOpts = append(regOpts, publish.WithPlainHTTP(),
 			publish.WithHTTPClient(plainHTTPHosts{hosts: insecure, inner: remote.DefaultTransport}))
@@ -205,6 +205,14 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 
 	warn, _ := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour)
 	opts = append(opts, abs.WithPollInterval(f.PollInterval()), abs.WithWarnBefore(warn))
+	if f.Jobs.Timeout != "" {
+		d, _ := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
+		opts = append(opts, abs.WithJobTimeout(d))
+	}
+	if f.Jobs.RescueAfter != "" {
+		d, _ := f.duration("jobs.rescue_after", f.Jobs.RescueAfter, abs.DefaultRescueAfter)
+		opts = append(opts, abs.WithRescueAfter(d))
+	}
 	if f.Workers.Scans > 0 || f.Workers.Builds > 0 {
 		scans, builds := f.Workers.Scans, f.Workers.Builds
 		if scans <= 0 {
