@@ -110,10 +110,10 @@ projects:
 
 // run runs the example with -config -once -json and returns its summary,
 // its exit status and its log.
-func (w *fleetWalk) run(t *testing.T, step string) (abs.Summary, int, string) {
+func (w *fleetWalk) run(t *testing.T, step string, args ...string) (abs.Summary, int, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), w.bin, "-config", w.path, "-once", "-json")
+	cmd := exec.CommandContext(t.Context(), w.bin, append([]string{"-config", w.path, "-once", "-json"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
@@ -291,9 +291,17 @@ func TestFleetWalkThrough(t *testing.T) {
 	assert.Contains(t, got[0], "log tail:")
 	assert.Contains(t, got[0], "not-in-the-repo.txt")
 
-	// The fixed commit: a changed input, built and published.
+	// The fixed commit is pushed to the branch. A moved branch is not an
+	// input (it would take a fetch per image and cycle): the failed
+	// rebuild waits for its backoff, and -retry runs it at once; it
+	// fetches the fixed commit, builds and publishes it.
 	repo.Commit(map[string]string{"Containerfile": "FROM " + w.fleet.BaseRef + "\nLABEL name=" + app.Name + " version=1.0\nCOPY app.txt /app/app.txt\n"})
-	sum, code, _ = w.run(t, "5 fixed commit")
+	sum, _, _ = w.run(t, "5 fixed commit, before its backoff")
+	s = summaryOf(sum, app.Repository)
+	require.NotNil(t, s)
+	assert.Contains(t, s.Waiting, "next attempt at", "the failed rebuild says when it runs again")
+	assert.Empty(t, w.newMails(&mails), "a waiting rebuild mails nothing")
+	sum, code, _ = w.run(t, "5 fixed commit", "-retry", app.Repository)
 	assert.Equal(t, 0, code)
 	s = summaryOf(sum, app.Repository)
 	require.NotNil(t, s)
