@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -108,14 +109,27 @@ projects:
 	require.NoError(t, os.WriteFile(w.path, []byte(cfg), 0o600))
 }
 
-// run runs the example with -config -once -json and returns its summary,
-// its exit status and its log.
-func (w *fleetWalk) run(t *testing.T, step string, args ...string) (abs.Summary, int, string) {
+// runWatch runs the example with -config -once -json and returns its summary,
+// its exit status and its log; watch, if not nil, sees each line of the
+// log as it is written.
+func (w *fleetWalk) runWatch(t *testing.T, step string, watch func(line string), args ...string) (abs.Summary, int, string) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
 	cmd := exec.CommandContext(t.Context(), w.bin, append([]string{"-config", w.path, "-once", "-json"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var stderr strings.Builder
+	sc := bufio.NewScanner(pipe)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		stderr.WriteString(sc.Text() + "\n")
+		if watch != nil {
+			watch(sc.Text())
+		}
+	}
+	err = cmd.Wait()
 	code := 0
 	if err != nil {
 		var exit *exec.ExitError
@@ -126,6 +140,12 @@ func (w *fleetWalk) run(t *testing.T, step string, args ...string) (abs.Summary,
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum), "%s: stdout:\n%s\nstderr:\n%s", step, stdout.String(), stderr.String())
 	t.Logf("%s: exit %d, summary %s", step, code, stdout.String())
 	return sum, code, stderr.String()
+}
+
+// run runs the example with -config -once -json.
+func (w *fleetWalk) run(t *testing.T, step string, args ...string) (abs.Summary, int, string) {
+	t.Helper()
+	return w.runWatch(t, step, nil, args...)
 }
 
 // newMails returns the mails that arrived since the first seen ones.
@@ -301,15 +321,37 @@ func TestFleetWalkThrough(t *testing.T) {
 	require.NotNil(t, s)
 	assert.Contains(t, s.Waiting, "next attempt at", "the failed rebuild says when it runs again")
 	assert.Empty(t, w.newMails(&mails), "a waiting rebuild mails nothing")
-	sum, code, _ = w.run(t, "5 fixed commit", "-retry", app.Repository)
-	assert.Equal(t, 0, code)
+	//
+	// 7. The SMTP server goes down while that rebuild runs (after the
+	// start-up check): the mail is not delivered, the run says so and
+	// fails; the next run, with the server up again, delivers it once.
+	stopped := false
+	sum, code, log = w.runWatch(t, "5 fixed commit, 7 SMTP down", func(line string) {
+		if !stopped && strings.HasPrefix(line, "[verify] ") {
+			w.smtp.Stop()
+			stopped = true
+		}
+	}, "-retry", app.Repository)
+	require.True(t, stopped, log)
+	assert.Equal(t, 1, code, "an undelivered mail fails the run")
+	assert.Equal(t, 0, sum.Notifications, "no mail delivered")
+	assert.Contains(t, log, "not delivered")
 	s = summaryOf(sum, app.Repository)
 	require.NotNil(t, s)
 	require.True(t, s.Published, "%s %s", s.Detail, s.Log)
 	assert.ElementsMatch(t, []string{"1.0-1", "1.0-2", "latest"}, w.tags(t, app.Repository))
 	skopeoPullsWithLogin(t, app.Repository+":1.0-2")
+	skopeoPullsWithLogin(t, app.Repository+":latest")
+	assert.Empty(t, w.newMails(&mails))
+
+	require.NoError(t, w.smtp.Restart())
+	sum, code, log = w.run(t, "7 SMTP up")
+	assert.Equal(t, 0, code, log)
+	s = summaryOf(sum, app.Repository)
+	require.NotNil(t, s)
+	assert.False(t, s.Published, "nothing rebuilt again")
 	got = w.newMails(&mails)
-	require.Len(t, got, 1, "5 fixed commit")
+	require.Len(t, got, 1, "7 SMTP up: exactly one mail")
 	assert.Contains(t, got[0], "Rebuilt and published")
 
 	// 6. A last cycle: nothing more.
