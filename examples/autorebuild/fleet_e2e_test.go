@@ -204,12 +204,16 @@ func summaryOf(sum abs.Summary, image string) *abs.ImageSummary {
 //  4. a build from source whose SSH host key is unknown fails; once the
 //     key is added to known_hosts it is retried at once;
 //  5. that retry meets a failing Containerfile: the log tail is in the
-//     owner's mail; the fixed commit is then built and published;
-//  6. a last cycle does nothing more: no rebuild, no push, no mail.
+//     owner's mail; the fixed commit waits for the backoff, -retry builds
+//     and publishes it (pullable by skopeo);
+//  7. the SMTP server goes down during that run: the mail is reported
+//     undelivered and the run fails; with the server up again the next
+//     run delivers it, once;
+//  8. a last cycle does nothing more: no rebuild, no push, no mail.
 //
-// kill -9 mid-build is walked by TestKilledMidBuildRecovers and the SMTP
-// server down then up by TestConfigSMTPDownThenUp: the example checks
-// the mail server at start, so a -once run cannot begin with it down.
+// Step 6, kill -9 mid-build then restart, is walked by
+// TestKilledMidBuildRecovers: a -once run after the kill ends its own
+// cycle before the rescue delay has passed.
 func TestFleetWalkThrough(t *testing.T) {
 	for _, tool := range []string{"buildah", "skopeo", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -354,9 +358,9 @@ func TestFleetWalkThrough(t *testing.T) {
 	require.Len(t, got, 1, "7 SMTP up: exactly one mail")
 	assert.Contains(t, got[0], "Rebuilt and published")
 
-	// 6. A last cycle: nothing more.
+	// 8. A last cycle: nothing more.
 	before := map[string][]string{app.Name: w.tags(t, app.Repository), api.Name: w.tags(t, api.Repository)}
-	sum, code, _ = w.run(t, "6 nothing more")
+	sum, code, _ = w.run(t, "8 nothing more")
 	assert.Equal(t, 0, code)
 	for _, img := range sum.Images {
 		assert.False(t, img.Published, img.Name)
