@@ -125,6 +125,7 @@ type Layer struct {
 // size and the layer that wrote it, and per-layer change lists. File
 // content is not kept, except small files under /root/buildinfo.
 type FS struct {
+	nodes   int // implied directories, counted against MaxEntries
 	root    *node
 	layers  []Layer
 	content map[string][]byte
@@ -252,7 +253,7 @@ func (f *FS) resolve(p string, hops int) (string, error) {
 	return cur, nil
 }
 
-func (f *FS) ensureDir(p string, layer int) (*node, error) {
+func (f *FS) ensureDir(p string, layer, limit int) (*node, error) {
 	n := f.root
 	if p == "" {
 		return n, nil
@@ -265,6 +266,9 @@ func (f *FS) ensureDir(p string, layer int) (*node, error) {
 			// A missing parent is implied; a non-directory parent is
 			// replaced, as overlayfs does when a later layer puts a
 			// directory where a file was.
+			if f.nodes++; f.nodes > limit {
+				return nil, fmt.Errorf("%w (more than %d files and directories)", ErrTooManyEntries, limit)
+			}
 			c = &node{entry: Entry{Path: cur, Type: TypeDir, Mode: fs.ModeDir | 0o755, Layer: layer}, children: map[string]*node{}}
 			n.children[part] = c
 		}
@@ -310,7 +314,7 @@ func ReadFS(ctx context.Context, img v1.Image, lim Limits) (*FS, error) {
 		return nil, fmt.Errorf("certify: layers: %w", err)
 	}
 	lim = lim.withDefaults()
-	f := &FS{root: &node{entry: Entry{Type: TypeDir, Mode: fs.ModeDir | 0o755}, children: map[string]*node{}}, content: map[string][]byte{}}
+	f := newFS()
 	total, capturedBytes := 0, 0
 	for i, l := range layers {
 		d, _ := l.Digest()
@@ -327,6 +331,10 @@ func ReadFS(ctx context.Context, img v1.Image, lim Limits) (*FS, error) {
 		f.layers = append(f.layers, layer)
 	}
 	return f, nil
+}
+
+func newFS() *FS {
+	return &FS{root: &node{entry: Entry{Type: TypeDir, Mode: fs.ModeDir | 0o755}, children: map[string]*node{}}, content: map[string][]byte{}}
 }
 
 func (f *FS) readLayer(ctx context.Context, idx int, r io.Reader, lim Limits, total, capturedBytes *int) (Layer, error) {
@@ -429,7 +437,7 @@ func (f *FS) readLayer(ctx context.Context, idx int, r io.Reader, lim Limits, to
 		f.remove(p)
 	}
 	for _, p := range adds {
-		if err := f.add(p); err != nil {
+		if err := f.add(p, lim.MaxEntries); err != nil {
 			return layer, err
 		}
 	}
@@ -444,10 +452,10 @@ func (f *FS) dropContent(p string) {
 	}
 }
 
-func (f *FS) add(p pending) error {
+func (f *FS) add(p pending, limit int) error {
 	e := p.entry
 	dir, base := path.Split(e.Path)
-	parent, err := f.ensureDir(strings.TrimSuffix(dir, "/"), e.Layer)
+	parent, err := f.ensureDir(strings.TrimSuffix(dir, "/"), e.Layer, limit)
 	if err != nil {
 		return err
 	}
