@@ -23,6 +23,7 @@ var layers = map[string][]string{
 	"notify":      {"secret"},
 	"partnerapi":  {"secret"},
 	"publish":     {"partnerapi", "secret"},
+	"certify":     {"rpmscan", "partnerapi", "secret"},
 }
 
 // heavy are dependencies only the orchestrator and the examples may link:
