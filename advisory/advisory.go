@@ -38,6 +38,9 @@ type Advisory struct {
 	CVEs     []string  `json:"cves,omitempty"`
 	URL      string    `json:"url,omitempty"`
 	Fixes    []Fix     `json:"fixes,omitempty"`
+	// Images are the container images the advisory ships (CSAF products
+	// "pkg:oci/…"), for advisories that fix images rather than RPMs.
+	Images []ImageFix `json:"images,omitempty"`
 	// Source names the Source the advisory came from (see Source.Name); a
 	// Store uses it to replace one source's advisories on a full re-sync.
 	Source string `json:"source,omitempty"`
@@ -61,13 +64,31 @@ type Fix struct {
 	Advisory string `json:"advisory,omitempty"`
 }
 
-// MatchRule says how a finding's product applicability was decided.
+// MatchRule says which of Red Hat's product matching rules made a
+// product apply to an image (see CPEMatch and Index.Match).
 type MatchRule string
 
 // Match rules.
 const (
+	// MatchContentSet: one of the image's content sets maps (through
+	// repository-to-cpe.json) to a CPE whose first five segments are the
+	// product's.
 	MatchContentSet MatchRule = "content_set"
-	MatchOSRelease  MatchRule = "os_release"
+	// MatchMajorVersion: the product CPE carries the major version only,
+	// as unfixed entries do, and an image CPE names that major with a
+	// minor ("openshift:4" for "openshift:4.16").
+	MatchMajorVersion MatchRule = "major_version"
+	// MatchMainStream: an image built from an extended-support stream
+	// (EUS, AUS, E4S, TUS) is matched by its main stream, for a CVE that is
+	// unfixed or has no fix released to the image's own stream.
+	MatchMainStream MatchRule = "main_stream"
+	// MatchOSRelease: the image has no content set the map knows; its RHEL
+	// major (from os-release or the packages' .elN suffix) decides.
+	MatchOSRelease MatchRule = "os_release"
+	// MatchBaseImage: the image is built on a Red Hat image that a
+	// container-image advisory fixes (products pkg:oci/…), checked against
+	// the product CPEs of the base's version.
+	MatchBaseImage MatchRule = "base_image"
 )
 
 // Finding is an advisory that is not applied to one installed package.
@@ -97,4 +118,12 @@ type Finding struct {
 	Type Type `json:"type,omitempty"`
 	// URL links to the erratum.
 	URL string `json:"url,omitempty"`
+	// ContentSet is the image's content set (repository id) whose CPE led
+	// to the product; empty for MatchOSRelease and MatchBaseImage.
+	ContentSet string `json:"content_set,omitempty"`
+	// ImageCPE is the image CPE that matched ProductCPE under Match.
+	ImageCPE string `json:"image_cpe,omitempty"`
+	// FixedTag is, for MatchBaseImage, the tag of the fixed base image
+	// (Fixed holds its digest); empty otherwise.
+	FixedTag string `json:"fixed_tag,omitempty"`
 }

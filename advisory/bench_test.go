@@ -138,7 +138,7 @@ func benchInventory(ix *Index, outdated int) *rpmscan.Inventory {
 		src := s * 37 % benchSources
 		newest := rpmscan.Package{Version: "1.0.0", Release: "0.el9"}
 		for _, g := range ix.names["pkg"+strconv.Itoa(src)] {
-			if g.arch == "x86_64" && ix.targets[g.target] == "redhat:enterprise_linux:9" {
+			if g.arch == "x86_64" && ix.targets[g.target] == "o:redhat:enterprise_linux:9" {
 				e := g.entries[len(g.entries)-1].evr
 				newest.Version, newest.Release = e.Version, e.Release
 			}
@@ -186,4 +186,32 @@ func benchMatch(b *testing.B, outdated int) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(n), "findings")
 	b.ReportMetric(float64(len(inv.Packages)), "packages")
+}
+
+// BenchmarkMatchEUS matches the outdated inventory as a 9.2 EUS image: every
+// main-stream candidate goes through the rule that an xUS image checks the
+// main stream only for CVEs without a fix for its own stream.
+func BenchmarkMatchEUS(b *testing.B) {
+	advs, _ := benchCorpus()
+	ix := NewIndex(advs, WithRepoCPE(NewRepoCPE(map[string][]string{
+		"rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2":    {"cpe:/o:redhat:rhel_eus:9.2::baseos"},
+		"rhel-9-for-x86_64-appstream-eus-rpms__9_DOT_2": {"cpe:/o:redhat:rhel_eus:9.2::appstream"},
+	})))
+	inv := benchInventory(ix, 10)
+	inv.ContentSets = []string{"rhel-9-for-x86_64-baseos-eus-rpms__9_DOT_2", "rhel-9-for-x86_64-appstream-eus-rpms__9_DOT_2"}
+	b.ReportAllocs()
+	var n, mainStream int
+	start := cpuTime()
+	for b.Loop() {
+		fs := ix.Match(inv)
+		n, mainStream = len(fs), 0
+		for _, f := range fs {
+			if f.MainStream {
+				mainStream++
+			}
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(n), "findings")
+	b.ReportMetric(float64(mainStream), "main-stream")
 }

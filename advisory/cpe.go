@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -163,10 +164,11 @@ func (c *RepoCPE) Updated() time.Time {
 }
 
 // cpeKey reduces a CPE (2.2 URI "cpe:/o:redhat:enterprise_linux:9::baseos"
-// or 2.3 "cpe:2.3:o:redhat:enterprise_linux:9:*:…") to the part of its
-// first five fields that identifies a product stream, "redhat:enterprise_linux:9".
-// The part (/a or /o) is left out: Red Hat uses both for the same RHEL
-// product. ok is false when the string is not a CPE with a version.
+// or 2.3 "cpe:2.3:o:redhat:enterprise_linux:9:*:…") to its first five
+// segments without the "cpe" prefix, "o:redhat:enterprise_linux:9": the part
+// (/o or /a) is kept and the channel specifier ("::baseos") dropped, as Red
+// Hat's guidance for scanning vendors says. ok is false when the string is
+// not a CPE with a part, vendor, product and version.
 func cpeKey(s string) (key string, ok bool) {
 	var f []string
 	switch {
@@ -177,14 +179,18 @@ func cpeKey(s string) (key string, ok bool) {
 	default:
 		return "", false
 	}
-	if len(f) < 4 || f[1] == "" || f[2] == "" || f[3] == "" || f[3] == "*" || f[3] == "-" {
+	if len(f) < 4 || f[0] == "" || f[1] == "" || f[2] == "" || f[3] == "" || f[3] == "*" || f[3] == "-" {
 		return "", false
 	}
-	return strings.ToLower(f[1] + ":" + f[2] + ":" + f[3]), true
+	return strings.ToLower(f[0] + ":" + f[1] + ":" + f[2] + ":" + f[3]), true
 }
 
-// majorKey returns "vendor:product:major" for a key whose version has a
-// minor part, and "" otherwise.
+// keyString turns a key back into a CPE 2.2 URI.
+func keyString(key string) string { return "cpe:/" + key }
+
+// majorKey returns the major-only form of a key whose version has a minor
+// part ("a:redhat:openshift:4.16" gives "a:redhat:openshift:4"), and ""
+// otherwise.
 func majorKey(key string) string {
 	i := strings.LastIndexByte(key, ':')
 	ver := key[i+1:]
@@ -194,35 +200,85 @@ func majorKey(key string) string {
 	return ""
 }
 
-// mainStreamKey returns the main RHEL stream of an extended-support key:
-// "redhat:rhel_eus:9.2" gives "redhat:enterprise_linux:9". It returns ""
-// for keys that are not EUS, AUS, E4S or TUS streams.
+// mainStreamKey returns the main RHEL stream of an extended-support
+// (EUS, AUS, E4S, TUS) key, keeping the part: "a:redhat:rhel_eus:9.2" gives
+// "a:redhat:enterprise_linux:9", since main streams up to RHEL 9 carry the
+// major only, and "o:redhat:enterprise_linux_eus:10.2" gives
+// "o:redhat:enterprise_linux:10.2", since from RHEL 10 on they carry the
+// minor too. It returns "" for keys of other products.
 func mainStreamKey(key string) string {
 	f := strings.Split(key, ":")
-	if len(f) != 3 || f[0] != "redhat" {
+	if len(f) != 4 || f[1] != "redhat" {
 		return ""
 	}
-	switch f[1] {
+	major, _, _ := strings.Cut(f[3], ".")
+	switch f[2] {
 	case "rhel_eus", "rhel_aus", "rhel_e4s", "rhel_tus", "rhel_eus_long_life":
-	default:
-		return ""
+		if n, err := strconv.Atoi(major); err == nil && n >= 10 {
+			return f[0] + ":redhat:enterprise_linux:" + f[3]
+		}
+		return f[0] + ":redhat:enterprise_linux:" + major
+	case "enterprise_linux_eus", "enterprise_linux_aus", "enterprise_linux_e4s", "enterprise_linux_tus":
+		return f[0] + ":redhat:enterprise_linux:" + f[3]
 	}
-	major, _, _ := strings.Cut(f[2], ".")
-	return "redhat:enterprise_linux:" + major
+	return ""
 }
 
-// CPEMatch reports whether two CPEs name the same product stream the way
-// Red Hat advises matching them: the first five fields (cpe, part, vendor,
-// product, version) agree, with the /a and /o parts treated alike and a
-// version without a minor ("9") covering its minors ("9.2"). Later fields
-// (such as "::appstream") are ignored.
-func CPEMatch(a, b string) bool {
-	ka, ok1 := cpeKey(a)
-	kb, ok2 := cpeKey(b)
+// reach is one product key an image CPE leads to, and the rule that leads
+// there.
+type reach struct {
+	key  string
+	rule MatchRule
+}
+
+// imageKeys lists the product keys an image CPE is checked against, best
+// rule first: the CPE itself (MatchContentSet), its major-only form when it
+// has a minor (MatchMajorVersion: unfixed entries carry the major only),
+// and for an extended-support stream its main stream and that stream's
+// major-only form (MatchMainStream, which the Index applies only to CVEs
+// without a fix for the image's own stream). CPEMatch and the Index both
+// decide through it.
+func imageKeys(key string) []reach {
+	out := []reach{{key, MatchContentSet}}
+	if mk := majorKey(key); mk != "" {
+		out = append(out, reach{mk, MatchMajorVersion})
+	}
+	if ms := mainStreamKey(key); ms != "" {
+		out = append(out, reach{ms, MatchMainStream})
+		if mk := majorKey(ms); mk != "" {
+			out = append(out, reach{mk, MatchMainStream})
+		}
+	}
+	return out
+}
+
+// CPEMatch reports whether an advisory's product CPE applies to an image
+// CPE (one of those its content sets map to) the way Red Hat tells scanning
+// vendors to match them: the first five segments (cpe, part, vendor,
+// product, version) agree, so the part (/o or /a) must agree and the
+// channel specifier ("::appstream") is ignored; and a product CPE with a
+// major-only version ("cpe:/a:redhat:openshift:4", as unfixed entries carry
+// it) applies to an image CPE of that major with a minor
+// ("cpe:/a:redhat:openshift:4.16::el9"). The relation is not symmetric: a
+// major-only image CPE does not cover product CPEs with a minor.
+//
+// An extended-support image CPE ("cpe:/o:redhat:rhel_eus:9.2::baseos")
+// does not match its main stream here: the Index checks the main stream
+// only for a CVE that is unfixed or has no fix for the image's own stream
+// (see MatchMainStream). CPEMatch and the Index decide through one
+// implementation.
+func CPEMatch(image, product string) bool {
+	ki, ok1 := cpeKey(image)
+	kp, ok2 := cpeKey(product)
 	if !ok1 || !ok2 {
 		return false
 	}
-	return ka == kb || majorKey(ka) == kb || majorKey(kb) == ka
+	for _, r := range imageKeys(ki) {
+		if r.key == kp && r.rule != MatchMainStream {
+			return true
+		}
+	}
+	return false
 }
 
 func isURL(s string) bool {

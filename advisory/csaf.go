@@ -73,7 +73,10 @@ type VEX struct {
 	Affected           []Fix     `json:"affected,omitempty"`
 	NotAffected        []Fix     `json:"not_affected,omitempty"`
 	UnderInvestigation []Fix     `json:"under_investigation,omitempty"`
-	Source             string    `json:"source,omitempty"`
+	// UnfixedImages are the container images (pkg:oci components, without
+	// a digest) that are known_affected or under_investigation.
+	UnfixedImages []UnfixedImage `json:"unfixed_images,omitempty"`
+	Source        string         `json:"source,omitempty"`
 }
 
 type csafDoc struct {
@@ -218,6 +221,17 @@ func ParseCSAF(data []byte) (Document, error) {
 			}
 			add := func(dst *[]Fix, ids []string) {
 				for _, pid := range ids {
+					if dst == &v.Affected || dst == &v.UnderInvestigation {
+						if im, ok := r.image(pid); ok {
+							im.Severity = impact[pid]
+							state := StateAffected
+							if dst == &v.UnderInvestigation {
+								state = StateUnderInvestigation
+							}
+							v.UnfixedImages = append(v.UnfixedImages, UnfixedImage{ImageFix: im, State: state})
+							continue
+						}
+					}
 					f, ok := r.fix(pid)
 					if !ok {
 						continue
@@ -260,7 +274,21 @@ func ParseCSAF(data []byte) (Document, error) {
 		}
 		for _, pid := range ids {
 			if i, ok := seen[pid]; ok {
-				a.Fixes[i].Severity = max(a.Fixes[i].Severity, impact[pid])
+				if i < 0 {
+					i = -i - 1
+					a.Images[i].Severity = max(a.Images[i].Severity, impact[pid])
+				} else {
+					a.Fixes[i].Severity = max(a.Fixes[i].Severity, impact[pid])
+				}
+				continue
+			}
+			if im, ok := r.image(pid); ok {
+				if im.Digest == "" {
+					continue
+				}
+				im.Severity = impact[pid]
+				seen[pid] = -len(a.Images) - 1
+				a.Images = append(a.Images, im)
 				continue
 			}
 			f, ok := r.fix(pid)
@@ -275,6 +303,9 @@ func ParseCSAF(data []byte) (Document, error) {
 	if a.Severity == SeverityNone {
 		for _, f := range a.Fixes {
 			a.Severity = max(a.Severity, f.Severity)
+		}
+		for _, im := range a.Images {
+			a.Severity = max(a.Severity, im.Severity)
 		}
 	}
 	return Document{Advisory: a}, nil
@@ -410,6 +441,122 @@ func (r *resolver) fix(pid string) (Fix, bool) {
 	}
 	f.Name, f.Epoch, f.Version, f.Release, f.Arch, f.Module = n.name, n.epoch, n.version, n.release, n.arch, module
 	return f, true
+}
+
+// ImageFix is one container image an advisory ships for one product: a
+// fixed build of a Red Hat image, a CSAF component
+// "pkg:oci/NAME@sha256:…?arch=…&repository_url=…&tag=…".
+type ImageFix struct {
+	Product string `json:"product"` // CSAF product id, e.g. "9Base-RHOSE-4.16"
+	CPE     string `json:"cpe"`     // that product's CPE
+	Name    string `json:"name"`    // "ose-console-rhel9"
+	// Repository is where the image is published,
+	// "registry.redhat.io/openshift4/ose-console-rhel9".
+	Repository string `json:"repository"`
+	// Digest is the fixed image's manifest digest, "sha256:…".
+	Digest string `json:"digest"`
+	Tag    string `json:"tag,omitempty"`
+	// Arch is the purl's arch ("amd64"), or "" for every architecture.
+	Arch     string   `json:"arch,omitempty"`
+	Severity Severity `json:"severity,omitempty"`
+}
+
+// UnfixedImage is a container image a VEX document lists as affected (or
+// under investigation) with no fix yet; ImageFix.Digest is empty.
+type UnfixedImage struct {
+	ImageFix
+	State string `json:"state"` // StateAffected or StateUnderInvestigation
+}
+
+// image resolves a "<product>:<component>" id whose component is a
+// container image (a pkg:oci purl, or an id of the form
+// "openshift4/ose-console-rhel9@sha256:…_amd64").
+func (r *resolver) image(pid string) (ImageFix, bool) {
+	rel, ok := r.rels[pid]
+	if !ok {
+		return ImageFix{}, false
+	}
+	im := ImageFix{Product: rel.product}
+	if p, ok := r.helpers[rel.product]; ok && p.Helper != nil {
+		im.CPE = p.Helper.CPE
+	}
+	if p, ok := r.helpers[rel.component]; ok && p.Helper != nil && p.Helper.PURL != "" {
+		o, ok := parseOCIPURL(p.Helper.PURL)
+		if !ok {
+			return ImageFix{}, false
+		}
+		im.Name, im.Repository, im.Digest, im.Tag, im.Arch = o.Name, o.Repository, o.Digest, o.Tag, o.Arch
+		return im, true
+	}
+	// Without a purl, an id "openshift4/ose-console-rhel9@sha256:…_amd64".
+	comp := rel.component
+	repo, rest, found := strings.Cut(comp, "@sha256:")
+	if !strings.Contains(repo, "/") || strings.ContainsAny(repo, " :") {
+		return ImageFix{}, false
+	}
+	if !found { // an unfixed entry, "openshift4/ose-console-rhel9"
+		im.Name, im.Repository = path.Base(repo), "registry.redhat.io/"+repo
+		return im, true
+	}
+	digest, arch, _ := strings.Cut(rest, "_")
+	if !isHex(digest, 64) {
+		return ImageFix{}, false
+	}
+	im.Name, im.Repository, im.Digest, im.Arch = path.Base(repo), "registry.redhat.io/"+repo, "sha256:"+digest, arch
+	return im, true
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isDigit(c) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseOCIPURL reads a container image package URL,
+// "pkg:oci/NAME@sha256:HEX?arch=amd64&repository_url=registry.redhat.io/ns/NAME&tag=TAG"
+// (the version may be percent-encoded, "sha256%3AHEX"). Without
+// repository_url the purl spec's default, "public.ecr.aws/…" aside, is the
+// bare name; Red Hat's always give one. The version may be absent (an
+// unfixed entry).
+func parseOCIPURL(s string) (ImageFix, bool) {
+	var im ImageFix
+	rest, ok := strings.CutPrefix(s, "pkg:oci/")
+	if !ok {
+		return im, false
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	rest, query, _ := strings.Cut(rest, "?")
+	name, ver, hasVer := strings.Cut(rest, "@")
+	var err error
+	if im.Name, err = url.PathUnescape(name); err != nil || im.Name == "" || strings.Contains(im.Name, "/") {
+		return im, false
+	}
+	if hasVer {
+		if ver, err = url.PathUnescape(ver); err != nil {
+			return im, false
+		}
+		algo, hex, ok := strings.Cut(ver, ":")
+		if !ok || algo != "sha256" || !isHex(hex, 64) {
+			return im, false
+		}
+		im.Digest = ver
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return im, false
+	}
+	im.Arch, im.Tag = q.Get("arch"), q.Get("tag")
+	im.Repository = strings.TrimSuffix(q.Get("repository_url"), "/")
+	if im.Repository == "" {
+		im.Repository = im.Name
+	}
+	return im, true
 }
 
 // splitModule separates the module suffix of a modular component id:

@@ -16,12 +16,36 @@
 //   - Index, built once from advisories and queried many times with Match,
 //     Unfixed and Report.
 //
-// Matching follows RPM and Red Hat rules: same package name, compatible
-// arch, installed EVR strictly older than the fixed EVR under rpmvercmp
-// ordering, the same module stream, and a product that applies to the
-// image (the CPEs of its content sets, extended-support streams also
-// matching the main stream; without content sets, the RHEL major from
-// os-release or the packages' .elN suffix).
+// Matching follows RPM rules (same package name, compatible arch, installed
+// EVR strictly older than the fixed EVR under rpmvercmp ordering, the same
+// module stream) and Red Hat's "Technical Guidance for Vulnerability
+// Scanning Vendors" for products. Each Finding's Match names the rule that
+// made its product apply, and Finding.Path shows the way from content set
+// to fixed build:
+//
+//  1. the image's content sets map to CPEs through repository-to-cpe.json
+//     (MatchContentSet);
+//  2. CPEs compare on their first five segments: the part (/o or /a) is
+//     kept and the channel ("::baseos") dropped, so a BaseOS-only image
+//     never gets AppStream fixes (CPEMatch);
+//  3. a product CPE with the major version only, as unfixed entries carry
+//     it, applies to an image CPE of that major with a minor
+//     ("openshift:4" to "openshift:4.16", MatchMajorVersion);
+//  4. an image built from an extended-support stream (EUS, AUS, E4S, TUS)
+//     also checks its main stream, but only for a CVE that is unfixed or
+//     has no fix released to the image's own stream (MatchMainStream): an
+//     8.6 EUS image holding its stream's firefox build is not reported for
+//     the main stream's newer build of the same CVEs;
+//  5. container-first content checks the product CPEs of its version: a
+//     container-image advisory (products "pkg:oci/…", Advisory.Images)
+//     fixing the image's Red Hat base (rpmscan.Inventory.Base, with its
+//     version from the base's tag or buildinfo) is a finding of the base
+//     unless the base is one of its fixed images or newer than it
+//     (MatchBaseImage).
+//
+// Without content sets the map knows, the RHEL major from os-release or
+// the packages' .elN suffix decides (MatchOSRelease), checking both parts
+// up to RHEL 9 and every minor from RHEL 10 on.
 //
 // An advisory often ships one build per stream (say 9.0 EUS, 9.2 EUS and
 // the main stream). The builds for the image's own streams decide whether

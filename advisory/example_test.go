@@ -53,9 +53,13 @@ func ExampleParseCSAF() {
 }
 
 func ExampleCPEMatch() {
-	fmt.Println(advisory.CPEMatch("cpe:/o:redhat:enterprise_linux:9", "cpe:/a:redhat:enterprise_linux:9::appstream"))
+	fmt.Println(advisory.CPEMatch("cpe:/a:redhat:enterprise_linux:9::appstream", "cpe:/a:redhat:enterprise_linux:9"))
+	fmt.Println(advisory.CPEMatch("cpe:/o:redhat:enterprise_linux:9::baseos", "cpe:/a:redhat:enterprise_linux:9::appstream"))
+	fmt.Println(advisory.CPEMatch("cpe:/a:redhat:openshift:4.16::el9", "cpe:/a:redhat:openshift:4"))
 	fmt.Println(advisory.CPEMatch("cpe:/a:redhat:rhel_eus:9.2::appstream", "cpe:/a:redhat:rhel_eus:9.4::appstream"))
 	// Output:
+	// true
+	// false
 	// true
 	// false
 }
@@ -84,7 +88,7 @@ func ExampleIndex_Report() {
 		fmt.Println("unfixed:", u.CVE, u.Severity, u.State, u.Package)
 	}
 	// Output:
-	// os_release [cpe:/o:redhat:enterprise_linux:8]
+	// os_release [cpe:/o:redhat:enterprise_linux:8 cpe:/a:redhat:enterprise_linux:8]
 	// finding: RHBA-2099:0002 nodejs 1:18.19.0-1.module+el8.9.0+20000+bbbbbbbb.x86_64 -> 1:18.20.2-1.module+el8.10.0+21500+aaaaaaaa.x86_64 nodejs:18
 	// update: nodejs to 1:18.20.2-1.module+el8.10.0+21500+aaaaaaaa [RHBA-2099:0002]
 	// unfixed: CVE-2099-1111 Important known_affected libfoo

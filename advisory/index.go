@@ -23,12 +23,18 @@ type Index struct {
 	names   map[string][]*group
 	unfixed map[string][]unfixedEntry
 	vex     []vexMeta
-	prods   []prodInfo
+	// vexFixed holds, per VEX document, the packages and targets its fixed
+	// entries name, for the main-stream rule of unfixed entries.
+	vexFixed [][]nameTarget
+	prods    []prodInfo
 
 	targets []string            // target id -> key ("redhat:enterprise_linux:9" or "eco:AlmaLinux:9")
 	exact   map[string]uint32   // key -> target id
 	major   map[string][]uint32 // "vendor:product:major" -> targets with that major and a minor
 	repo    *RepoCPE
+	images  map[string][]imageEntry // repository path -> fixed images
+	// unfixedImages: repository path -> VEX entries of unfixed images.
+	unfixedImages map[string][]unfixedImage
 }
 
 type advMeta struct {
@@ -39,6 +45,7 @@ type advMeta struct {
 	cves     []string
 	url      string
 	names    []string
+	repos    []string // repository paths of the images it fixes
 }
 
 type vexMeta struct {
@@ -60,6 +67,11 @@ type entry struct {
 }
 
 type prodInfo struct{ product, cpe string }
+
+type nameTarget struct {
+	name   string
+	target uint32
+}
 
 type unfixedEntry struct {
 	target uint32
@@ -261,6 +273,27 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 		slices.Sort(m.names)
 		m.names = slices.Compact(m.names)
 		ix.advs = append(ix.advs, m)
+		for _, im := range a.Images {
+			p, ok := repoPath(im.Repository)
+			if !ok || im.Digest == "" {
+				continue
+			}
+			pk := prodKey{im.Product, im.CPE}
+			pid, ok := prodIDs[pk]
+			if !ok {
+				pid = uint32(len(ix.prods))
+				prodIDs[pk] = pid
+				ix.prods = append(ix.prods, prodInfo{product: im.Product, cpe: im.CPE})
+			}
+			key, _ := cpeKey(im.CPE)
+			if ix.images == nil {
+				ix.images = map[string][]imageEntry{}
+			}
+			ix.images[p] = append(ix.images[p], imageEntry{adv: ai, prod: pid, key: key, fix: im})
+			if m := &ix.advs[ai]; !slices.Contains(m.repos, p) {
+				m.repos = append(m.repos, p)
+			}
+		}
 	}
 	// Each name's groups are sorted by target, so Match visits only the
 	// image's targets.
@@ -297,6 +330,28 @@ func NewIndex(advisories []Advisory, opts ...IndexOption) *Index {
 		}
 		add(v.Affected, StateAffected)
 		add(v.UnderInvestigation, StateUnderInvestigation)
+		var fixed []nameTarget
+		for i := range v.Fixed {
+			f := &v.Fixed[i]
+			if f.Arch == "src" || f.Arch == "nosrc" || f.Name == "" {
+				continue
+			}
+			if t, ok := ix.target(f); ok && !slices.Contains(fixed, nameTarget{f.Name, t}) {
+				fixed = append(fixed, nameTarget{f.Name, t})
+			}
+		}
+		ix.vexFixed = append(ix.vexFixed, fixed)
+		for _, ui := range v.UnfixedImages {
+			p, ok := repoPath(ui.Repository)
+			if !ok {
+				continue
+			}
+			key, _ := cpeKey(ui.CPE)
+			if ix.unfixedImages == nil {
+				ix.unfixedImages = map[string][]unfixedImage{}
+			}
+			ix.unfixedImages[p] = append(ix.unfixedImages[p], unfixedImage{vex: int32(vi), key: key, im: ui})
+		}
 	}
 	return ix
 }
@@ -341,53 +396,100 @@ func (ix *Index) PackageNames(id string) []string {
 	return slices.Clone(ix.advs[i].names)
 }
 
+// ImageRepositories returns the sorted repositories
+// ("registry.redhat.io/openshift4/ose-console-rhel9") of the container
+// images an advisory fixes, or nil when it fixes none or is not indexed:
+// with it a caller can find the images built on one of them.
+func (ix *Index) ImageRepositories(id string) []string {
+	i, ok := ix.byID[id]
+	if !ok || len(ix.advs[i].repos) == 0 {
+		return nil
+	}
+	out := make([]string, len(ix.advs[i].repos))
+	for j, p := range ix.advs[i].repos {
+		out[j] = "registry.redhat.io/" + p
+	}
+	slices.Sort(out)
+	return out
+}
+
 // applicable is the set of targets an image's packages are matched
-// against, and how that set was decided.
+// against, how the image's CPEs were found (rule), and by which rule each
+// target was reached.
 type applicable struct {
 	rule MatchRule
 	cpes []string
 	ids  []uint32
-	main []bool // ids[i] was reached through the main stream of an xUS CPE
+	via  []via
 }
 
-func (a *applicable) add(t uint32, main bool) {
+// via says how a target was reached: the rule, the image CPE and the
+// content set it came from.
+type via struct {
+	rule MatchRule
+	cpe  string
+	repo string
+}
+
+func (v via) main() bool { return v.rule == MatchMainStream }
+
+// rank orders rules from the most direct: a target reached by several
+// rules keeps the best.
+func rank(r MatchRule) int {
+	switch r {
+	case MatchMajorVersion:
+		return 1
+	case MatchMainStream:
+		return 2
+	}
+	return 0
+}
+
+func (a *applicable) add(t uint32, v via) {
 	for i, x := range a.ids {
 		if x == t {
-			a.main[i] = a.main[i] && main
+			if rank(v.rule) < rank(a.via[i].rule) {
+				a.via[i] = v
+			}
 			return
 		}
 	}
 	a.ids = append(a.ids, t)
-	a.main = append(a.main, main)
+	a.via = append(a.via, v)
 }
 
-func (a *applicable) lookup(t uint32) (ok, main bool) {
+func (a *applicable) lookup(t uint32) (via, bool) {
 	for i, x := range a.ids {
 		if x == t {
-			return true, a.main[i]
+			return a.via[i], true
 		}
 	}
-	return false, false
+	return via{}, false
 }
 
-func (ix *Index) addKey(a *applicable, key string, main bool) {
+// addKey adds the target of key; with minors, a major-only key also adds
+// the targets of its minors (the OS-release fallback of RHEL 10 on, whose
+// main stream CPEs carry minors).
+func (ix *Index) addKey(a *applicable, key string, v via, minors bool) {
 	if t, ok := ix.exact[key]; ok {
-		a.add(t, main)
+		a.add(t, v)
 	}
-	if majorKey(key) == "" { // a major-only version covers its minors
+	if minors && majorKey(key) == "" {
 		for _, t := range ix.major[key] {
-			a.add(t, main)
+			a.add(t, v)
 		}
 	}
 }
 
 var elRe = regexp.MustCompile(`\.el(\d+)`)
 
-// applicableTo decides which products apply to an image: the CPEs of its
-// content sets (and, for extended-support streams, the main stream), or,
-// without content sets the map knows, the RHEL major version (or the
+// applicableTo decides which products apply to an image, following Red
+// Hat's guidance: each CPE its content sets map to is checked on its first
+// five segments (part kept, channel dropped), then in its major-only form,
+// then, for extended-support streams, as its main stream (see imageKeys).
+// Without content sets the map knows, the RHEL major version (or the
 // distribution's OSV ecosystem) from os-release and the packages' .elN
-// release suffixes.
+// release suffixes decides.
 func (ix *Index) applicableTo(inv *rpmscan.Inventory) *applicable {
 	a := &applicable{rule: MatchContentSet}
 	for _, cs := range inv.ContentSets {
@@ -399,9 +501,8 @@ func (ix *Index) applicableTo(inv *rpmscan.Inventory) *applicable {
 			if !slices.Contains(a.cpes, c) {
 				a.cpes = append(a.cpes, c)
 			}
-			ix.addKey(a, k, false)
-			if mk := mainStreamKey(k); mk != "" {
-				ix.addKey(a, mk, true)
+			for _, r := range imageKeys(k) {
+				ix.addKey(a, r.key, via{rule: r.rule, cpe: c, repo: cs}, false)
 			}
 		}
 	}
@@ -414,22 +515,19 @@ func (ix *Index) applicableTo(inv *rpmscan.Inventory) *applicable {
 	if _, err := strconv.Atoi(major); err != nil {
 		major = ""
 	}
+	eco := func(name string) *applicable {
+		if major != "" {
+			ix.addKey(a, "eco:"+name+":"+major, via{rule: MatchOSRelease}, false)
+		}
+		return a
+	}
 	switch id {
 	case "almalinux":
-		if major != "" {
-			ix.addKey(a, "eco:AlmaLinux:"+major, false)
-		}
-		return a
+		return eco("AlmaLinux")
 	case "rocky":
-		if major != "" {
-			ix.addKey(a, "eco:Rocky Linux:"+major, false)
-		}
-		return a
+		return eco("Rocky Linux")
 	case "ol":
-		if major != "" {
-			ix.addKey(a, "eco:Oracle Linux:"+major, false)
-		}
-		return a
+		return eco("Oracle Linux")
 	case "rhel", "":
 	default:
 		if !strings.Contains(inv.OS.CPEName, ":redhat:enterprise_linux:") {
@@ -439,10 +537,21 @@ func (ix *Index) applicableTo(inv *rpmscan.Inventory) *applicable {
 	if major == "" {
 		major = elMajor(inv.Packages)
 	}
-	if major != "" {
-		c := "cpe:/o:redhat:enterprise_linux:" + major
+	if major == "" {
+		return a
+	}
+	// RHEL 9 and earlier use /o for BaseOS and /a for AppStream; RHEL 10
+	// uses /o for everything, with minors in its main stream CPEs.
+	parts := []string{"o", "a"}
+	n, _ := strconv.Atoi(major)
+	if n >= 10 {
+		parts = parts[:1]
+	}
+	for _, part := range parts {
+		key := part + ":redhat:enterprise_linux:" + major
+		c := keyString(key)
 		a.cpes = append(a.cpes, c)
-		ix.addKey(a, "redhat:enterprise_linux:"+major, false)
+		ix.addKey(a, key, via{rule: MatchOSRelease, cpe: c}, n >= 10)
 	}
 	return a
 }
@@ -475,20 +584,25 @@ func archCompatible(fixArch, pkgArch string) bool {
 // installed EVR older than a build of the advisory for the image's own
 // streams (an extended-support image holding its stream's build has
 // applied an advisory whose main-stream build is newer; see the package
-// documentation). Findings are sorted by package name, arch, installed EVR (RPM
-// order), issue date and advisory id.
+// documentation). Each finding's Match, ContentSet and ImageCPE say which
+// of Red Hat's product rules made the product apply (see MatchRule). RPM
+// findings are sorted by package name, arch, installed EVR (RPM order),
+// issue date and advisory id; findings of the image's Red Hat base
+// (MatchBaseImage: a container-image advisory fixes the base) follow, by
+// issue date and id.
 func (ix *Index) Match(inv *rpmscan.Inventory) []Finding {
 	if inv == nil {
 		return nil
 	}
-	return ix.match(inv, ix.applicableTo(inv))
+	return append(ix.match(inv, ix.applicableTo(inv)), ix.baseFindings(inv)...)
 }
 
 type candidate struct {
 	e     *entry
 	arch  string
 	main  bool
-	exact bool // the fix's CPE is one of the image's, verbatim
+	via   int32 // index into applicable.via
+	exact bool  // the fix's CPE is one of the image's, verbatim
 }
 
 func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
@@ -506,7 +620,8 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		mod := p.ModuleStream()
 		cands, groups = cands[:0], groups[:0]
 		for ti, t := range app.ids {
-			main := app.main[ti]
+			v := app.via[ti]
+			main := v.main()
 			k, _ := slices.BinarySearchFunc(gs, t, func(g *group, t uint32) int { return cmp.Compare(g.target, t) })
 			for ; k < len(gs) && gs[k].target == t; k++ {
 				g := gs[k]
@@ -521,7 +636,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 				// First entry newer than the installed package.
 				i := sort.Search(len(es), func(i int) bool { return es[i].evr.Compare(inst) > 0 })
 				for j := i; j < len(es); j++ {
-					cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main})
+					cands = append(cands, candidate{e: &es[j], arch: g.arch, main: main, via: int32(ti)})
 				}
 			}
 		}
@@ -537,7 +652,10 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		for _, c := range cands {
 			if !slices.Contains(checked, c.e.adv) {
 				checked = append(checked, c.e.adv)
-				if appliedBy(c.e.adv, inst, instStream, groups) {
+				ok, own := appliedBy(c.e.adv, inst, instStream, groups)
+				// Rule 4: the main stream counts only for CVEs without a
+				// fix for the image's own streams.
+				if ok || (!own && ix.ownStreamFixed(c.e.adv, app)) {
 					applied = append(applied, c.e.adv)
 				}
 			}
@@ -579,6 +697,7 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 			installed, last = p.EVR()+"."+p.Arch, h.pkg
 		}
 		c, m := h.c, &ix.advs[h.adv]
+		v := &app.via[c.via]
 		arch := c.arch
 		if arch == "" {
 			arch = p.Arch
@@ -588,9 +707,10 @@ func (ix *Index) match(inv *rpmscan.Inventory, app *applicable) []Finding {
 		out = append(out, Finding{
 			Advisory: m.id, Severity: m.severity, Issued: m.issued, CVEs: slices.Clone(m.cves),
 			Package: p.Name, Installed: installed, Fixed: fixedArch,
-			ProductCPE: ix.prods[c.e.prod].cpe, Match: app.rule,
+			ProductCPE: ix.prods[c.e.prod].cpe, Match: v.rule,
 			Arch: p.Arch, Module: p.ModuleStream(), FixedEVR: fixed, Product: ix.prods[c.e.prod].product,
 			MainStream: c.main, Type: m.typ, URL: m.url,
+			ContentSet: v.repo, ImageCPE: v.cpe,
 		})
 	}
 	return out
@@ -620,8 +740,10 @@ type appGroup struct {
 // the image's own streams: then any of them not newer than inst applies it
 // (an EUS image holding the EUS build has applied the advisory, though the
 // main stream shipped a newer build).
-func appliedBy(adv int32, inst rpmver.EVR, instStream string, groups []appGroup) bool {
-	var own, ownNewer, ownOlderSame, ownNewerSame, mainOlder bool
+//
+// own reports whether the advisory has a build for the image's own streams.
+func appliedBy(adv int32, inst rpmver.EVR, instStream string, groups []appGroup) (applied, own bool) {
+	var ownNewer, ownOlderSame, ownNewerSame, mainOlder bool
 	for _, ag := range groups {
 		for k := range ag.g.entries {
 			e := &ag.g.entries[k]
@@ -644,12 +766,57 @@ func appliedBy(adv int32, inst rpmver.EVR, instStream string, groups []appGroup)
 		}
 	}
 	if !own {
-		return mainOlder
+		return mainOlder, false
 	}
 	if !ownNewer {
+		return true, true
+	}
+	return ownOlderSame && !ownNewerSame, true
+}
+
+// ownStreamFixed reports whether advisory adv, reached only through the
+// main stream of an extended-support image, is covered by the image's own
+// streams (Red Hat's rule: an xUS image checks the main stream only for a
+// CVE that is unfixed or has no fix released to its xUS stream). It is
+// when every CVE of adv has a build for one of the image's own streams, in
+// an advisory that fixes one of adv's packages; an advisory without CVEs
+// (a bug fix or enhancement) never applies to an xUS image through the main
+// stream.
+func (ix *Index) ownStreamFixed(adv int32, app *applicable) bool {
+	m := &ix.advs[adv]
+	if len(m.cves) == 0 {
 		return true
 	}
-	return ownOlderSame && !ownNewerSame
+	var covered []string
+	var seen []int32
+	for _, name := range m.names {
+		gs := ix.names[name]
+		for ti, t := range app.ids {
+			if app.via[ti].main() {
+				continue
+			}
+			k, _ := slices.BinarySearchFunc(gs, t, func(g *group, t uint32) int { return cmp.Compare(g.target, t) })
+			for ; k < len(gs) && gs[k].target == t; k++ {
+				for _, e := range gs[k].entries {
+					if slices.Contains(seen, e.adv) {
+						continue
+					}
+					seen = append(seen, e.adv)
+					for _, cve := range ix.advs[e.adv].cves {
+						if slices.Contains(m.cves, cve) && !slices.Contains(covered, cve) {
+							covered = append(covered, cve)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, cve := range m.cves {
+		if !slices.Contains(covered, cve) {
+			return false
+		}
+	}
+	return true
 }
 
 // minorStream returns the RHEL minor stream a release was built for,

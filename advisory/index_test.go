@@ -80,9 +80,11 @@ func TestMatch(t *testing.T) {
 			want: []want{{"RHSA-2099:0001", "1:2.0.1-3.el9_2.1.x86_64"}}},
 		{name: "EUS image with the EUS fix applied", empty: true,
 			inv: rpmscan.Inventory{ContentSets: eus92, Packages: []rpmscan.Package{pkg("libfoo", "1:2.0.1-3.el9_2.1", "x86_64")}}},
-		{name: "EUS image matches the main stream", rule: MatchContentSet, main: true,
-			inv:  rpmscan.Inventory{ContentSets: eus92, Packages: []rpmscan.Package{pkg("libfoo-doc", "1:2.0.1-3.el9_2", "noarch")}},
-			want: []want{{"RHSA-2099:0001", "1:2.0.1-5.el9_4.noarch"}}},
+		// The advisory released its CVE's fix to the 9.2 EUS stream (libfoo),
+		// so the EUS image does not check the main stream for it (Red Hat's
+		// rule 4); see TestMatchRules for a CVE fixed on the main stream only.
+		{name: "EUS image skips the main stream of a CVE fixed for its stream", empty: true,
+			inv: rpmscan.Inventory{ContentSets: eus92, Packages: []rpmscan.Package{pkg("libfoo-doc", "1:2.0.1-3.el9_2", "noarch")}}},
 		{name: "other product", empty: true,
 			inv: rpmscan.Inventory{ContentSets: []string{"rhel-8-for-x86_64-baseos-rpms"}, Packages: []rpmscan.Package{pkg("libfoo", "1:2.0.1-4.el9", "x86_64")}}},
 		{name: "modular fix matches the same stream", rule: MatchContentSet,
@@ -141,7 +143,8 @@ func TestReportAndUnfixed(t *testing.T) {
 	assert.Empty(t, r.Findings)
 	require.Len(t, r.Unfixed, 2)
 	assert.Equal(t, Unfixed{CVE: "CVE-2099-1111", Severity: SeverityImportant, State: StateAffected, Package: "libfoo",
-		Installed: "1:2.0.0-1.el8.x86_64", Product: "red_hat_enterprise_linux_8", ProductCPE: "cpe:/o:redhat:enterprise_linux:8", Match: MatchContentSet}, r.Unfixed[0])
+		Installed: "1:2.0.0-1.el8.x86_64", Product: "red_hat_enterprise_linux_8", ProductCPE: "cpe:/o:redhat:enterprise_linux:8", Match: MatchContentSet,
+		ContentSet: "rhel-8-for-x86_64-baseos-rpms", ImageCPE: "cpe:/o:redhat:enterprise_linux:8::baseos"}, r.Unfixed[0])
 	assert.Equal(t, SeverityLow, r.Unfixed[1].Severity)
 	assert.Equal(t, r.Unfixed, ix.Unfixed(inv))
 }
@@ -171,23 +174,31 @@ func TestUpdatesAndReverseIndex(t *testing.T) {
 }
 
 func TestCPEMatch(t *testing.T) {
+	// Symmetric rows hold both ways round; the others from image to product
+	// only. Red Hat compares the first five segments, so the part (/o, /a)
+	// counts; a major-only product covers the image's minors, not the other
+	// way round.
 	tests := []struct {
-		a, b string
-		want bool
+		image, product  string
+		want, symmetric bool
 	}{
-		{"cpe:/a:redhat:enterprise_linux:9::appstream", "cpe:/a:redhat:enterprise_linux:9::appstream", true},
-		{"cpe:/o:redhat:enterprise_linux:9", "cpe:/a:redhat:enterprise_linux:9::appstream", true},
-		{"cpe:/o:redhat:enterprise_linux:8", "cpe:/o:redhat:enterprise_linux:9::baseos", false},
-		{"cpe:/o:redhat:enterprise_linux:10", "cpe:/o:redhat:enterprise_linux:10.0", true},
-		{"cpe:/a:redhat:rhel_eus:9.2::appstream", "cpe:/a:redhat:rhel_eus:9.4::appstream", false},
-		{"cpe:/a:redhat:rhel_eus:9.2::appstream", "cpe:/a:redhat:enterprise_linux:9::appstream", false},
-		{"cpe:2.3:o:redhat:enterprise_linux:9:*:*:*:*:*:*:*", "cpe:/o:redhat:enterprise_linux:9::baseos", true},
-		{"not a cpe", "cpe:/o:redhat:enterprise_linux:9", false},
-		{"cpe:/o:redhat:enterprise_linux", "cpe:/o:redhat:enterprise_linux", false},
+		{"cpe:/a:redhat:enterprise_linux:9::appstream", "cpe:/a:redhat:enterprise_linux:9::appstream", true, true},
+		{"cpe:/o:redhat:enterprise_linux:9", "cpe:/a:redhat:enterprise_linux:9::appstream", false, true},
+		{"cpe:/o:redhat:enterprise_linux:8", "cpe:/o:redhat:enterprise_linux:9::baseos", false, true},
+		{"cpe:/o:redhat:enterprise_linux:10.0", "cpe:/o:redhat:enterprise_linux:10", true, false},
+		{"cpe:/o:redhat:enterprise_linux:10", "cpe:/o:redhat:enterprise_linux:10.0", false, false},
+		{"cpe:/a:redhat:openshift:4.13::el8", "cpe:/a:redhat:openshift:4", true, false},
+		{"cpe:/a:redhat:rhel_eus:9.2::appstream", "cpe:/a:redhat:rhel_eus:9.4::appstream", false, true},
+		{"cpe:/a:redhat:rhel_eus:9.2::appstream", "cpe:/a:redhat:enterprise_linux:9::appstream", false, true},
+		{"cpe:2.3:o:redhat:enterprise_linux:9:*:*:*:*:*:*:*", "cpe:/o:redhat:enterprise_linux:9::baseos", true, true},
+		{"not a cpe", "cpe:/o:redhat:enterprise_linux:9", false, true},
+		{"cpe:/o:redhat:enterprise_linux", "cpe:/o:redhat:enterprise_linux", false, true},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, CPEMatch(tt.a, tt.b), "%s vs %s", tt.a, tt.b)
-		assert.Equal(t, tt.want, CPEMatch(tt.b, tt.a), "%s vs %s", tt.b, tt.a)
+		assert.Equal(t, tt.want, CPEMatch(tt.image, tt.product), "%s vs %s", tt.image, tt.product)
+		if tt.symmetric {
+			assert.Equal(t, tt.want, CPEMatch(tt.product, tt.image), "%s vs %s", tt.product, tt.image)
+		}
 	}
 }
 

@@ -11,6 +11,11 @@
 // current grade and the next drop. [ParseTable] reads a policy table from
 // JSON, and [ByUrgency] orders a fleet's timelines worst first.
 //
+// Only security errata count: a [Table] never lets a bug fix or
+// enhancement erratum (RHBA, RHEA) lower a grade, whatever its severity. A
+// finding of the image's base (a container-image advisory,
+// [advisory.MatchBaseImage]) grades like any other.
+//
 // Findings come from package advisory; grading never does I/O, and every
 // function takes the instant it grades at, so results are reproducible.
 //

@@ -106,5 +106,8 @@ func writeCauses(b *strings.Builder, cs []Cause, at time.Time) {
 		fmt.Fprintf(b, "  %s (%s, %s) %s %s, fixed in %s: %s since %s\n",
 			f.Advisory, f.Severity, issued, f.Package, f.Installed, f.Fixed,
 			c.Grade, c.Since.Format(time.RFC3339))
+		if f.Match != "" {
+			fmt.Fprintf(b, "    via %s\n", f.Path())
+		}
 	}
 }

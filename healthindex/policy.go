@@ -170,8 +170,18 @@ func (t Table) Validate() error {
 
 // Schedule returns the steps of f's severity row, measured from f.Issued.
 // A finding without an issue date counts as issued at the zero time, so it
-// weighs as much as the table allows instead of being ignored.
+// weighs as much as the table allows instead of being ignored. Like Red
+// Hat's index, a table counts security errata only: a bug fix or
+// enhancement erratum (RHBA, RHEA; by f.Type, or by its id when Type is
+// empty) never lowers the grade, whatever severity it carries.
 func (t Table) Schedule(f advisory.Finding) []Step {
+	typ := f.Type
+	if typ == "" {
+		typ = advisory.TypeOf(f.Advisory)
+	}
+	if typ == advisory.TypeBugFix || typ == advisory.TypeEnhancement {
+		return nil
+	}
 	row := t[f.Severity]
 	if len(row) == 0 {
 		return nil

@@ -44,7 +44,7 @@ func seed(t *testing.T, srv *partnerapitest.Server, n int) (partnerapi.Project, 
 			DockerImageDigest: "sha256:" + strings.Repeat(strconv.Itoa(i%10), 64),
 			ContentSets:       []string{"rhel-9-for-x86_64-baseos-rpms"},
 			FreshnessGrades: []partnerapi.FreshnessGrade{
-				{Grade: "A", StartDate: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
+				{Grade: "A", StartDate: partnerapi.Time{Time: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}},
 			},
 			Repositories: []partnerapi.ImageRepository{{
 				Registry: "registry.connect.redhat.com", Repository: "acme/widget",

@@ -44,9 +44,9 @@ func ExampleAPIKey() {
 }
 
 func ExampleImage_GradeAt() {
-	end := time.Date(2025, 4, 10, 0, 0, 0, 0, time.UTC)
+	end := partnerapi.Time{Time: time.Date(2025, 4, 10, 0, 0, 0, 0, time.UTC)}
 	img := partnerapi.Image{FreshnessGrades: []partnerapi.FreshnessGrade{
-		{Grade: "A", StartDate: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), EndDate: &end},
+		{Grade: "A", StartDate: partnerapi.Time{Time: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}, EndDate: &end},
 		{Grade: "C", StartDate: end},
 	}}
 	fmt.Println(img.GradeAt(time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)))

@@ -2,8 +2,11 @@ package partnerapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,12 +117,18 @@ func list[T any](ctx context.Context, c *Client, u *url.URL, opts *ListOptions) 
 			}
 			pu := *u
 			pu.RawQuery = q.Encode()
-			var p Page[T]
+			var p Page[json.RawMessage]
 			if err := c.do(ctx, http.MethodGet, &pu, nil, &p); err != nil {
 				yield(zero, err)
 				return
 			}
-			for _, item := range p.Data {
+			for i, raw := range p.Data {
+				item, odd, err := decodeItem[T](raw)
+				if err != nil {
+					yield(zero, fmt.Errorf("partnerapi: list %s: page %d item %d: %w", u.Path, page, i, err))
+					return
+				}
+				c.reportOdd(ctx, u.Path, page, i, item, odd)
 				if err := ctx.Err(); err != nil {
 					// The caller gave up: do not hand out the rest of
 					// a page fetched before.
@@ -135,6 +144,34 @@ func list[T any](ctx context.Context, c *Client, u *url.URL, opts *ListOptions) 
 				return
 			}
 		}
+	}
+}
+
+// decodeItem decodes one object of a page. A field whose JSON type is not
+// the one expected (a number where a string belongs, say) is left at its
+// zero value rather than losing the object, as encoding/json does when it
+// reports an *json.UnmarshalTypeError, which odd returns; dates never fail
+// (see Time).
+func decodeItem[T any](raw json.RawMessage) (item T, odd *json.UnmarshalTypeError, err error) {
+	err = json.Unmarshal(raw, &item)
+	if err != nil && !errors.As(err, &odd) {
+		return item, nil, err
+	}
+	return item, odd, nil
+}
+
+// reportOdd logs, at warning level, the fields of an object that were kept
+// as sent (dates no form reads) or left out (values of the wrong type).
+func (c *Client) reportOdd(ctx context.Context, path string, page, i int, item any, odd *json.UnmarshalTypeError) {
+	for _, f := range OddFields(item) {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "partnerapi: unreadable date kept as sent",
+			slog.String("path", path), slog.Int("page", page), slog.Int("item", i),
+			slog.String("field", f.Path), slog.String("value", f.Raw))
+	}
+	if odd != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "partnerapi: field of unexpected type left out",
+			slog.String("path", path), slog.Int("page", page), slog.Int("item", i),
+			slog.String("field", odd.Field), slog.String("json_type", odd.Value))
 	}
 }
 

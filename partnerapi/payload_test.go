@@ -276,7 +276,7 @@ func TestRealGradesWithAndWithoutEndDate(t *testing.T) {
 					assert.Equal(t, len(img.FreshnessGrades)-1, i, "only the last grade is open")
 				} else {
 					closed++
-					assert.True(t, g.EndDate.After(g.StartDate))
+					assert.True(t, g.EndDate.After(g.StartDate.Time))
 				}
 			}
 			contentSets += len(img.ContentSets)

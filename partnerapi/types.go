@@ -20,8 +20,8 @@ type Project struct {
 	CertificationStatus string           `json:"certification_status,omitempty"`
 	OrgID               int64            `json:"org_id,omitempty"`
 	Container           ProjectContainer `json:"container"`
-	CreationDate        time.Time        `json:"creation_date,omitzero"`
-	LastUpdateDate      time.Time        `json:"last_update_date,omitzero"`
+	CreationDate        Time             `json:"creation_date,omitzero"`
+	LastUpdateDate      Time             `json:"last_update_date,omitzero"`
 	Links               map[string]Link  `json:"_links,omitempty"`
 }
 
@@ -123,8 +123,8 @@ type Image struct {
 	Brew              *Brew             `json:"brew,omitempty"`
 	ParsedData        *ParsedData       `json:"parsed_data,omitempty"`
 	ObjectType        string            `json:"object_type,omitempty"`
-	CreationDate      time.Time         `json:"creation_date,omitzero"`
-	LastUpdateDate    time.Time         `json:"last_update_date,omitzero"`
+	CreationDate      Time              `json:"creation_date,omitzero"`
+	LastUpdateDate    Time              `json:"last_update_date,omitzero"`
 	Links             map[string]Link   `json:"_links,omitempty"`
 }
 
@@ -132,10 +132,10 @@ type Image struct {
 // covers t. Intervals are [start_date, end_date); the last one is open.
 func (img *Image) GradeAt(t time.Time) string {
 	for _, g := range img.FreshnessGrades {
-		if t.Before(g.StartDate) {
+		if t.Before(g.StartDate.Time) {
 			continue
 		}
-		if g.EndDate == nil || t.Before(*g.EndDate) {
+		if g.EndDate == nil || t.Before(g.EndDate.Time) {
 			return g.Grade
 		}
 	}
@@ -145,10 +145,10 @@ func (img *Image) GradeAt(t time.Time) string {
 // FreshnessGrade is one interval of an image's health grade (A to F).
 // EndDate is nil for the interval that is still open.
 type FreshnessGrade struct {
-	Grade        string     `json:"grade"`
-	StartDate    time.Time  `json:"start_date"`
-	EndDate      *time.Time `json:"end_date,omitempty"`
-	CreationDate time.Time  `json:"creation_date,omitzero"`
+	Grade        string `json:"grade"`
+	StartDate    Time   `json:"start_date"`
+	EndDate      *Time  `json:"end_date,omitempty"`
+	CreationDate Time   `json:"creation_date,omitzero"`
 }
 
 // ImageRepository is a repository an image is pushed to, with its tags and
@@ -157,8 +157,8 @@ type ImageRepository struct {
 	Registry              string          `json:"registry"`
 	Repository            string          `json:"repository"`
 	Published             bool            `json:"published"`
-	PublishedDate         time.Time       `json:"published_date,omitzero"`
-	PushDate              time.Time       `json:"push_date,omitzero"`
+	PublishedDate         Time            `json:"published_date,omitzero"`
+	PushDate              Time            `json:"push_date,omitzero"`
 	Tags                  []Tag           `json:"tags,omitempty"`
 	ManifestListDigest    string          `json:"manifest_list_digest,omitempty"`
 	ManifestSchema2Digest string          `json:"manifest_schema2_digest,omitempty"`
@@ -170,18 +170,18 @@ type ImageRepository struct {
 // Tag is a tag of an image in a repository.
 type Tag struct {
 	Name                  string          `json:"name"`
-	AddedDate             time.Time       `json:"added_date,omitzero"`
-	RemovedDate           *time.Time      `json:"removed_date,omitempty"`
+	AddedDate             Time            `json:"added_date,omitzero"`
+	RemovedDate           *Time           `json:"removed_date,omitempty"`
 	ManifestSchema1Digest string          `json:"manifest_schema1_digest,omitempty"`
 	Links                 map[string]Link `json:"_links,omitempty"`
 }
 
 // Brew is the build system record of a Red Hat image.
 type Brew struct {
-	Build          string    `json:"build,omitempty"`
-	Package        string    `json:"package,omitempty"`
-	NVRA           string    `json:"nvra,omitempty"`
-	CompletionDate time.Time `json:"completion_date,omitzero"`
+	Build          string `json:"build,omitempty"`
+	Package        string `json:"package,omitempty"`
+	NVRA           string `json:"nvra,omitempty"`
+	CompletionDate Time   `json:"completion_date,omitzero"`
 }
 
 // ParsedData is what the catalog read from the image configuration.
@@ -223,8 +223,8 @@ type RPMManifest struct {
 	ImageID        string          `json:"image_id,omitempty"`
 	RPMs           []RPM           `json:"rpms"`
 	ObjectType     string          `json:"object_type,omitempty"`
-	CreationDate   time.Time       `json:"creation_date,omitzero"`
-	LastUpdateDate time.Time       `json:"last_update_date,omitzero"`
+	CreationDate   Time            `json:"creation_date,omitzero"`
+	LastUpdateDate Time            `json:"last_update_date,omitzero"`
 	Links          map[string]Link `json:"_links,omitempty"`
 }
 
@@ -249,7 +249,7 @@ type Vulnerability struct {
 	Severity     string              `json:"severity,omitempty"`
 	AdvisoryID   string              `json:"advisory_id,omitempty"`
 	AdvisoryType string              `json:"advisory_type,omitempty"`
-	PublicDate   time.Time           `json:"public_date,omitzero"`
+	PublicDate   Time                `json:"public_date,omitzero"`
 	Packages     []VulnerablePackage `json:"packages,omitempty"`
 	ObjectType   string              `json:"object_type,omitempty"`
 }
@@ -277,8 +277,8 @@ type Repository struct {
 	ContentStreamTags        []string             `json:"content_stream_tags,omitempty"`
 	ContentStreamGrades      []ContentStreamGrade `json:"content_stream_grades,omitempty"`
 	ObjectType               string               `json:"object_type,omitempty"`
-	CreationDate             time.Time            `json:"creation_date,omitzero"`
-	LastUpdateDate           time.Time            `json:"last_update_date,omitzero"`
+	CreationDate             Time                 `json:"creation_date,omitzero"`
+	LastUpdateDate           Time                 `json:"last_update_date,omitzero"`
 	Links                    map[string]Link      `json:"_links,omitempty"`
 }
 
@@ -334,33 +334,33 @@ type ImageRequest struct {
 	Operation      Operation `json:"operation"`
 	Status         Status    `json:"status,omitempty"`
 	StatusMessage  string    `json:"status_message,omitempty"`
-	CreationDate   time.Time `json:"creation_date,omitzero"`
-	LastUpdateDate time.Time `json:"last_update_date,omitzero"`
+	CreationDate   Time      `json:"creation_date,omitzero"`
+	LastUpdateDate Time      `json:"last_update_date,omitzero"`
 }
 
 // ScanRequest asks the catalog to scan (certify) an image pushed to the
 // project's registry.
 type ScanRequest struct {
-	ID             string    `json:"_id,omitempty"`
-	CertProject    string    `json:"cert_project,omitempty"`
-	PullSpec       string    `json:"pull_spec"`
-	Tag            string    `json:"tag,omitempty"`
-	Status         Status    `json:"status,omitempty"`
-	StatusMessage  string    `json:"status_message,omitempty"`
-	ImageID        string    `json:"image_id,omitempty"`
-	CreationDate   time.Time `json:"creation_date,omitzero"`
-	LastUpdateDate time.Time `json:"last_update_date,omitzero"`
+	ID             string `json:"_id,omitempty"`
+	CertProject    string `json:"cert_project,omitempty"`
+	PullSpec       string `json:"pull_spec"`
+	Tag            string `json:"tag,omitempty"`
+	Status         Status `json:"status,omitempty"`
+	StatusMessage  string `json:"status_message,omitempty"`
+	ImageID        string `json:"image_id,omitempty"`
+	CreationDate   Time   `json:"creation_date,omitzero"`
+	LastUpdateDate Time   `json:"last_update_date,omitzero"`
 }
 
 // BuildRequest asks the build service to build a project's image from its
 // source and tag the result.
 type BuildRequest struct {
-	ID             string    `json:"_id,omitempty"`
-	CertProject    string    `json:"cert_project,omitempty"`
-	Tag            string    `json:"tag"`
-	SourceRef      string    `json:"source_ref,omitempty"`
-	Status         Status    `json:"status,omitempty"`
-	StatusMessage  string    `json:"status_message,omitempty"`
-	CreationDate   time.Time `json:"creation_date,omitzero"`
-	LastUpdateDate time.Time `json:"last_update_date,omitzero"`
+	ID             string `json:"_id,omitempty"`
+	CertProject    string `json:"cert_project,omitempty"`
+	Tag            string `json:"tag"`
+	SourceRef      string `json:"source_ref,omitempty"`
+	Status         Status `json:"status,omitempty"`
+	StatusMessage  string `json:"status_message,omitempty"`
+	CreationDate   Time   `json:"creation_date,omitzero"`
+	LastUpdateDate Time   `json:"last_update_date,omitzero"`
 }

@@ -45,6 +45,7 @@ type settings struct {
 	userAgent string
 	logger    *slog.Logger
 	policy    retry.Policy
+	check     func(v1.Image) error
 }
 
 var _ Publisher = (*Registry)(nil)
@@ -141,6 +142,20 @@ func WithRetry(attempts int, first, longest time.Duration) Option {
 	}
 }
 
+// WithImageCheck makes Publish run check on the image, or on every image
+// of an index, before it reads a tag or pushes anything (also in a dry
+// run). When check fails, nothing is pushed or tagged and Publish returns
+// its error wrapped, so errors.Is and errors.As still see it. Use it with
+// rebuild.CheckPullable, so that only images every container runtime can
+// pull are published:
+//
+//	publish.NewRegistry(publish.WithImageCheck(rebuild.CheckPullable))
+//
+// A Catalog ignores it.
+func WithImageCheck(check func(v1.Image) error) Option {
+	return func(r *settings) { r.check = check }
+}
+
 // WithBackoff sets how transient failures are retried.
 //
 // Deprecated: use WithRetry(b.Attempts, b.Initial, b.Max).
@@ -232,6 +247,9 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 	repo, err := name.NewRepository(req.Repository)
 	if err != nil {
 		return nil, fmt.Errorf("%w: repository %q: %v", ErrInvalidRequest, req.Repository, err)
+	}
+	if err := r.checkImages(req); err != nil {
+		return nil, err
 	}
 	want := art.digest.String()
 	res := &Result{
@@ -332,6 +350,53 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 		log.LogAttrs(ctx, slog.LevelInfo, "publish: tag "+string(tc.Action), slog.String("tag", tc.Tag), slog.String("from", tc.From))
 	}
 	return res, errors.Join(errs...)
+}
+
+// checkImages runs the image check on every image of req.
+func (r *Registry) checkImages(req Request) error {
+	if r.check == nil {
+		return nil
+	}
+	if req.Image != nil {
+		return r.checkImage(req.Image)
+	}
+	return r.checkIndex(req.Index)
+}
+
+func (r *Registry) checkImage(img v1.Image) error {
+	if err := r.check(img); err != nil {
+		d, _ := img.Digest()
+		return fmt.Errorf("publish: image %s refused by the image check: %w", d, err)
+	}
+	return nil
+}
+
+func (r *Registry) checkIndex(idx v1.ImageIndex) error {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return fmt.Errorf("publish: index manifest: %w", err)
+	}
+	for _, desc := range im.Manifests {
+		switch {
+		case desc.MediaType.IsIndex():
+			child, err := idx.ImageIndex(desc.Digest)
+			if err != nil {
+				return fmt.Errorf("publish: index child %s: %w", desc.Digest, err)
+			}
+			if err := r.checkIndex(child); err != nil {
+				return err
+			}
+		case desc.MediaType.IsImage():
+			child, err := idx.Image(desc.Digest)
+			if err != nil {
+				return fmt.Errorf("publish: index child %s: %w", desc.Digest, err)
+			}
+			if err := r.checkImage(child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // setTag points tagRef at desc and checks the result.

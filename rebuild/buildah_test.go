@@ -154,7 +154,7 @@ func TestBuildahArgs(t *testing.T) {
 	}, "/w/Containerfile", "/src/ctx", "/w/out.tar", "/ignored", "/ignored")
 	assert.Equal(t, []string{
 		"--storage-driver", "overlay", "--root", "/var/lib/x", "--runroot", "/run/x",
-		"build", "--isolation", "chroot", "--pull=always", "--format", "oci", "--no-cache",
+		"build", "--isolation", "chroot", "--pull=always", "--format", "oci", "--disable-compression=false", "--no-cache",
 		"--build-arg", "A=1", "--build-arg", "B=2", "--label", "release=8", "--annotation", "k=v",
 		"-f", "/w/Containerfile", "-t", "oci-archive:/w/out.tar", "--layers", "/src/ctx",
 	}, got)
@@ -162,7 +162,7 @@ func TestBuildahArgs(t *testing.T) {
 	got = (&rebuild.Buildah{InsecureRegistries: true}).Args(&rebuild.Request{}, "/f", "/c", "/o", "/r", "/rr")
 	assert.Equal(t, []string{
 		"--storage-driver", "vfs", "--root", "/r", "--runroot", "/rr",
-		"build", "--isolation", "chroot", "--pull=always", "--format", "oci", "--tls-verify=false",
+		"build", "--isolation", "chroot", "--pull=always", "--format", "oci", "--disable-compression=false", "--tls-verify=false",
 		"-f", "/f", "-t", "oci-archive:/o", "/c",
 	}, got)
 }

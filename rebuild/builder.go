@@ -73,25 +73,33 @@ type Result struct {
 }
 
 // BuildError reports a failed external build; it carries the tool's
-// output.
+// output. Credentials the builder was given (and their base64 forms) are
+// scrubbed from Log and Tail.
 type BuildError struct {
 	Builder  string
-	Args     []string // the command line
+	Args     []string // the command line (never holds a credential)
 	ExitCode int      // -1 when the tool did not run or was killed
 	Log      []byte   // combined output (the last MaxLog bytes)
-	Err      error
+	// Tail is the last TailLines lines of Log, for reports and mails.
+	Tail string
+	Err  error
 }
 
 // MaxLog is how much of a build's output a BuildError or Result keeps.
 const MaxLog = 1 << 20
 
-// Error names the builder and exit code, followed by the last lines of
-// the log.
+// TailLines is how many of the last lines of a failed build's output
+// BuildError.Tail keeps.
+const TailLines = 50
+
+// Error names the builder and exit code, followed by the last 15 lines of
+// the log (Tail has more).
 func (e *BuildError) Error() string {
-	tail := strings.TrimSpace(string(e.Log))
-	if lines := strings.Split(tail, "\n"); len(lines) > 15 {
-		tail = strings.Join(lines[len(lines)-15:], "\n")
+	tail := e.Tail
+	if tail == "" {
+		tail = lastLines(string(e.Log), TailLines)
 	}
+	tail = lastLines(tail, 15)
 	msg := fmt.Sprintf("rebuild: %s failed (exit %d): %v", e.Builder, e.ExitCode, e.Err)
 	if tail != "" {
 		msg += "\n" + tail
@@ -101,6 +109,24 @@ func (e *BuildError) Error() string {
 
 // Unwrap returns the cause.
 func (e *BuildError) Unwrap() error { return e.Err }
+
+// newBuildError makes a BuildError from a tool's scrubbed output.
+func newBuildError(builder string, args []string, log []byte, err error) *BuildError {
+	return &BuildError{Builder: builder, Args: args, ExitCode: exitCode(err), Log: log, Tail: lastLines(string(log), TailLines), Err: err}
+}
+
+// lastLines returns the last n non-blank-trimmed lines of s.
+func lastLines(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
 
 // ErrNoSource is returned by builders that need a source checkout when the
 // request has none.

@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Command builds with any external tool (podman, docker buildx, kaniko, a
@@ -24,6 +25,15 @@ import (
 //
 // Args[0] is the program. The tool must write the image to .Output as an
 // archive in Format.
+//
+// As for Buildah, the tool runs in its own process group (killed when
+// ctx ends and when the tool exits) with ScratchEnv set; it is handed an
+// auth file with Credentials and a registries configuration marking
+// InsecureHosts (REGISTRY_AUTH_FILE and CONTAINERS_REGISTRIES_CONF, also
+// .AuthFile and .RegistriesConf in the templates) that are removed after
+// the build; credentials are scrubbed from its log. The image it wrote
+// gets the base image's blobs for the layers it shares with it (see
+// ShareBaseLayers).
 type Command struct {
 	// Args are the argument templates; Args[0] is the program.
 	Args []string
@@ -34,6 +44,14 @@ type Command struct {
 	Format string
 	// BuilderName names the builder in labels and logs (default "command").
 	BuilderName string
+	// Credentials maps registry hosts to the logins the tool uses.
+	Credentials map[string]Credential
+	// InsecureHosts are registries reached over plain HTTP or without
+	// TLS verification.
+	InsecureHosts []string
+	// Options are added to the go-containerregistry calls that read the
+	// base image to share its layers.
+	Options []remote.Option
 }
 
 var _ Builder = (*Command)(nil)
@@ -49,6 +67,12 @@ type CommandData struct {
 	Labels        map[string]string
 	Annotations   map[string]string
 	NoCache       bool
+	// AuthFile is the containers-auth.json(5) file holding Credentials
+	// ("" when there are none).
+	AuthFile string
+	// RegistriesConf is the containers-registries.conf(5) file marking
+	// InsecureHosts ("" when there are none).
+	RegistriesConf string
 }
 
 // Podman returns a Command that builds with `podman build`, using the
@@ -113,46 +137,68 @@ func (c *Command) Build(ctx context.Context, req *Request) (*Result, error) {
 	if req.WorkDir == "" {
 		return nil, errors.New("rebuild: command builder needs Request.WorkDir")
 	}
+	containerfile, raw, r, err := pinnedContainerfile(req)
+	if err != nil {
+		return nil, err
+	}
+	cf, cfErr := ParseContainerfile(raw, r.BuildArgs)
+	var hosts []string // nil: all
+	if cfErr == nil {
+		hosts = hostsOf(cf.Bases())
+	}
+	rf, err := writeRegistryFiles(req.WorkDir, c.Credentials, c.InsecureHosts, hosts)
+	if err != nil {
+		return nil, err
+	}
+	defer rf.Close()
 	data := &CommandData{
-		ContextDir:    req.Source.ContextDir,
-		Containerfile: req.Source.Containerfile,
-		Output:        filepath.Join(req.WorkDir, "image.tar"),
-		Ref:           req.Ref,
-		Commit:        req.Source.Commit,
-		BuildArgs:     maps.Clone(req.BuildArgs),
-		Labels:        req.Labels,
-		Annotations:   req.Annotations,
-		NoCache:       req.NoCache,
+		ContextDir:     req.Source.ContextDir,
+		Containerfile:  containerfile,
+		Output:         filepath.Join(req.WorkDir, "image.tar"),
+		Ref:            req.Ref,
+		Commit:         req.Source.Commit,
+		BuildArgs:      r.BuildArgs,
+		Labels:         req.Labels,
+		Annotations:    req.Annotations,
+		NoCache:        req.NoCache,
+		AuthFile:       rf.AuthFile,
+		RegistriesConf: rf.Conf,
 	}
 	if data.BuildArgs == nil {
 		data.BuildArgs = map[string]string{}
-	}
-	if len(req.Pins) > 0 {
-		raw, err := os.ReadFile(req.Source.Containerfile)
-		if err != nil {
-			return nil, fmt.Errorf("rebuild: read containerfile: %w", err)
-		}
-		pinned, extra, err := Pin(raw, req.BuildArgs, req.Pins)
-		if err != nil {
-			return nil, err
-		}
-		data.Containerfile = filepath.Join(req.WorkDir, "Containerfile.pinned")
-		if err := os.WriteFile(data.Containerfile, pinned, 0o644); err != nil {
-			return nil, err
-		}
-		maps.Copy(data.BuildArgs, extra)
 	}
 	args, err := c.Render(data)
 	if err != nil {
 		return nil, err
 	}
-	log, err := run(ctx, args[0], args[1:], c.Env)
+	secrets := credentialSecrets(c.Credentials)
+	log, err := run(ctx, args[0], args[1:], append(slices.Clone(c.Env), rf.Env()...), req.WorkDir, secrets)
 	if err != nil {
-		return nil, &BuildError{Builder: c.Name(), Args: args, ExitCode: exitCode(err), Log: log, Err: err}
+		return nil, newBuildError(c.Name(), args, log, err)
 	}
 	img, err := LoadArchive(data.Output, c.Format, filepath.Join(req.WorkDir, "image"))
 	if err != nil {
-		return nil, &BuildError{Builder: c.Name(), Args: args, Log: log, Err: err}
+		return nil, newBuildError(c.Name(), args, log, err)
 	}
-	return &Result{Image: img, Log: log}, nil
+	res := &Result{Image: img, Log: log}
+	base := ""
+	if cfErr == nil {
+		base = finalBase(cf)
+		if !cf.Final().Stage {
+			res.BaseName = cf.Final().Image
+		}
+	}
+	if m, err := img.Manifest(); err == nil && m.Annotations[AnnotationBaseDigest] != "" && m.Annotations[AnnotationBaseName] != "" {
+		res.BaseName, res.BaseDigest = m.Annotations[AnnotationBaseName], m.Annotations[AnnotationBaseDigest]
+		base = Repository(res.BaseName) + "@" + res.BaseDigest
+	}
+	pc := pullConfig{creds: c.Credentials, insecure: c.InsecureHosts, opts: c.Options}
+	var baseDigest string
+	if res.Image, baseDigest, err = pc.shareBase(ctx, img, base); err != nil {
+		return nil, scrubError(err, secrets...)
+	}
+	if res.BaseDigest == "" && res.BaseName != "" {
+		res.BaseDigest = baseDigest
+	}
+	return res, nil
 }

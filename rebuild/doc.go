@@ -18,11 +18,28 @@
 // Builder is the extension point for build back-ends:
 //
 //   - Buildah runs `buildah build` (chroot isolation, vfs storage in a
-//     private root, fresh base pulls) and loads the OCI archive it writes.
-//   - Rebase swaps the base layers of the existing image with
-//     go-containerregistry's mutate.Rebase after checking that the old base
-//     is a true layer prefix (*PrefixError otherwise).
+//     private root, fresh base pulls) and loads the OCI (or docker)
+//     archive it writes.
+//   - Rebase swaps the base layers of the existing image after checking
+//     that the old base is a true layer prefix (*PrefixError otherwise).
 //   - Command drives any external tool through text/template arguments.
+//
+// Every builder's image uses one manifest family (OCI or Docker schema 2)
+// for its manifest, config and layers, has a real creation time and a
+// history, and shares the base image's layer blobs byte for byte (see
+// ShareBaseLayers), so that the next base move can rebase it.
+// CheckPullable (and CheckPullableIndex) checks the rules that
+// containers/image clients (skopeo, podman, CRI-O) enforce, before an
+// image is published; publish.WithImageCheck(rebuild.CheckPullable) wires
+// it into the registry publisher.
+//
+// Buildah and Command hand each build an auth file and a registries
+// configuration for the hosts it uses (Credentials, InsecureHosts),
+// removed after the build. They run the tool in its own process group,
+// killed with the build; CleanScratch, called at start, kills what a
+// killed orchestrator left running and removes stale scratch directories.
+// A failed build is a *BuildError whose Tail holds the last TailLines
+// lines of the log, credentials scrubbed.
 //
 // Every rebuilt image is stamped (see Stamp) with a bumped release label
 // (NextRelease, or NextFreeRelease to skip the releases the repository's

@@ -1,10 +1,19 @@
 package rebuild_test
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/openabs/abs/rebuild"
 )
@@ -56,4 +65,53 @@ func ExampleSecret() {
 	// Output:
 	// [REDACTED]
 	// [REDACTED] [REDACTED] [REDACTED]
+}
+
+// ExampleCheckPullable shows the problem containers/image clients report
+// on an image whose Docker manifest lists an OCI layer and whose config
+// has no creation time.
+func ExampleCheckPullable() {
+	l, _ := crane.Layer(map[string][]byte{"etc/os-release": []byte("ID=rhel\n")})
+	img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
+	img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
+	img, _ = mutate.Append(img, mutate.Addendum{Layer: l, MediaType: types.OCILayer, History: v1.History{CreatedBy: "COPY os-release"}})
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, _ = mutate.ConfigFile(img, cf)
+
+	var fe *rebuild.FormatError
+	if err := rebuild.CheckPullable(img); errors.As(err, &fe) {
+		for _, p := range fe.Problems {
+			fmt.Println(p)
+		}
+	}
+	// Output:
+	// layer 0 media type "application/vnd.oci.image.layer.v1.tar+gzip" is not a Docker schema 2 layer type
+	// config has no creation time (created is 0001-01-01T00:00:00Z)
+}
+
+// ExampleCleanScratch removes what builds killed with their orchestrator
+// left behind, before the first build of a new start.
+func ExampleCleanScratch() {
+	dir, _ := os.MkdirTemp("", "scratch-example-")
+	defer os.RemoveAll(dir)
+	stale := filepath.Join(dir, rebuild.ScratchPrefix+"app-1")
+	_ = os.MkdirAll(filepath.Join(stale, "build"), 0o755)
+	old := time.Now().Add(-2 * time.Hour)
+	_ = os.Chtimes(stale, old, old)
+	_ = os.Mkdir(filepath.Join(dir, rebuild.ScratchPrefix+"app-2"), 0o755) // a build running now
+
+	removed, killed, err := rebuild.CleanScratch(dir, time.Hour)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range removed {
+		fmt.Println("removed", filepath.Base(p))
+	}
+	fmt.Println("killed", len(killed))
+	// Output:
+	// removed rebuild-app-1
+	// killed 0
 }

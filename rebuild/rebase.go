@@ -2,10 +2,14 @@ package rebuild
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,10 +29,22 @@ import (
 // to now. Before rebasing, Rebase checks that the old base's layers are
 // exactly the first layers of the image and refuses with a *PrefixError
 // otherwise. When the base has not moved it returns ErrBaseUnchanged.
+//
+// The rebased image keeps the manifest family of the image (OCI or Docker
+// schema 2) for its manifest, config and every layer: layers of the new
+// base that come in the other family are re-typed to the image's family
+// without recompressing them (an error when that is impossible, e.g. a
+// zstd layer under a Docker manifest). Its config is the image's config
+// with the new base's platform, the new base's history followed by the
+// image's own, one history entry recording the rebase, and the time of
+// the rebase as its creation time. The result passes CheckPullable.
 type Rebase struct {
 	// Options are used for every registry access (auth, transport,
 	// platform). remote.WithContext is added per call.
 	Options []remote.Option
+	// Now is the clock the rebased image's creation time comes from
+	// (default time.Now).
+	Now func() time.Time
 }
 
 var _ Builder = (*Rebase)(nil)
@@ -138,7 +154,11 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 	if err := CheckPrefix(img, oldBase, req.Ref, repo.Name()+"@"+oldDigest); err != nil {
 		return nil, err
 	}
-	out, err := mutate.Rebase(img, oldBase, newBase)
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	out, err := rebase(img, oldBase, newBase, repo.Name()+"@"+newDigest.String(), now())
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: rebase: %w", err)
 	}
@@ -231,4 +251,128 @@ func CheckPrefix(img, base v1.Image, imgName, baseName string) error {
 		}
 	}
 	return nil
+}
+
+// rebase swaps the layers of oldBase at the bottom of orig for those of
+// newBase, keeping orig's manifest family for every media type. newRef
+// names the new base in the history entry; now is the creation time.
+func rebase(orig, oldBase, newBase v1.Image, newRef string, now time.Time) (v1.Image, error) {
+	fam, err := manifestFamily(orig)
+	if err != nil {
+		return nil, err
+	}
+	om, err := orig.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	nm, err := newBase.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	origLayers, err := orig.Layers()
+	if err != nil {
+		return nil, err
+	}
+	oldLayers, err := oldBase.Layers()
+	if err != nil {
+		return nil, err
+	}
+	newLayers, err := newBase.Layers()
+	if err != nil {
+		return nil, err
+	}
+	if len(om.Layers) != len(origLayers) || len(nm.Layers) != len(newLayers) || len(oldLayers) > len(origLayers) {
+		return nil, errors.New("rebuild: rebase: manifest and layers disagree")
+	}
+	ocf, err := orig.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	oldCf, err := oldBase.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	ncf, err := newBase.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+
+	layers := append(append([]v1.Layer{}, newLayers...), origLayers[len(oldLayers):]...)
+	descs := append(append([]v1.Descriptor{}, nm.Layers...), om.Layers[len(oldLayers):]...)
+	cf := ocf.DeepCopy()
+	cf.Architecture, cf.OS, cf.OSVersion, cf.Variant, cf.OSFeatures = ncf.Architecture, ncf.OS, ncf.OSVersion, ncf.Variant, ncf.OSFeatures
+	cf.Created = v1.Time{Time: now.UTC().Truncate(time.Second)}
+	cf.RootFS.Type = "layers"
+	cf.RootFS.DiffIDs = nil
+	for _, l := range layers {
+		d, err := l.DiffID()
+		if err != nil {
+			return nil, err
+		}
+		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, d)
+	}
+	cf.History = append(historyOf(ncf.History, len(newLayers), ncf.Created),
+		historyAbove(ocf.History, len(oldCf.History), len(oldLayers), len(origLayers)-len(oldLayers), ocf.Created)...)
+	cf.History = append(cf.History, v1.History{
+		Created:    cf.Created,
+		CreatedBy:  "openabs rebase onto " + newRef,
+		Comment:    "base layers replaced",
+		EmptyLayer: true,
+	})
+	raw, err := json.Marshal(cf)
+	if err != nil {
+		return nil, err
+	}
+	out, err := assemble(fam, raw, layers, descs, om.Annotations)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: rebase onto %s: %w", newRef, err)
+	}
+	return out, nil
+}
+
+// historyOf returns h when it has one non-empty entry per layer, and
+// otherwise one entry per layer stamped with created.
+func historyOf(h []v1.History, layers int, created v1.Time) []v1.History {
+	if nonEmpty(h) == layers {
+		return slices.Clone(h)
+	}
+	out := make([]v1.History, layers)
+	for i := range out {
+		out[i] = v1.History{Created: created, CreatedBy: "layer " + strconv.Itoa(i)}
+	}
+	return out
+}
+
+// historyAbove returns the entries of an image's history h that belong to
+// its own layers above a base whose history has baseEntries entries for
+// baseLayers layers; own is the number of those layers.
+func historyAbove(h []v1.History, baseEntries, baseLayers, own int, created v1.Time) []v1.History {
+	if nonEmpty(h) != baseLayers+own {
+		return historyOf(nil, own, created)
+	}
+	if baseEntries <= len(h) && nonEmpty(h[:baseEntries]) == baseLayers {
+		return slices.Clone(h[baseEntries:])
+	}
+	// The base's history is not a prefix: skip entries up to the last
+	// base layer.
+	n := 0
+	for i, e := range h {
+		if n == baseLayers {
+			return slices.Clone(h[i:])
+		}
+		if !e.EmptyLayer {
+			n++
+		}
+	}
+	return nil
+}
+
+func nonEmpty(h []v1.History) int {
+	n := 0
+	for _, e := range h {
+		if !e.EmptyLayer {
+			n++
+		}
+	}
+	return n
 }

@@ -110,8 +110,13 @@ func TestRebase(t *testing.T) {
 	for _, h := range cf.History {
 		created = append(created, h.CreatedBy)
 	}
-	assert.Equal(t, []string{"layer A", "layer B", "layer C", "layer A", "layer B"}, created)
+	require.Len(t, created, 6)
+	assert.Equal(t, []string{"layer A", "layer B", "layer C", "layer A", "layer B"}, created[:5])
+	assert.Equal(t, "openabs rebase onto "+f.reg+"/base@"+f.newDigest, created[5])
+	assert.True(t, cf.History[5].EmptyLayer)
 	assert.Len(t, cf.RootFS.DiffIDs, 5)
+	assert.False(t, cf.Created.IsZero(), "a real creation time")
+	require.NoError(t, rebuild.CheckPullable(img))
 
 	// Manifest annotations record the new base.
 	m, err := img.Manifest()

@@ -86,6 +86,32 @@ type RPMDB struct {
 	LayerDigest string `json:"layer_digest"`
 }
 
+// BaseImage identifies the image an image was built on, as the image's own
+// metadata names it.
+type BaseImage struct {
+	// Name is the base's reference as the build wrote it, for example
+	// "registry.redhat.io/openshift4/ose-cli:v4.16".
+	Name string `json:"name,omitempty"`
+	// Digest is the base's manifest digest, "sha256:…", when known.
+	Digest string `json:"digest,omitempty"`
+	// Source says where Name and Digest were read: "annotation" (the
+	// manifest's org.opencontainers.image.base.name and .digest), "label"
+	// (config labels of the same names) or "config" (set by the caller).
+	Source string `json:"source,omitempty"`
+}
+
+// BuildInfo is one Red Hat content manifest found under
+// /root/buildinfo/content_manifests: the build of one Red Hat image layer.
+type BuildInfo struct {
+	// NVR is the manifest's file name without ".json", the Red Hat build
+	// that made the layer, e.g.
+	// "openshift-enterprise-console-container-v4.16.0-202409181705.p0.g0b1616c.assembly.stream.el9".
+	NVR string `json:"nvr"`
+	// LayerIndex is the manifest's metadata.image_layer_index, -1 when
+	// absent.
+	LayerIndex int `json:"layer_index"`
+}
+
 // Inventory is everything a scan learns about an image.
 type Inventory struct {
 	Image       ImageInfo `json:"image"`
@@ -94,4 +120,10 @@ type Inventory struct {
 	Packages    []Package `json:"packages"`
 	// RPMDB is nil when the image has no rpmdb (distroless, scratch, Debian…).
 	RPMDB *RPMDB `json:"rpmdb,omitempty"`
+	// Base is the image this one was built on, when its metadata says;
+	// a caller that knows better (a configured base) may set it.
+	Base *BaseImage `json:"base,omitempty"`
+	// BuildInfo lists the Red Hat content manifests in the image, the
+	// highest layer index first.
+	BuildInfo []BuildInfo `json:"buildinfo,omitempty"`
 }

@@ -1,11 +1,15 @@
 package rpmscan
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -69,6 +73,7 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 			inv.Image.Labels[k] = v
 		}
 	}
+	inv.Base = baseOf(img, cf.Config.Labels)
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, fmt.Errorf("rpmscan: image layers: %w", err)
@@ -112,6 +117,7 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 		sets = append(sets, cs)
 	}
 	inv.ContentSets = mergeSets(sets...)
+	inv.BuildInfo = buildInfo(manifests, paths)
 
 	dbPath, dbFile, dbLayer, ok := w.rpmdb()
 	if !ok {
@@ -139,4 +145,53 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 		slog.String("image", inv.Image.Digest), slog.String("rpmdb", dbPath),
 		slog.String("backend", backend), slog.Int("layer", dbLayer), slog.Int("packages", len(pkgs)))
 	return inv, nil
+}
+
+// Annotation (and label) keys naming an image's base, from the OCI image
+// spec.
+const (
+	annotationBaseName   = "org.opencontainers.image.base.name"
+	annotationBaseDigest = "org.opencontainers.image.base.digest"
+)
+
+// baseOf reads the base image from the manifest's annotations, or else
+// from the config labels of the same names.
+func baseOf(img v1.Image, labels map[string]string) *BaseImage {
+	if m, err := img.Manifest(); err == nil && m != nil {
+		if b := baseFrom(m.Annotations, "annotation"); b != nil {
+			return b
+		}
+	}
+	return baseFrom(labels, "label")
+}
+
+func baseFrom(m map[string]string, source string) *BaseImage {
+	name, digest := strings.TrimSpace(m[annotationBaseName]), strings.TrimSpace(m[annotationBaseDigest])
+	if name == "" && digest == "" {
+		return nil
+	}
+	return &BaseImage{Name: name, Digest: digest, Source: source}
+}
+
+// buildInfo lists the content manifests under root/buildinfo/content_manifests,
+// the highest layer index first.
+func buildInfo(manifests map[string][]byte, paths []string) []BuildInfo {
+	var out []BuildInfo
+	for _, p := range paths {
+		if p == pathContentSets || !strings.HasSuffix(p, ".json") {
+			continue
+		}
+		bi := BuildInfo{NVR: strings.TrimSuffix(path.Base(p), ".json"), LayerIndex: -1}
+		var doc struct {
+			Metadata struct {
+				Index *int `json:"image_layer_index"`
+			} `json:"metadata"`
+		}
+		if json.Unmarshal(manifests[p], &doc) == nil && doc.Metadata.Index != nil {
+			bi.LayerIndex = *doc.Metadata.Index
+		}
+		out = append(out, bi)
+	}
+	slices.SortStableFunc(out, func(a, b BuildInfo) int { return cmp.Compare(b.LayerIndex, a.LayerIndex) })
+	return out
 }

@@ -91,6 +91,8 @@ func TestScanWithAdvisories(t *testing.T) {
 			Fixed      string    `json:"fixed"`
 			ProductCPE string    `json:"product_cpe"`
 			Match      string    `json:"match"`
+			ContentSet string    `json:"content_set"`
+			ImageCPE   string    `json:"image_cpe"`
 		} `json:"findings"`
 		Grade           string               `json:"grade"`
 		NextDrop        *time.Time           `json:"next_drop"`
@@ -123,6 +125,8 @@ func TestScanWithAdvisories(t *testing.T) {
 	assert.Equal(t, "1:3.0.7-25.el9_3.x86_64", ssl.Fixed)
 	assert.Equal(t, "cpe:/o:redhat:enterprise_linux:9::baseos", ssl.ProductCPE)
 	assert.Equal(t, "content_set", ssl.Match)
+	assert.Equal(t, "rhel-9-for-x86_64-baseos-rpms", ssl.ContentSet)
+	assert.Equal(t, "cpe:/o:redhat:enterprise_linux:9::baseos", ssl.ImageCPE)
 	require.Contains(t, byID, "RHSA-2099:0202", "the modular fix applies to the modular package")
 
 	// Important, 55 days old: C until 90 days (2024-04-09), then D; the
@@ -141,6 +145,7 @@ func TestScanWithAdvisories(t *testing.T) {
 	code, stdout, stderr = runCmd(t, "-now", "2024-03-05T00:00:00Z", "-advisories", advisories, "-repo-to-cpe", "none", image)
 	require.Equal(t, 0, code, stderr)
 	assert.Regexp(t, `RHSA-2099:0201\s+Important\s+2024-01-10\s+openssl-libs\s+1:3.0.7-24.el9.x86_64\s+1:3.0.7-25.el9_3.x86_64\s+os_release`, stdout)
+	assert.Contains(t, stdout, "RHSA-2099:0201 openssl-libs: os-release → cpe:/o:redhat:enterprise_linux:9 → BaseOS-9.3.0.Z.MAIN (cpe:/o:redhat:enterprise_linux:9::baseos) → 1:3.0.7-25.el9_3.x86_64 [os_release]")
 	assert.Contains(t, stdout, "grade C at 2024-03-05T00:00:00Z, set by:")
 	assert.Contains(t, stdout, "drops to D at 2024-04-09T00:00:00Z")
 
@@ -172,4 +177,56 @@ func TestScanGradeErrors(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "nope.json")
+}
+
+// TestScanBaseImageAdvisory: a container-image advisory fixing the image's
+// configured Red Hat base is a finding of the base, graded like any other,
+// and both outputs say the base_image rule matched.
+func TestScanBaseImageAdvisory(t *testing.T) {
+	image, _, repoCPE := gradeFixture(t)
+	oci, err := os.ReadFile(filepath.Join("..", "..", "advisory", "testdata", "oci", "rhsa-2099_4160.json"))
+	require.NoError(t, err)
+	advisories := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(advisories, "rhsa-2099_4160.json"), oci, 0o644))
+	old := "registry.redhat.io/openshift4/ose-console-rhel9:v4.16@sha256:4a6ea66336fc875f84f24bf9ebfdf5b7c166eb19dd68d88ec6035392162b4c5a"
+
+	code, stdout, stderr := runCmd(t, "-format", "json", "-now", "2024-11-01T00:00:00Z",
+		"-advisories", advisories, "-repo-to-cpe", repoCPE, "-base", old, image)
+	require.Equal(t, 0, code, stderr)
+	var got struct {
+		Base     struct{ Name, Digest, Source string } `json:"base"`
+		Findings []struct {
+			Advisory, Severity, Package, Installed, Fixed, Match string
+			FixedTag                                             string `json:"fixed_tag"`
+			ImageCPE                                             string `json:"image_cpe"`
+		} `json:"findings"`
+		Grade string `json:"grade"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got), stdout)
+	assert.Equal(t, "config", got.Base.Source)
+	var base []int
+	for i, f := range got.Findings {
+		if f.Match == "base_image" {
+			base = append(base, i)
+		}
+	}
+	require.Len(t, base, 1, stdout)
+	f := got.Findings[base[0]]
+	assert.Equal(t, "RHSA-2099:4160", f.Advisory)
+	assert.Equal(t, "Critical", f.Severity)
+	assert.Equal(t, "registry.redhat.io/openshift4/ose-console-rhel9", f.Package)
+	assert.Equal(t, "sha256:fb32b644069ea9dbd35da2895d9fe9fda94ed50fb0707121645b168c31b57bde", f.Fixed)
+	assert.Equal(t, "cpe:/a:redhat:openshift:4.16", f.ImageCPE)
+	// Critical, 9 days old: C (7 to 30 days).
+	assert.Equal(t, "C", got.Grade)
+
+	// Without the base, nothing to grade.
+	code, stdout, stderr = runCmd(t, "-format", "json", "-now", "2024-11-01T00:00:00Z", "-advisories", advisories, "-repo-to-cpe", repoCPE, image)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, `"grade": "A"`)
+
+	code, stdout, stderr = runCmd(t, "-now", "2024-11-01T00:00:00Z", "-advisories", advisories, "-repo-to-cpe", repoCPE, "-base", old, image)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "base image registry.redhat.io/openshift4/ose-console-rhel9 has RHSA-2099:4160; fixed in sha256:fb32b644069ea9dbd35da2895d9fe9fda94ed50fb0707121645b168c31b57bde")
+	assert.Regexp(t, `RHSA-2099:4160\s+Critical\s+2024-10-23\s+registry.redhat.io/openshift4/ose-console-rhel9\s+sha256:4a6ea663\S+\s+sha256:fb32b644\S+\s+base_image`, stdout)
 }

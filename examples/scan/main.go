@@ -3,7 +3,7 @@
 // grade.
 //
 //	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch]
-//	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] IMAGE
+//	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE
 //
 // IMAGE is a registry reference (registry.example.com/ns/repo:tag), an OCI
 // layout (oci:DIR, oci:DIR:TAG, oci:DIR@sha256:…) or a docker-archive
@@ -18,6 +18,15 @@
 // RHEL major version only). The JSON output then also has "findings",
 // "grade", "next_drop" (null when the grade will not drop) and
 // "freshness_grades" (the grade intervals from -now on, the last one open).
+// Each finding says which of Red Hat's product rules matched ("match":
+// content_set, major_version, main_stream, os_release or base_image) and,
+// with "content_set" and "image_cpe", the path from the image's content set
+// to the fixed build; the table output prints that path per finding.
+//
+// Container-image advisories (products pkg:oci/…) are matched against the
+// image's Red Hat base, read from its org.opencontainers.image.base.*
+// annotations or labels and its /root/buildinfo content manifests, or given
+// with -base REF[@sha256:…].
 //
 // To try it without a registry, write the demo image (built from the
 // repository's fixture rpmdb) and scan it:
@@ -92,8 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	repoToCPE := fs.String("repo-to-cpe", advisory.DefaultRepoCPEURL, `repository-to-cpe.json file or URL, used with -advisories; "none" matches by RHEL major only`)
 	nowFlag := fs.String("now", "", "grade at this instant, RFC3339 (default: the current time)")
+	baseFlag := fs.String("base", "", "the image's base, REF[@sha256:…], when its annotations and labels do not name it (container-image advisories of the base are findings)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] IMAGE\n       scan -demo FILE")
+		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE\n       scan -demo FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +151,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scan:", err)
 		return 1
 	}
+	if *baseFlag != "" {
+		b := &rpmscan.BaseImage{Name: *baseFlag, Source: "config"}
+		if i := strings.IndexByte(b.Name, '@'); i >= 0 {
+			b.Digest = b.Name[i+1:]
+		}
+		inv.Base = b
+	}
 	out := report{Inventory: inv}
 	if len(sources) > 0 {
 		ix, err := loadIndex(ctx, sources, *repoToCPE, stderr)
@@ -182,6 +199,9 @@ func printTable(w io.Writer, r report) error {
 		fmt.Fprintf(tw, "RPM database:\tnone\n")
 	}
 	fmt.Fprintf(tw, "Content sets:\t%s\n", strings.Join(r.ContentSets, ", "))
+	if r.Base != nil {
+		fmt.Fprintf(tw, "Base image:\t%s %s (from %s)\n", r.Base.Name, r.Base.Digest, r.Base.Source)
+	}
 	fmt.Fprintf(tw, "Packages:\t%d\n\n", len(r.Packages))
 	fmt.Fprintln(tw, "NAME\tEPOCH\tVERSION\tRELEASE\tARCH\tMODULE")
 	for _, p := range r.Packages {
@@ -197,12 +217,19 @@ func printTable(w io.Writer, r report) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Advisory, f.Severity, f.Issued.UTC().Format(time.DateOnly),
 				f.Package, f.Installed, f.Fixed, f.Match)
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "\nHow each finding matched (content set → image CPE → product → fixed build [rule]):")
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "  %s %s: %s\n", f.Advisory, f.Package, f.Path())
+		}
 	}
 	if len(r.Unfixed) > 0 {
 		fmt.Fprintf(tw, "\nUnfixed (no fix yet, not graded):\t%d\n\n", len(r.Unfixed))
-		fmt.Fprintln(tw, "CVE\tSEVERITY\tSTATE\tPACKAGE\tINSTALLED\tMATCH")
+		fmt.Fprintln(tw, "CVE\tSEVERITY\tSTATE\tPACKAGE\tINSTALLED\tMATCH\tIMAGE CPE")
 		for _, u := range r.Unfixed {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.CVE, u.Severity, u.State, u.Package, u.Installed, u.Match)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.CVE, u.Severity, u.State, u.Package, u.Installed, u.Match, u.ImageCPE)
 		}
 	}
 	if err := tw.Flush(); err != nil {

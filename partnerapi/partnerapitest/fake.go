@@ -145,7 +145,7 @@ func (f *Fake) AddProject(p partnerapi.Project) (partnerapi.Project, error) {
 		return partnerapi.Project{}, fmt.Errorf("%w: project %s", ErrDuplicate, p.ID)
 	}
 	if p.CreationDate.IsZero() {
-		p.CreationDate = f.now()
+		p.CreationDate = partnerapi.Time{Time: f.now()}
 		p.LastUpdateDate = p.CreationDate
 	}
 	f.projects[p.ID] = clone(&p)
@@ -172,7 +172,7 @@ func (f *Fake) AddImage(img partnerapi.Image) (partnerapi.Image, error) {
 		}
 	}
 	if img.CreationDate.IsZero() {
-		img.CreationDate = f.now()
+		img.CreationDate = partnerapi.Time{Time: f.now()}
 		img.LastUpdateDate = img.CreationDate
 	}
 	if img.ObjectType == "" {
@@ -218,7 +218,7 @@ func (f *Fake) SetRPMManifest(imageID string, rpms []partnerapi.RPM) error {
 	}
 	f.rpms[imageID] = &partnerapi.RPMManifest{
 		ID: f.newID(), ImageID: imageID, RPMs: slices.Clone(rpms),
-		ObjectType: "containerImageRPMManifest", CreationDate: f.now(), LastUpdateDate: f.now(),
+		ObjectType: "containerImageRPMManifest", CreationDate: partnerapi.Time{Time: f.now()}, LastUpdateDate: partnerapi.Time{Time: f.now()},
 	}
 	return nil
 }
@@ -452,7 +452,7 @@ func (f *Fake) patchProject(w http.ResponseWriter, r *http.Request) {
 		f.problem(w, http.StatusBadRequest, "Validation error: container.auto_rebuild requires container.auto_publish")
 		return
 	}
-	next.LastUpdateDate = f.now()
+	next.LastUpdateDate = partnerapi.Time{Time: f.now()}
 	f.projects[next.ID] = &next
 	f.mu.Unlock()
 	writeJSON(w, http.StatusOK, next)
@@ -678,7 +678,7 @@ func (f *Fake) createImageRequest(w http.ResponseWriter, r *http.Request) {
 	q := &imageRequest{
 		ImageRequest: partnerapi.ImageRequest{
 			ID: f.newID(), CertProject: project, ImageID: in.ImageID, Operation: in.Operation,
-			Status: partnerapi.StatusPending, CreationDate: now, LastUpdateDate: now,
+			Status: partnerapi.StatusPending, CreationDate: partnerapi.Time{Time: now}, LastUpdateDate: partnerapi.Time{Time: now},
 		},
 		outcome: f.outcome,
 		message: f.message,
@@ -726,7 +726,7 @@ func (f *Fake) getImageRequest(w http.ResponseWriter, r *http.Request) {
 		}
 		if next != q.Status {
 			q.Status = next
-			q.LastUpdateDate = f.now()
+			q.LastUpdateDate = partnerapi.Time{Time: f.now()}
 			switch next {
 			case partnerapi.StatusCompleted:
 				q.StatusMessage = "Request completed."
@@ -751,14 +751,14 @@ func (f *Fake) apply(q *imageRequest) {
 	case partnerapi.OperationPublish:
 		for i := range img.Repositories {
 			img.Repositories[i].Published = true
-			img.Repositories[i].PublishedDate = f.now()
+			img.Repositories[i].PublishedDate = partnerapi.Time{Time: f.now()}
 		}
 	case partnerapi.OperationUnpublish:
 		for i := range img.Repositories {
 			img.Repositories[i].Published = false
 		}
 	}
-	img.LastUpdateDate = f.now()
+	img.LastUpdateDate = partnerapi.Time{Time: f.now()}
 }
 
 func (f *Fake) createScanRequest(w http.ResponseWriter, r *http.Request) {
@@ -787,7 +787,7 @@ func (f *Fake) createScanRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	now := f.now()
 	out := partnerapi.ScanRequest{ID: f.newID(), CertProject: project, PullSpec: in.PullSpec, Tag: in.Tag,
-		Status: partnerapi.StatusPending, CreationDate: now, LastUpdateDate: now}
+		Status: partnerapi.StatusPending, CreationDate: partnerapi.Time{Time: now}, LastUpdateDate: partnerapi.Time{Time: now}}
 	f.scans = append(f.scans, out)
 	f.mu.Unlock()
 	writeJSON(w, http.StatusCreated, out)
@@ -824,7 +824,7 @@ func (f *Fake) createBuildRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	now := f.now()
 	out := partnerapi.BuildRequest{ID: f.newID(), CertProject: project, Tag: in.Tag, SourceRef: in.SourceRef,
-		Status: partnerapi.StatusPending, CreationDate: now, LastUpdateDate: now}
+		Status: partnerapi.StatusPending, CreationDate: partnerapi.Time{Time: now}, LastUpdateDate: partnerapi.Time{Time: now}}
 	f.builds = append(f.builds, out)
 	f.mu.Unlock()
 	writeJSON(w, http.StatusCreated, out)
