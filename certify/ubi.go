@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -36,7 +37,8 @@ const RedHatVendor = "Red Hat, Inc."
 // layers of the image. When there is no catalog, the base digest is
 // unknown or the catalog does not know it, the image's own record decides:
 // a Dockerfile under /root/buildinfo that Red Hat's build system left
-// (vendor "Red Hat, Inc." and a com.redhat.component label), and a
+// (vendor "Red Hat, Inc." and a com.redhat.component label) or one of its
+// content manifests (root/buildinfo/content_manifests/*.json), and a
 // recorded base name ([Target.BaseName]), if any, on a Red Hat registry.
 type BasedOnUbi struct {
 	// Catalog, if set, is asked about the base image.
@@ -165,16 +167,24 @@ func (c BasedOnUbi) fromRecord(ctx context.Context, t *Target) Result {
 	}
 	var components []string
 	_ = f.Walk("root/buildinfo", func(e Entry) error {
-		if e.Type != TypeRegular || !strings.HasPrefix(path.Base(e.Path), "Dockerfile-") {
+		if e.Type != TypeRegular {
 			return nil
 		}
 		b, ok := f.Content(e.Path)
 		if !ok {
 			return nil
 		}
-		labels := DockerfileLabels(string(b))
-		if labels["vendor"] == RedHatVendor && labels["com.redhat.component"] != "" {
-			components = append(components, labels["com.redhat.component"])
+		base := path.Base(e.Path)
+		switch {
+		case strings.HasPrefix(base, "Dockerfile-"):
+			labels := DockerfileLabels(string(b))
+			if labels["vendor"] == RedHatVendor && labels["com.redhat.component"] != "" {
+				components = append(components, labels["com.redhat.component"])
+			}
+		case path.Dir(e.Path) == "root/buildinfo/content_manifests" && strings.HasSuffix(base, ".json"):
+			if isContentManifest(b) {
+				components = append(components, strings.TrimSuffix(base, ".json"))
+			}
 		}
 		return nil
 	})
@@ -182,6 +192,18 @@ func (c BasedOnUbi) fromRecord(ctx context.Context, t *Target) Result {
 		return failed(c.Name(), "no Red Hat build record under /root/buildinfo")
 	}
 	return passed(c.Name(), "built on the Red Hat image "+list(components)+" (from /root/buildinfo)")
+}
+
+// isContentManifest reports whether b is an image content manifest as
+// Red Hat's build system (atomic-reactor) writes them.
+func isContentManifest(b []byte) bool {
+	var m struct {
+		Metadata struct {
+			ICMVersion int `json:"icm_version"`
+		} `json:"metadata"`
+		ContentSets []string `json:"content_sets"`
+	}
+	return json.Unmarshal(b, &m) == nil && m.Metadata.ICMVersion > 0 && len(m.ContentSets) > 0
 }
 
 func onRedHatRegistry(ref string) bool {

@@ -3,6 +3,8 @@ package certify_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -134,4 +136,36 @@ func annotate(t *testing.T, img v1.Image, anno map[string]string) v1.Image {
 	out, ok := mutate.Annotations(img, anno).(v1.Image)
 	require.True(t, ok)
 	return out
+}
+
+func TestBasedOnUbiContentManifest(t *testing.T) {
+	icm := `{"metadata":{"icm_version":1,"image_layer_index":1},"content_sets":["rhel-8-for-x86_64-baseos-rpms"]}`
+	if dir := os.Getenv("ABS_REALDATA"); dir != "" {
+		if b, err := os.ReadFile(filepath.Join(dir, "content-manifests", "ubi8-minimal-container-8.5-218.json")); err == nil {
+			icm = string(b)
+		}
+	}
+	tests := []struct {
+		name  string
+		files []file
+		want  certify.Status
+	}{
+		{"red hat content manifest", []file{reg("root/buildinfo/content_manifests/ubi8-minimal-container-8.5-218.json", icm)}, certify.Passed},
+		{"not a content manifest", []file{reg("root/buildinfo/content_manifests/x.json", `{"content_sets":["a"]}`)}, certify.Failed},
+		{"outside content_manifests", []file{reg("root/buildinfo/x.json", icm)}, certify.Failed},
+		{"deleted by a later layer", []file{reg("root/buildinfo/content_manifests/a.json", icm), reg("root/.wh.buildinfo", "")}, certify.Failed},
+		{"dockerfile of another vendor", []file{reg("root/buildinfo/Dockerfile-acme", "LABEL vendor=Acme com.redhat.component=x")}, certify.Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var layers []v1.Layer
+			for _, f := range tt.files {
+				layers = append(layers, layerOf(t, f))
+			}
+			target, err := certify.NewTarget(imageOf(t, nil, layers...), certify.Subject{})
+			require.NoError(t, err)
+			r := certify.BasedOnUbi{}.Validate(t.Context(), target)
+			assert.Equal(t, tt.want, r.Status, r.Reason)
+		})
+	}
 }
