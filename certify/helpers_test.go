@@ -115,8 +115,12 @@ LABEL "vendor"="Red Hat, Inc." "url"="https://access.redhat.com/containers/#/reg
 // file-less packages with RHEL names and vendor Red Hat.
 func fixtureRPMDB(tb testing.TB) []byte {
 	tb.Helper()
+	if b, ok := rpmdbs.Load("rpmscan"); ok {
+		return b.([]byte)
+	}
 	b, err := os.ReadFile("../rpmscan/testdata/rpmdb/bdb/Packages")
 	require.NoError(tb, err)
+	rpmdbs.Store("rpmscan", b)
 	return b
 }
 
@@ -140,15 +144,26 @@ func goRPMDB(tb testing.TB, name string) []byte {
 	if err != nil {
 		tb.Skipf("go-rpmdb testdata not in the module cache: %v", err)
 	}
+	if b, ok := rpmdbs.Load(name); ok {
+		return b.([]byte)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	require.NoError(tb, err)
+	rpmdbs.Store(name, b)
 	return b
 }
 
+var rpmdbs sync.Map // name -> []byte, so that baseLayers hits
+
+var baseLayers sync.Map // *byte (the rpmdb's first byte) -> v1.Layer
+
 // baseLayer is a UBI-like base: an rpmdb, a few RPM-owned files and the
-// build record.
+// build record. Layers are immutable, so tests share one per rpmdb.
 func baseLayer(tb testing.TB, db []byte) v1.Layer {
-	return layerOf(tb,
+	if l, ok := baseLayers.Load(&db[0]); ok {
+		return l.(v1.Layer)
+	}
+	l := layerOf(tb,
 		file{name: "usr/", typ: tar.TypeDir}, file{name: "usr/bin/", typ: tar.TypeDir},
 		file{name: "usr/bin/bash", mode: 0o755, body: []byte("#!bash")},
 		file{name: "usr/bin/chage", mode: 0o4755, body: []byte("chage")},
@@ -157,6 +172,8 @@ func baseLayer(tb testing.TB, db []byte) v1.Layer {
 		file{name: "var/lib/rpm/Packages", body: db},
 		reg("root/buildinfo/Dockerfile-ubi9-container-9.4-1123", ubiDockerfile),
 	)
+	baseLayers.Store(&db[0], l)
+	return l
 }
 
 // rpmdbLister is a FileLister over go-rpmdb: it copies the image's rpmdb
