@@ -179,10 +179,15 @@ func (t *Target) Labels() (map[string]string, error) {
 func (t *Target) FS(ctx context.Context) (*FS, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fs == nil && t.fsErr == nil {
-		t.fs, t.fsErr = ReadFS(ctx, t.Image, t.limits)
+	if t.fs != nil || t.fsErr != nil {
+		return t.fs, t.fsErr
 	}
-	return t.fs, t.fsErr
+	f, err := ReadFS(ctx, t.Image, t.limits)
+	if err != nil && ctx.Err() != nil {
+		return nil, err // cancelled: a later call may read again
+	}
+	t.fs, t.fsErr = f, err
+	return f, err
 }
 
 // Inventory returns the image's RPM inventory: the one given in

@@ -51,3 +51,40 @@ func ExamplePolicy_Certify() {
 	// publish: false
 	// blocked by RunAsNonRoot on linux/amd64
 }
+
+// noShell is a rule of one's own: the image must not ship a shell.
+type noShell struct{}
+
+func (noShell) Name() string        { return "HasNoShell" }
+func (noShell) Description() string { return "No /bin/sh or /usr/bin/bash in the image." }
+
+func (c noShell) Validate(ctx context.Context, t *certify.Target) certify.Result {
+	fsys, err := t.FS(ctx)
+	if err != nil {
+		return certify.Result{Status: certify.Error, Reason: err.Error(), Err: err}
+	}
+	for _, p := range []string{"bin/sh", "usr/bin/bash"} {
+		if _, err := fsys.Stat(p); err == nil {
+			return certify.Result{Status: certify.Failed, Reason: "/" + p + " is present"}
+		}
+	}
+	return certify.Result{Status: certify.Passed, Reason: "no shell"}
+}
+
+// ExampleCheck adds a check of one's own to a policy.
+func ExampleCheck() {
+	img, _ := crane.Image(map[string][]byte{"usr/bin/bash": []byte("ELF"), "licenses/L": []byte("MIT")})
+	base, _ := certify.New(certify.ScratchRoot)
+	policy := base.With(noShell{})
+	rep, _ := policy.Certify(context.Background(), img, certify.Subject{Repository: "quay.io/acme/tool", Tags: []string{"1.0"}})
+	for _, r := range rep.Platforms[0].Results {
+		if r.Check == "HasNoShell" || r.Status != certify.Passed {
+			fmt.Printf("%s: %s (%s)\n", r.Check, r.Status, r.Reason)
+		}
+	}
+	fmt.Println(policy.Name())
+	// Output:
+	// HasRequiredLabel: failed (missing labels: name, vendor, version, release, summary, description, maintainer)
+	// HasNoShell: failed (/usr/bin/bash is present)
+	// scratch-root+HasNoShell
+}

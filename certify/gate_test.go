@@ -1,6 +1,7 @@
 package certify_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -103,4 +104,22 @@ func TestGate(t *testing.T) {
 	d := certify.Gate(report(amd(all(P))), report(amd(with(all(P), "RunAsNonRoot", F))))
 	assert.Equal(t, certify.Block{Platform: "linux/amd64", Check: "RunAsNonRoot", Before: P, After: F, Reason: "RunAsNonRoot failed"}, d.Blocks[0])
 	assert.Equal(t, "certify: publication blocked: RunAsNonRoot on linux/amd64: passed before, failed now: RunAsNonRoot failed", d.Err().Error())
+}
+
+func TestReportJSON(t *testing.T) {
+	rep := &certify.Report{Policy: "container", Platforms: []certify.PlatformResults{{
+		Platform: "linux/amd64", Digest: "sha256:ab",
+		Results: []certify.Result{{Check: "HasLicense", Status: certify.Error, Reason: "boom", Err: errors.New("boom")}},
+	}}}
+	b, err := json.Marshal(rep)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"policy":"container","platforms":[{"platform":"linux/amd64","digest":"sha256:ab",
+		"results":[{"check":"HasLicense","status":"error","reason":"boom"}]}]}`, string(b))
+	var back certify.Report
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, certify.Error, back.Platforms[0].Results[0].Status)
+
+	b, err = json.Marshal(certify.Gate(nil, rep))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"allowed":false,"blocks":[{"platform":"linux/amd64","check":"HasLicense","after":"error","reason":"boom"}]}`, string(b))
 }
