@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/certify"
+	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/rpmscan"
 )
 
@@ -124,17 +124,7 @@ func fixtureRPMDB(tb testing.TB) []byte {
 	return b
 }
 
-var rpmdbTestdata = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/knqyf263/go-rpmdb").Output()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "pkg", "testdata")
-	if _, err := os.Stat(dir); err != nil {
-		return "", err
-	}
-	return dir, nil
-})
+var rpmdbTestdata = sync.OnceValues(testutil.RPMDBTestdataDir)
 
 // goRPMDB returns a real database shipped with go-rpmdb's module
 // ("ubi8-s390x/Packages": 183 packages of a UBI 8 image, with files).
