@@ -13,15 +13,15 @@ import (
 // The names of the container policy's checks, as [Result.Check] and
 // [Block.Check] carry them.
 const (
-	NameHasLicense = "HasLicense"
-	NameHasUniqueTag = "HasUniqueTag"
-	NameLayerCountAcceptable = "LayerCountAcceptable"
-	NameHasNoProhibitedPackages = "HasNoProhibitedPackages"
-	NameHasRequiredLabel = "HasRequiredLabel"
-	NameHasNoProhibitedLabels = "HasNoProhibitedLabels"
-	NameRunAsNonRoot = "RunAsNonRoot"
-	NameHasModifiedFiles = "HasModifiedFiles"
-	NameBasedOnUbi = "BasedOnUbi"
+	NameHasLicense                 = "HasLicense"
+	NameHasUniqueTag               = "HasUniqueTag"
+	NameLayerCountAcceptable       = "LayerCountAcceptable"
+	NameHasNoProhibitedPackages    = "HasNoProhibitedPackages"
+	NameHasRequiredLabel           = "HasRequiredLabel"
+	NameHasNoProhibitedLabels      = "HasNoProhibitedLabels"
+	NameRunAsNonRoot               = "RunAsNonRoot"
+	NameHasModifiedFiles           = "HasModifiedFiles"
+	NameBasedOnUbi                 = "BasedOnUbi"
 	NameHasProhibitedContainerName = "HasProhibitedContainerName"
 )
 
