@@ -148,8 +148,8 @@ func TestRegistryIndexAllOrNothing(t *testing.T) {
 	p := newPublisher(t, reg, nil)
 
 	// Tags that exist before the failed publish stay where they were.
-	old := testImage(t, 10)
-	_, err = p.Publish(t.Context(), publish.Request{Repository: repo, Image: old, VersionTag: "1-1", FloatingTags: []string{"latest"}})
+	old := testIndex(t, 10)
+	_, err = p.Publish(t.Context(), publish.Request{Repository: repo, Index: old, VersionTag: "1-1", FloatingTags: []string{"latest"}})
 	require.NoError(t, err)
 
 	res, err := p.Publish(t.Context(), publish.Request{Repository: repo, Index: idx, VersionTag: "2-1", FloatingTags: []string{"latest"}})

@@ -115,3 +115,16 @@ func ExampleCleanScratch() {
 	// removed rebuild-app-1
 	// killed 0
 }
+
+// ExampleSamePlatform matches the platforms of a multi-platform image the
+// way Run does when it picks a base image for each platform.
+func ExampleSamePlatform() {
+	arm64, _ := rebuild.ParsePlatform("linux/arm64")
+	v8, _ := rebuild.ParsePlatform("linux/arm64/v8")
+	s390x, _ := rebuild.ParsePlatform("linux/s390x")
+	fmt.Println(rebuild.SamePlatform(arm64, v8), rebuild.SamePlatform(arm64, s390x))
+	fmt.Println(rebuild.PlatformString(v8))
+	// Output:
+	// true false
+	// linux/arm64/v8
+}

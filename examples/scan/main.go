@@ -2,12 +2,15 @@
 // advisories, the errata it has not applied and its Container Health Index
 // grade.
 //
-//	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch]
+//	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch|all]
 //	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE
 //
 // IMAGE is a registry reference (registry.example.com/ns/repo:tag), an OCI
 // layout (oci:DIR, oci:DIR:TAG, oci:DIR@sha256:…) or a docker-archive
 // tarball (docker-archive:FILE). Errors go to stderr with exit status 1.
+// -platform chooses the image of a multi-platform index (default
+// linux/amd64); -platform all scans (and grades) every platform, one
+// report each: a JSON array, or one table per platform.
 //
 // With at least one -advisories (a directory of CSAF or OSV documents, a
 // CSAF feed URL such as Red Hat's
@@ -44,6 +47,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,9 +56,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/healthindex"
-	"github.com/openabs/abs/internal/imageref"
-	"github.com/openabs/abs/internal/testutil"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, Fedora)
 )
@@ -62,6 +66,8 @@ import (
 // report is what the command prints: the inventory and, when advisories
 // were given, the findings and grade next to it.
 type report struct {
+	// Platform is the platform scanned, when -platform was given.
+	Platform string `json:"platform,omitempty"`
 	*rpmscan.Inventory
 	*Grading
 }
@@ -91,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	format := fs.String("format", "table", "output format: json or table")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP and unverified TLS for registry references")
-	platform := fs.String("platform", "", "platform to choose from multi-platform images, os/arch[/variant] (default linux/amd64)")
+	platform := fs.String("platform", "", `platform to choose from multi-platform images, os/arch[/variant], or "all" for every platform (default linux/amd64)`)
 	demo := fs.String("demo", "", "write the demo image as a docker-archive tarball to this file and exit")
 	demoDB := fs.String("demo-rpmdb", "rpmscan/testdata/rpmdb/sqlite/rpmdb.sqlite", "rpmdb for -demo (path from the repository root)")
 	var sources []string
@@ -103,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	nowFlag := fs.String("now", "", "grade at this instant, RFC3339 (default: the current time)")
 	baseFlag := fs.String("base", "", "the image's base, REF[@sha256:…], when its annotations and labels do not name it (container-image advisories of the base are findings)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE\n       scan -demo FILE")
+		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch|all] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE\n       scan -demo FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -133,7 +139,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	opts := []imageref.Option{imageref.WithInsecure(*insecure)}
-	if *platform != "" {
+	all := *platform == "all"
+	platforms := []string{*platform}
+	if *platform != "" && !all {
 		p, err := imageref.ParsePlatform(*platform)
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
@@ -141,42 +149,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		opts = append(opts, imageref.WithPlatform(p))
 	}
-	img, err := imageref.Open(ctx, fs.Arg(0), opts...)
-	if err != nil {
-		fmt.Fprintln(stderr, "scan:", err)
-		return 1
-	}
-	inv, err := rpmscan.New().Scan(ctx, img)
-	if err != nil {
-		fmt.Fprintln(stderr, "scan:", err)
-		return 1
-	}
-	if *baseFlag != "" {
-		b := &rpmscan.BaseImage{Name: *baseFlag, Source: "config"}
-		if i := strings.IndexByte(b.Name, '@'); i >= 0 {
-			b.Digest = b.Name[i+1:]
-		}
-		inv.Base = b
-	}
-	out := report{Inventory: inv}
-	if len(sources) > 0 {
-		ix, err := loadIndex(ctx, sources, *repoToCPE, stderr)
+	if all {
+		ps, err := imageref.Platforms(ctx, fs.Arg(0), opts...)
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
 			return 1
 		}
-		out.Grading = grade(ix.Match(inv), now)
-		out.Unfixed = ix.Unfixed(inv)
-		if out.Unfixed == nil {
-			out.Unfixed = []advisory.Unfixed{}
+		platforms = platforms[:0]
+		for _, p := range ps {
+			platforms = append(platforms, p.String())
 		}
 	}
-	if *format == "json" {
+	var ix *advisory.Index
+	if len(sources) > 0 {
+		var err error
+		if ix, err = loadIndex(ctx, sources, *repoToCPE, stderr); err != nil {
+			fmt.Fprintln(stderr, "scan:", err)
+			return 1
+		}
+	}
+	var reports []report
+	for _, p := range platforms {
+		o := opts
+		if all {
+			pl, err := imageref.ParsePlatform(p)
+			if err != nil {
+				fmt.Fprintln(stderr, "scan:", err)
+				return 1
+			}
+			o = append(slices.Clone(opts), imageref.WithPlatform(pl))
+		}
+		r, err := scan(ctx, fs.Arg(0), o, ix, *baseFlag, now)
+		if err != nil {
+			fmt.Fprintln(stderr, "scan:", err)
+			return 1
+		}
+		r.Platform = p
+		reports = append(reports, r)
+	}
+	var err error
+	switch {
+	case *format == "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(out)
-	} else {
-		err = printTable(stdout, out)
+		if all {
+			err = enc.Encode(reports)
+		} else {
+			err = enc.Encode(reports[0])
+		}
+	default:
+		for i, r := range reports {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			if err = printTable(stdout, r); err != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "scan:", err)
@@ -185,9 +214,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// scan opens, scans and, with ix, matches and grades one image.
+func scan(ctx context.Context, ref string, opts []imageref.Option, ix *advisory.Index, base string, now time.Time) (report, error) {
+	img, err := imageref.Open(ctx, ref, opts...)
+	if err != nil {
+		return report{}, err
+	}
+	inv, err := rpmscan.New().Scan(ctx, img)
+	if err != nil {
+		return report{}, err
+	}
+	if base != "" {
+		b := &rpmscan.BaseImage{Name: base, Source: "config"}
+		if i := strings.IndexByte(b.Name, '@'); i >= 0 {
+			b.Digest = b.Name[i+1:]
+		}
+		inv.Base = b
+	}
+	out := report{Inventory: inv}
+	if ix != nil {
+		out.Grading = grade(ix.Match(inv), now)
+		out.Unfixed = ix.Unfixed(inv)
+		if out.Unfixed == nil {
+			out.Unfixed = []advisory.Unfixed{}
+		}
+	}
+	return out, nil
+}
+
 func printTable(w io.Writer, r report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Image:\t%s\n", r.Image.Digest)
+	if r.Platform != "" {
+		fmt.Fprintf(tw, "Platform:\t%s\n", r.Platform)
+	}
 	osName := strings.TrimSpace(r.OS.ID + " " + r.OS.VersionID)
 	if r.OS.PrettyName != "" {
 		osName = r.OS.PrettyName
@@ -274,7 +334,7 @@ func writeDemo(path, dbPath string) error {
 		}
 		return err
 	}
-	img, err := testutil.DemoImage(db)
+	img, err := demo.Image(db)
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,22 @@ func Open(ctx context.Context, ref string, opts ...Option) (v1.Image, error) {
 }
 
 func openRemote(ctx context.Context, s string, o *options) (v1.Image, error) {
+	desc, err := getRemote(ctx, s, o)
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		return choosePlatform(idx, o.platform)
+	}
+	return desc.Image()
+}
+
+// getRemote fetches the manifest (or index) s names.
+func getRemote(ctx context.Context, s string, o *options) (*remote.Descriptor, error) {
 	var nopts []name.Option
 	if o.insecure {
 		nopts = append(nopts, name.Insecure)
@@ -128,52 +144,14 @@ func openRemote(ctx context.Context, s string, o *options) (v1.Image, error) {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by WithInsecure
 		ropts = append(ropts, remote.WithTransport(tr))
 	}
-	desc, err := remote.Get(r, ropts...)
-	if err != nil {
-		return nil, err
-	}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, err
-		}
-		return choosePlatform(idx, o.platform)
-	}
-	return desc.Image()
+	return remote.Get(r, ropts...)
 }
 
 // openLayout opens "DIR", "DIR:TAG" or "DIR@DIGEST".
 func openLayout(s string, o *options) (v1.Image, error) {
-	dir, digest, tag := s, "", ""
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		dir, digest = s[:i], s[i+1:]
-	} else if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
-		if _, err := os.Stat(s); err != nil { // a directory named "a:b" wins
-			dir, tag = s[:i], s[i+1:]
-		}
-	}
-	idx, err := layout.ImageIndexFromPath(dir)
+	idx, im, found, digest, tag, err := layoutCandidates(s)
 	if err != nil {
 		return nil, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var found []v1.Descriptor
-	for _, d := range im.Manifests {
-		switch {
-		case digest != "":
-			if d.Digest.String() == digest {
-				found = append(found, d)
-			}
-		case tag != "":
-			if n := d.Annotations[annotationRefName]; n == tag || strings.HasSuffix(n, ":"+tag) {
-				found = append(found, d)
-			}
-		default:
-			found = append(found, d)
-		}
 	}
 	switch {
 	case len(found) == 0 && digest != "":
@@ -200,6 +178,41 @@ func openLayout(s string, o *options) (v1.Image, error) {
 		return choosePlatform(child, o.platform)
 	}
 	return idx.Image(d.Digest)
+}
+
+// layoutCandidates opens the layout of "DIR", "DIR:TAG" or "DIR@DIGEST"
+// and returns the descriptors of its index.json the tag or digest selects
+// (all of them when neither is given).
+func layoutCandidates(s string) (idx v1.ImageIndex, im *v1.IndexManifest, found []v1.Descriptor, digest, tag string, err error) {
+	dir := s
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		dir, digest = s[:i], s[i+1:]
+	} else if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
+		if _, err := os.Stat(s); err != nil { // a directory named "a:b" wins
+			dir, tag = s[:i], s[i+1:]
+		}
+	}
+	if idx, err = layout.ImageIndexFromPath(dir); err != nil {
+		return nil, nil, nil, "", "", err
+	}
+	if im, err = idx.IndexManifest(); err != nil {
+		return nil, nil, nil, "", "", err
+	}
+	for _, d := range im.Manifests {
+		switch {
+		case digest != "":
+			if d.Digest.String() == digest {
+				found = append(found, d)
+			}
+		case tag != "":
+			if n := d.Annotations[annotationRefName]; n == tag || strings.HasSuffix(n, ":"+tag) {
+				found = append(found, d)
+			}
+		default:
+			found = append(found, d)
+		}
+	}
+	return idx, im, found, digest, tag, nil
 }
 
 // findChild looks for the image with the given digest inside the indexes
@@ -324,6 +337,11 @@ func checkPlatform(img v1.Image, want v1.Platform) error {
 	got := cf.Platform()
 	if got == nil || got.OS == "" {
 		return nil // images without a platform fit anything
+	}
+	if got.Variant == "" {
+		// Configs often leave the variant to the index ("arm64" under
+		// an "arm64/v8" descriptor).
+		want.Variant = ""
 	}
 	if !got.Satisfies(want) {
 		return fmt.Errorf("%w %s (image is %s)", ErrNoPlatform, want.String(), got.String())
