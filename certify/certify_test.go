@@ -47,6 +47,7 @@ type fixture struct {
 	tags   []string
 	anno   map[string]string
 	policy certify.Variant
+	lister certify.FileLister // default: the policy's (rpmscan)
 }
 
 func (f fixture) image(t *testing.T) v1.Image {
@@ -84,8 +85,12 @@ func (f fixture) run(t *testing.T) *certify.Report {
 	if v == "" {
 		v = certify.Container
 	}
-	p, err := certify.New(v, certify.WithFileLister(rpmdbLister{dir: t.TempDir()}),
-		certify.WithLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	var opts []certify.Option
+	if f.lister != nil {
+		opts = append(opts, certify.WithFileLister(f.lister))
+	}
+	p, err := certify.New(v, append(opts,
+		certify.WithLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	require.NoError(t, err)
 	repo, tags := "quay.io/acme/widget", []string{"1.2-3", "latest"}
 	if f.repo != "" {
@@ -316,15 +321,28 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestNoFileLister(t *testing.T) {
-	p, err := certify.New(certify.Container)
+	target, err := certify.NewTarget(fixture{db: fixtureRPMDB(t)}.image(t), certify.Subject{})
 	require.NoError(t, err)
-	rep, err := p.Certify(t.Context(), fixture{db: fixtureRPMDB(t)}.image(t), certify.Subject{Repository: "quay.io/a/b", Tags: []string{"1"}})
-	require.NoError(t, err)
-	for _, r := range rep.Platforms[0].Results {
-		if r.Check == "HasModifiedFiles" {
-			assert.Equal(t, certify.Error, r.Status)
-			assert.ErrorIs(t, r.Err, certify.ErrNoFileLister)
-		}
+	r := certify.HasModifiedFiles{}.Validate(t.Context(), target)
+	assert.Equal(t, certify.Error, r.Status)
+	assert.ErrorIs(t, r.Err, certify.ErrNoFileLister)
+}
+
+// TestModifiedFilesListers runs HasModifiedFiles with rpmscan's file
+// lists and with go-rpmdb read directly: both see the same changes.
+func TestModifiedFilesListers(t *testing.T) {
+	ubi8 := goRPMDB(t, "ubi8-s390x/Packages")
+	for _, app := range [][]file{
+		appFiles(),
+		append(appFiles(), reg("usr/bin/bash", "patched")),
+		append(appFiles(), reg("usr/bin/.wh.bash", "")),
+	} {
+		target, err := certify.NewTarget(fixture{db: ubi8, app: app}.image(t), certify.Subject{})
+		require.NoError(t, err)
+		a := certify.HasModifiedFiles{Files: certify.ScannerFiles{}}.Validate(t.Context(), target)
+		b := certify.HasModifiedFiles{Files: rpmdbLister{dir: t.TempDir()}}.Validate(t.Context(), target)
+		assert.Equal(t, b, a)
+		assert.NotEqual(t, certify.Error, a.Status, a.Reason)
 	}
 }
 

@@ -166,11 +166,12 @@ func baseLayer(tb testing.TB, db []byte) v1.Layer {
 	return l
 }
 
-// rpmdbLister is a FileLister over go-rpmdb: it copies the image's rpmdb
-// out of its flattened filesystem and lists each package's files.
+// rpmdbLister is a FileLister over go-rpmdb alone, independent of
+// rpmscan: it copies the image's rpmdb out of its flattened filesystem and
+// lists each package's files. Tests run HasModifiedFiles with both.
 type rpmdbLister struct{ dir string }
 
-func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]certify.PackageFiles, error) {
+func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]rpmscan.Package, error) {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -214,18 +215,16 @@ func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]certify.
 	if err != nil {
 		return nil, err
 	}
-	out := make([]certify.PackageFiles, 0, len(pkgs))
+	out := make([]rpmscan.Package, 0, len(pkgs))
 	for _, p := range pkgs {
 		files, err := p.InstalledFiles()
 		if err != nil {
 			return nil, err
 		}
-		pf := certify.PackageFiles{
-			Package:     rpmscan.Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch, Vendor: p.Vendor},
-			InstallTime: int64(p.InstallTime),
-		}
+		pf := rpmscan.Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch, Vendor: p.Vendor,
+			InstallTime: int64(p.InstallTime)}
 		for _, f := range files {
-			pf.Files = append(pf.Files, certify.File{Path: f.Path, Flags: certify.FileFlags(f.Flags), Dir: f.Mode&0o170000 == 0o040000})
+			pf.Files = append(pf.Files, rpmscan.File{Path: f.Path, Mode: f.Mode, Flags: rpmscan.FileFlags(f.Flags)})
 		}
 		out = append(out, pf)
 	}

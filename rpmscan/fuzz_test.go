@@ -108,7 +108,7 @@ func FuzzReadRPMDB(f *testing.F) {
 		if err != nil {
 			return
 		}
-		pkgs, err := readPackages(context.Background(), p, backend)
+		pkgs, err := readPackages(context.Background(), p, backend, true)
 		if err == nil && pkgs == nil {
 			t.Fatal("nil packages without error")
 		}
@@ -131,7 +131,7 @@ func TestFuzzSeedsRPMDB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkgs, err := readPackages(t.Context(), p, backend)
+		pkgs, err := readPackages(t.Context(), p, backend, true)
 		if err != nil || len(pkgs) != 7 {
 			t.Fatalf("%s: %d packages, %v", p, len(pkgs), err)
 		}

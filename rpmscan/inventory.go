@@ -28,7 +28,41 @@ type Package struct {
 	// Module is the package's modularity label, "name:stream:version:context",
 	// or empty for non-modular content.
 	Module string `json:"module,omitempty"`
+	// InstallTime is when rpm installed the package, in seconds since the
+	// epoch. Set only by scans made [WithFiles].
+	InstallTime int64 `json:"install_time,omitempty"`
+	// Files are the files the package installed, as its rpmdb header
+	// records them. Set only by scans made [WithFiles].
+	Files []File `json:"files,omitempty"`
 }
+
+// File is one file an RPM installed.
+type File struct {
+	// Path is absolute, as rpm records it ("/usr/bin/bash").
+	Path string `json:"path"`
+	// Mode is the file's st_mode as rpm records it: type and permission bits.
+	Mode uint16 `json:"mode"`
+	// Flags are rpm's attributes of the file (%config, %doc, %ghost…).
+	Flags FileFlags `json:"flags,omitempty"`
+}
+
+// IsDir reports whether the file is a directory.
+func (f File) IsDir() bool { return f.Mode&0o170000 == 0o040000 }
+
+// FileFlags are rpm's attributes of an installed file (its RPMFILE_* bits).
+type FileFlags uint32
+
+// The file attributes rpm records.
+const (
+	FileConfig    FileFlags = 1 << 0  // %config
+	FileDoc       FileFlags = 1 << 1  // %doc
+	FileMissingOK FileFlags = 1 << 3  // %config(missingok)
+	FileNoReplace FileFlags = 1 << 4  // %config(noreplace)
+	FileGhost     FileFlags = 1 << 6  // %ghost
+	FileLicense   FileFlags = 1 << 7  // %license
+	FileReadme    FileFlags = 1 << 8  // %readme
+	FileArtifact  FileFlags = 1 << 12 // %artifact (build-id links and the like)
+)
 
 // EVR returns the package's "epoch:version-release"; the epoch is always
 // present, so EVRs compare the same way whatever produced them.

@@ -45,3 +45,11 @@ func WithTempDir(dir string) Option {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// WithFiles makes a scan record each package's installed files (path,
+// mode, rpm flags) and install time in [Package.Files] and
+// [Package.InstallTime]. It is off by default: a large rpmdb lists
+// hundreds of thousands of files.
+func WithFiles() Option {
+	return func(s *LayerScanner) { s.files = true }
+}

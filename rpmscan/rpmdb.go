@@ -60,7 +60,7 @@ func sqliteDriverRegistered() bool {
 // go-rpmdb sees the file, a bounded walk of our own checks every structure
 // go-rpmdb would follow, because go-rpmdb reads in a goroutine of its own,
 // where a panic or an endless loop on a damaged file cannot be recovered.
-func readPackages(ctx context.Context, file, backend string) ([]Package, error) {
+func readPackages(ctx context.Context, file, backend string, files bool) ([]Package, error) {
 	if backend == backendSQLite && !sqliteDriverRegistered() {
 		return nil, ErrNoSQLiteDriver
 	}
@@ -86,7 +86,14 @@ func readPackages(ctx context.Context, file, backend string) ([]Package, error) 
 			// gpg-pubkey entries are imported signing keys, not software.
 			continue
 		}
-		pkgs = append(pkgs, fromInfo(pi))
+		p := fromInfo(pi)
+		if files {
+			if p.Files, err = installedFiles(pi); err != nil {
+				return nil, fmt.Errorf("%w: package %s: %w", ErrCorruptRPMDB, p.Name, err)
+			}
+			p.InstallTime = int64(pi.InstallTime)
+		}
+		pkgs = append(pkgs, p)
 	}
 	sortPackages(pkgs)
 	return pkgs, nil
@@ -122,6 +129,24 @@ func fromInfo(pi *rpmdb.PackageInfo) Package {
 		Vendor:    pi.Vendor,
 		Module:    pi.Modularitylabel,
 	}
+}
+
+// installedFiles lists the files of pi, recovering from go-rpmdb panics.
+func installedFiles(pi *rpmdb.PackageInfo) (files []File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			files, err = nil, fmt.Errorf("reading files panicked: %v", r)
+		}
+	}()
+	infos, err := pi.InstalledFiles()
+	if err != nil {
+		return nil, err
+	}
+	files = make([]File, len(infos))
+	for i, f := range infos {
+		files[i] = File{Path: f.Path, Mode: f.Mode, Flags: FileFlags(f.Flags)}
+	}
+	return files, nil
 }
 
 // sortPackages orders packages by name, then epoch, version, release and

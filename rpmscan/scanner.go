@@ -22,6 +22,7 @@ type LayerScanner struct {
 	log     *slog.Logger
 	maxFile int64
 	tempDir string
+	files   bool
 }
 
 var _ Scanner = (*LayerScanner)(nil)
@@ -128,7 +129,7 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err != nil {
 		return nil, &RPMDBError{Path: dbPath, Err: err}
 	}
-	pkgs, err := readPackages(ctx, dbFile, backend)
+	pkgs, err := readPackages(ctx, dbFile, backend, s.files)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
