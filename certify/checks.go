@@ -10,6 +10,21 @@ import (
 	"strings"
 )
 
+// The names of the container policy's checks, as [Result.Check] and
+// [Block.Check] carry them.
+const (
+	NameHasLicense                 = "HasLicense"
+	NameHasUniqueTag               = "HasUniqueTag"
+	NameLayerCountAcceptable       = "LayerCountAcceptable"
+	NameHasNoProhibitedPackages    = "HasNoProhibitedPackages"
+	NameHasRequiredLabel           = "HasRequiredLabel"
+	NameHasNoProhibitedLabels      = "HasNoProhibitedLabels"
+	NameRunAsNonRoot               = "RunAsNonRoot"
+	NameHasModifiedFiles           = "HasModifiedFiles"
+	NameBasedOnUbi                 = "BasedOnUbi"
+	NameHasProhibitedContainerName = "HasProhibitedContainerName"
+)
+
 // MaxLayers is the most layers LayerCountAcceptable accepts.
 const MaxLayers = 40
 
@@ -46,7 +61,7 @@ func list(names []string) string {
 type HasLicense struct{}
 
 // Name implements [Check].
-func (HasLicense) Name() string { return "HasLicense" }
+func (HasLicense) Name() string { return NameHasLicense }
 
 // Description implements [Check].
 func (HasLicense) Description() string {
@@ -96,7 +111,7 @@ func (c HasLicense) Validate(ctx context.Context, t *Target) Result {
 type HasUniqueTag struct{}
 
 // Name implements [Check].
-func (HasUniqueTag) Name() string { return "HasUniqueTag" }
+func (HasUniqueTag) Name() string { return NameHasUniqueTag }
 
 // Description implements [Check].
 func (HasUniqueTag) Description() string {
@@ -120,7 +135,7 @@ func (c HasUniqueTag) Validate(_ context.Context, t *Target) Result {
 type LayerCountAcceptable struct{}
 
 // Name implements [Check].
-func (LayerCountAcceptable) Name() string { return "LayerCountAcceptable" }
+func (LayerCountAcceptable) Name() string { return NameLayerCountAcceptable }
 
 // Description implements [Check].
 func (LayerCountAcceptable) Description() string {
@@ -146,7 +161,7 @@ func (c LayerCountAcceptable) Validate(_ context.Context, t *Target) Result {
 type HasNoProhibitedPackages struct{}
 
 // Name implements [Check].
-func (HasNoProhibitedPackages) Name() string { return "HasNoProhibitedPackages" }
+func (HasNoProhibitedPackages) Name() string { return NameHasNoProhibitedPackages }
 
 // Description implements [Check].
 func (HasNoProhibitedPackages) Description() string {
@@ -178,7 +193,7 @@ func (c HasNoProhibitedPackages) Validate(ctx context.Context, t *Target) Result
 type HasRequiredLabel struct{}
 
 // Name implements [Check].
-func (HasRequiredLabel) Name() string { return "HasRequiredLabel" }
+func (HasRequiredLabel) Name() string { return NameHasRequiredLabel }
 
 // Description implements [Check].
 func (HasRequiredLabel) Description() string {
@@ -208,7 +223,7 @@ func (c HasRequiredLabel) Validate(_ context.Context, t *Target) Result {
 type HasNoProhibitedLabels struct{}
 
 // Name implements [Check].
-func (HasNoProhibitedLabels) Name() string { return "HasNoProhibitedLabels" }
+func (HasNoProhibitedLabels) Name() string { return NameHasNoProhibitedLabels }
 
 // Description implements [Check].
 func (HasNoProhibitedLabels) Description() string {
@@ -238,7 +253,7 @@ func (c HasNoProhibitedLabels) Validate(_ context.Context, t *Target) Result {
 type RunAsNonRoot struct{}
 
 // Name implements [Check].
-func (RunAsNonRoot) Name() string { return "RunAsNonRoot" }
+func (RunAsNonRoot) Name() string { return NameRunAsNonRoot }
 
 // Description implements [Check].
 func (RunAsNonRoot) Description() string {
@@ -267,7 +282,7 @@ func (c RunAsNonRoot) Validate(_ context.Context, t *Target) Result {
 type HasProhibitedContainerName struct{}
 
 // Name implements [Check].
-func (HasProhibitedContainerName) Name() string { return "HasProhibitedContainerName" }
+func (HasProhibitedContainerName) Name() string { return NameHasProhibitedContainerName }
 
 // Description implements [Check].
 func (HasProhibitedContainerName) Description() string {

@@ -50,8 +50,9 @@
 // and requires the catalog's layers to begin the image, where preflight
 // asks the catalog for images by uncompressed top layer; without a
 // catalog it trusts the /root/buildinfo record that Red Hat's build
-// system leaves in its images. HasModifiedFiles does not compare the
-// distribution tag of a package's release with os-release's PLATFORM_ID.
+// system leaves in its images. HasModifiedFiles decides whether a package
+// is Red Hat's by its vendor alone; preflight also compares the
+// distribution tag of the release ("el9") with os-release's PLATFORM_ID.
 // RunAsNonRoot also treats "0:GROUP" and "root:GROUP" as root. "for Red
 // Hat" is allowed at each occurrence rather than once.
 package certify

@@ -67,7 +67,7 @@ type HasModifiedFiles struct {
 var _ Check = HasModifiedFiles{}
 
 // Name implements [Check].
-func (HasModifiedFiles) Name() string { return "HasModifiedFiles" }
+func (HasModifiedFiles) Name() string { return NameHasModifiedFiles }
 
 // Description implements [Check].
 func (HasModifiedFiles) Description() string {

@@ -48,7 +48,7 @@ type BasedOnUbi struct {
 var _ Check = BasedOnUbi{}
 
 // Name implements [Check].
-func (BasedOnUbi) Name() string { return "BasedOnUbi" }
+func (BasedOnUbi) Name() string { return NameBasedOnUbi }
 
 // Description implements [Check].
 func (BasedOnUbi) Description() string {
