@@ -241,3 +241,36 @@ func statuses(tb testing.TB, rep *certify.Report) map[string]certify.Status {
 	}
 	return m
 }
+
+// syntheticLister reports, for an image of n layers, the packages
+// states(n) returns.
+func syntheticLister(states func(layers int) []testPkg) certify.FileLister {
+	return certify.FileListerFunc(func(_ context.Context, img v1.Image) ([]certify.PackageFiles, error) {
+		ls, err := img.Layers()
+		if err != nil {
+			return nil, err
+		}
+		var out []certify.PackageFiles
+		for _, p := range states(len(ls)) {
+			pf := certify.PackageFiles{
+				Package:     rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor},
+				InstallTime: p.install,
+			}
+			for _, f := range p.files {
+				pf.Files = append(pf.Files, certify.File{Path: f})
+			}
+			for _, f := range p.docs {
+				pf.Files = append(pf.Files, certify.File{Path: f, Flags: certify.FileDoc})
+			}
+			pf.Files = append(pf.Files, certify.File{Path: "/usr", Dir: true})
+			out = append(out, pf)
+		}
+		return out, nil
+	})
+}
+
+type failingLister struct{ err error }
+
+func (f failingLister) PackageFiles(context.Context, v1.Image) ([]certify.PackageFiles, error) {
+	return nil, f.err
+}

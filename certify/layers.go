@@ -481,17 +481,11 @@ func (f *FS) add(p pending, limit int) error {
 	return nil
 }
 
-// safeName cleans a tar entry name; names that climb above the root are
-// rejected, as container runtimes reject them.
+// safeName cleans a tar entry name ("./a//b/../c" is "a/c"); names that
+// climb above the root are rejected.
 func safeName(name string) (string, error) {
-	n := strings.TrimPrefix(name, "./")
-	n = strings.TrimLeft(n, "/")
-	for part := range strings.SplitSeq(n, "/") {
-		if part == ".." {
-			return "", fmt.Errorf("%w: %q", ErrUnsafePath, name)
-		}
-	}
-	if strings.ContainsRune(n, 0) {
+	n := strings.TrimLeft(name, "/")
+	if c := path.Clean(n); c == ".." || strings.HasPrefix(c, "../") || strings.ContainsRune(n, 0) {
 		return "", fmt.Errorf("%w: %q", ErrUnsafePath, name)
 	}
 	return clean(n), nil

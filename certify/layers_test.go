@@ -39,10 +39,11 @@ func TestReadFSWhiteouts(t *testing.T) {
 			reg("root/buildinfo/.wh.Dockerfile-y", ""),
 			file{name: "hard", typ: tar.TypeLink, link: "a/keep"},
 			file{name: "./sbin/su", mode: 0o4755, body: []byte("su")},
+			reg("x/../usr//bin/./env", "env"),
 		},
 	)
 	require.NoError(t, err)
-	for p, want := range map[string]bool{"a/keep": true, "a/gone": false, "b/x": false, "b/y": false, "b/new": true, "c": false, "c/z": false, "hard": true, "sbin/su": true} {
+	for p, want := range map[string]bool{"a/keep": true, "a/gone": false, "b/x": false, "b/y": false, "b/new": true, "c": false, "c/z": false, "hard": true, "sbin/su": true, "usr/bin/env": true} {
 		_, ok := f.Lookup(p)
 		assert.Equal(t, want, ok, p)
 	}
@@ -68,11 +69,11 @@ func TestReadFSWhiteouts(t *testing.T) {
 		}
 		changes = append(changes, s)
 	}
-	assert.Equal(t, []string{"-a/gone", "-b", "b/new", "-c", "-root/buildinfo/Dockerfile-y", "hard", "sbin/su"}, changes)
+	assert.Equal(t, []string{"-a/gone", "-b", "b/new", "-c", "-root/buildinfo/Dockerfile-y", "hard", "sbin/su", "usr/bin/env"}, changes)
 
 	var walked []string
 	require.NoError(t, f.Walk("", func(e certify.Entry) error { walked = append(walked, e.Path); return nil }))
-	assert.Equal(t, []string{"a", "a/keep", "b", "b/new", "hard", "root", "root/buildinfo", "root/buildinfo/Dockerfile-x", "sbin", "sbin/su"}, walked)
+	assert.Equal(t, []string{"a", "a/keep", "b", "b/new", "hard", "root", "root/buildinfo", "root/buildinfo/Dockerfile-x", "sbin", "sbin/su", "usr", "usr/bin", "usr/bin/env"}, walked)
 }
 
 func TestReadFSSymlinks(t *testing.T) {
@@ -104,6 +105,7 @@ func TestReadFSBadInput(t *testing.T) {
 		want  error
 	}{
 		{"climbs", []file{reg("../../etc/passwd", "x")}, certify.ErrUnsafePath},
+		{"climbs after a detour", []file{reg("a/../../etc/passwd", "x")}, certify.ErrUnsafePath},
 		{"hardlink climbs", []file{{name: "x", typ: tar.TypeLink, link: "../y"}}, certify.ErrUnsafePath},
 		{"whiteout of dotdot", []file{reg("a/.wh...", "")}, certify.ErrUnsafePath},
 	}
