@@ -244,33 +244,30 @@ func statuses(tb testing.TB, rep *certify.Report) map[string]certify.Status {
 
 // syntheticLister reports, for an image of n layers, the packages
 // states(n) returns.
-func syntheticLister(states func(layers int) []testPkg) certify.FileLister {
-	return certify.FileListerFunc(func(_ context.Context, img v1.Image) ([]certify.PackageFiles, error) {
-		ls, err := img.Layers()
-		if err != nil {
-			return nil, err
+type syntheticLister func(layers int) []testPkg
+
+func (states syntheticLister) PackageFiles(_ context.Context, img v1.Image) ([]rpmscan.Package, error) {
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	var out []rpmscan.Package
+	for _, p := range states(len(ls)) {
+		pkg := rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor, InstallTime: p.install}
+		for _, f := range p.files {
+			pkg.Files = append(pkg.Files, rpmscan.File{Path: f, Mode: 0o100755})
 		}
-		var out []certify.PackageFiles
-		for _, p := range states(len(ls)) {
-			pf := certify.PackageFiles{
-				Package:     rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor},
-				InstallTime: p.install,
-			}
-			for _, f := range p.files {
-				pf.Files = append(pf.Files, certify.File{Path: f})
-			}
-			for _, f := range p.docs {
-				pf.Files = append(pf.Files, certify.File{Path: f, Flags: certify.FileDoc})
-			}
-			pf.Files = append(pf.Files, certify.File{Path: "/usr", Dir: true})
-			out = append(out, pf)
+		for _, f := range p.docs {
+			pkg.Files = append(pkg.Files, rpmscan.File{Path: f, Mode: 0o100644, Flags: rpmscan.FileDoc})
 		}
-		return out, nil
-	})
+		pkg.Files = append(pkg.Files, rpmscan.File{Path: "/usr", Mode: 0o040755})
+		out = append(out, pkg)
+	}
+	return out, nil
 }
 
 type failingLister struct{ err error }
 
-func (f failingLister) PackageFiles(context.Context, v1.Image) ([]certify.PackageFiles, error) {
+func (f failingLister) PackageFiles(context.Context, v1.Image) ([]rpmscan.Package, error) {
 	return nil, f.err
 }
