@@ -66,7 +66,7 @@ func seedFleet(tb testing.TB, s fleetSpec) string {
 				inv.RPMDB.LayerDigest = fmt.Sprintf("sha256:own%061x", i)
 				inv.Packages = append(inv.Packages, rpmscan.Package{Name: fmt.Sprintf("app-%d", i%50), Version: "2.0", Release: "1.el9", Arch: "x86_64"})
 			}
-			if err := store.PutInventory(ctx, tx, inv, fleetNow); err != nil {
+			if err := store.PutInventory(ctx, tx, inv, "", fleetNow); err != nil {
 				return err
 			}
 			if err := store.SetManaged(ctx, tx, fmt.Sprintf("app-%04d", i), inv.Image.Digest, fleetNow); err != nil {

@@ -9,9 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // TestBuildFromSourceOverSSH rebuilds from source: the image's git
@@ -34,7 +36,7 @@ func TestBuildFromSourceOverSSH(t *testing.T) {
 	srv := gittest.StartSSH(t, repo.Dir)
 	img := e.projects[0].Images[0]
 	img.Source = &rebuild.GitSource{URL: srv.URL, Branch: "main", Auth: rebuild.GitAuth{
-		SSHKey: rebuild.NewSecret(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
+		SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
 	e.projects[0].Images = []abs.Image{img}
 
 	o := e.start(e.sqlite("abs.db"),
@@ -44,10 +46,10 @@ func TestBuildFromSourceOverSSH(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rep.Rebuilds, 1)
 	r := rep.Rebuilds[0]
-	require.Equal(t, "published", r.State, r.Detail)
+	require.Equal(t, abs.RebuildPublished, r.State, r.Detail)
 	assert.Equal(t, abs.MethodBuild, r.Method)
-	assert.Equal(t, "C", r.BeforeGrade)
-	assert.Equal(t, "A", r.AfterGrade)
+	assert.Equal(t, healthindex.GradeC, r.BeforeGrade)
+	assert.Equal(t, healthindex.GradeA, r.AfterGrade)
 	assert.Equal(t, []string{"1.0-2", "latest"}, r.Tags)
 	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1}, e.tagPushes())
 	assert.Len(t, e.smtp.Messages(), 1)

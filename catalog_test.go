@@ -3,9 +3,6 @@ package abs_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/partnerapi"
 	"github.com/openabs/abs/partnerapi/partnerapitest"
 	"github.com/openabs/abs/publish"
@@ -43,77 +40,6 @@ func TestProjectFromCatalog(t *testing.T) {
 
 	_, err = abs.ProjectFromCatalog(t.Context(), srv.Client(t), "000000000000000000000000")
 	assert.ErrorIs(t, err, partnerapi.ErrNotFound)
-}
-
-// TestConfigFile runs one cycle from a YAML configuration, as
-// `autorebuild -config FILE -once` does.
-func TestConfigFile(t *testing.T) {
-	e := newEnv(t, demo.Advisories...)
-	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
-	dir := t.TempDir()
-	yaml := fmt.Sprintf(`
-state:
-  sqlite: %s
-poll_interval: "0"
-advisories:
-  sources: [%s]
-registries:
-  - host: %s
-    insecure: true
-builder:
-  kind: none
-notify:
-  email:
-    host: %s
-    port: %d
-    tls: none
-    from: "openabs <abs@example.invalid>"
-work_dir: %s
-projects:
-  - name: demo
-    owners: [%s]
-    images:
-      - repository: %s
-        auto_rebuild: true
-      - repository: %s
-        auto_rebuild: true
-`, filepath.Join(dir, "abs.db"), e.advDir, e.reg.Host, e.smtp.Host, e.smtp.Port, dir, demo.Owner,
-		e.fleet.Apps[0].Repository, e.fleet.Apps[1].Repository)
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
-	cfg, err := abs.LoadConfig(path)
-	require.NoError(t, err)
-	assert.Equal(t, time.Duration(0), cfg.PollInterval())
-	o, db, err := cfg.Open(t.Context(), abs.WithClock(func() time.Time { return e.now }))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	assert.Len(t, o.Notes(), 2, "auto-rebuild turns on auto-publish, and says so")
-	require.NoError(t, o.Start(t.Context()))
-	t.Cleanup(func() { _ = o.Stop(t.Context()) })
-	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
-	require.NoError(t, err)
-	for _, s := range rep.Summary().Images {
-		assert.True(t, s.Published, s.Name)
-		assert.Equal(t, "A", s.AfterGrade)
-	}
-	assert.Len(t, e.smtp.Messages(), 1)
-}
-
-func TestConfigErrors(t *testing.T) {
-	for name, body := range map[string]string{
-		"unknown key":   "projects: [{name: p}]\nbogus: 1\n",
-		"bad duration":  "poll_interval: soon\nprojects: [{name: p}]\n",
-		"no projects":   "poll_interval: 1h\n",
-		"not yaml":      "projects: [\n",
-		"unknown field": "projects: [{name: p, images: [{repo: x}]}]\n",
-	} {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
-			_, err := abs.LoadConfig(path)
-			require.ErrorIs(t, err, abs.ErrConfig)
-		})
-	}
 }
 
 // TestPollLoop: with a poll interval, Start runs a cycle by itself.
@@ -163,7 +89,7 @@ func TestCatalogPublish(t *testing.T) {
 	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
 	for _, r := range rep.Rebuilds {
-		assert.Equal(t, "published", r.State, r.Image+": "+r.Detail)
+		assert.Equal(t, abs.RebuildPublished, r.State, r.Image+": "+r.Detail)
 	}
 	reqs := srv.ImageRequests()
 	require.Len(t, reqs, 2, "one catalog publish request per rebuilt image")

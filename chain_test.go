@@ -8,7 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 )
 
 func chainEnv(t *testing.T, advs ...demo.Advisory) *env {
@@ -46,8 +47,8 @@ func TestParentsBeforeChildren(t *testing.T) {
 		case "demo/plugin":
 			plugin = r
 		}
-		assert.Equal(t, "published", r.State, r.Image+": "+r.Detail)
-		assert.Equal(t, "A", r.AfterGrade, r.Image)
+		assert.Equal(t, abs.RebuildPublished, r.State, r.Image+": "+r.Detail)
+		assert.Equal(t, healthindex.GradeA, r.AfterGrade, r.Image)
 	}
 	require.NotEmpty(t, app.NewDigest)
 	got, err := remoteBase(t, e, "demo/plugin", plugin.NewDigest)
@@ -65,14 +66,14 @@ func TestParentFailureSkipsChildren(t *testing.T) {
 	o := e.start(e.sqlite("abs.db"))
 	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
-	states := map[string]string{}
+	states := map[string]abs.RebuildState{}
 	for _, r := range rep.Rebuilds {
 		states[r.Image] = r.State
 		if r.Image == "demo/plugin" {
 			assert.Contains(t, r.Detail, "parent demo/app failed")
 		}
 	}
-	assert.Equal(t, map[string]string{"demo/app": "failed", "demo/api": "failed", "demo/plugin": "skipped"}, states)
+	assert.Equal(t, map[string]abs.RebuildState{"demo/app": abs.RebuildFailed, "demo/api": abs.RebuildFailed, "demo/plugin": abs.RebuildSkipped}, states)
 	assert.Empty(t, e.tagPushes())
 	assert.Len(t, e.smtp.Messages(), 1)
 }

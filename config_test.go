@@ -18,7 +18,8 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/testutil"
 )
 
@@ -92,7 +93,7 @@ func TestPushHandler(t *testing.T) {
 	e := newEnv(t)
 	o, err := abs.New(t.Context(), e.sqlite("abs.db"), e.projects, e.options()...)
 	require.NoError(t, err) // not started: a push only enqueues
-	secret := abs.NewSecret("s3cret-push-key")
+	secret := sec.New("s3cret-push-key")
 	h := o.Handler(secret)
 	body := []byte(`{"advisory":"RHSA-2099:9001"}`)
 	sig := sec.Sign(secret, body)
@@ -128,7 +129,7 @@ func TestPushHandler(t *testing.T) {
 				rep, err := o.Report(t.Context(), resp.Cycle)
 				require.NoError(t, err)
 				assert.Equal(t, "RHSA-2099:9001", rep.Advisory)
-				assert.Equal(t, "queued", rep.State)
+				assert.Equal(t, abs.CycleQueued, rep.State)
 			}
 			assert.NotContains(t, rec.Body.String(), "s3cret")
 		})
@@ -137,16 +138,16 @@ func TestPushHandler(t *testing.T) {
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/push", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer ")
 		rec := httptest.NewRecorder()
-		o.Handler(abs.Secret{}).ServeHTTP(rec, req)
+		o.Handler(sec.Value{}).ServeHTTP(rec, req)
 		assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	})
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := abs.NewSecret("hunter2-very-secret")
+	s := sec.New("hunter2-very-secret")
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "secret", s)
-	j, err := json.Marshal(struct{ S abs.Secret }{s})
+	j, err := json.Marshal(struct{ S sec.Value }{s})
 	require.NoError(t, err)
 	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q", s, s, s, s, s), logs.String(), string(j)} {
 		assert.NotContains(t, out, "hunter2", out)
@@ -156,10 +157,10 @@ func TestSecretNeverPrints(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	rep := &abs.Report{
-		Images: []abs.ImageReport{{Name: "a", Grade: "C", Digest: "sha256:1"}, {Name: "b", Grade: "A", Digest: "sha256:2"}},
-		Rebuilds: []abs.RebuildReport{{Image: "a", State: "published", NewDigest: "sha256:3", AfterGrade: "A",
+		Images: []abs.ImageReport{{Name: "a", Grade: healthindex.GradeC, Digest: "sha256:1"}, {Name: "b", Grade: healthindex.GradeA, Digest: "sha256:2"}},
+		Rebuilds: []abs.RebuildReport{{Image: "a", State: abs.RebuildPublished, NewDigest: "sha256:3", AfterGrade: healthindex.GradeA,
 			Advisories: []string{demo.OpenSSL.ID}}},
-		Notifications: []abs.NotificationReport{{Owner: "o", State: "sent", Events: 1}},
+		Notifications: []abs.NotificationReport{{Owner: "o", State: abs.NotificationSent, Events: 1}},
 	}
 	got, err := json.Marshal(rep.Summary())
 	require.NoError(t, err)

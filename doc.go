@@ -33,18 +33,33 @@
 // enqueues one rebuild job per image, unique per (image digest,
 // advisories) so an advisory never rebuilds an image twice; each rebuild
 // enqueues its publish job in the transaction that records the verified
-// image, and one notify job per owner waits for the cycle's rebuilds. A
-// crashed worker's job is picked up again and resumes from the recorded
-// state. The database is SQLite by default (OpenSQLite: one file, nothing
+// image; a child's rebuild is enqueued in the transaction that finishes its
+// parent, and an owner's notify job in the one that finishes the owner's
+// last rebuild of the cycle, so no job polls for its turn. A crashed
+// worker's job is picked up again and resumes from the recorded state. The database is SQLite by default (OpenSQLite: one file, nothing
 // to install) or PostgreSQL (OpenPostgres) for several replicas sharing
-// the work; the state lives beside River's tables with its own versioned
-// migrations.
+// the work; NewSQLite and NewPostgres take a pool the program opened
+// itself, as River's drivers do. The state lives beside River's tables with
+// its own versioned migrations, which New applies unless
+// WithAutoMigrate(false) leaves them to a separate Database.Migrate step.
+// The package links no SQL driver: register one as "sqlite" (import
+// github.com/openabs/abs/rpmscan/sqlitedriver) for SQLite.
+//
+// Results are typed: a Report carries CycleState, RebuildState,
+// NotificationState, Method and Reason constants and healthindex.Grade
+// grades, and lists per image the CVEs that affect it with no fix yet
+// (ImageReport.Unfixed, from VEX documents; never graded). Advisory sync
+// applies each source's batch with advisory.ApplyBatch, the same rules as
+// advisory.Store. Inventories are stored under the scanner's release
+// (VersionedScanner), so a new scanner release rescans.
 //
 // Cycles start from a poll loop (WithPollInterval), a call to Trigger or
 // RunCycle, or an HTTP push (Handler) authenticated by a shared secret.
 // A dry run (CycleOptions.DryRun) plans with explanations and builds,
 // pushes and mails nothing. Plan runs one without starting the workers, so
 // work queued by earlier cycles stays queued as well.
+//
+//	import _ "github.com/openabs/abs/rpmscan/sqlitedriver" // "sqlite" for the state and rpmdbs
 //
 //	db, err := abs.OpenSQLite(ctx, "abs.db")
 //	if err != nil { … }

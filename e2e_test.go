@@ -7,7 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 )
 
 // TestNewAdvisoryToPublishedImage goes from "a new advisory appears in the
@@ -22,7 +23,7 @@ func TestNewAdvisoryToPublishedImage(t *testing.T) {
 	first, err := o.RunCycle(ctx, abs.CycleOptions{})
 	require.NoError(t, err)
 	for _, img := range first.Images {
-		assert.Equal(t, "A", img.Grade, "a Moderate advisory does not lower the grade")
+		assert.Equal(t, healthindex.GradeA, img.Grade, "a Moderate advisory does not lower the grade")
 	}
 	assert.Empty(t, first.Plan)
 	assert.Empty(t, e.smtp.Messages())
@@ -39,15 +40,15 @@ func TestNewAdvisoryToPublishedImage(t *testing.T) {
 	require.Len(t, sum, 2)
 	for _, a := range e.fleet.Apps {
 		s := sum[a.Name]
-		assert.Equal(t, "C", s.BeforeGrade, a.Name)
-		assert.Equal(t, "A", s.AfterGrade, a.Name)
+		assert.Equal(t, healthindex.GradeC, s.BeforeGrade, a.Name)
+		assert.Equal(t, healthindex.GradeA, s.AfterGrade, a.Name)
 		assert.True(t, s.Published, a.Name)
 		assert.Equal(t, a.Digest, s.OldDigest)
 		assert.NotEqual(t, s.OldDigest, s.NewDigest)
 		assert.Equal(t, []string{demo.OpenSSL.ID}, s.Advisories)
 	}
 	for _, r := range rep.Rebuilds {
-		assert.Equal(t, []string{"planned", "building", "built", "published"}, r.History, r.Image)
+		assert.Equal(t, []abs.RebuildState{abs.RebuildPlanned, abs.RebuildBuilding, abs.RebuildBuilt, abs.RebuildPublished}, r.History, r.Image)
 		assert.Equal(t, abs.MethodRebase, r.Method)
 	}
 	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes())
@@ -60,7 +61,7 @@ func TestNewAdvisoryToPublishedImage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, again.Plan)
 	for _, img := range again.Images {
-		assert.Equal(t, "A", img.Grade)
+		assert.Equal(t, healthindex.GradeA, img.Grade)
 	}
 	assert.Len(t, e.tagPushes(), 4)
 	assert.Len(t, e.smtp.Messages(), 1)
@@ -73,12 +74,12 @@ func TestDryRun(t *testing.T) {
 	o := e.start(e.sqlite("abs.db"))
 	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{DryRun: true})
 	require.NoError(t, err)
-	assert.Equal(t, "dry-run", rep.State)
+	assert.Equal(t, abs.CycleDryRun, rep.State)
 	require.Len(t, rep.Plan, 2)
 	for _, st := range rep.Plan {
 		assert.Equal(t, abs.ReasonAffected, st.Reason)
 		assert.Contains(t, st.Why, demo.OpenSSL.ID)
-		assert.Equal(t, "C", st.BeforeGrade)
+		assert.Equal(t, healthindex.GradeC, st.BeforeGrade)
 	}
 	for _, img := range rep.Images {
 		assert.NotEmpty(t, img.Explanation)
@@ -105,7 +106,7 @@ func TestPlanRunsNoQueuedWork(t *testing.T) {
 
 	rep, err := o.Plan(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, "dry-run", rep.State)
+	assert.Equal(t, abs.CycleDryRun, rep.State)
 	assert.True(t, rep.DryRun)
 	assert.Len(t, rep.Plan, 2)
 	assert.Empty(t, rep.Rebuilds)
@@ -114,5 +115,5 @@ func TestPlanRunsNoQueuedWork(t *testing.T) {
 
 	q, err := o.Report(t.Context(), queued)
 	require.NoError(t, err)
-	assert.Equal(t, "queued", q.State)
+	assert.Equal(t, abs.CycleQueued, q.State)
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/secret"
 )
 
 // FuzzPushHandler: whatever an authenticated caller sends, the push
@@ -26,7 +26,7 @@ func FuzzPushHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := o.Handler(abs.NewSecret("k"))
+	h := o.Handler(secret.New("k"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/push", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer k")
@@ -35,22 +35,5 @@ func FuzzPushHandler(f *testing.F) {
 		if rec.Code != http.StatusAccepted && rec.Code != http.StatusBadRequest {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}
-	})
-}
-
-// FuzzLoadConfig: a configuration file either loads or fails with
-// ErrConfig; it never panics.
-func FuzzLoadConfig(f *testing.F) {
-	if b, err := os.ReadFile("examples/autorebuild/config.example.yaml"); err == nil {
-		f.Add(b)
-	}
-	f.Add([]byte("projects: [{name: p, images: [{repository: r}]}]\npoll_interval: 1h\n"))
-	f.Add([]byte("poll_interval: -1h\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = abs.LoadConfig(path)
 	})
 }

@@ -39,7 +39,7 @@ var advisoryIDRE = regexp.MustCompile(`^[A-Z]{2,10}-[0-9]{4}:[0-9]{1,7}$|^[A-Za-
 // either as "Authorization: Bearer SECRET" or as an HMAC-SHA256 of the body
 // in SignatureHeader; both are compared in constant time. An empty secret
 // refuses every request.
-func (o *Orchestrator) Handler(key Secret) http.Handler {
+func (o *Orchestrator) Handler(key sec.Value) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -77,7 +77,7 @@ func (o *Orchestrator) Handler(key Secret) http.Handler {
 	})
 }
 
-func authorized(key Secret, r *http.Request, body []byte) bool {
+func authorized(key sec.Value, r *http.Request, body []byte) bool {
 	if key.IsZero() {
 		return false
 	}
@@ -90,12 +90,3 @@ func authorized(key Secret, r *http.Request, body []byte) bool {
 	}
 	return false
 }
-
-// Secret holds a credential such as the push handler's shared secret. It
-// is secret.Value: it never prints, only Reveal returns the value.
-type Secret = sec.Value
-
-// NewSecret is secret.New, kept so that existing callers compile.
-//
-// Deprecated: use secret.New.
-func NewSecret(s string) Secret { return sec.New(s) }

@@ -16,10 +16,11 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/internal/smtptest"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
+	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // the "sqlite" driver for the state and for rpmdbs
 )
 
 // env is a fleet on real loopback servers: an in-process registry that

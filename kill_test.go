@@ -18,7 +18,8 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
@@ -181,7 +182,7 @@ func TestKilledAtEachStep(t *testing.T) {
 			rep := wait(t, o, cycle)
 			for _, s := range rep.Summary().Images {
 				assert.True(t, s.Published, s.Name)
-				assert.Equal(t, "A", s.AfterGrade, s.Name)
+				assert.Equal(t, healthindex.GradeA, s.AfterGrade, s.Name)
 			}
 			assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes(),
 				"every tag is pushed exactly once")

@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/smtptest"
 	"github.com/openabs/abs/rpmscan"
 )
@@ -31,7 +32,7 @@ func TestRebuildThatDoesNotFixIsNotPublished(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rep.Rebuilds, 2)
 	for _, r := range rep.Rebuilds {
-		assert.Equal(t, "failed", r.State, r.Image)
+		assert.Equal(t, abs.RebuildFailed, r.State, r.Image)
 		assert.Contains(t, r.Detail, "verify: rebuild does not fix RHSA-2099:9100")
 		assert.Empty(t, r.NewDigest)
 	}
@@ -70,8 +71,8 @@ func TestGradeDropWarning(t *testing.T) {
 	assert.Empty(t, rep.Plan, "auto-rebuild is off")
 	require.Len(t, rep.Warnings, 2)
 	for _, w := range rep.Warnings {
-		assert.Equal(t, "C", w.From)
-		assert.Equal(t, "D", w.To)
+		assert.Equal(t, healthindex.GradeC, w.From)
+		assert.Equal(t, healthindex.GradeD, w.To)
 		assert.Equal(t, old.ID, w.Advisory)
 		assert.WithinDuration(t, e.now.Add(2*24*time.Hour), w.At, 24*time.Hour)
 	}
@@ -95,7 +96,7 @@ func TestMailServerFailuresAreRetried(t *testing.T) {
 	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
 	require.Len(t, rep.Notifications, 1)
-	assert.Equal(t, "sent", rep.Notifications[0].State)
+	assert.Equal(t, abs.NotificationSent, rep.Notifications[0].State)
 	assert.Equal(t, 2, rep.Notifications[0].Events)
 	assert.Len(t, e.smtp.Messages(), 1)
 }
@@ -154,7 +155,7 @@ func TestVerifyRefusesToPublish(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, rep.Rebuilds, 2)
 			for _, r := range rep.Rebuilds {
-				assert.Equal(t, "failed", r.State, r.Image)
+				assert.Equal(t, abs.RebuildFailed, r.State, r.Image)
 				assert.True(t, strings.HasPrefix(r.Detail, tc.detail), "%s: %s", r.Image, r.Detail)
 			}
 			for _, s := range rep.Summary().Images {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/internal/store/storetest"
 )
 
@@ -54,8 +54,8 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	}
 	require.Len(t, rebuilds, 2, "two images, each rebuilt once across both cycles")
 	for _, r := range rebuilds {
-		assert.Equal(t, "published", r.State, r.Image)
-		assert.Equal(t, []string{"planned", "building", "built", "published"}, r.History, r.Image)
+		assert.Equal(t, abs.RebuildPublished, r.State, r.Image)
+		assert.Equal(t, []abs.RebuildState{abs.RebuildPlanned, abs.RebuildBuilding, abs.RebuildBuilt, abs.RebuildPublished}, r.History, r.Image)
 	}
 	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes())
 	assert.Len(t, e.smtp.Messages(), 1)

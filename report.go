@@ -3,83 +3,136 @@ package abs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
 )
 
-// Report is what a cycle found, planned and did.
-type Report struct {
-	Cycle    string    `json:"cycle"`
-	Cause    string    `json:"cause"`
-	Advisory string    `json:"advisory,omitempty"`
-	DryRun   bool      `json:"dry_run,omitempty"`
-	Started  time.Time `json:"started"`
-	// State is queued, running, planned, dry-run or failed.
-	State string `json:"state"`
-	// Error says why a failed cycle failed.
-	Error string `json:"error,omitempty"`
-	// Synced are the advisories new or changed in this cycle's sync.
-	Synced []string `json:"synced,omitempty"`
-	// Affected maps each new advisory (and the triggering one) to the
-	// managed images it affects.
+// storedPlan is how a cycle's plan is kept in the database. It is its own
+// struct, apart from the public Report, so that renaming a Report field
+// needs no data migration; its JSON names are those the first release
+// stored, so older databases read as before.
+type storedPlan struct {
+	Synced   []string            `json:"synced,omitempty"`
 	Affected map[string][]string `json:"affected,omitempty"`
-	// Images are every managed image's state at planning time.
-	Images []ImageReport `json:"images"`
-	// Plan is the rebuilds, parents before children.
-	Plan []PlanStep `json:"plan,omitempty"`
-	// Warnings are grade drops announced by this cycle.
-	Warnings []Warning `json:"warnings,omitempty"`
-	// Rebuilds are the outcomes of the plan.
-	Rebuilds []RebuildReport `json:"rebuilds,omitempty"`
-	// Notifications are the messages of this cycle, one per owner.
-	Notifications []NotificationReport `json:"notifications,omitempty"`
+	Images   []storedImage       `json:"images"`
+	Plan     []storedStep        `json:"plan,omitempty"`
+	Warnings []storedWarning     `json:"warnings,omitempty"`
 }
 
-// ImageReport is one managed image as a cycle saw it.
-type ImageReport struct {
+type storedImage struct {
 	Name        string             `json:"name"`
 	Reference   string             `json:"reference"`
 	Digest      string             `json:"digest,omitempty"`
 	Grade       string             `json:"grade,omitempty"`
 	NextDrop    *time.Time         `json:"next_drop,omitempty"`
 	Findings    []advisory.Finding `json:"findings,omitempty"`
+	Unfixed     []advisory.Unfixed `json:"unfixed,omitempty"`
 	Explanation string             `json:"explanation,omitempty"`
 	Error       string             `json:"error,omitempty"`
 }
 
-// RebuildReport is the outcome of one planned rebuild.
-type RebuildReport struct {
+type storedStep struct {
 	ID          string   `json:"id"`
 	Image       string   `json:"image"`
-	State       string   `json:"state"`
 	Reason      string   `json:"reason"`
-	Method      string   `json:"method"`
-	Detail      string   `json:"detail,omitempty"`
+	Why         string   `json:"why"`
 	Advisories  []string `json:"advisories,omitempty"`
-	OldDigest   string   `json:"old_digest"`
-	NewDigest   string   `json:"new_digest,omitempty"`
-	BeforeGrade string   `json:"before_grade,omitempty"`
-	AfterGrade  string   `json:"after_grade,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
-	// History is the states the rebuild went through.
-	History []string `json:"history,omitempty"`
+	Method      string   `json:"method"`
+	Parent      string   `json:"parent,omitempty"`
+	ParentID    string   `json:"parent_id,omitempty"`
+	Batch       int      `json:"batch"`
+	BeforeGrade string   `json:"before_grade"`
+	Key         string   `json:"key"`
+	Duplicate   bool     `json:"duplicate,omitempty"`
 }
 
-// NotificationReport is one owner's message.
-type NotificationReport struct {
-	Owner  string `json:"owner"`
-	State  string `json:"state"`
-	Events int    `json:"events"`
+type storedWarning struct {
+	Image    string    `json:"image"`
+	Digest   string    `json:"digest"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	At       time.Time `json:"at"`
+	Advisory string    `json:"advisory"`
 }
 
-// ErrCycleFailed is returned by Wait when a cycle gave up.
-var ErrCycleFailed = errors.New("abs: cycle failed")
+// grade reads a stored grade letter; "" (no grade) gives the zero Grade.
+func grade(s string) healthindex.Grade {
+	g, _ := healthindex.ParseGrade(s)
+	return g
+}
 
-const cycleFailed = "failed"
+// letter is the stored form of a grade ("" for none).
+func letter(g healthindex.Grade) string {
+	if !g.Valid() {
+		return ""
+	}
+	return g.String()
+}
+
+func (r *Report) stored() storedPlan {
+	p := storedPlan{Synced: r.Synced, Affected: r.Affected, Images: []storedImage{}}
+	for _, i := range r.Images {
+		p.Images = append(p.Images, storedImage{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: letter(i.Grade),
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error})
+	}
+	for _, s := range r.Plan {
+		p.Plan = append(p.Plan, storedStep{ID: s.ID, Image: s.Image, Reason: string(s.Reason), Why: s.Why, Advisories: s.Advisories,
+			Method: string(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: letter(s.BeforeGrade),
+			Key: s.Key, Duplicate: s.Duplicate})
+	}
+	for _, w := range r.Warnings {
+		p.Warnings = append(p.Warnings, storedWarning{Image: w.Image, Digest: w.Digest, From: letter(w.From), To: letter(w.To),
+			At: w.At, Advisory: w.Advisory})
+	}
+	return p
+}
+
+func (p storedPlan) fill(r *Report) {
+	r.Synced, r.Affected = p.Synced, p.Affected
+	r.Images = []ImageReport{}
+	for _, i := range p.Images {
+		r.Images = append(r.Images, ImageReport{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: grade(i.Grade),
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error})
+	}
+	for _, s := range p.Plan {
+		r.Plan = append(r.Plan, PlanStep{ID: s.ID, Image: s.Image, Reason: Reason(s.Reason), Why: s.Why, Advisories: s.Advisories,
+			Method: Method(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: grade(s.BeforeGrade),
+			Key: s.Key, Duplicate: s.Duplicate})
+	}
+	for _, w := range p.Warnings {
+		r.Warnings = append(r.Warnings, Warning{Image: w.Image, Digest: w.Digest, From: grade(w.From), To: grade(w.To),
+			At: w.At, Advisory: w.Advisory})
+	}
+}
+
+func encodePlan(r *Report) (string, error) {
+	b, err := json.Marshal(r.stored())
+	return string(b), err
+}
+
+func decodePlan(doc string) (storedPlan, error) {
+	var p storedPlan
+	if doc == "" {
+		return p, nil
+	}
+	err := json.Unmarshal([]byte(doc), &p)
+	return p, err
+}
+
+// Report returns what a cycle did so far. A failed cycle's report has
+// State CycleFailed and says why in Error; the error is for a cycle that
+// cannot be read (unknown id, database failure).
+func (o *Orchestrator) Report(ctx context.Context, cycleID string) (*Report, error) {
+	rep, _, err := o.report(ctx, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
 
 // report loads a cycle's report and says whether all its work is done.
 func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, error) {
@@ -87,20 +140,20 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, fmt.Errorf("abs: cycle %s: %w", id, err)
 	}
-	rep := &Report{Cycle: c.ID, Cause: c.Cause, Advisory: c.Advisory, DryRun: c.DryRun, Started: c.Started}
-	switch c.State {
-	case cycleQueued, cycleRunning:
-		rep.State = c.State
+	rep := &Report{Cycle: c.ID, Cause: c.Cause, Advisory: c.Advisory, DryRun: c.DryRun, Started: c.Started, State: CycleState(c.State)}
+	switch rep.State {
+	case CycleQueued, CycleRunning:
 		return rep, false, nil
-	case cycleFailed:
-		rep.State, rep.Error = c.State, c.Plan
-		return rep, true, fmt.Errorf("%w: %s", ErrCycleFailed, c.Plan)
+	case CycleFailed:
+		rep.Error = c.Plan
+		return rep, true, nil
 	}
-	if err := json.Unmarshal([]byte(c.Plan), rep); err != nil {
+	p, err := decodePlan(c.Plan)
+	if err != nil {
 		return nil, false, fmt.Errorf("abs: cycle %s plan: %w", id, err)
 	}
-	rep.State = c.State
-	if c.State == cycleDryRun {
+	p.fill(rep)
+	if rep.State == CycleDryRun {
 		return rep, true, nil
 	}
 	done := true
@@ -108,17 +161,21 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	rep.Rebuilds = nil
 	for _, r := range rebuilds {
-		rr := RebuildReport{ID: r.ID, Image: r.Image, State: r.State, Reason: r.Reason, Method: r.Method, Detail: r.Detail,
-			Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest, BeforeGrade: r.BeforeGrade, AfterGrade: r.AfterGrade}
-		if rr.History, err = store.RebuildLog(ctx, o.db, r.ID); err != nil {
+		rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
+			Detail: r.Detail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
+			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade)}
+		hist, err := store.RebuildLog(ctx, o.db, r.ID)
+		if err != nil {
 			return nil, false, err
+		}
+		for _, h := range hist {
+			rr.History = append(rr.History, RebuildState(h))
 		}
 		if p, err := store.GetPush(ctx, o.db, r.ID); err == nil {
 			rr.Tags = p.Tags
 		}
-		if !store.Terminal(r.State) {
+		if !rr.State.Final() {
 			done = false
 		}
 		rep.Rebuilds = append(rep.Rebuilds, rr)
@@ -127,10 +184,9 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	rep.Notifications = nil
 	for _, n := range notes {
-		nr := NotificationReport{Owner: n.Owner, State: n.State}
-		if n.State != store.NoteSent && n.State != store.NoteFailed {
+		nr := NotificationReport{Owner: n.Owner, State: NotificationState(n.State)}
+		if nr.State != NotificationSent && nr.State != NotificationFailed {
 			done = false
 		} else {
 			var evs []json.RawMessage
@@ -140,52 +196,4 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		rep.Notifications = append(rep.Notifications, nr)
 	}
 	return rep, done, nil
-}
-
-// Summary is the short form of a report that examples print as JSON.
-type Summary struct {
-	Images        []ImageSummary `json:"images"`
-	Notifications int            `json:"notifications"`
-}
-
-// ImageSummary is one image in a Summary.
-type ImageSummary struct {
-	Name        string   `json:"name"`
-	BeforeGrade string   `json:"before_grade"`
-	AfterGrade  string   `json:"after_grade"`
-	OldDigest   string   `json:"old_digest"`
-	NewDigest   string   `json:"new_digest"`
-	Published   bool     `json:"published"`
-	Advisories  []string `json:"advisories"`
-	State       string   `json:"state,omitempty"`
-	Detail      string   `json:"detail,omitempty"`
-}
-
-// Summary returns every image of the report with its grade before and
-// after, its digests and the advisories it was rebuilt for; an image not
-// rebuilt keeps its grade and digest.
-func (r *Report) Summary() Summary {
-	s := Summary{Images: []ImageSummary{}}
-	byImage := map[string]RebuildReport{}
-	for _, rb := range r.Rebuilds {
-		byImage[rb.Image] = rb
-	}
-	for _, img := range r.Images {
-		is := ImageSummary{Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
-			NewDigest: img.Digest, Advisories: []string{}}
-		if rb, ok := byImage[img.Name]; ok {
-			is.State, is.Detail = rb.State, rb.Detail
-			is.Advisories = append(is.Advisories, rb.Advisories...)
-			if rb.State == "published" {
-				is.Published, is.NewDigest, is.AfterGrade = true, rb.NewDigest, rb.AfterGrade
-			}
-		}
-		s.Images = append(s.Images, is)
-	}
-	for _, n := range r.Notifications {
-		if n.State == "sent" && n.Events > 0 {
-			s.Notifications++
-		}
-	}
-	return s
 }

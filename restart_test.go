@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store/storetest"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
@@ -154,7 +155,7 @@ func restartAtEachStep(t *testing.T, backend string) {
 			rep := wait(t, o2, id)
 			for _, s := range rep.Summary().Images {
 				assert.True(t, s.Published, s.Name)
-				assert.Equal(t, "A", s.AfterGrade, s.Name)
+				assert.Equal(t, healthindex.GradeA, s.AfterGrade, s.Name)
 			}
 			assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes(),
 				"every tag is pushed exactly once")
@@ -203,7 +204,7 @@ func TestAutoRebuildTurnedOffSkipsQueuedRebuilds(t *testing.T) {
 	rep := wait(t, o2, id)
 	require.Len(t, rep.Rebuilds, 2)
 	for _, r := range rep.Rebuilds {
-		assert.Equal(t, "skipped", r.State, r.Image)
+		assert.Equal(t, abs.RebuildSkipped, r.State, r.Image)
 		assert.Equal(t, "auto-rebuild is off", r.Detail, r.Image)
 	}
 	assert.Empty(t, e.tagPushes())

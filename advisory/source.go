@@ -153,31 +153,170 @@ func NewStore() *Store {
 	return &Store{advs: map[string]Advisory{}, vex: map[string]VEX{}}
 }
 
-// Apply applies a batch: drops the content of replaced sources, stores new
-// and changed documents, then removes deleted ids.
+// Apply applies a batch with ApplyBatch.
 func (s *Store) Apply(b *Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(b.Replace) > 0 {
-		maps.DeleteFunc(s.advs, func(_ string, a Advisory) bool { return slices.Contains(b.Replace, a.Source) })
-		maps.DeleteFunc(s.vex, func(_ string, v VEX) bool { return slices.Contains(b.Replace, v.Source) })
-	}
+	_, _ = ApplyBatch(context.Background(), memSink{s}, b) // memSink never fails
+}
+
+// Sink is where ApplyBatch keeps advisories and VEX documents: Store keeps
+// them in memory, the orchestrator in its database. Implement it to keep
+// them elsewhere; ApplyBatch holds the rules, a Sink only stores.
+type Sink interface {
+	// Updated returns the Updated time of the stored advisory id (or,
+	// with vex set, of the VEX document of CVE id) and whether one is
+	// stored.
+	Updated(ctx context.Context, id string, vex bool) (time.Time, bool, error)
+	// PutAdvisory stores a in place of any advisory with its id and
+	// reports whether the stored content changed.
+	PutAdvisory(ctx context.Context, a Advisory) (bool, error)
+	// PutVEX stores v in place of any VEX document for its CVE and
+	// reports whether the stored content changed.
+	PutVEX(ctx context.Context, v VEX) (bool, error)
+	// IDs returns the ids of the advisories and the CVEs of the VEX
+	// documents stored from source.
+	IDs(ctx context.Context, source string) (advisories, vex []string, err error)
+	// Delete removes the advisory and the VEX document with id, and
+	// reports whether either was stored.
+	Delete(ctx context.Context, id string) (bool, error)
+}
+
+// Applied is what ApplyBatch changed.
+type Applied struct {
+	// Advisories are the ids of the advisories that are new or changed.
+	Advisories []string
+	// VEX are the CVEs of the VEX documents that are new or changed.
+	VEX []string
+	// Deleted counts the documents removed.
+	Deleted int
+}
+
+// ApplyBatch applies a batch to s, the one implementation of these rules:
+// what a replaced source (b.Replace) stored and the batch does not carry
+// again is removed; each advisory and VEX document is stored unless the
+// stored one was updated later (the newer Updated wins); then the
+// withdrawn ids (b.Deleted) are removed.
+func ApplyBatch(ctx context.Context, s Sink, b *Batch) (Applied, error) {
+	var out Applied
+	keep := map[string]bool{}
 	for _, a := range b.Advisories {
-		if old, ok := s.advs[a.ID]; ok && old.Updated.After(a.Updated) {
-			continue
-		}
-		s.advs[a.ID] = a
+		keep["a:"+a.ID] = true
 	}
 	for _, v := range b.VEX {
-		if old, ok := s.vex[v.CVE]; ok && old.Updated.After(v.Updated) {
+		keep["v:"+v.CVE] = true
+	}
+	del := func(id string) error {
+		ok, err := s.Delete(ctx, id)
+		if ok {
+			out.Deleted++
+		}
+		return err
+	}
+	for _, src := range b.Replace {
+		advs, vex, err := s.IDs(ctx, src)
+		if err != nil {
+			return out, err
+		}
+		for _, id := range advs {
+			if !keep["a:"+id] {
+				if err := del(id); err != nil {
+					return out, err
+				}
+			}
+		}
+		for _, id := range vex {
+			if !keep["v:"+id] {
+				if err := del(id); err != nil {
+					return out, err
+				}
+			}
+		}
+	}
+	newer := func(id string, vex bool, t time.Time) (bool, error) {
+		old, ok, err := s.Updated(ctx, id, vex)
+		return ok && old.After(t), err
+	}
+	for _, a := range b.Advisories {
+		if skip, err := newer(a.ID, false, a.Updated); err != nil || skip {
+			if err != nil {
+				return out, err
+			}
 			continue
 		}
-		s.vex[v.CVE] = v
+		changed, err := s.PutAdvisory(ctx, a)
+		if err != nil {
+			return out, err
+		}
+		if changed {
+			out.Advisories = append(out.Advisories, a.ID)
+		}
+	}
+	for _, v := range b.VEX {
+		if skip, err := newer(v.CVE, true, v.Updated); err != nil || skip {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		changed, err := s.PutVEX(ctx, v)
+		if err != nil {
+			return out, err
+		}
+		if changed {
+			out.VEX = append(out.VEX, v.CVE)
+		}
 	}
 	for _, id := range b.Deleted {
-		delete(s.advs, id)
-		delete(s.vex, id)
+		if err := del(id); err != nil {
+			return out, err
+		}
 	}
+	return out, nil
+}
+
+// memSink is Store as a Sink; the caller holds the Store's lock.
+type memSink struct{ s *Store }
+
+func (m memSink) Updated(_ context.Context, id string, vex bool) (time.Time, bool, error) {
+	if vex {
+		v, ok := m.s.vex[id]
+		return v.Updated, ok, nil
+	}
+	a, ok := m.s.advs[id]
+	return a.Updated, ok, nil
+}
+
+func (m memSink) PutAdvisory(_ context.Context, a Advisory) (bool, error) {
+	m.s.advs[a.ID] = a
+	return true, nil
+}
+
+func (m memSink) PutVEX(_ context.Context, v VEX) (bool, error) {
+	m.s.vex[v.CVE] = v
+	return true, nil
+}
+
+func (m memSink) IDs(_ context.Context, source string) (advs, vex []string, _ error) {
+	for id, a := range m.s.advs {
+		if a.Source == source {
+			advs = append(advs, id)
+		}
+	}
+	for id, v := range m.s.vex {
+		if v.Source == source {
+			vex = append(vex, id)
+		}
+	}
+	return advs, vex, nil
+}
+
+func (m memSink) Delete(_ context.Context, id string) (bool, error) {
+	_, a := m.s.advs[id]
+	_, v := m.s.vex[id]
+	delete(m.s.advs, id)
+	delete(m.s.vex, id)
+	return a || v, nil
 }
 
 // Advisories returns the stored advisories sorted by id.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,4 +89,21 @@ func TestLoadIndex(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, _, err = LoadIndex(t.Context(), []string{"testdata/missing"}, "")
 	require.Error(t, err)
+}
+
+// TestApplyBatchVEX: VEX documents follow the same rules as advisories: an
+// older document does not replace a newer one, a replaced source's
+// documents not carried again are removed, a withdrawn CVE goes.
+func TestApplyBatchVEX(t *testing.T) {
+	now := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := NewStore()
+	st.Apply(&Batch{VEX: []VEX{{CVE: "CVE-2099-1", Updated: now, Title: "new", Source: "s"}, {CVE: "CVE-2099-2", Updated: now, Source: "s"}}})
+	st.Apply(&Batch{VEX: []VEX{{CVE: "CVE-2099-1", Updated: now.AddDate(0, -1, 0), Title: "old", Source: "s"}}})
+	require.Len(t, st.VEX(), 2)
+	assert.Equal(t, "new", st.VEX()[0].Title, "the newer Updated wins")
+	st.Apply(&Batch{Replace: []string{"s"}, VEX: []VEX{{CVE: "CVE-2099-2", Updated: now, Source: "s"}}})
+	require.Len(t, st.VEX(), 1, "a replaced source keeps only what it carries again")
+	assert.Equal(t, "CVE-2099-2", st.VEX()[0].CVE)
+	st.Apply(&Batch{Deleted: []string{"CVE-2099-2"}})
+	assert.Empty(t, st.VEX())
 }

@@ -20,14 +20,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/config"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, UBI 9)
 )
 
@@ -66,7 +74,7 @@ func main() {
 
 func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
 	fmt.Fprintln(out, "openabs auto-rebuild demo: everything runs in this process; the advisories are DEMO DATA")
-	res, err := demo.Run(ctx, demo.Options{Progress: progress})
+	res, err := demoCycle(ctx, demoOptions{Progress: progress})
 	if err != nil {
 		return err
 	}
@@ -84,12 +92,138 @@ func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs
 	return nil
 }
 
+// demoOptions tune demoCycle.
+type demoOptions struct {
+	Progress func(abs.Progress)
+	Logger   *slog.Logger
+	// Dir holds the state database, advisories and git repositories
+	// (default: a temporary directory removed afterwards).
+	Dir string
+	// Builder builds from source when a rebase cannot apply; nil means
+	// rebase only.
+	Builder rebuild.Builder
+	Now     func() time.Time
+}
+
+// demoResult is what a demo cycle did.
+type demoResult struct {
+	Report *abs.Report
+	Mail   []demo.Mail
+}
+
+// demoCycle sets up the demonstration's world (an in-process registry with
+// an outdated base, two applications built on it and the updated base, the
+// demo advisories, git sources and a mail sink), then wires an
+// orchestrator over it exactly as a deployment would and runs one cycle.
+func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	say := func(format string, args ...any) {
+		if opts.Progress != nil {
+			opts.Progress(abs.Progress{Stage: "setup", Message: fmt.Sprintf(format, args...)})
+		}
+	}
+	dir := opts.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "openabs-demo-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+
+	// The world: registry, images, advisories, sources, mail.
+	reg := demo.StartRegistry()
+	defer reg.Close()
+	fleet, err := demo.Seed(ctx, reg.Host)
+	if err != nil {
+		return nil, err
+	}
+	say("registry on %s (in-process); pushed base %s and %d applications built on it", reg.Host, fleet.BaseRef, len(fleet.Apps))
+	if err := demo.UpdateBase(ctx, fleet); err != nil {
+		return nil, err
+	}
+	say("the base's vendor pushed an updated base to %s", fleet.BaseRef)
+	advDir := filepath.Join(dir, "advisories")
+	if err := demo.WriteAdvisories(advDir, now(), demo.Advisories...); err != nil {
+		return nil, err
+	}
+	say("wrote %d demo CSAF advisories (DEMO DATA) to %s", len(demo.Advisories), advDir)
+	sink, err := demo.StartSMTP()
+	if err != nil {
+		return nil, err
+	}
+	defer sink.Close()
+	say("SMTP sink on %s:%d (in-process)", sink.Host, sink.Port)
+
+	// The wiring a deployment copies: projects, state, sources,
+	// publisher, notifier.
+	project := abs.Project{Name: "demo", Owners: []string{demo.Owner}}
+	for _, a := range fleet.Apps {
+		src := filepath.Join(dir, "git", filepath.Base(a.Name))
+		if _, err := demo.GitRepo(src, fleet.BaseRef, "app/"+filepath.Base(a.Name)+".txt", a.Name+"\n"); err != nil {
+			return nil, err
+		}
+		project.Images = append(project.Images, abs.Image{Name: a.Name, Repository: a.Repository, Tag: a.Tag,
+			AutoRebuild: true, Tags: []string{"latest"},
+			Source: &rebuild.GitSource{URL: "file://" + src, Branch: "main"}})
+	}
+	db, err := abs.OpenSQLite(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	mail, err := notify.NewEmail(notify.EmailConfig{Host: sink.Host, Port: sink.Port, TLS: notify.NoTLS,
+		From: "openabs demo <abs@example.invalid>", Now: now})
+	if err != nil {
+		return nil, err
+	}
+	o, err := abs.New(ctx, db, []abs.Project{project},
+		abs.WithSources(advisory.NewDir(advDir)),
+		abs.WithScanner(rpmscan.New(rpmscan.WithLogger(logger))),
+		abs.WithBuilder(opts.Builder), // builds from source when a rebase cannot apply
+		abs.WithPublisher(publish.NewRegistry(publish.WithAnonymous(), publish.WithPlainHTTP(), publish.WithLogger(logger))),
+		abs.WithNotifier(mail),
+		abs.WithClock(now),
+		abs.WithLogger(logger),
+		abs.WithProgress(opts.Progress),
+		abs.WithWorkDir(dir),
+	)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range o.Notes() {
+		say("%s", n)
+	}
+	if err := o.Start(ctx); err != nil {
+		return nil, err
+	}
+	rep, runErr := o.RunCycle(ctx, abs.CycleOptions{Cause: "demo"})
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := o.Stop(stopCtx); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	return &demoResult{Report: rep, Mail: sink.Messages()}, nil
+}
+
 func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
-	cfg, err := abs.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	opts := []abs.Option{abs.WithProgress(progress)}
+	cfg.Progress = progress
+	var opts []abs.Option
 	if once {
 		opts = append(opts, abs.WithPollInterval(0)) // just this one cycle
 	}
@@ -155,7 +289,7 @@ func printReport(out io.Writer, rep *abs.Report) {
 		case s.Published:
 			state = "published"
 		case s.State != "":
-			state = s.State + ": " + s.Detail
+			state = string(s.State) + ": " + s.Detail
 		}
 		fmt.Fprintf(out, "  %-28s %s -> %s  %s -> %s  %s\n", s.Name, s.BeforeGrade, s.AfterGrade, s.OldDigest, s.NewDigest, state)
 		if len(s.Advisories) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,7 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
-	"github.com/openabs/abs/internal/demo"
+	"github.com/openabs/abs/config"
+	"github.com/openabs/abs/demo"
+	"github.com/openabs/abs/healthindex"
 )
 
 // TestDemoJSON runs the example as a user would and checks the summary.
@@ -37,8 +40,8 @@ func TestDemoJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum), stdout.String())
 	require.Len(t, sum.Images, 2)
 	for _, img := range sum.Images {
-		assert.Equal(t, "C", img.BeforeGrade)
-		assert.Equal(t, "A", img.AfterGrade)
+		assert.Equal(t, healthindex.GradeC, img.BeforeGrade)
+		assert.Equal(t, healthindex.GradeA, img.AfterGrade)
 		assert.True(t, img.Published)
 		assert.NotEqual(t, img.OldDigest, img.NewDigest)
 	}
@@ -48,7 +51,7 @@ func TestDemoJSON(t *testing.T) {
 }
 
 func TestExampleConfigLoads(t *testing.T) {
-	c, err := abs.LoadConfig("config.example.yaml")
+	c, err := config.Load("config.example.yaml")
 	require.NoError(t, err)
 	require.Len(t, c.Projects, 1)
 	assert.Equal(t, "registry.example.com/payments/api", c.Projects[0].Images[0].Repository)
@@ -137,7 +140,7 @@ func TestConfigOnce(t *testing.T) {
 	require.Len(t, sum.Images, 2)
 	for _, img := range sum.Images {
 		assert.True(t, img.Published, img.Name)
-		assert.Equal(t, "A", img.AfterGrade)
+		assert.Equal(t, healthindex.GradeA, img.AfterGrade)
 	}
 	assert.Len(t, e.sink.Messages(), 1)
 	assert.Contains(t, stderr.String(), "auto-rebuild turns on auto-publish")
@@ -149,7 +152,7 @@ func TestConfigOnce(t *testing.T) {
 func TestConfigDryRunLeavesQueuedWorkAlone(t *testing.T) {
 	ctx := t.Context()
 	e := newConfigEnv(t)
-	cfg, err := abs.LoadConfig(e.path)
+	cfg, err := config.Load(e.path)
 	require.NoError(t, err)
 	o, db, err := cfg.Open(ctx)
 	require.NoError(t, err)
@@ -168,5 +171,30 @@ func TestConfigDryRunLeavesQueuedWorkAlone(t *testing.T) {
 	defer db.Close()
 	rep, err := o.Report(ctx, queued)
 	require.NoError(t, err)
-	assert.Equal(t, "queued", rep.State, "the dry run ran no queued work")
+	assert.Equal(t, abs.CycleQueued, rep.State, "the dry run ran no queued work")
+}
+
+// TestDemoCycle runs the demonstration in-process: both applications go
+// from C to A, are published and their owner gets one message.
+func TestDemoCycle(t *testing.T) {
+	var progress []string
+	res, err := demoCycle(t.Context(), demoOptions{
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Progress: func(p abs.Progress) { progress = append(progress, p.Stage+": "+p.Message) },
+		Dir:      t.TempDir(),
+	})
+	require.NoError(t, err, strings.Join(progress, "\n"))
+	t.Log(strings.Join(progress, "\n"))
+	sum := res.Report.Summary()
+	require.Len(t, sum.Images, 2)
+	for _, img := range sum.Images {
+		assert.Equal(t, healthindex.GradeC, img.BeforeGrade, img.Name)
+		assert.Equal(t, healthindex.GradeA, img.AfterGrade, img.Name)
+		assert.True(t, img.Published, img.Name)
+		assert.NotEqual(t, img.OldDigest, img.NewDigest)
+		assert.Equal(t, []string{demo.OpenSSL.ID, demo.Glibc.ID}, img.Advisories)
+	}
+	assert.Equal(t, 1, sum.Notifications)
+	require.Len(t, res.Mail, 1, "one message for the one owner")
+	assert.Equal(t, []string{demo.Owner}, res.Mail[0].To)
 }

@@ -48,7 +48,7 @@ import (
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
-	"github.com/openabs/abs/internal/imageref"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, Fedora)
 )

@@ -61,9 +61,9 @@ import (
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/certify"
+	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/healthindex"
-	"github.com/openabs/abs/internal/imageref"
-	"github.com/openabs/abs/internal/testutil"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, Fedora)
 )
@@ -326,7 +326,7 @@ func writeDemo(path, dbPath string) error {
 		}
 		return err
 	}
-	img, err := testutil.DemoImage(db)
+	img, err := demo.Image(db)
 	if err != nil {
 		return err
 	}

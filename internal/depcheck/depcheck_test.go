@@ -1,12 +1,16 @@
 package depcheck
 
 import (
+	"database/sql"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	abs "github.com/openabs/abs"
 )
 
 const module = "github.com/openabs/abs"
@@ -24,7 +28,13 @@ var layers = map[string][]string{
 	"partnerapi":  {"secret"},
 	"publish":     {"partnerapi", "secret"},
 	"certify":     {"rpmscan", "partnerapi", "secret"},
+	"imageref":    {},
+	"demo":        {},
 }
+
+// composers may import the root package: the application packages built
+// on the orchestrator's exported API.
+var composers = []string{"config"}
 
 // heavy are dependencies only the orchestrator and the examples may link:
 // a leaf package that imports them drags a database or a job engine into
@@ -90,10 +100,53 @@ func TestRootComposes(t *testing.T) {
 	require.NoError(t, err)
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
-		if len(f) == 0 || f[0] == module ||
+		if len(f) == 0 || f[0] == module || slices.Contains(composers, strings.TrimPrefix(f[0], module+"/")) ||
 			strings.HasPrefix(f[0], module+"/examples/") || strings.HasPrefix(f[0], module+"/internal/") {
 			continue
 		}
 		require.NotContains(t, f[1:], module, "%s imports the root package", f[0])
 	}
+}
+
+// rootForbidden are what the root package must not link, directly or
+// not: a configuration format (the application's business, package
+// config) and a database driver (the embedding program chooses its own).
+var rootForbidden = []string{"gopkg.in/yaml.v3", "go.yaml.in/yaml", "modernc.org/sqlite", "github.com/glebarez/"}
+
+// TestRootStaysSDK: importing the orchestrator links no YAML library and
+// no SQL driver.
+func TestRootStaysSDK(t *testing.T) {
+	for _, dep := range deps(t, module) {
+		for _, f := range rootForbidden {
+			if strings.HasPrefix(dep, f) {
+				t.Errorf("the root package links %s", dep)
+			}
+		}
+	}
+}
+
+// TestExamplesUsePublicAPI: no example imports an internal package, so a
+// user can copy any example out of the repository and build it.
+func TestExamplesUsePublicAPI(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"/examples/...").Output()
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.NotEmpty(t, lines)
+	for _, line := range lines {
+		f := strings.Fields(line)
+		for _, imp := range f[1:] {
+			if strings.HasPrefix(imp, module+"/internal/") {
+				t.Errorf("%s imports %s", f[0], imp)
+			}
+		}
+	}
+}
+
+// TestOpenSQLiteWithoutDriver: this test binary links no SQLite driver,
+// and OpenSQLite says so with its sentinel error instead of failing
+// obscurely.
+func TestOpenSQLiteWithoutDriver(t *testing.T) {
+	require.NotContains(t, sql.Drivers(), "sqlite")
+	_, err := abs.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "abs.db"))
+	require.ErrorIs(t, err, abs.ErrNoSQLiteDriver)
 }

@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // Dialect names the SQL database behind a DB.
@@ -24,6 +24,11 @@ const (
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("store: not found")
+
+// ErrNoSQLiteDriver is returned by OpenSQLite when no database/sql driver
+// named "sqlite" is registered: the package links none itself, so that the
+// embedding program chooses its own.
+var ErrNoSQLiteDriver = errors.New(`store: no database/sql driver named "sqlite" is registered`)
 
 // Querier runs statements. It is implemented by DB and by Tx, so the
 // domain operations work inside or outside a transaction. Statements use
@@ -67,12 +72,23 @@ type DB struct {
 	dialect Dialect
 	sqlDB   *sql.DB
 	pool    *pgxpool.Pool
+	owned   bool // opened here, so Close closes it
 }
+
+// FromSQL wraps a SQLite database the caller opened (with any driver
+// compatible with modernc.org/sqlite); Close leaves it open.
+func FromSQL(db *sql.DB) *DB { return &DB{dialect: SQLite, sqlDB: db} }
+
+// FromPool wraps a PostgreSQL pool the caller opened; Close leaves it open.
+func FromPool(pool *pgxpool.Pool) *DB { return &DB{dialect: Postgres, pool: pool} }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, or an
 // in-memory one for ":memory:". It allows one open connection, as River's
 // SQLite driver advises.
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	if !slices.Contains(sql.Drivers(), "sqlite") {
+		return nil, ErrNoSQLiteDriver
+	}
 	dsn := path
 	if path != ":memory:" {
 		dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
@@ -86,7 +102,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &DB{dialect: SQLite, sqlDB: db}, nil
+	return &DB{dialect: SQLite, sqlDB: db, owned: true}, nil
 }
 
 // OpenPostgres connects to PostgreSQL with a pgx connection string.
@@ -99,7 +115,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: open postgres: %w", redactDSNError(err))
 	}
-	return &DB{dialect: Postgres, pool: pool}, nil
+	return &DB{dialect: Postgres, pool: pool, owned: true}, nil
 }
 
 func redactDSNError(err error) error {
@@ -123,8 +139,12 @@ func (d *DB) SQL() *sql.DB { return d.sqlDB }
 // Pool returns the pgx pool of a PostgreSQL database, nil otherwise.
 func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 
-// Close closes the database.
+// Close closes a database this package opened; one the caller passed in
+// (FromSQL, FromPool) stays open.
 func (d *DB) Close() error {
+	if !d.owned {
+		return nil
+	}
 	if d.sqlDB != nil {
 		return d.sqlDB.Close()
 	}
@@ -293,3 +313,16 @@ func (t pgxTx) QueryRow(ctx context.Context, q string, args ...any) Row {
 func (t pgxTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t pgxTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 func (t pgxTx) Native() any                        { return t.tx }
+
+// WrapTx wraps a transaction the caller began on the database (a *sql.Tx
+// for SQLite, a pgx.Tx for PostgreSQL), so that domain operations and job
+// inserts join it. The caller commits or rolls it back.
+func WrapTx(native any) (Tx, error) {
+	switch t := native.(type) {
+	case *sql.Tx:
+		return sqlTx{t}, nil
+	case pgx.Tx:
+		return pgxTx{t}, nil
+	}
+	return nil, fmt.Errorf("store: a transaction of type %T is neither *sql.Tx nor pgx.Tx", native)
+}

@@ -5,7 +5,8 @@
 // images, grade history and grade-drop warnings, pipeline cycles, rebuild
 // records with their per-image states and logs, pushes and notifications.
 //
-// One code path serves SQLite (modernc.org/sqlite, one file, nothing to
+// One code path serves SQLite (the database/sql driver the program
+// registers as "sqlite", such as modernc.org/sqlite; one file, nothing to
 // install) and PostgreSQL (pgx): statements use $N placeholders and
 // portable types. Migrate applies River's migrations and then this
 // package's own versioned Migrations, each in a transaction.

@@ -138,6 +138,20 @@ var Migrations = []Migration{
 				sent_at BIGINT NOT NULL)`,
 		},
 	},
+	{
+		Version: 2,
+		Name:    "VEX documents; inventories keyed by scanner release",
+		SQL: []string{
+			`CREATE TABLE abs_vex (
+				cve       TEXT PRIMARY KEY,
+				source    TEXT NOT NULL,
+				modified  BIGINT NOT NULL,
+				doc       TEXT NOT NULL,
+				synced_at BIGINT NOT NULL)`,
+			`CREATE INDEX abs_vex_source ON abs_vex (source)`,
+			`ALTER TABLE abs_image ADD COLUMN scanner TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // pgLockKey is the PostgreSQL advisory lock that serialises migrations

@@ -167,17 +167,25 @@ func queryAdvisories(ctx context.Context, q Querier, query string, args ...any) 
 // LayerKey returns the key under which an inventory's packages are stored:
 // the digest of the layer holding its rpmdb, or a per-image key when the
 // scanner did not say where the packages came from.
-func LayerKey(inv *rpmscan.Inventory) string {
+//
+// scanner names the scanner release ("rpmscan/2"); packages read by one
+// release are never reused by another.
+func LayerKey(inv *rpmscan.Inventory, scanner string) string {
+	key := "image:" + inv.Image.Digest
 	if inv.RPMDB != nil && inv.RPMDB.LayerDigest != "" {
-		return inv.RPMDB.LayerDigest
+		key = inv.RPMDB.LayerDigest
 	}
-	return "image:" + inv.Image.Digest
+	if scanner != "" {
+		key = scanner + "|" + key
+	}
+	return key
 }
 
-// HasImage reports whether an inventory for the image digest is stored.
-func HasImage(ctx context.Context, q Querier, digest string) (bool, error) {
+// HasImage reports whether an inventory for the image digest made by the
+// scanner release is stored.
+func HasImage(ctx context.Context, q Querier, digest, scanner string) (bool, error) {
 	var n int64
-	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_image WHERE digest = $1`, digest).Scan(&n)
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_image WHERE digest = $1 AND scanner = $2`, digest, scanner).Scan(&n)
 	return n > 0, err
 }
 
@@ -190,8 +198,8 @@ func HasLayer(ctx context.Context, q Querier, layer string) (bool, error) {
 
 // PutInventory stores an image's inventory: the packages once per rpmdb
 // layer (shared by every image built on it), the rest per image digest.
-func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, now time.Time) error {
-	layer := LayerKey(inv)
+func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, scanner string, now time.Time) error {
+	layer := LayerKey(inv, scanner)
 	has, err := HasLayer(ctx, q, layer)
 	if err != nil {
 		return err
@@ -222,9 +230,9 @@ func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, now ti
 	if err != nil {
 		return err
 	}
-	if _, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at) VALUES ($1, $2, $3, $4)
+	if _, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at, scanner) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (digest) DO UPDATE SET rpmdb_layer = excluded.rpmdb_layer, inventory = excluded.inventory,
-		scanned_at = excluded.scanned_at`, inv.Image.Digest, layer, string(doc), nanos(now)); err != nil {
+		scanned_at = excluded.scanned_at, scanner = excluded.scanner`, inv.Image.Digest, layer, string(doc), nanos(now), scanner); err != nil {
 		return err
 	}
 	return bumpFleet(ctx, q)
@@ -754,7 +762,12 @@ func Notifications(ctx context.Context, q Querier, cycle string) ([]Notification
 func AdvisoryStamp(ctx context.Context, q Querier) (string, error) {
 	var n, m, s int64
 	err := q.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(modified), 0), COALESCE(MAX(synced_at), 0) FROM abs_advisory`).Scan(&n, &m, &s)
-	return fmt.Sprintf("%d/%d/%d", n, m, s), err
+	if err != nil {
+		return "", err
+	}
+	var vn, vs int64
+	err = q.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(synced_at), 0) FROM abs_vex`).Scan(&vn, &vs)
+	return fmt.Sprintf("%d/%d/%d/%d/%d", n, m, s, vn, vs), err
 }
 
 // Push is the record of one publish.

@@ -14,6 +14,7 @@ import (
 	"github.com/openabs/abs/internal/store"
 	"github.com/openabs/abs/internal/store/storetest"
 	"github.com/openabs/abs/rpmscan"
+	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // the "sqlite" driver the store opens
 )
 
 func TestMain(m *testing.M) {
@@ -101,10 +102,10 @@ func TestStore(t *testing.T) {
 			})
 
 			t.Run("inventories and reverse index", func(t *testing.T) {
-				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:app1", "sha256:base", "openssl-libs", "glibc"), now))
-				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:app2", "sha256:base", "openssl-libs", "glibc"), now))
-				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:other", "sha256:base2", "curl"), now))
-				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:nolayer", "", "zlib"), now))
+				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:app1", "sha256:base", "openssl-libs", "glibc"), "", now))
+				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:app2", "sha256:base", "openssl-libs", "glibc"), "", now))
+				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:other", "sha256:base2", "curl"), "", now))
+				require.NoError(t, store.PutInventory(ctx, db, inv("sha256:nolayer", "", "zlib"), "", now))
 				require.NoError(t, store.SetManaged(ctx, db, "app1", "sha256:app1", now))
 				require.NoError(t, store.SetManaged(ctx, db, "app2", "sha256:app2", now))
 				require.NoError(t, store.SetManaged(ctx, db, "other", "sha256:other", now))
@@ -116,6 +117,16 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, "sha256:base", got.RPMDB.LayerDigest)
 				_, err = store.Inventory(ctx, db, "sha256:missing")
 				assert.ErrorIs(t, err, store.ErrNotFound)
+
+				// Inventories are kept per scanner release: a new release
+				// does not reuse them.
+				has, err := store.HasImage(ctx, db, "sha256:app1", "")
+				require.NoError(t, err)
+				assert.True(t, has)
+				has, err = store.HasImage(ctx, db, "sha256:app1", "rpmscan/2")
+				require.NoError(t, err)
+				assert.False(t, has, "another scanner release rescans")
+				assert.NotEqual(t, store.LayerKey(inv("sha256:x", "sha256:base"), ""), store.LayerKey(inv("sha256:x", "sha256:base"), "rpmscan/2"))
 
 				for _, tc := range []struct {
 					names []string

@@ -1,6 +1,8 @@
-// Package demo holds the self-contained demonstration of the auto-rebuild
-// pipeline that `go run ./examples/autorebuild` runs with no flags, and the
-// fixtures the orchestrator's tests share with it.
+// Package demo holds the fixtures of the self-contained demonstration that
+// `go run ./examples/autorebuild` runs with no flags, which the
+// orchestrator's tests and the examples share: a registry, images, demo
+// advisories, a git repository and a mail sink, all in-process. The example
+// itself shows how an orchestrator is wired over them.
 //
 // EVERYTHING HERE IS DEMO DATA. The advisories are generated in the real
 // CSAF 2.0 shape but are not Red Hat advisories: their ids use the year
@@ -14,7 +16,12 @@
 // application images built on it whose RPMs are out of date, an updated
 // base image already pushed to the base's tag (Seed), a git repository
 // with the applications' Containerfile (GitRepo), the demo advisories
-// (WriteAdvisories), and an SMTP sink (StartSMTP). The orchestrator
-// rebases the applications onto the updated base, rescans them, publishes
-// them and mails their owner once.
+// (WriteAdvisories), and an SMTP sink (StartSMTP). Image builds a small
+// certified-layout image around an rpmdb for the scanner's demonstration.
+//
+//	reg := demo.StartRegistry()
+//	defer reg.Close()
+//	fleet, err := demo.Seed(ctx, reg.Host)
+//	if err != nil { … }
+//	err = demo.UpdateBase(ctx, fleet) // the base's vendor ships a fix
 package demo

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
-	"github.com/openabs/abs/internal/imageref"
+	"github.com/openabs/abs/imageref"
 )
 
 // Open an image from an OCI layout by its tag. Registry references and

@@ -24,7 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/openabs/abs/internal/imageref"
+	"github.com/openabs/abs/imageref"
 	"github.com/openabs/abs/internal/testutil"
 )
 

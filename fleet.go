@@ -1,0 +1,194 @@
+package abs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/rpmscan"
+)
+
+// matcherFor returns a matcher over every stored advisory and VEX
+// document, rebuilt only when they changed.
+func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
+	stamp, err := store.AdvisoryStamp(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.mcache != nil && o.mcacheK == stamp {
+		return o.mcache, nil
+	}
+	advs, err := store.Advisories(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	vex, err := store.VEX(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.matcher(advs, vex)
+	if err != nil {
+		return nil, fmt.Errorf("abs: build matcher: %w", err)
+	}
+	o.mcache, o.mcacheK = m, stamp
+	return m, nil
+}
+
+// fleetCache is the stored fleet in memory: every managed image's record
+// and the packages of every rpmdb layer, with the reverse index from
+// package name to layers. It is reloaded when the store's fleet
+// generation moves (a new inventory, a managed image's new digest, in
+// this process or another sharing the database).
+type fleetCache struct {
+	gen     int64
+	managed map[string]string // image name -> digest
+	recs    map[string]store.ImageRecord
+	layers  map[string][]rpmscan.Package
+	index   map[string][]string // package name -> layer keys
+	byLayer map[string][]string // layer key -> image names
+}
+
+func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
+	gen, err := store.FleetGeneration(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	o.fmu.Lock()
+	defer o.fmu.Unlock()
+	if o.fcache != nil && o.fcache.gen == gen {
+		return o.fcache, nil
+	}
+	c := &fleetCache{gen: gen, index: map[string][]string{}, byLayer: map[string][]string{}}
+	if c.managed, err = store.Managed(ctx, o.db); err != nil {
+		return nil, err
+	}
+	if c.recs, err = store.Images(ctx, o.db, nil); err != nil {
+		return nil, err
+	}
+	if c.layers, err = store.AllLayers(ctx, o.db); err != nil {
+		return nil, err
+	}
+	for layer, pk := range c.layers {
+		seen := map[string]bool{}
+		for _, p := range pk {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				c.index[p.Name] = append(c.index[p.Name], layer)
+			}
+		}
+	}
+	for _, n := range sortedKeys(c.managed) {
+		if rec, ok := c.recs[c.managed[n]]; ok {
+			c.byLayer[rec.Layer] = append(c.byLayer[rec.Layer], n)
+		}
+	}
+	o.fcache = c
+	return c, nil
+}
+
+// Affected returns the managed images (by name) that a stored advisory
+// affects, through the reverse index from package names to rpmdb layers
+// to images: only the images holding a package the advisory fixes are
+// matched, each distinct (layer, product) once, against that advisory
+// alone, and nothing is rescanned.
+func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]string, error) {
+	advs, err := store.AdvisoriesByID(ctx, o.db, []string{advisoryID})
+	if err != nil || len(advs) == 0 {
+		return nil, err
+	}
+	c, err := o.fleetCache(ctx)
+	if err != nil {
+		return nil, err
+	}
+	layerSet := map[string]bool{}
+	fixed := map[string]bool{}
+	for _, f := range advs[0].Fixes {
+		fixed[f.Name] = true
+		for _, l := range c.index[f.Name] {
+			layerSet[l] = true
+		}
+	}
+	if len(layerSet) == 0 {
+		return nil, nil
+	}
+	m, err := o.matcher(advs, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for layer := range layerSet {
+		// Only the packages the advisory names can match it.
+		var pk []rpmscan.Package
+		for _, p := range c.layers[layer] {
+			if fixed[p.Name] {
+				pk = append(pk, p)
+			}
+		}
+		verdict := map[string]bool{}
+		for _, n := range c.byLayer[layer] {
+			rec := c.recs[c.managed[n]]
+			key := groupKey(layer, &rec.Inventory)
+			hit, ok := verdict[key]
+			if !ok {
+				inv := rec.Inventory
+				inv.Packages = pk
+				hit = len(m.Match(&inv)) > 0
+				verdict[key] = hit
+			}
+			if hit {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func groupKey(layer string, inv *rpmscan.Inventory) string {
+	return layer + "|" + inv.OS.ID + "|" + inv.OS.VersionID + "|" + inv.OS.CPEName + "|" + strings.Join(inv.ContentSets, ",")
+}
+
+// fleet is a set of managed images grouped so that images with the same
+// packages and product (same rpmdb layer, OS and content sets) are matched
+// once.
+type fleet struct {
+	groups []*group
+	digest map[string]string // image name -> digest
+}
+
+type group struct {
+	inv    *rpmscan.Inventory
+	images []string
+}
+
+func (o *Orchestrator) loadFleet(ctx context.Context) (*fleet, error) {
+	c, err := o.fleetCache(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &fleet{digest: map[string]string{}}
+	byKey := map[string]*group{}
+	for _, n := range sortedKeys(c.managed) {
+		d := c.managed[n]
+		rec, ok := c.recs[d]
+		if !ok {
+			continue
+		}
+		f.digest[n] = d
+		key := groupKey(rec.Layer, &rec.Inventory)
+		g := byKey[key]
+		if g == nil {
+			inv := rec.Inventory
+			inv.Packages = c.layers[rec.Layer]
+			g = &group{inv: &inv}
+			byKey[key] = g
+			f.groups = append(f.groups, g)
+		}
+		g.images = append(g.images, n)
+	}
+	return f, nil
+}

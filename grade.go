@@ -1,0 +1,143 @@
+package abs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/healthindex"
+	"github.com/openabs/abs/internal/store"
+)
+
+// Regrade grades every managed image from its stored inventory and the
+// stored advisories at the orchestrator's current time, without touching
+// a registry. Images with the same packages are matched once.
+func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
+	m, err := o.matcherFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	um, _ := m.(UnfixedMatcher)
+	f, err := o.loadFleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := o.now()
+	type result struct {
+		findings []advisory.Finding
+		unfixed  []advisory.Unfixed
+		expl     healthindex.Explanation
+	}
+	res := make([]result, len(f.groups))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, gr := range f.groups {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			findings := m.Match(gr.inv)
+			res[i] = result{findings: findings, expl: healthindex.Explain(o.policy, findings, now)}
+			if um != nil {
+				res[i].unfixed = um.Unfixed(gr.inv)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []ImageGrade
+	for i, gr := range f.groups {
+		expl := res[i].expl
+		for _, n := range gr.images {
+			gd := ImageGrade{Image: n, Digest: f.digest[n], Grade: expl.Grade, Findings: res[i].findings, Unfixed: res[i].unfixed,
+				Explanation: expl}
+			if !expl.NextDrop.IsZero() {
+				t := expl.NextDrop
+				gd.NextDrop = &t
+			}
+			out = append(out, gd)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Image < out[j].Image })
+	return out, nil
+}
+
+// grade regrades the cycle's images and records the grade history.
+func (o *Orchestrator) grade(ctx context.Context, cycle string, states []*imageState, now time.Time) error {
+	grades, err := o.Regrade(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]ImageGrade{}
+	for _, g := range grades {
+		byName[g.Image] = g
+	}
+	for _, s := range states {
+		if s.err != nil {
+			continue
+		}
+		g, ok := byName[s.img.Name]
+		if !ok {
+			s.err = errors.New("no stored inventory")
+			continue
+		}
+		s.findings, s.unfixed, s.expl = g.Findings, g.Unfixed, g.Explanation
+		if _, err := store.RecordGrade(ctx, o.db, store.GradeRecord{Image: s.img.Name, Digest: s.digest,
+			Grade: letter(g.Grade), At: now, NextDrop: s.expl.NextDrop}); err != nil {
+			return err
+		}
+		n := len(idsOf(s.findings, nil))
+		o.note(cycle, "grade", s.img.Name, "graded", fmt.Sprintf("%s: grade %s, %d unapplied advisories", s.img.Name, g.Grade, n),
+			"grade", g.Grade, "unapplied", n, "unfixed", len(s.unfixed))
+	}
+	return nil
+}
+
+// warnings finds the grade drops due within the warning window that were
+// not announced before, and records them.
+func (o *Orchestrator) warnings(ctx context.Context, c store.Cycle, states []*imageState, now time.Time) ([]Warning, error) {
+	var out []Warning
+	for _, s := range states {
+		if s.err != nil || s.expl.NextDrop.IsZero() || s.expl.NextDrop.Sub(now) > o.warn {
+			continue
+		}
+		w := Warning{Image: s.img.Name, Digest: s.digest, From: s.expl.Grade, To: s.expl.NextGrade, At: s.expl.NextDrop}
+		if len(s.expl.NextCauses) > 0 {
+			w.Advisory = s.expl.NextCauses[0].Finding.Advisory
+		}
+		if !c.DryRun {
+			ok, err := store.RecordWarning(ctx, o.db, s.img.Name, s.digest, s.expl.NextDrop, letter(w.To), now)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		o.note(c.ID, "warn", s.img.Name, "grade drop due",
+			fmt.Sprintf("%s: grade drops %s -> %s on %s (%s)", s.img.Name, w.From, w.To, w.At.Format(time.DateOnly), w.Advisory),
+			"from", w.From, "to", w.To, "at", w.At, "advisory", w.Advisory)
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func idsOf(findings []advisory.Finding, keep func(advisory.Finding) bool) []string {
+	var ids []string
+	for _, f := range findings {
+		if keep == nil || keep(f) {
+			ids = append(ids, f.Advisory)
+		}
+	}
+	sort.Strings(ids)
+	return slices.Compact(ids)
+}

@@ -1,0 +1,234 @@
+package abs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/riverqueue/river"
+
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/healthindex"
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/rpmscan"
+)
+
+// Orchestrator runs the auto-rebuild pipeline: it syncs advisories, finds
+// and grades affected images, rebuilds, verifies, publishes and notifies,
+// each step a durable River job. Create it with New; call Start to run
+// workers and the poll loop, and Stop to stop them.
+type Orchestrator struct {
+	db         *store.DB
+	eng        engine
+	images     []Image
+	byName     map[string]*Image
+	notes      []string
+	sources    []advisory.Source
+	indexOpts  []advisory.IndexOption
+	matcher    MatcherFunc
+	scanner    rpmscan.Scanner
+	scannerKey string
+	policy     healthindex.Policy
+	rebuildP   RebuildPolicy
+	builder    rebuild.Builder
+	rebaser    rebuild.Builder
+	publisher  publish.Publisher
+	notifier   notify.Notifier
+	log        *slog.Logger
+	progress   func(Progress)
+	now        Clock
+	remote     []remote.Option
+	nameOpts   []name.Option
+	insecure   map[string]bool
+	poll       time.Duration
+	warn       time.Duration
+	scanWork   int
+	buildWork  int
+	retry      backoff
+	rescue     time.Duration
+	jobTimeout time.Duration
+	workDir    string
+	projectIDs map[string]string
+	rebaserSet bool
+	noMigrate  bool
+
+	emitMu  sync.Mutex
+	fmu     sync.Mutex
+	fcache  *fleetCache
+	mu      sync.Mutex
+	mcache  Matcher
+	mcacheK string
+}
+
+// Progress is one step of the pipeline, for display.
+type Progress struct {
+	Cycle   string `json:"cycle,omitempty"`
+	Stage   string `json:"stage"` // sync, scan, grade, plan, build, verify, publish, notify, warn
+	Image   string `json:"image,omitempty"`
+	Message string `json:"message"`
+}
+
+// New builds an orchestrator over db for the given projects. It migrates
+// the database first, unless WithAutoMigrate(false) is given.
+func New(ctx context.Context, db *Database, projects []Project, opts ...Option) (*Orchestrator, error) {
+	images, notes, err := Normalize(projects)
+	if err != nil {
+		return nil, err
+	}
+	o := &Orchestrator{
+		db:         db.db,
+		images:     images,
+		byName:     map[string]*Image{},
+		notes:      notes,
+		rebuildP:   DefaultRebuildPolicy,
+		now:        time.Now,
+		warn:       7 * 24 * time.Hour,
+		scanWork:   4,
+		buildWork:  2,
+		retry:      backoff{base: time.Second, max: 10 * time.Minute},
+		jobTimeout: time.Hour,
+		projectIDs: map[string]string{},
+	}
+	for _, p := range projects {
+		if p.ID != "" {
+			o.projectIDs[p.Name] = p.ID
+		}
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	for i := range o.images {
+		o.byName[o.images[i].Name] = &o.images[i]
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.scanner == nil {
+		o.scanner = rpmscan.New(rpmscan.WithLogger(o.log))
+	}
+	o.scannerKey = scannerKey(o.scanner)
+	if o.policy == nil {
+		o.policy = healthindex.RedHat()
+	}
+	if o.matcher == nil {
+		opts := o.indexOpts
+		o.matcher = func(advs []advisory.Advisory, vex []advisory.VEX) (Matcher, error) {
+			return advisory.NewIndex(advs, append([]advisory.IndexOption{advisory.WithVEX(vex)}, opts...)...), nil
+		}
+	}
+	if len(o.remote) == 0 {
+		o.remote = []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	}
+	if !o.rebaserSet {
+		o.rebaser = &rebuild.Rebase{Options: o.remote}
+	}
+	if o.publisher == nil {
+		o.publisher = publish.NewRegistry(publish.WithLogger(o.log))
+	}
+	if o.notifier == nil {
+		o.notifier = notify.NewLog(o.log)
+	}
+	for _, n := range notes {
+		o.log.Info("configuration note", "note", n)
+	}
+	if !o.noMigrate {
+		if err := o.db.Migrate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(o.workCycle))
+	river.AddWorker(workers, river.WorkFunc(o.workRebuild))
+	river.AddWorker(workers, river.WorkFunc(o.workPublish))
+	river.AddWorker(workers, river.WorkFunc(o.workNotify))
+	cfg := &river.Config{
+		Queues: map[string]river.QueueConfig{
+			queueDefault: {MaxWorkers: 4},
+			queueBuild:   {MaxWorkers: o.buildWork},
+		},
+		Workers:           workers,
+		Logger:            riverLogger(o.log),
+		RetryPolicy:       o.retry,
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 200 * time.Millisecond,
+		// A positive timeout matters beyond bounding jobs: River's rescuer
+		// only takes over the jobs of a crashed process once they are
+		// older than both the timeout and RescueStuckJobsAfter.
+		JobTimeout:           o.jobTimeout,
+		RescueStuckJobsAfter: o.rescue,
+	}
+	if o.poll > 0 {
+		interval := o.poll
+		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(interval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				slot := time.Now().UTC().Truncate(interval)
+				return cycleArgs{Cycle: "poll-" + slot.Format("20060102T150405Z"), Cause: "poll"}, nil
+			},
+			&river.PeriodicJobOpts{RunOnStart: true, ID: "abs-poll"},
+		)}
+	}
+	eng, err := newEngine(o.db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.eng = eng
+	return o, nil
+}
+
+// Notes returns what Normalize said about the configuration, such as
+// "auto-rebuild turns on auto-publish".
+func (o *Orchestrator) Notes() []string { return append([]string(nil), o.notes...) }
+
+// Images returns the managed images.
+func (o *Orchestrator) Images() []Image { return append([]Image(nil), o.images...) }
+
+// Start starts the job workers (and the poll loop, when an interval is
+// set). Work left by a previous process is picked up.
+func (o *Orchestrator) Start(ctx context.Context) error {
+	if err := o.eng.Start(ctx); err != nil {
+		return fmt.Errorf("abs: start: %w", err)
+	}
+	return nil
+}
+
+// Stop waits for running jobs to finish and stops the workers. When ctx
+// ends first, running jobs are cancelled (and waited for a few seconds);
+// their work resumes from the recorded state on the next Start, in this
+// process or another.
+func (o *Orchestrator) Stop(ctx context.Context) error {
+	err := o.eng.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == nil {
+		return fmt.Errorf("abs: stop: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := o.eng.StopAndCancel(cctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("abs: stop: %w", err)
+	}
+	return nil
+}
+
+// note records one step of the pipeline: the logger gets msg, a fixed
+// event name, with structured attributes (cycle, stage, image and attrs);
+// the progress hook gets text, a sentence for display.
+func (o *Orchestrator) note(cycle, stage, image, msg, text string, attrs ...any) {
+	o.log.Info(msg, append([]any{"cycle", cycle, "stage", stage, "image", image}, attrs...)...)
+	if o.progress != nil {
+		o.emitMu.Lock()
+		defer o.emitMu.Unlock()
+		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: text})
+	}
+}

@@ -1,0 +1,235 @@
+package abs
+
+import (
+	"errors"
+	"time"
+
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/healthindex"
+)
+
+// CycleState is where a cycle stands.
+type CycleState string
+
+// Cycle states.
+const (
+	CycleQueued  CycleState = "queued"
+	CycleRunning CycleState = "running"
+	// CyclePlanned: the plan is recorded and its jobs are enqueued.
+	CyclePlanned CycleState = "planned"
+	// CycleDryRun: a dry run's plan is recorded; nothing else runs.
+	CycleDryRun CycleState = "dry-run"
+	CycleFailed CycleState = "failed"
+)
+
+// RebuildState is where one planned rebuild stands.
+type RebuildState string
+
+// Rebuild states. Published, failed and skipped are final.
+const (
+	RebuildPlanned   RebuildState = "planned"
+	RebuildBuilding  RebuildState = "building"
+	RebuildBuilt     RebuildState = "built" // verified and staged by digest
+	RebuildPublished RebuildState = "published"
+	RebuildFailed    RebuildState = "failed"
+	RebuildSkipped   RebuildState = "skipped"
+)
+
+// Final reports whether the rebuild is done (published, failed or
+// skipped).
+func (s RebuildState) Final() bool {
+	return s == RebuildPublished || s == RebuildFailed || s == RebuildSkipped
+}
+
+// NotificationState is where one owner's message stands.
+type NotificationState string
+
+// Notification states.
+const (
+	NotificationPending NotificationState = "pending"
+	NotificationSending NotificationState = "sending"
+	NotificationSent    NotificationState = "sent"
+	NotificationFailed  NotificationState = "failed"
+)
+
+// Method is how an image is rebuilt.
+type Method string
+
+// Build methods.
+const (
+	// MethodRebase swaps the base layers for the new base's.
+	MethodRebase Method = "rebase"
+	// MethodBuild builds from the image's git source.
+	MethodBuild Method = "build"
+)
+
+// Reason is why an image is rebuilt.
+type Reason string
+
+// Rebuild reasons.
+const (
+	ReasonAffected   Reason = "directly affected"
+	ReasonBaseMoved  Reason = "base image moved"
+	ReasonDependency Reason = "dependency"
+)
+
+// Report is what a cycle found, planned and did.
+type Report struct {
+	Cycle    string     `json:"cycle"`
+	Cause    string     `json:"cause"`
+	Advisory string     `json:"advisory,omitempty"`
+	DryRun   bool       `json:"dry_run,omitempty"`
+	Started  time.Time  `json:"started"`
+	State    CycleState `json:"state"`
+	// Error says why a failed cycle failed.
+	Error string `json:"error,omitempty"`
+	// Synced are the advisories new or changed in this cycle's sync.
+	Synced []string `json:"synced,omitempty"`
+	// Affected maps each new advisory (and the triggering one) to the
+	// managed images it affects.
+	Affected map[string][]string `json:"affected,omitempty"`
+	// Images are every managed image's state at planning time.
+	Images []ImageReport `json:"images"`
+	// Plan is the rebuilds, parents before children.
+	Plan []PlanStep `json:"plan,omitempty"`
+	// Warnings are grade drops announced by this cycle.
+	Warnings []Warning `json:"warnings,omitempty"`
+	// Rebuilds are the outcomes of the plan.
+	Rebuilds []RebuildReport `json:"rebuilds,omitempty"`
+	// Notifications are the messages of this cycle, one per owner.
+	Notifications []NotificationReport `json:"notifications,omitempty"`
+}
+
+// ImageReport is one managed image as a cycle saw it.
+type ImageReport struct {
+	Name      string             `json:"name"`
+	Reference string             `json:"reference"`
+	Digest    string             `json:"digest,omitempty"`
+	Grade     healthindex.Grade  `json:"grade,omitempty"`
+	NextDrop  *time.Time         `json:"next_drop,omitempty"`
+	Findings  []advisory.Finding `json:"findings,omitempty"`
+	// Unfixed are CVEs that affect the image's packages and have no fix
+	// yet (VEX known_affected or under_investigation). They are listed
+	// for information: they never change the grade or cause a rebuild.
+	Unfixed     []advisory.Unfixed `json:"unfixed,omitempty"`
+	Explanation string             `json:"explanation,omitempty"`
+	Error       string             `json:"error,omitempty"`
+}
+
+// PlanStep is one image the cycle rebuilds.
+type PlanStep struct {
+	ID          string            `json:"id"`
+	Image       string            `json:"image"`
+	Reason      Reason            `json:"reason"`
+	Why         string            `json:"why"`
+	Advisories  []string          `json:"advisories,omitempty"`
+	Method      Method            `json:"method"`
+	Parent      string            `json:"parent,omitempty"`
+	ParentID    string            `json:"parent_id,omitempty"`
+	Batch       int               `json:"batch"`
+	BeforeGrade healthindex.Grade `json:"before_grade,omitempty"`
+	// Key is what makes the rebuild unique for the image digest: the
+	// advisories, the new base digest, or the parent's rebuild.
+	Key string `json:"key"`
+	// Duplicate is set when this exact rebuild (same image digest, same
+	// advisories) was planned before and is not repeated.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Warning says an image's grade will drop soon.
+type Warning struct {
+	Image    string            `json:"image"`
+	Digest   string            `json:"digest"`
+	From     healthindex.Grade `json:"from"`
+	To       healthindex.Grade `json:"to"`
+	At       time.Time         `json:"at"`
+	Advisory string            `json:"advisory"`
+}
+
+// RebuildReport is the outcome of one planned rebuild.
+type RebuildReport struct {
+	ID          string            `json:"id"`
+	Image       string            `json:"image"`
+	State       RebuildState      `json:"state"`
+	Reason      Reason            `json:"reason"`
+	Method      Method            `json:"method"`
+	Detail      string            `json:"detail,omitempty"`
+	Advisories  []string          `json:"advisories,omitempty"`
+	OldDigest   string            `json:"old_digest"`
+	NewDigest   string            `json:"new_digest,omitempty"`
+	BeforeGrade healthindex.Grade `json:"before_grade,omitempty"`
+	AfterGrade  healthindex.Grade `json:"after_grade,omitempty"`
+	Tags        []string          `json:"tags,omitempty"`
+	// History is the states the rebuild went through.
+	History []RebuildState `json:"history,omitempty"`
+}
+
+// NotificationReport is one owner's message.
+type NotificationReport struct {
+	Owner  string            `json:"owner"`
+	State  NotificationState `json:"state"`
+	Events int               `json:"events"`
+}
+
+// ImageGrade is one image's grade as of a regrade (Orchestrator.Regrade).
+type ImageGrade struct {
+	Image       string                  `json:"image"`
+	Digest      string                  `json:"digest"`
+	Grade       healthindex.Grade       `json:"grade"`
+	NextDrop    *time.Time              `json:"next_drop,omitempty"`
+	Findings    []advisory.Finding      `json:"findings,omitempty"`
+	Unfixed     []advisory.Unfixed      `json:"unfixed,omitempty"`
+	Explanation healthindex.Explanation `json:"-"`
+}
+
+// ErrCycleFailed is returned by Wait and Report when a cycle gave up; the
+// error says why.
+var ErrCycleFailed = errors.New("abs: cycle failed")
+
+// Summary is the short form of a report that examples print as JSON.
+type Summary struct {
+	Images        []ImageSummary `json:"images"`
+	Notifications int            `json:"notifications"`
+}
+
+// ImageSummary is one image in a Summary.
+type ImageSummary struct {
+	Name        string            `json:"name"`
+	BeforeGrade healthindex.Grade `json:"before_grade,omitempty"`
+	AfterGrade  healthindex.Grade `json:"after_grade,omitempty"`
+	OldDigest   string            `json:"old_digest"`
+	NewDigest   string            `json:"new_digest"`
+	Published   bool              `json:"published"`
+	Advisories  []string          `json:"advisories"`
+	State       RebuildState      `json:"state,omitempty"`
+	Detail      string            `json:"detail,omitempty"`
+}
+
+// Summary returns every image of the report with its grade before and
+// after, its digests and the advisories it was rebuilt for; an image not
+// rebuilt keeps its grade and digest.
+func (r *Report) Summary() Summary {
+	s := Summary{Images: []ImageSummary{}}
+	byImage := map[string]RebuildReport{}
+	for _, rb := range r.Rebuilds {
+		byImage[rb.Image] = rb
+	}
+	for _, img := range r.Images {
+		is := ImageSummary{Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
+			NewDigest: img.Digest, Advisories: []string{}}
+		if rb, ok := byImage[img.Name]; ok {
+			is.State, is.Detail = rb.State, rb.Detail
+			is.Advisories = append(is.Advisories, rb.Advisories...)
+			if rb.State == RebuildPublished {
+				is.Published, is.NewDigest, is.AfterGrade = true, rb.NewDigest, rb.AfterGrade
+			}
+		}
+		s.Images = append(s.Images, is)
+	}
+	for _, n := range r.Notifications {
+		if n.State == NotificationSent && n.Events > 0 {
+			s.Notifications++
+		}
+	}
+	return s
+}

@@ -1,0 +1,78 @@
+package abs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/secret"
+)
+
+// sync fetches every source from its stored cursor and applies the batch
+// with advisory.ApplyBatch (advisories and VEX documents, replaced sources,
+// the newer Updated wins, withdrawals) together with the new cursor, in
+// one transaction per source, so a crash neither loses nor repeats a step.
+// It returns the ids of new or changed advisories.
+func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error) {
+	var changed []string
+	for _, src := range o.sources {
+		srcName := hideUserinfo(src.Name()) // a feed URL may carry credentials
+		stored, err := store.Cursor(ctx, o.db, srcName)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := advisory.ParseCursor(stored)
+		if err != nil {
+			return nil, err
+		}
+		b, err := src.Fetch(ctx, cur)
+		if err != nil {
+			return nil, fmt.Errorf("abs: sync %s: %w", srcName, scrubUserinfo(err))
+		}
+		for _, e := range b.Skipped {
+			o.note(cycle, "sync", "", "document skipped", fmt.Sprintf("skipped a document: %v", scrubUserinfo(e)),
+				"source", srcName, "error", scrubUserinfo(e).Error())
+		}
+		var applied advisory.Applied
+		err = o.db.InTx(ctx, func(tx store.Tx) error {
+			now := o.now()
+			var err error
+			if applied, err = advisory.ApplyBatch(ctx, store.Sink(tx, now), b); err != nil {
+				return fmt.Errorf("abs: store advisories of %s: %w", srcName, err)
+			}
+			return store.SetCursor(ctx, tx, srcName, b.Cursor.Encode(), now)
+		})
+		if err != nil {
+			return nil, err
+		}
+		o.note(cycle, "sync", "", "source synced",
+			fmt.Sprintf("%s: %d new or changed advisories, %d withdrawn", srcName, len(applied.Advisories), applied.Deleted),
+			"source", srcName, "advisories", len(applied.Advisories), "vex", len(applied.VEX), "withdrawn", applied.Deleted)
+		changed = append(changed, applied.Advisories...)
+	}
+	sort.Strings(changed)
+	return slices.Compact(changed), nil
+}
+
+var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
+
+// hideUserinfo replaces the user information of every URL in s (a source
+// name, an error message) with a placeholder: feed URLs may carry
+// credentials, which must reach neither logs, errors nor the state.
+func hideUserinfo(s string) string {
+	return userinfoRE.ReplaceAllString(s, "://"+secret.Placeholder+"@")
+}
+
+// scrubUserinfo returns err, or an error with its message when that
+// quotes URL credentials.
+func scrubUserinfo(err error) error {
+	if msg := hideUserinfo(err.Error()); msg != err.Error() {
+		return errors.New(msg)
+	}
+	return err
+}
