@@ -26,8 +26,10 @@ type FileLister interface {
 }
 
 // ScannerFiles is a [FileLister] that scans with an rpmscan.Scanner made
-// to record files (rpmscan.New(rpmscan.WithFiles())). A nil Scanner is
-// rpmscan.New(rpmscan.WithFiles()).
+// to record files. A nil Scanner is rpmscan.New(rpmscan.WithFiles()); to
+// set other scanner options (limits, temporary directory), pass
+// ScannerFiles{Scanner: rpmscan.New(rpmscan.WithFiles(), opts...)} to
+// [WithFileLister].
 type ScannerFiles struct {
 	Scanner rpmscan.Scanner
 }
