@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // Sentinel errors; Open wraps them with the reference it was given.
@@ -112,6 +111,22 @@ func Open(ctx context.Context, ref string, opts ...Option) (v1.Image, error) {
 }
 
 func openRemote(ctx context.Context, s string, o *options) (v1.Image, error) {
+	desc, err := getRemote(ctx, s, o)
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		return choosePlatform(idx, o.platform)
+	}
+	return desc.Image()
+}
+
+// getRemote fetches the manifest (or index) s names.
+func getRemote(ctx context.Context, s string, o *options) (*remote.Descriptor, error) {
 	var nopts []name.Option
 	if o.insecure {
 		nopts = append(nopts, name.Insecure)
@@ -128,52 +143,24 @@ func openRemote(ctx context.Context, s string, o *options) (v1.Image, error) {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by WithInsecure
 		ropts = append(ropts, remote.WithTransport(tr))
 	}
-	desc, err := remote.Get(r, ropts...)
-	if err != nil {
-		return nil, err
-	}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, err
-		}
-		return choosePlatform(idx, o.platform)
-	}
-	return desc.Image()
+	return remote.Get(r, ropts...)
 }
 
 // openLayout opens "DIR", "DIR:TAG" or "DIR@DIGEST".
 func openLayout(s string, o *options) (v1.Image, error) {
-	dir, digest, tag := s, "", ""
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		dir, digest = s[:i], s[i+1:]
-	} else if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
-		if _, err := os.Stat(s); err != nil { // a directory named "a:b" wins
-			dir, tag = s[:i], s[i+1:]
-		}
-	}
-	idx, err := layout.ImageIndexFromPath(dir)
+	img, err := findInLayout(s, o)
 	if err != nil {
 		return nil, err
 	}
-	im, err := idx.IndexManifest()
+	dir, _, _ := splitLayoutRef(s)
+	return linearLayout(dir, img)
+}
+
+// findInLayout returns the image of the layout that s names.
+func findInLayout(s string, o *options) (v1.Image, error) {
+	idx, im, found, digest, tag, err := layoutCandidates(s)
 	if err != nil {
 		return nil, err
-	}
-	var found []v1.Descriptor
-	for _, d := range im.Manifests {
-		switch {
-		case digest != "":
-			if d.Digest.String() == digest {
-				found = append(found, d)
-			}
-		case tag != "":
-			if n := d.Annotations[annotationRefName]; n == tag || strings.HasSuffix(n, ":"+tag) {
-				found = append(found, d)
-			}
-		default:
-			found = append(found, d)
-		}
 	}
 	switch {
 	case len(found) == 0 && digest != "":
@@ -200,6 +187,48 @@ func openLayout(s string, o *options) (v1.Image, error) {
 		return choosePlatform(child, o.platform)
 	}
 	return idx.Image(d.Digest)
+}
+
+// layoutCandidates opens the layout of "DIR", "DIR:TAG" or "DIR@DIGEST"
+// and returns the descriptors of its index.json the tag or digest selects
+// (all of them when neither is given).
+func layoutCandidates(s string) (idx v1.ImageIndex, im *v1.IndexManifest, found []v1.Descriptor, digest, tag string, err error) {
+	var dir string
+	dir, digest, tag = splitLayoutRef(s)
+	if idx, err = layout.ImageIndexFromPath(dir); err != nil {
+		return nil, nil, nil, "", "", err
+	}
+	if im, err = idx.IndexManifest(); err != nil {
+		return nil, nil, nil, "", "", err
+	}
+	for _, d := range im.Manifests {
+		switch {
+		case digest != "":
+			if d.Digest.String() == digest {
+				found = append(found, d)
+			}
+		case tag != "":
+			if n := d.Annotations[annotationRefName]; n == tag || strings.HasSuffix(n, ":"+tag) {
+				found = append(found, d)
+			}
+		default:
+			found = append(found, d)
+		}
+	}
+	return idx, im, found, digest, tag, nil
+}
+
+// splitLayoutRef splits "DIR", "DIR:TAG" or "DIR@DIGEST".
+func splitLayoutRef(s string) (dir, digest, tag string) {
+	dir = s
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		dir, digest = s[:i], s[i+1:]
+	} else if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
+		if _, err := os.Stat(s); err != nil { // a directory named "a:b" wins
+			dir, tag = s[:i], s[i+1:]
+		}
+	}
+	return dir, digest, tag
 }
 
 // findChild looks for the image with the given digest inside the indexes
@@ -250,20 +279,11 @@ func openArchive(s string) (v1.Image, error) {
 	return archiveImage(s, nil) // reports the missing file
 }
 
+// archiveImage reads the archive's table of contents, manifest.json and
+// config now, so a bad archive fails here rather than in the middle of a
+// scan; layers are read when the caller reads them.
 func archiveImage(p string, t *name.Tag) (v1.Image, error) {
-	img, err := tarball.ImageFromPath(p, t)
-	if err != nil {
-		if t == nil && strings.Contains(err.Error(), "only a single image") {
-			return nil, fmt.Errorf("%w: %w", ErrAmbiguous, err)
-		}
-		return nil, err
-	}
-	// Reading the manifest now turns a bad archive into an error here
-	// rather than in the middle of a scan.
-	if _, err := img.Manifest(); err != nil {
-		return nil, err
-	}
-	return img, nil
+	return linearArchive(p, t)
 }
 
 // choosePlatform returns the image for want from idx, descending into
@@ -324,6 +344,11 @@ func checkPlatform(img v1.Image, want v1.Platform) error {
 	got := cf.Platform()
 	if got == nil || got.OS == "" {
 		return nil // images without a platform fit anything
+	}
+	if got.Variant == "" {
+		// Configs often leave the variant to the index ("arm64" under
+		// an "arm64/v8" descriptor).
+		want.Variant = ""
 	}
 	if !got.Satisfies(want) {
 		return fmt.Errorf("%w %s (image is %s)", ErrNoPlatform, want.String(), got.String())

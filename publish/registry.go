@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/openabs/abs/internal/retry"
 
@@ -30,6 +32,14 @@ import (
 // is pushed with all its children before any tag points at it, so a tag
 // never names a partial multi-arch image. Publishing what is already
 // published changes nothing and succeeds.
+//
+// A tag keeps the shape of what it names: one that points at a
+// multi-platform index is never moved to a single image, nor one that
+// points at a single image to an index, nor to content lacking a
+// platform the tag serves now (a new index must have an image for every
+// platform of the old one, a new single image the old one's platform).
+// Such a publish is refused before anything is pushed with a
+// *ShapeError (ErrShapeChange), unless WithPlatformChanges allows it.
 //
 // A Registry is safe for concurrent use.
 type Registry struct {
@@ -46,6 +56,9 @@ type settings struct {
 	logger    *slog.Logger
 	policy    retry.Policy
 	check     func(v1.Image) error
+	// anyShape lets tags change between image and index and lose
+	// platforms.
+	anyShape bool
 }
 
 var _ Publisher = (*Registry)(nil)
@@ -53,11 +66,6 @@ var _ Publisher = (*Registry)(nil)
 // Option configures a Registry or a Catalog (a Catalog reads WithLogger
 // only).
 type Option func(*settings)
-
-// RegistryOption is the former name of Option.
-//
-// Deprecated: use Option.
-type RegistryOption = Option
 
 // Doer sends HTTP requests; *http.Client satisfies it. It is the HTTP seam
 // of every openabs client (advisory, notify, partnerapi take the same).
@@ -73,18 +81,18 @@ func (t doerTransport) RoundTrip(req *http.Request) (*http.Response, error) { re
 // WithKeychain resolves credentials per registry from kc, e.g.
 // authn.DefaultKeychain (the docker config file, the default) or a cloud
 // helper keychain.
-func WithKeychain(kc authn.Keychain) RegistryOption {
+func WithKeychain(kc authn.Keychain) Option {
 	return func(r *settings) { r.keychain, r.auth = kc, nil }
 }
 
 // WithBasicAuth authenticates with an explicit username and password. The
 // password stays in a Secret and never appears in logs or errors.
-func WithBasicAuth(username string, password Secret) RegistryOption {
+func WithBasicAuth(username string, password Secret) Option {
 	return func(r *settings) { r.auth = basicAuth{user: username, pass: password} }
 }
 
 // WithAnonymous sends no credentials.
-func WithAnonymous() RegistryOption {
+func WithAnonymous() Option {
 	return func(r *settings) { r.auth = authn.Anonymous }
 }
 
@@ -92,7 +100,7 @@ func WithAnonymous() RegistryOption {
 // (localhost, 127.0.0.0/8, ::1), for test and sidecar registries. Without
 // it every request must use HTTPS; other hosts always must. A request that
 // breaks the rule fails with ErrPlainHTTP before anything is sent.
-func WithPlainHTTP() RegistryOption {
+func WithPlainHTTP() Option {
 	return func(r *settings) { r.plainHTTP = true }
 }
 
@@ -109,21 +117,14 @@ func WithHTTPClient(d Doer) Option {
 	}
 }
 
-// WithTransport sets the HTTP transport (default remote.DefaultTransport).
-//
-// Deprecated: use WithHTTPClient, e.g. WithHTTPClient(&http.Client{Transport: t}).
-func WithTransport(t http.RoundTripper) Option {
-	return func(r *settings) { r.transport = t }
-}
-
 // WithUserAgent sets the User-Agent sent to the registry.
-func WithUserAgent(ua string) RegistryOption {
+func WithUserAgent(ua string) Option {
 	return func(r *settings) { r.userAgent = ua }
 }
 
 // WithLogger logs retries and tag moves (a Catalog: the requests'
 // progress) to l. By default both are quiet.
-func WithLogger(l *slog.Logger) RegistryOption {
+func WithLogger(l *slog.Logger) Option {
 	return func(r *settings) {
 		if l != nil {
 			r.logger = l
@@ -156,14 +157,52 @@ func WithImageCheck(check func(v1.Image) error) Option {
 	return func(r *settings) { r.check = check }
 }
 
-// WithBackoff sets how transient failures are retried.
-//
-// Deprecated: use WithRetry(b.Attempts, b.Initial, b.Max).
-func WithBackoff(b Backoff) Option { return WithRetry(b.Attempts, b.Initial, b.Max) }
+// WithPlatformChanges lets Publish move a tag from an index to a single
+// image or back, and to content without some platform the tag serves now,
+// which Publish otherwise refuses (ErrShapeChange). Use it for a
+// deliberate change of what an image is built for, never for rebuilds.
+// A Catalog ignores it.
+func WithPlatformChanges() Option {
+	return func(r *settings) { r.anyShape = true }
+}
+
+// ErrShapeChange is matched by *ShapeError: a tag would move between a
+// multi-platform index and a single image, or lose a platform.
+var ErrShapeChange = errors.New("publish: tag would change between index and single image or lose a platform")
+
+// ShapeError reports a publish refused because a tag would change shape.
+// Nothing was pushed or tagged. It matches ErrShapeChange.
+type ShapeError struct {
+	Ref      string // repository:tag
+	Existing string // digest the tag points at
+	Want     string // digest that was to be published
+	// ExistingIndex and WantIndex tell whether each is an index.
+	ExistingIndex, WantIndex bool
+	// Missing are the platforms ("linux/s390x") the tag serves now that
+	// the new content lacks.
+	Missing []string
+}
+
+// Error says what the tag points at and what it would lose.
+func (e *ShapeError) Error() string {
+	kind := func(index bool) string {
+		if index {
+			return "a multi-platform index"
+		}
+		return "a single image"
+	}
+	if e.ExistingIndex != e.WantIndex {
+		return fmt.Sprintf("publish: %s points at %s %s, refusing to move it to %s %s", e.Ref, kind(e.ExistingIndex), e.Existing, kind(e.WantIndex), e.Want)
+	}
+	return fmt.Sprintf("publish: %s points at %s serving %s, refusing to move it to %s which lacks them", e.Ref, e.Existing, strings.Join(e.Missing, ", "), e.Want)
+}
+
+// Is reports whether target is ErrShapeChange.
+func (e *ShapeError) Is(target error) bool { return target == ErrShapeChange }
 
 // NewRegistry returns a registry publisher. By default it reads
 // credentials from the docker config (authn.DefaultKeychain), requires
-// HTTPS, and retries transient failures with DefaultBackoff.
+// HTTPS, and retries transient failures 5 times, waiting 0.5 s, 1 s, 2 s and 4 s in between (see WithRetry).
 func NewRegistry(opts ...Option) *Registry {
 	return &Registry{settings: newSettings(opts)}
 }
@@ -174,7 +213,7 @@ func newSettings(opts []Option) settings {
 		transport: remote.DefaultTransport,
 		userAgent: "openabs-publish",
 		logger:    slog.New(slog.DiscardHandler),
-		policy:    retry.Policy{Attempts: DefaultBackoff.Attempts, Initial: DefaultBackoff.Initial, Max: DefaultBackoff.Max},
+		policy:    retry.Policy{Attempts: 5, Initial: 500 * time.Millisecond, Max: 8 * time.Second},
 	}
 	for _, o := range opts {
 		o(&s)
@@ -275,11 +314,13 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 	log := r.logger.With(slog.String("repository", repo.Name()), slog.String("digest", want))
 
 	// Where every tag points now.
+	fromTypes := make([]types.MediaType, len(tags))
 	for i, tag := range tags {
-		from, err := r.resolve(ctx, repo.Tag(tag), opts)
+		from, mt, err := r.resolveType(ctx, repo.Tag(tag), opts)
 		if err != nil {
 			return res, fmt.Errorf("publish: read tag %s: %w", repo.Tag(tag), err)
 		}
+		fromTypes[i] = mt
 		tc := TagChange{Tag: tag, Immutable: i == 0, From: from, To: want}
 		switch {
 		case from == want:
@@ -296,6 +337,11 @@ func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
 	if v := res.Tags[0]; v.Action == ActionRefused {
 		skipRest(res, 1)
 		return res, &ImmutableTagError{Ref: repo.Tag(v.Tag).String(), Existing: v.From, Want: want}
+	}
+	if !r.anyShape {
+		if err := r.checkShapes(ctx, repo, req, art, res, fromTypes, opts); err != nil {
+			return res, err
+		}
 	}
 	if req.DryRun {
 		return res, nil
@@ -468,20 +514,178 @@ func (r *Registry) readBack(ctx context.Context, repo name.Repository, art *arti
 
 // resolve returns the digest ref points at, or "" when it does not exist.
 func (r *Registry) resolve(ctx context.Context, ref name.Reference, opts []remote.Option) (string, error) {
-	var d string
+	d, _, err := r.resolveType(ctx, ref, opts)
+	return d, err
+}
+
+// resolveType is resolve that also returns the manifest's media type.
+func (r *Registry) resolveType(ctx context.Context, ref name.Reference, opts []remote.Option) (string, types.MediaType, error) {
+	var (
+		d  string
+		mt types.MediaType
+	)
 	err := r.retry(ctx, "resolve", func() error {
 		desc, err := remote.Head(ref, opts...)
 		if err != nil {
 			if notFound(err) {
-				d = ""
+				d, mt = "", ""
 				return nil
 			}
 			return err
 		}
-		d = desc.Digest.String()
+		d, mt = desc.Digest.String(), desc.MediaType
 		return nil
 	})
-	return d, err
+	return d, mt, err
+}
+
+// checkShapes refuses, with a *ShapeError, a publish that would move a
+// tag between index and single image or to content lacking one of the
+// platforms the tag serves now. The refused tag is marked refused, the
+// others skipped.
+func (r *Registry) checkShapes(ctx context.Context, repo name.Repository, req Request, art *artifact, res *Result, fromTypes []types.MediaType, opts []remote.Option) error {
+	var want []string // platforms of the new content, computed once
+	for i := range res.Tags {
+		tc := &res.Tags[i]
+		if tc.From == "" || tc.From == tc.To || tc.Action == ActionRefused {
+			continue
+		}
+		ref := repo.Tag(tc.Tag).String()
+		se := &ShapeError{Ref: ref, Existing: tc.From, Want: tc.To, ExistingIndex: fromTypes[i].IsIndex(), WantIndex: art.index}
+		if se.ExistingIndex == se.WantIndex {
+			have, err := r.remotePlatforms(ctx, repo.Digest(tc.From), se.ExistingIndex, opts)
+			if err != nil {
+				return fmt.Errorf("publish: platforms of %s (%s): %w", ref, tc.From, err)
+			}
+			if want == nil {
+				if want, err = requestPlatforms(req); err != nil {
+					return err
+				}
+			}
+			for _, p := range have {
+				if !slices.ContainsFunc(want, func(w string) bool { return samePlatform(p, w) }) {
+					se.Missing = append(se.Missing, p)
+				}
+			}
+			if len(se.Missing) == 0 {
+				continue
+			}
+		}
+		for j := range res.Tags {
+			if j != i && res.Tags[j].Action != ActionUnchanged {
+				res.Tags[j].Action = ActionSkipped
+			}
+		}
+		tc.Action = ActionRefused
+		return se
+	}
+	return nil
+}
+
+// remotePlatforms returns the platforms ("os/arch[/variant]") of the
+// images of the index or image ref names. Images without a platform, and
+// attestations ("unknown/unknown"), are left out.
+func (r *Registry) remotePlatforms(ctx context.Context, ref name.Digest, index bool, opts []remote.Option) ([]string, error) {
+	var out []string
+	err := r.retry(ctx, "read platforms", func() error {
+		out = nil
+		if !index {
+			img, err := remote.Image(ref, opts...)
+			if err != nil {
+				return err
+			}
+			p, err := imagePlatform(img)
+			out = appendPlatform(out, p)
+			return err
+		}
+		idx, err := remote.Index(ref, opts...)
+		if err != nil {
+			return err
+		}
+		out, err = indexPlatforms(idx)
+		return err
+	})
+	return out, err
+}
+
+// requestPlatforms returns the platforms of the content of req.
+func requestPlatforms(req Request) ([]string, error) {
+	if req.Index != nil {
+		return indexPlatforms(req.Index)
+	}
+	p, err := imagePlatform(req.Image)
+	return appendPlatform([]string{}, p), err
+}
+
+func indexPlatforms(idx v1.ImageIndex) ([]string, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, d := range im.Manifests {
+		switch {
+		case d.MediaType.IsIndex():
+			child, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			ps, err := indexPlatforms(child)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
+		case !d.MediaType.IsImage():
+		case d.Platform != nil:
+			out = appendPlatform(out, d.Platform)
+		default:
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			p, err := imagePlatform(img)
+			if err != nil {
+				return nil, err
+			}
+			out = appendPlatform(out, p)
+		}
+	}
+	return out, nil
+}
+
+func imagePlatform(img v1.Image) (*v1.Platform, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("publish: image config: %w", err)
+	}
+	return cf.Platform(), nil
+}
+
+// appendPlatform appends p as "os/arch[/variant]", unless it is unknown.
+func appendPlatform(out []string, p *v1.Platform) []string {
+	if p == nil || p.OS == "" || p.OS == "unknown" || p.Architecture == "" {
+		return out
+	}
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return append(out, s)
+}
+
+// samePlatform compares "os/arch[/variant]" strings, an arm64 platform
+// without a variant being v8 and an arm one v7.
+func samePlatform(a, b string) bool {
+	norm := func(s string) string {
+		switch s {
+		case "linux/arm64":
+			return "linux/arm64/v8"
+		case "linux/arm":
+			return "linux/arm/v7"
+		}
+		return s
+	}
+	return norm(a) == norm(b)
 }
 
 func notFound(err error) bool {

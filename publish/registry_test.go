@@ -18,6 +18,7 @@ import (
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/secret"
 )
 
 func actions(res *publish.Result) map[string]publish.Action {
@@ -148,8 +149,8 @@ func TestRegistryIndexAllOrNothing(t *testing.T) {
 	p := newPublisher(t, reg, nil)
 
 	// Tags that exist before the failed publish stay where they were.
-	old := testImage(t, 10)
-	_, err = p.Publish(t.Context(), publish.Request{Repository: repo, Image: old, VersionTag: "1-1", FloatingTags: []string{"latest"}})
+	old := testIndex(t, 10)
+	_, err = p.Publish(t.Context(), publish.Request{Repository: repo, Index: old, VersionTag: "1-1", FloatingTags: []string{"latest"}})
 	require.NoError(t, err)
 
 	res, err := p.Publish(t.Context(), publish.Request{Repository: repo, Index: idx, VersionTag: "2-1", FloatingTags: []string{"latest"}})
@@ -270,7 +271,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 				opt  publish.Option
 			}{
 				{"anonymous", publish.WithAnonymous()},
-				{"wrong password", publish.WithBasicAuth(user, publish.NewSecret("wrong-"+pass))},
+				{"wrong password", publish.WithBasicAuth(user, secret.New("wrong-"+pass))},
 				{"empty keychain", publish.WithKeychain(emptyKeychain{})},
 			}
 			for _, tt := range tests {

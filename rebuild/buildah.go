@@ -107,7 +107,9 @@ func (b *Buildah) output() (transport, format string) {
 // Args returns the buildah command line (without the binary) that builds
 // containerfile in contextDir into the archive output (an OCI archive, a
 // docker archive when Format is "docker"), with req's build arguments,
-// labels, annotations and cache setting. root and runRoot are the storage
+// labels, annotations, cache setting and platform (--platform
+// os/arch[/variant] when req.Platform is set; a foreign platform's RUN
+// steps need qemu user emulation registered with binfmt_misc). root and runRoot are the storage
 // directories to use when b.Root is empty.
 func (b *Buildah) Args(req *Request, containerfile, contextDir, output, root, runRoot string) []string {
 	transport, _ := b.output()
@@ -126,6 +128,9 @@ func (b *Buildah) Args(req *Request, containerfile, contextDir, output, root, ru
 	}
 	if req.NoCache {
 		args = append(args, "--no-cache")
+	}
+	if req.Platform != nil {
+		args = append(args, "--platform", PlatformString(*req.Platform))
 	}
 	for _, k := range slices.Sorted(maps.Keys(req.BuildArgs)) {
 		args = append(args, "--build-arg", k+"="+req.BuildArgs[k])

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,9 @@ func TestBuildahArgs(t *testing.T) {
 		"--build-arg", "A=1", "--build-arg", "B=2", "--label", "release=8", "--annotation", "k=v",
 		"-f", "/w/Containerfile", "-t", "oci-archive:/w/out.tar", "--layers", "/src/ctx",
 	}, got)
+
+	got = (&rebuild.Buildah{}).Args(&rebuild.Request{Platform: &v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}}, "/f", "/c", "/o", "/r", "/rr")
+	assert.Equal(t, "linux/arm/v7", got[slices.Index(got, "--platform")+1])
 
 	got = (&rebuild.Buildah{InsecureRegistries: true}).Args(&rebuild.Request{}, "/f", "/c", "/o", "/r", "/rr")
 	assert.Equal(t, []string{

@@ -55,6 +55,12 @@ type Request struct {
 	Annotations map[string]string
 	// NoCache disables layer caches.
 	NoCache bool
+	// Platform is the platform to build, when the image is one platform
+	// of a multi-platform image (nil: the builder's default). Image is
+	// then that platform's image, and the builder must return an image
+	// of this platform: Buildah passes --platform, Command offers it to
+	// its templates, Rebase takes the bases' images for it.
+	Platform *v1.Platform
 	// WorkDir is a scratch directory owned by the caller. The returned
 	// image may read from files in it, so it must outlive the use of the
 	// image; the caller removes it.

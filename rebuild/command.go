@@ -67,6 +67,11 @@ type CommandData struct {
 	Labels        map[string]string
 	Annotations   map[string]string
 	NoCache       bool
+	// Platform is the platform to build as "os/arch[/variant]"
+	// ("linux/arm64"), "" when the image is not one platform of a
+	// multi-platform image; e.g. "{{if .Platform}}--platform={{.Platform}}{{end}}".
+	// The tool must then write an image of that platform.
+	Platform string
 	// AuthFile is the containers-auth.json(5) file holding Credentials
 	// ("" when there are none).
 	AuthFile string
@@ -84,6 +89,7 @@ func Podman() *Command {
 			"podman", "--cgroup-manager=cgroupfs", "--events-backend=file", "build",
 			"--pull=always",
 			"{{if .NoCache}}--no-cache{{end}}",
+			"{{if .Platform}}--platform={{.Platform}}{{end}}",
 			"{{range $k, $v := .BuildArgs}}--build-arg={{$k}}={{$v}}\n{{end}}",
 			"{{range $k, $v := .Labels}}--label={{$k}}={{$v}}\n{{end}}",
 			"-f", "{{.Containerfile}}",
@@ -166,6 +172,9 @@ func (c *Command) Build(ctx context.Context, req *Request) (*Result, error) {
 	}
 	if data.BuildArgs == nil {
 		data.BuildArgs = map[string]string{}
+	}
+	if req.Platform != nil {
+		data.Platform = PlatformString(*req.Platform)
 	}
 	args, err := c.Render(data)
 	if err != nil {

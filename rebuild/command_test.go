@@ -23,6 +23,12 @@ func TestCommandRender(t *testing.T) {
 		"-f", "/src/Containerfile", "-t", "oci-archive:/w/image.tar", "/src",
 	}, got)
 
+	data.Platform = "linux/arm64"
+	got, err = rebuild.Podman().Render(data)
+	require.NoError(t, err)
+	assert.Contains(t, got, "--platform=linux/arm64")
+	data.Platform = ""
+
 	data.NoCache = false
 	data.BuildArgs = nil
 	got, err = rebuild.Podman().Render(data)

@@ -54,6 +54,24 @@
 // stage (WithStore). Execute runs a whole Plan through it, and the
 // orchestrator runs one step per job.
 //
+// # Multi-platform images
+//
+// A Target with Index (the current image index) or Platforms is rebuilt
+// as one unit into a new index, never into a single image: Run builds
+// every platform with Request.Platform set (Buildah passes --platform,
+// Command offers .Platform to its templates, Rebase takes each base
+// index's image for the platform, matched by SamePlatform), carries over
+// byte for byte the platforms a rebase finds nothing to do for, stamps
+// and verifies (WithVerify) every rebuilt platform, and only then stages
+// the index (an IndexStore such as RegistryStore). A platform that fails,
+// including a new base index without an image for it (ErrPlatformMissing),
+// fails the whole image with a *PlatformError naming it, and nothing is
+// staged. The new index keeps its media type (OCI index or Docker
+// manifest list), order, annotations, and its descriptors' platforms and
+// annotations; Outcome.Platforms has the result of each platform.
+// Foreign platforms' RUN steps run under qemu user emulation registered
+// with binfmt_misc.
+//
 // # Planning
 //
 // NewPlan relates Targets through their bases (the FROM lines of their

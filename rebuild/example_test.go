@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 func ExampleStamp() {
@@ -59,7 +60,7 @@ func ExamplePin() {
 }
 
 func ExampleSecret() {
-	token := rebuild.NewSecret("ghp_example")
+	token := secret.New("ghp_example")
 	fmt.Println(token)
 	fmt.Printf("%v %s %q\n", token, token, token)
 	// Output:
@@ -114,4 +115,17 @@ func ExampleCleanScratch() {
 	// Output:
 	// removed rebuild-app-1
 	// killed 0
+}
+
+// ExampleSamePlatform matches the platforms of a multi-platform image the
+// way Run does when it picks a base image for each platform.
+func ExampleSamePlatform() {
+	arm64, _ := rebuild.ParsePlatform("linux/arm64")
+	v8, _ := rebuild.ParsePlatform("linux/arm64/v8")
+	s390x, _ := rebuild.ParsePlatform("linux/s390x")
+	fmt.Println(rebuild.SamePlatform(arm64, v8), rebuild.SamePlatform(arm64, s390x))
+	fmt.Println(rebuild.PlatformString(v8))
+	// Output:
+	// true false
+	// linux/arm64/v8
 }

@@ -95,8 +95,11 @@ type Outcome struct {
 	Err     error  // set when Status is StatusFailed
 	Builder string
 	// Image is the rebuilt image, Digest its manifest digest and Pinned
-	// the digest reference its children were built on.
+	// the digest reference its children were built on. For a
+	// multi-platform target Image is nil, Index is the new index and
+	// Digest its digest.
 	Image   v1.Image
+	Index   v1.ImageIndex
 	Digest  v1.Hash
 	Pinned  string
 	Release string // the new release label
@@ -106,6 +109,9 @@ type Outcome struct {
 	// FallbackCause is why Target.Builder could not apply when
 	// Target.Fallback built the image instead (nil otherwise).
 	FallbackCause error
+	// Platforms are the per-platform results of a multi-platform target
+	// that was built, one per image of the new index in its order.
+	Platforms []*PlatformOutcome
 
 	dir string // working directory the image reads from; see Close
 }
@@ -148,7 +154,8 @@ func (r *Report) Close() error {
 	return errors.Join(errs...)
 }
 
-// String renders one line per step.
+// String renders one line per step (with each platform's status for a
+// multi-platform target).
 func (r *Report) String() string {
 	var b strings.Builder
 	for _, o := range r.Outcomes {
@@ -158,6 +165,13 @@ func (r *Report) String() string {
 		}
 		if o.Release != "" {
 			fmt.Fprintf(&b, " release=%s", o.Release)
+		}
+		if len(o.Platforms) > 0 {
+			ps := make([]string, len(o.Platforms))
+			for i, p := range o.Platforms {
+				ps[i] = PlatformString(p.Platform) + "=" + p.Status.String()
+			}
+			fmt.Fprintf(&b, " platforms=%s", strings.Join(ps, ","))
 		}
 		if o.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", o.Reason)
@@ -332,10 +346,16 @@ func rebaseCannotApply(err error) bool {
 // currentRelease returns the release label the step bumps: t.Release, or
 // the label of t.Image.
 func currentRelease(t *Target) string {
-	if t.Release != "" || t.Image == nil {
+	img := t.Image
+	if t.Release == "" && img == nil && t.Index != nil {
+		if ds, err := imageChildren(t.Index); err == nil && len(ds) > 0 {
+			img, _ = t.Index.Image(ds[0].Digest)
+		}
+	}
+	if t.Release != "" || img == nil {
 		return t.Release
 	}
-	if cf, err := t.Image.ConfigFile(); err == nil {
+	if cf, err := img.ConfigFile(); err == nil {
 		return cf.Config.Labels[LabelRelease]
 	}
 	return ""
@@ -358,6 +378,10 @@ func runStep(ctx context.Context, cfg *config, t *Target, out *Outcome) {
 	}
 	if t.Builder == nil {
 		fail(errors.New("rebuild: target has no Builder"))
+		return
+	}
+	if t.multiPlatform() {
+		runIndexStep(ctx, cfg, t, out, log, fail)
 		return
 	}
 	work, err := os.MkdirTemp(cfg.workDir, "rebuild-"+unsafeChars.ReplaceAllString(out.Name, "_")+"-")

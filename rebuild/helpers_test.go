@@ -97,9 +97,16 @@ func pull(t testing.TB, ref string) v1.Image {
 // busybox-static package and a few applet links, enough for RUN steps.
 func busyboxLayer(t *testing.T) v1.Layer {
 	t.Helper()
-	bin, err := os.ReadFile("/bin/busybox")
+	return busyboxLayerFrom(t, "/bin/busybox")
+}
+
+// busyboxLayerFrom is busyboxLayer with the busybox binary at path (of
+// any architecture).
+func busyboxLayerFrom(t *testing.T, path string) v1.Layer {
+	t.Helper()
+	bin, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip("needs /bin/busybox (apt-get install busybox-static)")
+		t.Skipf("needs a static busybox at %s (apt-get install busybox-static)", path)
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -63,6 +63,12 @@ func WithStore(s Store) Option { return func(c *config) { c.store = s } }
 // WithVerify makes Run (and so Execute) call check on every rebuilt and
 // stamped image before it is handed to the Store: an error fails the step
 // and nothing is staged. The orchestrator rescans the image there.
+//
+// For a multi-platform target, check is called for the image of every
+// rebuilt platform (its platform is the image config's) before anything
+// is staged; the first error fails the whole target with a
+// *PlatformError naming the platform, and no image of the index is
+// staged. Carried-over images are not checked: they are unchanged.
 func WithVerify(check func(ctx context.Context, t *Target, img v1.Image) error) Option {
 	return func(c *config) { c.verify = check }
 }

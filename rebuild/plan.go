@@ -51,12 +51,30 @@ type Target struct {
 	// NoCache disables build caches.
 	NoCache bool
 	// Image is the current image, if the caller has it (Rebase uses it
-	// instead of pulling Ref).
+	// instead of pulling Ref). It is ignored when Index is set.
 	Image v1.Image
 	// Base is the image's base as "name@digest", for images that carry no
 	// base annotations (used by Rebase).
 	Base string
+	// Index is the current image when it is a multi-platform image
+	// index. Run then rebuilds it as one unit into a new index
+	// (Outcome.Index): every platform of Platforms (default: every image
+	// of Index) is built with Request.Platform set, the other images of
+	// Index are carried over byte for byte, and so is a platform a
+	// rebaser finds nothing to do for (ErrBaseUnchanged). The new index
+	// keeps Index's media type (OCI index or Docker manifest list),
+	// order, annotations and descriptors' platforms and annotations.
+	Index v1.ImageIndex
+	// Platforms are the platforms to build ("linux/amd64" is
+	// {OS: "linux", Architecture: "amd64"}); see ParsePlatform. With
+	// Index, the ones to rebuild (default all of Index's); without, the
+	// platforms of a new index built from source. A target with Index or
+	// Platforms is always rebuilt into an index, never a single image.
+	Platforms []v1.Platform
 }
+
+// multiPlatform reports whether t is rebuilt into an index.
+func (t *Target) multiPlatform() bool { return t.Index != nil || len(t.Platforms) > 0 }
 
 func (t *Target) name() string { return cmp.Or(t.Name, t.Ref) }
 

@@ -38,6 +38,14 @@ import (
 // with the new base's platform, the new base's history followed by the
 // image's own, one history entry recording the rebase, and the time of
 // the rebase as its creation time. The result passes CheckPullable.
+//
+// With Request.Platform set (Run sets it for every platform of a
+// multi-platform target), the image, the old base and the new base are
+// each that platform's image of their index, matched by os, architecture
+// and variant (SamePlatform). A new base index without an image for the
+// platform is a *PlatformError matching ErrPlatformMissing; a base index
+// that moved while its image for the platform did not is
+// ErrBaseUnchanged, so that Run carries the platform over.
 type Rebase struct {
 	// Options are used for every registry access (auth, transport,
 	// platform). remote.WithContext is added per call.
@@ -91,7 +99,7 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: rebase: %w", err)
 		}
-		if img, err = remote.Image(ref, r.opts(ctx)...); err != nil {
+		if img, _, err = pullFor(ref, req.Platform, r.opts(ctx)); err != nil {
 			return nil, fmt.Errorf("rebuild: rebase: pull %s: %w", req.Ref, err)
 		}
 	}
@@ -117,22 +125,23 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: rebase: new base %q: %w", newRefStr, err)
 	}
-	desc, err := remote.Get(newRef, r.opts(ctx)...)
-	if err != nil {
-		return nil, fmt.Errorf("rebuild: rebase: resolve %s: %w", newRefStr, err)
-	}
 	if oldDigest == "" {
 		return nil, fmt.Errorf("%w: %s has no recorded digest", ErrNoBase, oldName)
 	}
+	// For a multi-platform base, the new base is its image for
+	// req.Platform (without one: the platform of r.Options, default
+	// linux/amd64); the image may have recorded either the index digest
+	// or that platform's manifest digest.
+	newBase, desc, err := pullFor(newRef, req.Platform, r.opts(ctx))
+	if err != nil {
+		var pe *PlatformError
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("rebuild: rebase: new base %s: %w", newRefStr, err)
+	}
 	if desc.Digest.String() == oldDigest {
 		return nil, fmt.Errorf("%w: %s is still %s", ErrBaseUnchanged, newRefStr, oldDigest)
-	}
-	// For a multi-platform base, desc.Image picks the platform of
-	// r.Options (default linux/amd64); the image may have recorded either
-	// the index digest or that platform's manifest digest.
-	newBase, err := desc.Image()
-	if err != nil {
-		return nil, fmt.Errorf("rebuild: rebase: new base %s: %w", newRefStr, err)
 	}
 	newDigest := desc.Digest
 	if desc.MediaType.IsIndex() {
@@ -147,9 +156,15 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 			newDigest = d // record like for like: a platform manifest
 		}
 	}
-	oldBase, err := remote.Image(repo.Digest(oldDigest), r.opts(ctx)...)
+	oldBase, _, err := pullFor(repo.Digest(oldDigest), req.Platform, r.opts(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: rebase: old base %s@%s: %w", repo.Name(), oldDigest, err)
+	}
+	if od, err := oldBase.Digest(); err == nil {
+		if nd, err := newBase.Digest(); err == nil && od == nd {
+			// The base index moved, but not for this platform.
+			return nil, fmt.Errorf("%w: %s for %s is still %s", ErrBaseUnchanged, newRefStr, platformOf(req), od)
+		}
 	}
 	if err := CheckPrefix(img, oldBase, req.Ref, repo.Name()+"@"+oldDigest); err != nil {
 		return nil, err
@@ -195,6 +210,13 @@ func (r *Rebase) Build(ctx context.Context, req *Request) (*Result, error) {
 	}
 	out = mutate.Annotations(out, ann).(v1.Image)
 	return &Result{Image: out, BaseName: newName, BaseDigest: newDigest.String()}, nil
+}
+
+func platformOf(req *Request) string {
+	if req.Platform == nil {
+		return "the default platform"
+	}
+	return PlatformString(*req.Platform)
 }
 
 // isIndexDigest reports whether digest names an image index in repo.

@@ -110,10 +110,24 @@ func (p pullConfig) shareBase(ctx context.Context, img v1.Image, baseRef string)
 	}
 	opts := append([]remote.Option{remote.WithAuthFromKeychain(keychain(p.creds))}, p.opts...)
 	opts = append(opts, remote.WithContext(ctx))
+	var plat *v1.Platform
 	if cf, err := img.ConfigFile(); err == nil && cf.OS != "" {
-		opts = append(opts, remote.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+		plat = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
 	}
-	base, err := remote.Image(ref, opts...)
+	// The base's image for img's platform when it is an index; a single
+	// base image is taken as it is.
+	desc, err := remote.Get(ref, opts...)
+	var base v1.Image
+	switch {
+	case err != nil:
+	case desc.MediaType.IsIndex() && plat != nil:
+		var idx v1.ImageIndex
+		if idx, err = desc.ImageIndex(); err == nil {
+			base, err = childFor(idx, *plat, baseRef)
+		}
+	default:
+		base, err = desc.Image()
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("rebuild: pull base %s to share its layers: %w", baseRef, err)
 	}

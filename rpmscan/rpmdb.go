@@ -60,18 +60,18 @@ func sqliteDriverRegistered() bool {
 // go-rpmdb sees the file, a bounded walk of our own checks every structure
 // go-rpmdb would follow, because go-rpmdb reads in a goroutine of its own,
 // where a panic or an endless loop on a damaged file cannot be recovered.
-func readPackages(ctx context.Context, file, backend string, files bool) ([]Package, error) {
+func readPackages(ctx context.Context, file, backend string, lim limits, files bool) ([]Package, error) {
 	if backend == backendSQLite && !sqliteDriverRegistered() {
 		return nil, ErrNoSQLiteDriver
 	}
 	var err error
 	switch backend {
 	case backendSQLite:
-		err = checkSQLite(ctx, file)
+		err = checkSQLite(ctx, file, lim)
 	case backendBDB:
-		err = checkBDB(ctx, file)
+		err = checkBDB(ctx, file, lim)
 	case backendNDB:
-		err = checkNDB(ctx, file)
+		err = checkNDB(ctx, file, lim)
 	}
 	if err != nil {
 		return nil, err

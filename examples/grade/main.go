@@ -22,16 +22,23 @@
 //	-json                    print JSON instead of a table
 //	-explain                 after the table, say which errata set each grade
 //	                         and the next drop
-//	-insecure, -platform     how to open registry images
+//	-insecure                how to open registry images
+//	-platform P              the platform of multi-platform images to grade,
+//	                         os/arch[/variant], or "all": every platform of
+//	                         each image, one result per platform (default
+//	                         linux/amd64); results then name their platform
 //	-j N                     images scanned at once (default 2)
 //
 // The exit status is 1 when any image could not be graded, 2 on bad usage.
+// With -platform all, a multi-platform image is as good as its worst
+// platform: results are listed worst first, whatever their platform.
 // Each image's grade, next drop and freshness_grades timeline come from
 // package healthindex, with Red Hat's policy unless -policy names another.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +63,7 @@ import (
 // result is one image's line of output.
 type result struct {
 	Image           string               `json:"image"`
+	Platform        string               `json:"platform,omitempty"`
 	Digest          string               `json:"digest,omitempty"`
 	Grade           *healthindex.Grade   `json:"grade"`
 	NextDrop        *time.Time           `json:"next_drop"`
@@ -94,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "print JSON")
 	explain := fs.Bool("explain", false, "explain each grade and next drop after the table")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP and unverified TLS for registry references")
-	platform := fs.String("platform", "", "platform of multi-platform images, os/arch[/variant] (default linux/amd64)")
+	platform := fs.String("platform", "", `platform of multi-platform images, os/arch[/variant], or "all" for one result per platform (default linux/amd64)`)
 	parallel := fs.Int("j", 2, "images scanned at once")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: grade [flags] IMAGE...\n       grade [flags] -f FILE")
@@ -133,7 +141,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usage(errors.New("-j must be at least 1"))
 	}
 	opts := []imageref.Option{imageref.WithInsecure(*insecure)}
-	if *platform != "" {
+	all := *platform == "all"
+	if *platform != "" && !all {
 		p, err := imageref.ParsePlatform(*platform)
 		if err != nil {
 			return usage(err)
@@ -172,14 +181,42 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	scanner := rpmscan.New()
 
-	results := make([]result, len(refs))
+	// What to grade: each reference, or with -platform all each
+	// platform of each reference.
+	type job struct {
+		ref      string
+		platform string // "" unless -platform was given
+		opts     []imageref.Option
+		err      error
+	}
+	var jobs []job
+	for _, ref := range refs {
+		switch {
+		case all:
+			ps, err := imageref.Platforms(ctx, ref, opts...)
+			if err != nil {
+				jobs = append(jobs, job{ref: ref, platform: "all", err: err})
+			}
+			for _, p := range ps {
+				jobs = append(jobs, job{ref: ref, platform: p.String(), opts: append(slices.Clone(opts), imageref.WithPlatform(p))})
+			}
+		default:
+			jobs = append(jobs, job{ref: ref, platform: *platform, opts: opts})
+		}
+	}
+	results := make([]result, len(jobs))
 	sem := make(chan struct{}, *parallel)
 	var wg sync.WaitGroup
-	for i, ref := range refs {
+	for i, j := range jobs {
+		if j.err != nil {
+			results[i] = result{Image: j.ref, Platform: j.platform, Error: j.err.Error()}
+			continue
+		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = grade(ctx, ref, opts, scanner, ix, policy, now)
+			results[i] = grade(ctx, j.ref, j.opts, scanner, ix, policy, now)
+			results[i].Platform = j.platform
 		})
 	}
 	wg.Wait()
@@ -193,7 +230,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if c := healthindex.ByUrgency(a.FreshnessGrades, b.FreshnessGrades); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Image, b.Image)
+		if c := strings.Compare(a.Image, b.Image); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Platform, b.Platform)
 	})
 
 	if *asJSON {
@@ -210,7 +250,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	code := 0
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Fprintf(stderr, "grade: %s: %s\n", r.Image, r.Error)
+			fmt.Fprintf(stderr, "grade: %s: %s\n", label(r), r.Error)
 			code = 1
 		}
 	}
@@ -270,9 +310,22 @@ func readList(path string, stdin io.Reader) ([]string, error) {
 	return refs, nil
 }
 
+// label names a result's image and, when one was asked for, platform.
+func label(r result) string {
+	if r.Platform == "" {
+		return r.Image
+	}
+	return r.Image + " [" + r.Platform + "]"
+}
+
 func printTable(w io.Writer, results []result, explain bool) error {
+	perPlatform := slices.ContainsFunc(results, func(r result) bool { return r.Platform != "" })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GRADE\tNEXT DROP\tTO\tFINDINGS\tIMAGE")
+	if perPlatform {
+		fmt.Fprintln(tw, "GRADE\tNEXT DROP\tTO\tFINDINGS\tPLATFORM\tIMAGE")
+	} else {
+		fmt.Fprintln(tw, "GRADE\tNEXT DROP\tTO\tFINDINGS\tIMAGE")
+	}
 	for _, r := range results {
 		grade, drop, to := "?", "-", "-"
 		if r.Grade != nil {
@@ -285,6 +338,10 @@ func printTable(w io.Writer, results []result, explain bool) error {
 		if r.Error != "" {
 			findings = "error"
 		}
+		if perPlatform {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", grade, drop, to, findings, cmp.Or(r.Platform, "-"), r.Image)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", grade, drop, to, findings, r.Image)
 	}
 	if err := tw.Flush(); err != nil {
@@ -293,7 +350,7 @@ func printTable(w io.Writer, results []result, explain bool) error {
 	if explain {
 		for _, r := range results {
 			if r.Error == "" {
-				fmt.Fprintf(w, "\n%s\n%s", r.Image, r.explanation)
+				fmt.Fprintf(w, "\n%s\n%s", label(r), r.explanation)
 			}
 		}
 	}

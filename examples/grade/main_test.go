@@ -12,7 +12,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -205,4 +209,57 @@ func TestGradeCustomPolicy(t *testing.T) {
 	code, _, errOut = runGrade(t, "", "-policy", policy, "-advisories", f.advisories, "docker-archive:"+f.demo)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "invalid")
+}
+
+// multiLayout writes an OCI layout holding a two-platform index: the demo
+// image for linux/amd64 and an image without rpmdb for linux/arm64.
+func multiLayout(t *testing.T, f fixture) string {
+	t.Helper()
+	open := func(path string, arch string) v1.Image {
+		img, err := tarball.ImageFromPath(path, nil)
+		require.NoError(t, err)
+		cf, err := img.ConfigFile()
+		require.NoError(t, err)
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		img, err = mutate.ConfigFile(img, cf)
+		require.NoError(t, err)
+		return img
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: open(f.demo, "amd64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: open(f.empty, "arm64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	dir := filepath.Join(t.TempDir(), "multi")
+	p, err := layout.Write(dir, empty.Index)
+	require.NoError(t, err)
+	require.NoError(t, p.AppendIndex(idx))
+	return dir
+}
+
+func TestGradeEveryPlatform(t *testing.T) {
+	f := newFixture(t)
+	dir := multiLayout(t, f)
+	args := []string{"-now", "2024-03-05T00:00:00Z", "-advisories", f.advisories, "-repo-to-cpe", f.repoCPE}
+
+	code, out, errOut := runGrade(t, "", append(args, "-json", "-platform", "all", "oci:"+dir, "docker-archive:"+f.empty)...)
+	require.Equal(t, 0, code, errOut)
+	var got struct {
+		Images []struct{ Image, Platform, Grade string } `json:"images"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	require.Len(t, got.Images, 3)
+	assert.Equal(t, []string{"oci:" + dir, "linux/amd64", "C"}, []string{got.Images[0].Image, got.Images[0].Platform, got.Images[0].Grade}, "worst platform first")
+	assert.Equal(t, []string{"docker-archive:" + f.empty, "linux/amd64", "A"}, []string{got.Images[1].Image, got.Images[1].Platform, got.Images[1].Grade})
+	assert.Equal(t, []string{"oci:" + dir, "linux/arm64", "A"}, []string{got.Images[2].Image, got.Images[2].Platform, got.Images[2].Grade})
+
+	code, out, errOut = runGrade(t, "", append(args, "-platform", "linux/arm64", "oci:"+dir)...)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(out, "\n")
+	assert.Regexp(t, `^GRADE\s+NEXT DROP\s+TO\s+FINDINGS\s+PLATFORM\s+IMAGE$`, lines[0])
+	assert.Regexp(t, `^A\s+-\s+-\s+0\s+linux/arm64\s+oci:`, lines[1])
+	assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 2, "a header and one row")
+
+	code, _, errOut = runGrade(t, "", append(args, "-platform", "all", "oci:"+filepath.Join(t.TempDir(), "nope"))...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "[all]")
 }

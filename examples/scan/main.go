@@ -2,13 +2,16 @@
 // advisories, the errata it has not applied and its Container Health Index
 // grade.
 //
-//	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch]
+//	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch|all]
 //	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF]
 //	    [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE
 //
 // IMAGE is a registry reference (registry.example.com/ns/repo:tag), an OCI
 // layout (oci:DIR, oci:DIR:TAG, oci:DIR@sha256:…) or a docker-archive
 // tarball (docker-archive:FILE). Errors go to stderr with exit status 1.
+// -platform chooses the image of a multi-platform index (default
+// linux/amd64); -platform all scans (and grades) every platform, one
+// report each: a JSON array, or one table per platform.
 //
 // With at least one -advisories (a directory of CSAF or OSV documents, a
 // CSAF feed URL such as Red Hat's
@@ -29,12 +32,12 @@
 // annotations or labels and its /root/buildinfo content manifests, or given
 // with -base REF[@sha256:…].
 //
-// With -certify, the image also goes through the certification checks of
-// Red Hat's container policy (-policy: container, root, scratch-nonroot,
-// scratch-root or konflux); the JSON output gets "certification" (the
-// results per platform) and the table lists each check with its status
-// and reason. The repository and tag the checks read default to IMAGE's
-// for a registry reference; -repository and -tag set them.
+// With -certify, each image also goes through the certification checks
+// of Red Hat's container policy (-policy: container, root,
+// scratch-nonroot, scratch-root or konflux); the JSON output gets
+// "certification" (the results) and the table lists each check with its
+// status and reason. The repository and tag the checks read default to
+// IMAGE's for a registry reference; -repository and -tag set them.
 //
 // To try it without a registry, write the demo image (built from the
 // repository's fixture rpmdb) and scan it:
@@ -52,7 +55,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -71,6 +76,8 @@ import (
 // report is what the command prints: the inventory and, when advisories
 // were given, the findings and grade next to it.
 type report struct {
+	// Platform is the platform scanned, when -platform was given.
+	Platform string `json:"platform,omitempty"`
 	*rpmscan.Inventory
 	*Grading
 	Certification *certify.Report `json:"certification,omitempty"`
@@ -90,7 +97,7 @@ type Grading struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -101,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	format := fs.String("format", "table", "output format: json or table")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP and unverified TLS for registry references")
-	platform := fs.String("platform", "", "platform to choose from multi-platform images, os/arch[/variant] (default linux/amd64)")
+	platform := fs.String("platform", "", `platform to choose from multi-platform images, os/arch[/variant], or "all" for every platform (default linux/amd64)`)
 	demo := fs.String("demo", "", "write the demo image as a docker-archive tarball to this file and exit")
 	demoDB := fs.String("demo-rpmdb", "rpmscan/testdata/rpmdb/sqlite/rpmdb.sqlite", "rpmdb for -demo (path from the repository root)")
 	var sources []string
@@ -121,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	baseFlag := fs.String("base", "", "the image's base, REF[@sha256:…], when its annotations and labels do not name it (container-image advisories of the base are findings)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE\n       scan -demo FILE")
+		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch|all] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE\n       scan -demo FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -151,7 +158,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	opts := []imageref.Option{imageref.WithInsecure(*insecure)}
-	if *platform != "" {
+	all := *platform == "all"
+	platforms := []string{*platform}
+	if *platform != "" && !all {
 		p, err := imageref.ParsePlatform(*platform)
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
@@ -159,67 +168,82 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		opts = append(opts, imageref.WithPlatform(p))
 	}
-	img, err := imageref.Open(ctx, fs.Arg(0), opts...)
-	if err != nil {
-		fmt.Fprintln(stderr, "scan:", err)
-		return 1
-	}
-	inv, err := rpmscan.New().Scan(ctx, img)
-	if err != nil {
-		fmt.Fprintln(stderr, "scan:", err)
-		return 1
-	}
-	if *baseFlag != "" {
-		b := &rpmscan.BaseImage{Name: *baseFlag, Source: "config"}
-		if i := strings.IndexByte(b.Name, '@'); i >= 0 {
-			b.Digest = b.Name[i+1:]
-		}
-		inv.Base = b
-	}
-	out := report{Inventory: inv}
-	if len(sources) > 0 {
-		ix, err := loadIndex(ctx, sources, *repoToCPE, stderr)
+	if all {
+		ps, err := imageref.Platforms(ctx, fs.Arg(0), opts...)
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
 			return 1
 		}
-		out.Grading = grade(ix.Match(inv), now)
-		out.Unfixed = ix.Unfixed(inv)
-		if out.Unfixed == nil {
-			out.Unfixed = []advisory.Unfixed{}
+		platforms = platforms[:0]
+		for _, p := range ps {
+			platforms = append(platforms, p.String())
 		}
 	}
+	var ix *advisory.Index
+	if len(sources) > 0 {
+		var err error
+		if ix, err = loadIndex(ctx, sources, *repoToCPE, stderr); err != nil {
+			fmt.Fprintln(stderr, "scan:", err)
+			return 1
+		}
+	}
+	var cert *certifier
 	if *certifyFlag {
 		p, err := certify.New(certify.Variant(*policy))
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
 			return 2
 		}
-		subj := certify.Subject{Repository: *repository, Tags: tags, Inventories: []*rpmscan.Inventory{inv}}
-		if inv.Base != nil {
-			subj.BaseName, subj.BaseDigest = inv.Base.Name, inv.Base.Digest
-		}
+		cert = &certifier{policy: p, subject: certify.Subject{Repository: *repository, Tags: tags}}
 		arg := fs.Arg(0)
 		if ref, err := name.ParseReference(strings.TrimPrefix(arg, "docker://")); err == nil &&
 			!strings.HasPrefix(arg, "oci:") && !strings.HasPrefix(arg, "docker-archive:") {
-			if subj.Repository == "" {
-				subj.Repository = ref.Context().Name()
+			if cert.subject.Repository == "" {
+				cert.subject.Repository = ref.Context().Name()
 			}
-			if t, ok := ref.(name.Tag); ok && len(subj.Tags) == 0 {
-				subj.Tags = []string{t.TagStr()}
+			if t, ok := ref.(name.Tag); ok && len(cert.subject.Tags) == 0 {
+				cert.subject.Tags = []string{t.TagStr()}
 			}
 		}
-		if out.Certification, err = p.Certify(ctx, img, subj); err != nil {
+	}
+	var reports []report
+	for _, p := range platforms {
+		o := opts
+		if all {
+			pl, err := imageref.ParsePlatform(p)
+			if err != nil {
+				fmt.Fprintln(stderr, "scan:", err)
+				return 1
+			}
+			o = append(slices.Clone(opts), imageref.WithPlatform(pl))
+		}
+		r, err := scan(ctx, fs.Arg(0), o, ix, *baseFlag, now, cert)
+		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
 			return 1
 		}
+		r.Platform = p
+		reports = append(reports, r)
 	}
-	if *format == "json" {
+	var err error
+	switch {
+	case *format == "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(out)
-	} else {
-		err = printTable(stdout, out)
+		if all {
+			err = enc.Encode(reports)
+		} else {
+			err = enc.Encode(reports[0])
+		}
+	default:
+		for i, r := range reports {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			if err = printTable(stdout, r); err != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "scan:", err)
@@ -228,9 +252,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// certifier is the policy and subject of -certify.
+type certifier struct {
+	policy  *certify.Policy
+	subject certify.Subject
+}
+
+// scan opens, scans and, with ix, matches and grades one image; with
+// cert, it certifies it too.
+func scan(ctx context.Context, ref string, opts []imageref.Option, ix *advisory.Index, base string, now time.Time, cert *certifier) (report, error) {
+	img, err := imageref.Open(ctx, ref, opts...)
+	if err != nil {
+		return report{}, err
+	}
+	inv, err := rpmscan.New().Scan(ctx, img)
+	if err != nil {
+		return report{}, err
+	}
+	if base != "" {
+		b := &rpmscan.BaseImage{Name: base, Source: "config"}
+		if i := strings.IndexByte(b.Name, '@'); i >= 0 {
+			b.Digest = b.Name[i+1:]
+		}
+		inv.Base = b
+	}
+	out := report{Inventory: inv}
+	if cert != nil {
+		s := cert.subject
+		s.Inventories = []*rpmscan.Inventory{inv}
+		if inv.Base != nil {
+			s.BaseName, s.BaseDigest = inv.Base.Name, inv.Base.Digest
+		}
+		if out.Certification, err = cert.policy.Certify(ctx, img, s); err != nil {
+			return report{}, err
+		}
+	}
+	if ix != nil {
+		out.Grading = grade(ix.Match(inv), now)
+		out.Unfixed = ix.Unfixed(inv)
+		if out.Unfixed == nil {
+			out.Unfixed = []advisory.Unfixed{}
+		}
+	}
+	return out, nil
+}
+
 func printTable(w io.Writer, r report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Image:\t%s\n", r.Image.Digest)
+	if r.Platform != "" {
+		fmt.Fprintf(tw, "Platform:\t%s\n", r.Platform)
+	}
 	osName := strings.TrimSpace(r.OS.ID + " " + r.OS.VersionID)
 	if r.OS.PrettyName != "" {
 		osName = r.OS.PrettyName
