@@ -171,7 +171,7 @@ func baseLayer(tb testing.TB, db []byte) v1.Layer {
 // lists each package's files. Tests run HasModifiedFiles with both.
 type rpmdbLister struct{ dir string }
 
-func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]rpmscan.Package, error) {
+func (l rpmdbLister) Files(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error) {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -204,7 +204,7 @@ func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]rpmscan.
 		}
 	}
 	if db == "" {
-		return nil, nil
+		return &rpmscan.Inventory{}, nil
 	}
 	d, err := rpmdb.Open(db)
 	if err != nil {
@@ -215,20 +215,21 @@ func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]rpmscan.
 	if err != nil {
 		return nil, err
 	}
-	out := make([]rpmscan.Package, 0, len(pkgs))
+	inv := &rpmscan.Inventory{}
 	for _, p := range pkgs {
 		files, err := p.InstalledFiles()
 		if err != nil {
 			return nil, err
 		}
-		pf := rpmscan.Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch, Vendor: p.Vendor,
-			InstallTime: int64(p.InstallTime)}
+		pkg := rpmscan.Package{Name: p.Name, Epoch: p.EpochNum(), Version: p.Version, Release: p.Release, Arch: p.Arch, Vendor: p.Vendor}
+		pf := rpmscan.InstalledFiles{NEVRA: pkg.NEVRA(), InstallTime: int64(p.InstallTime)}
 		for _, f := range files {
 			pf.Files = append(pf.Files, rpmscan.File{Path: f.Path, Mode: f.Mode, Flags: rpmscan.FileFlags(f.Flags)})
 		}
-		out = append(out, pf)
+		inv.Packages = append(inv.Packages, pkg)
+		inv.Files = append(inv.Files, pf)
 	}
-	return out, nil
+	return inv, nil
 }
 
 // statuses maps check names to their statuses on the only platform.
@@ -246,28 +247,30 @@ func statuses(tb testing.TB, rep *certify.Report) map[string]certify.Status {
 // states(n) returns.
 type syntheticLister func(layers int) []testPkg
 
-func (states syntheticLister) PackageFiles(_ context.Context, img v1.Image) ([]rpmscan.Package, error) {
+func (states syntheticLister) Files(_ context.Context, img v1.Image) (*rpmscan.Inventory, error) {
 	ls, err := img.Layers()
 	if err != nil {
 		return nil, err
 	}
-	var out []rpmscan.Package
+	inv := &rpmscan.Inventory{}
 	for _, p := range states(len(ls)) {
-		pkg := rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor, InstallTime: p.install}
+		pkg := rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor}
+		pf := rpmscan.InstalledFiles{NEVRA: pkg.NEVRA(), InstallTime: p.install}
 		for _, f := range p.files {
-			pkg.Files = append(pkg.Files, rpmscan.File{Path: f, Mode: 0o100755})
+			pf.Files = append(pf.Files, rpmscan.File{Path: f, Mode: 0o100755})
 		}
 		for _, f := range p.docs {
-			pkg.Files = append(pkg.Files, rpmscan.File{Path: f, Mode: 0o100644, Flags: rpmscan.FileDoc})
+			pf.Files = append(pf.Files, rpmscan.File{Path: f, Mode: 0o100644, Flags: rpmscan.FileDoc})
 		}
-		pkg.Files = append(pkg.Files, rpmscan.File{Path: "/usr", Mode: 0o040755})
-		out = append(out, pkg)
+		pf.Files = append(pf.Files, rpmscan.File{Path: "/usr", Mode: 0o040755})
+		inv.Packages = append(inv.Packages, pkg)
+		inv.Files = append(inv.Files, pf)
 	}
-	return out, nil
+	return inv, nil
 }
 
 type failingLister struct{ err error }
 
-func (f failingLister) PackageFiles(context.Context, v1.Image) ([]rpmscan.Package, error) {
+func (f failingLister) Files(context.Context, v1.Image) (*rpmscan.Inventory, error) {
 	return nil, f.err
 }

@@ -17,12 +17,13 @@ import (
 const modifiable = rpmscan.FileConfig | rpmscan.FileDoc | rpmscan.FileMissingOK | rpmscan.FileGhost |
 	rpmscan.FileLicense | rpmscan.FileReadme | rpmscan.FileArtifact
 
-// FileLister lists the packages of an image's live rpmdb with their
-// installed files ([rpmscan.Package.Files]) and install times. It is the
-// seam between HasModifiedFiles and the rpmdb reader; an image without an
-// rpmdb gives an empty list and no error. [ScannerFiles] is the default.
+// FileLister returns the inventory of an image's live rpmdb with each
+// package's installed files and install time ([rpmscan.Inventory.Files]).
+// It is the seam between HasModifiedFiles and the rpmdb reader; an image
+// without an rpmdb gives an inventory without packages, and no error.
+// [ScannerFiles] is the default.
 type FileLister interface {
-	PackageFiles(ctx context.Context, img v1.Image) ([]rpmscan.Package, error)
+	Files(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error)
 }
 
 // ScannerFiles is a [FileLister] that scans with an rpmscan.Scanner made
@@ -36,17 +37,13 @@ type ScannerFiles struct {
 
 var _ FileLister = ScannerFiles{}
 
-// PackageFiles implements [FileLister].
-func (s ScannerFiles) PackageFiles(ctx context.Context, img v1.Image) ([]rpmscan.Package, error) {
+// Files implements [FileLister].
+func (s ScannerFiles) Files(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error) {
 	sc := s.Scanner
 	if sc == nil {
 		sc = rpmscan.New(rpmscan.WithFiles())
 	}
-	inv, err := sc.Scan(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	return inv.Packages, nil
+	return sc.Scan(ctx, img)
 }
 
 // HasModifiedFiles rejects an image in which a layer changes or deletes a
@@ -123,11 +120,14 @@ func (c HasModifiedFiles) Validate(ctx context.Context, t *Target) Result {
 		if err != nil {
 			return errorResult(c.Name(), fmt.Errorf("certify: layers 0-%d: %w", i, err))
 		}
-		pkgs, err := c.Files.PackageFiles(ctx, prefix)
+		inv, err := c.Files.Files(ctx, prefix)
 		if err != nil {
 			return errorResult(c.Name(), fmt.Errorf("certify: rpm files as of layer %d: %w", i, err))
 		}
-		states[i] = owners(pkgs)
+		if len(inv.Packages) > 0 && len(inv.Files) == 0 {
+			return errorResult(c.Name(), fmt.Errorf("certify: the FileLister lists no files for the %d packages as of layer %d (a scanner made without rpmscan.WithFiles?)", len(inv.Packages), i))
+		}
+		states[i] = owners(inv)
 	}
 	if !found {
 		return passed(c.Name(), "the image has no rpm database")
@@ -197,11 +197,16 @@ func (c HasModifiedFiles) Validate(ctx context.Context, t *Target) Result {
 
 // owners maps each checked file (relative path) to the package that
 // installed it.
-func owners(pkgs []rpmscan.Package) map[string]owner {
+func owners(inv *rpmscan.Inventory) map[string]owner {
+	pkgs := make(map[string]rpmscan.Package, len(inv.Packages))
+	for _, p := range inv.Packages {
+		pkgs[p.NEVRA()] = p
+	}
 	m := map[string]owner{}
-	for _, p := range pkgs {
-		o := owner{nevra: p.NEVRA(), vendor: p.Vendor, arch: p.Arch, installTime: p.InstallTime}
-		for _, file := range p.Files {
+	for _, pf := range inv.Files {
+		p := pkgs[pf.NEVRA]
+		o := owner{nevra: pf.NEVRA, vendor: p.Vendor, arch: p.Arch, installTime: pf.InstallTime}
+		for _, file := range pf.Files {
 			if file.IsDir() || file.Flags&modifiable != 0 {
 				continue
 			}

@@ -25,17 +25,18 @@ func TestWithFiles(t *testing.T) {
 
 	plain, err := rpmscan.New().Scan(t.Context(), img)
 	require.NoError(t, err)
-	for _, p := range plain.Packages {
-		require.Nil(t, p.Files, p.Name)
-		require.Zero(t, p.InstallTime, p.Name)
-	}
+	require.Nil(t, plain.Files)
 
 	inv, err := rpmscan.New(rpmscan.WithFiles()).Scan(t.Context(), img)
 	require.NoError(t, err)
-	require.Len(t, inv.Packages, len(plain.Packages))
+	assert.Equal(t, plain.Packages, inv.Packages, "the packages are the plain scan's")
+	require.Len(t, inv.Files, len(inv.Packages))
+	for i, p := range inv.Packages {
+		require.Equal(t, p.NEVRA(), inv.Files[i].NEVRA, "files follow the packages' order")
+	}
 	i := slices.IndexFunc(inv.Packages, func(p rpmscan.Package) bool { return p.Name == "bash" })
 	require.GreaterOrEqual(t, i, 0)
-	bash := inv.Packages[i]
+	bash := inv.Files[i]
 	assert.EqualValues(t, 1655118108, bash.InstallTime)
 	files := map[string]rpmscan.File{}
 	for _, f := range bash.Files {
@@ -49,11 +50,4 @@ func TestWithFiles(t *testing.T) {
 	assert.True(t, files["/usr/lib/.build-id"].IsDir())
 	assert.Equal(t, rpmscan.FileArtifact, files["/usr/lib/.build-id"].Flags)
 	assert.False(t, files["/usr/bin/bash"].IsDir())
-
-	// Everything else is the plain scan's.
-	for j := range inv.Packages {
-		p := inv.Packages[j]
-		p.Files, p.InstallTime = nil, 0
-		assert.Equal(t, plain.Packages[j], p)
-	}
 }

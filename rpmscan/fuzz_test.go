@@ -159,7 +159,7 @@ func FuzzReadRPMDB(f *testing.F) {
 		if err != nil {
 			return
 		}
-		pkgs, err := readPackages(context.Background(), p, backend, defaultLimits(), true)
+		pkgs, err := readPackages(context.Background(), p, backend, defaultLimits())
 		if err == nil && pkgs == nil {
 			t.Fatal("nil packages without error")
 		}
@@ -206,7 +206,7 @@ func TestFuzzSeedsRPMDB(t *testing.T) {
 	if err := os.WriteFile(p, small, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if pkgs, err := readPackages(t.Context(), p, backendSQLite, defaultLimits(), false); err != nil || len(pkgs) != 1 || pkgs[0].Name != "bash" {
+	if pkgs, err := readPackages(t.Context(), p, backendSQLite, defaultLimits()); err != nil || len(pkgs) != 1 || pkgs[0].Name != "bash" {
 		t.Fatalf("small sqlite seed: %v, %v", pkgs, err)
 	}
 
@@ -225,7 +225,7 @@ func TestFuzzSeedsRPMDB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkgs, err := readPackages(t.Context(), p, backend, defaultLimits(), true)
+		pkgs, err := readPackages(t.Context(), p, backend, defaultLimits())
 		if err != nil || len(pkgs) != 7 {
 			t.Fatalf("%s: %d packages, %v", p, len(pkgs), err)
 		}

@@ -28,12 +28,17 @@ type Package struct {
 	// Module is the package's modularity label, "name:stream:version:context",
 	// or empty for non-modular content.
 	Module string `json:"module,omitempty"`
+}
+
+// InstalledFiles are the files one package installed, as its rpmdb header
+// records them. Scans made [WithFiles] fill [Inventory.Files] with them.
+type InstalledFiles struct {
+	// NEVRA names the package, as [Package.NEVRA] spells it.
+	NEVRA string `json:"nevra"`
 	// InstallTime is when rpm installed the package, in seconds since the
-	// epoch. Set only by scans made [WithFiles].
-	InstallTime int64 `json:"install_time,omitempty"`
-	// Files are the files the package installed, as its rpmdb header
-	// records them. Set only by scans made [WithFiles].
-	Files []File `json:"files,omitempty"`
+	// epoch; a package installed again has a later one.
+	InstallTime int64  `json:"install_time"`
+	Files       []File `json:"files"`
 }
 
 // File is one file an RPM installed.
@@ -154,6 +159,9 @@ type Inventory struct {
 	Packages    []Package `json:"packages"`
 	// RPMDB is nil when the image has no rpmdb (distroless, scratch, Debian…).
 	RPMDB *RPMDB `json:"rpmdb,omitempty"`
+	// Files lists, package by package in the order of Packages, the files
+	// each installed; only scans made [WithFiles] fill it.
+	Files []InstalledFiles `json:"files,omitempty"`
 	// Base is the image this one was built on, when its metadata says;
 	// a caller that knows better (a configured base) may set it.
 	Base *BaseImage `json:"base,omitempty"`

@@ -143,10 +143,9 @@ func WithTempDir(dir string) Option {
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// WithFiles makes a scan record each package's installed files (path,
-// mode, rpm flags) and install time in [Package.Files] and
-// [Package.InstallTime]. It is off by default: a large rpmdb lists
-// hundreds of thousands of files.
+// WithFiles makes a scan record the files each package installed (path,
+// mode, rpm flags) and its install time in [Inventory.Files]. It is off by
+// default: a large rpmdb lists hundreds of thousands of files.
 func WithFiles() Option {
 	return func(s *LayerScanner) { s.files = true }
 }
