@@ -2,7 +2,6 @@ package advisory
 
 import (
 	"archive/tar"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/csv"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultCSAFURL is Red Hat's public feed of CSAF advisories. Red Hat's VEX
@@ -27,6 +27,50 @@ const DefaultCSAFURL = "https://security.access.redhat.com/data/csaf/v2/advisori
 
 // maxDocument bounds one document read from the feed or its archive.
 const maxDocument = 256 << 20
+
+// Defaults of the feed's other limits.
+const (
+	// DefaultMaxInFlight is how many bytes of archive members may be held
+	// at once, read but not yet parsed ([WithMaxInFlight]).
+	DefaultMaxInFlight = 256 << 20
+	// DefaultMaxIndexRows is the most rows changes.csv or deletions.csv
+	// may have ([WithMaxIndexRows]). Red Hat's list one row per document:
+	// tens of thousands of advisories, a few hundred thousand VEX files.
+	DefaultMaxIndexRows = 2_000_000
+	// maxArchiveWindow bounds the zstd window of the archive, hence the
+	// decoder's memory; zstd --long uses 128 MiB at most by default.
+	maxArchiveWindow = 128 << 20
+)
+
+// WithMaxInFlight bounds how many bytes of archive members a CSAF feed
+// holds at once while they wait to be parsed (default
+// [DefaultMaxInFlight]); it bounds the memory of a first sync whatever the
+// archive holds. A member larger than the bound is read alone.
+func WithMaxInFlight(n int64) Option {
+	return func(cfg *config) { cfg.maxInFlight = max(0, n) }
+}
+
+// WithMaxIndexRows bounds the rows of a CSAF feed's changes.csv and
+// deletions.csv (default [DefaultMaxIndexRows]). They are read as they
+// stream, keeping one entry per document; more rows fail the Fetch with an
+// error matching [ErrTooLarge].
+func WithMaxIndexRows(n int) Option {
+	return func(cfg *config) { cfg.maxIndexRows = max(0, n) }
+}
+
+func (cfg *config) inFlight() int64 {
+	if cfg.maxInFlight > 0 {
+		return cfg.maxInFlight
+	}
+	return DefaultMaxInFlight
+}
+
+func (cfg *config) indexRows() int {
+	if cfg.maxIndexRows > 0 {
+		return cfg.maxIndexRows
+	}
+	return DefaultMaxIndexRows
+}
 
 // CSAF is a Source reading a Red Hat style CSAF feed directory:
 //
@@ -89,11 +133,11 @@ func (c *CSAF) Fetch(ctx context.Context, cur Cursor) (*Batch, error) {
 		return cur.Validators[u]
 	}
 	changesURL, deletionsURL := c.base+"changes.csv", c.base+"deletions.csv"
-	changes, changesVal, err := c.index(ctx, changesURL, val(changesURL))
+	changes, changesVal, err := c.index(ctx, changesURL, val(changesURL), cur.Since)
 	if err != nil {
 		return nil, err
 	}
-	deletions, deletionsVal, err := c.index(ctx, deletionsURL, val(deletionsURL))
+	deletions, deletionsVal, err := c.index(ctx, deletionsURL, val(deletionsURL), cur.Since)
 	if err != nil && !isStatus(err, http.StatusNotFound) { // a feed may have no deletions yet
 		return nil, err
 	}
@@ -186,43 +230,108 @@ func newest(l []change, t time.Time) time.Time {
 	return t
 }
 
-// index reads changes.csv or deletions.csv. A nil validator with a nil
-// error means the file did not change (304).
-func (c *CSAF) index(ctx context.Context, url string, v Validator) ([]change, *Validator, error) {
-	body, nv, err := c.http.get(ctx, url, v)
-	if errors.Is(err, errNotModified) {
-		return nil, nil, nil
+// index reads changes.csv or deletions.csv as it streams, keeping one
+// entry per path (its newest time) and dropping entries before since. A
+// nil validator with a nil error means the file did not change (304).
+func (c *CSAF) index(ctx context.Context, url string, v Validator, since time.Time) ([]change, *Validator, error) {
+	var err error
+	for range 2 { // a body cut short is tried again, as fetcher.get does
+		var resp *http.Response
+		var done context.CancelFunc
+		resp, done, err = c.http.open(ctx, url, v, c.cfg.timeout)
+		if errors.Is(err, errNotModified) {
+			return nil, nil, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		var l []change
+		l, err = readChanges(&limitedReader{r: resp.Body, n: c.cfg.maxBody}, since, c.cfg.indexRows())
+		resp.Body.Close()
+		done()
+		if err == nil {
+			nv := validatorOf(resp)
+			return l, &nv, nil
+		}
+		var pe *ParseError
+		if errors.As(err, &pe) || errors.Is(err, ErrTooLarge) || ctx.Err() != nil {
+			break
+		}
+		err = fmt.Errorf("reading body: %w", err)
 	}
-	if err != nil {
-		return nil, nil, err
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, nil, cerr
 	}
-	l, err := parseChanges(body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("advisory: %s: %w", url, err)
-	}
-	return l, &nv, nil
+	return nil, nil, fmt.Errorf("advisory: %s: %w", url, err)
 }
 
-// parseChanges reads `"2024/rhsa-2024_0010.json","2025-02-18T14:28:08+00:00"` rows.
-func parseChanges(data []byte) ([]change, error) {
-	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = -1
-	recs, err := r.ReadAll()
-	if err != nil {
-		return nil, &ParseError{Err: err}
+// limitedReader fails with ErrTooLarge once more than n bytes are read.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, fmt.Errorf("%w (over the size limit)", ErrTooLarge)
 	}
-	out := make([]change, 0, len(recs))
-	for _, rec := range recs {
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, fmt.Errorf("%w (over the size limit)", ErrTooLarge)
+	}
+	return n, err
+}
+
+// readChanges reads `"2024/rhsa-2024_0010.json","2025-02-18T14:28:08+00:00"`
+// rows one at a time, at most maxRows of them. It keeps the newest time of
+// each path, in the order paths first appear, and drops rows before since.
+func readChanges(r io.Reader, since time.Time, maxRows int) ([]change, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	var out []change
+	at := map[string]int{} // path -> index in out
+	for rows := 0; ; rows++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, &ParseError{Err: err}
+			}
+			return nil, err
+		}
+		if rows >= maxRows {
+			return nil, fmt.Errorf("%w: more than %d rows", ErrTooLarge, maxRows)
+		}
 		if len(rec) < 2 || rec[0] == "" {
 			continue
 		}
-		at, err := time.Parse(time.RFC3339, strings.TrimSpace(rec[1]))
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(rec[1]))
 		if err != nil {
 			return nil, &ParseError{Err: fmt.Errorf("time of %s: %w", rec[0], err)}
 		}
-		out = append(out, change{path: strings.TrimSpace(rec[0]), at: at.UTC()})
+		t = t.UTC()
+		if t.Before(since) {
+			continue
+		}
+		p := strings.TrimSpace(rec[0])
+		if i, ok := at[p]; ok {
+			if t.After(out[i].at) {
+				out[i].at = t
+			}
+			continue
+		}
+		p = strings.Clone(p) // rec is reused
+		at[p] = len(out)
+		out = append(out, change{path: p, at: t})
 	}
-	return out, nil
 }
 
 // idFromPath turns "2024/rhsa-2024_0010.json" into "RHSA-2024:0010" and
@@ -320,7 +429,7 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 	}
 	defer done()
 	defer resp.Body.Close()
-	zr, err := zstd.NewReader(resp.Body, zstd.WithDecoderConcurrency(1))
+	zr, err := zstd.NewReader(resp.Body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxArchiveWindow))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("advisory: %s: %w", name, err)
 	}
@@ -337,6 +446,10 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 		doc  Document
 		err  error
 	}
+	// Members are read one at a time and parsed concurrently; the bytes
+	// read and not yet parsed are bounded by inFlight.
+	inFlight := semaphore.NewWeighted(c.cfg.inFlight())
+	weight := func(size int64) int64 { return max(1, min(size, c.cfg.inFlight())) }
 	jobs := make(chan job)
 	results := make(chan result)
 	var wg sync.WaitGroup
@@ -346,6 +459,7 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 			defer wg.Done()
 			for j := range jobs {
 				doc, err := ParseCSAF(j.data)
+				inFlight.Release(weight(int64(len(j.data))))
 				results <- result{seq: j.seq, name: j.name, doc: doc, err: err}
 			}
 		}()
@@ -379,17 +493,25 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 			if h.ModTime.After(newestMember) {
 				newestMember = h.ModTime
 			}
-			data, err := readBounded(tr, c.cfg.maxBody)
-			if errors.Is(err, ErrTooLarge) {
-				results <- result{seq: seq, name: h.Name, err: err}
+			if h.Size > c.cfg.maxBody {
+				results <- result{seq: seq, name: h.Name, err: fmt.Errorf("%w (%d bytes, over %d)", ErrTooLarge, h.Size, c.cfg.maxBody)}
 				continue
 			}
-			if err != nil {
+			if err := inFlight.Acquire(ctx, weight(h.Size)); err != nil {
+				return err
+			}
+			data := make([]byte, h.Size)
+			if _, err := io.ReadFull(tr, data); err != nil {
+				inFlight.Release(weight(h.Size))
+				if cerr := ctx.Err(); cerr != nil {
+					return cerr
+				}
 				return fmt.Errorf("advisory: %s: %s: %w", name, h.Name, err)
 			}
 			select {
 			case jobs <- job{seq: seq, name: h.Name, data: data}:
 			case <-ctx.Done():
+				inFlight.Release(weight(h.Size))
 				return ctx.Err()
 			}
 		}

@@ -22,11 +22,6 @@ type Doer interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
-// HTTPDoer is the former name of Doer.
-//
-// Deprecated: use Doer.
-type HTTPDoer = Doer
-
 // ErrTimeout is matched (errors.Is) by the error of a request whose server
 // stalled: no response headers within the header timeout
 // (WithHeaderTimeout), or no body bytes within the idle timeout
@@ -71,6 +66,9 @@ type config struct {
 	userAgent   string
 	maxBody     int64
 	progress    func(Progress)
+	// Limits set in feed.go; zero means the default there.
+	maxInFlight  int64
+	maxIndexRows int
 }
 
 func newConfig(opts []Option) *config {

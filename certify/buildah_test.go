@@ -102,7 +102,7 @@ func TestBuildah(t *testing.T) {
 		return ref
 	}
 
-	p, err := certify.New(certify.Container, certify.WithFileLister(rpmdbLister{dir: t.TempDir()}))
+	p, err := certify.New(certify.Container)
 	require.NoError(t, err)
 	run := func(ref string) *certify.Report {
 		r, err := name.ParseReference(ref)

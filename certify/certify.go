@@ -282,8 +282,9 @@ type config struct {
 // (a *partnerapi.Client satisfies [Catalog]).
 func WithCatalog(c Catalog) Option { return func(o *config) { o.catalog = c } }
 
-// WithFileLister gives HasModifiedFiles the files each RPM installed.
-// Without one, HasModifiedFiles reports [Error] wrapping [ErrNoFileLister].
+// WithFileLister sets how HasModifiedFiles learns the files each RPM
+// installed (default [ScannerFiles], which reads the image's rpmdb with
+// rpmscan).
 func WithFileLister(l FileLister) Option { return func(o *config) { o.files = l } }
 
 // WithScanner sets the scanner that produces RPM inventories
@@ -318,6 +319,9 @@ func New(v Variant, opts ...Option) (*Policy, error) {
 		o(&cfg)
 	}
 	ubi := BasedOnUbi{Catalog: cfg.catalog}
+	if cfg.files == nil {
+		cfg.files = ScannerFiles{}
+	}
 	mod := HasModifiedFiles{Files: cfg.files}
 	var cs []Check
 	switch v {

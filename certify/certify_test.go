@@ -47,6 +47,7 @@ type fixture struct {
 	tags   []string
 	anno   map[string]string
 	policy certify.Variant
+	lister certify.FileLister // default: the policy's (rpmscan)
 }
 
 func (f fixture) image(t *testing.T) v1.Image {
@@ -84,8 +85,12 @@ func (f fixture) run(t *testing.T) *certify.Report {
 	if v == "" {
 		v = certify.Container
 	}
-	p, err := certify.New(v, certify.WithFileLister(rpmdbLister{dir: t.TempDir()}),
-		certify.WithLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	var opts []certify.Option
+	if f.lister != nil {
+		opts = append(opts, certify.WithFileLister(f.lister))
+	}
+	p, err := certify.New(v, append(opts,
+		certify.WithLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	require.NoError(t, err)
 	repo, tags := "quay.io/acme/widget", []string{"1.2-3", "latest"}
 	if f.repo != "" {
@@ -103,7 +108,8 @@ func (f fixture) run(t *testing.T) *certify.Report {
 // for each check an image made to break only that check.
 func TestEachCheckFailsAlone(t *testing.T) {
 	ubi8 := goRPMDB(t, "ubi8-s390x/Packages")
-	withKernel := goRPMDB(t, "centos7-many/Packages")
+	small := fixtureRPMDB(t) // file-less: HasModifiedFiles has nothing to check
+	withKernel := goRPMDB(t, "centos6-devtools/Packages")
 	noLabel := func(name string) func(*v1.ConfigFile) {
 		return func(cf *v1.ConfigFile) { delete(cf.Config.Labels, name) }
 	}
@@ -125,10 +131,9 @@ func TestEachCheckFailsAlone(t *testing.T) {
 	}{
 		{"red hat like (ubi8 rpmdb)", fixture{db: ubi8}, ""},
 		{"red hat like (rpmscan fixture rpmdb)", fixture{db: fixtureRPMDB(t)}, ""},
-		{"kernel-headers is allowed", fixture{db: goRPMDB(t, "centos7-plain/Packages")}, ""},
-		{"for red hat in a label", fixture{db: ubi8, edit: label("vendor", "Acme for Red Hat")}, ""},
-		{"40 layers", fixture{db: ubi8, extra: 38}, ""},
-		{"license through a symlink", fixture{db: ubi8, app: []file{
+		{"for red hat in a label", fixture{db: small, edit: label("vendor", "Acme for Red Hat")}, ""},
+		{"40 layers", fixture{db: small, extra: 38}, ""},
+		{"license through a symlink", fixture{db: small, app: []file{
 			file{name: "usr/share/licenses/widget/LICENSE", body: []byte("MIT")},
 			file{name: "licenses", typ: tar.TypeSymlink, link: "/usr/share/licenses/widget"},
 		}}, ""},
@@ -137,30 +142,30 @@ func TestEachCheckFailsAlone(t *testing.T) {
 			file{name: "var/lib/rpm/Packages", body: ubi8},
 		)}, "HasModifiedFiles"}, // same install time: rpm did not reinstall it
 
-		{"no licenses", fixture{db: ubi8, app: []file{reg("opt/widget/bin/widget", "ELF")}}, "HasLicense"},
-		{"only empty licenses", fixture{db: ubi8, app: []file{reg("licenses/LICENSE", "")}}, "HasLicense"},
-		{"licenses is a file", fixture{db: ubi8, app: []file{reg("licenses", "MIT")}}, "HasLicense"},
-		{"license symlink escapes", fixture{db: ubi8, app: []file{
+		{"no licenses", fixture{db: small, app: []file{reg("opt/widget/bin/widget", "ELF")}}, "HasLicense"},
+		{"only empty licenses", fixture{db: small, app: []file{reg("licenses/LICENSE", "")}}, "HasLicense"},
+		{"licenses is a file", fixture{db: small, app: []file{reg("licenses", "MIT")}}, "HasLicense"},
+		{"license symlink escapes", fixture{db: small, app: []file{
 			file{name: "licenses/LICENSE", typ: tar.TypeSymlink, link: "../../../../host/LICENSE"},
 		}}, "HasLicense"},
-		{"only latest", fixture{db: ubi8, tags: []string{"latest"}}, "HasUniqueTag"},
-		{"no tag", fixture{db: ubi8, tags: []string{}}, "HasUniqueTag"},
-		{"41 layers", fixture{db: ubi8, extra: 39}, "LayerCountAcceptable"},
+		{"only latest", fixture{db: small, tags: []string{"latest"}}, "HasUniqueTag"},
+		{"no tag", fixture{db: small, tags: []string{}}, "HasUniqueTag"},
+		{"41 layers", fixture{db: small, extra: 39}, "LayerCountAcceptable"},
 		{"kernel package", fixture{db: withKernel}, "HasNoProhibitedPackages"},
-		{"no release label", fixture{db: ubi8, edit: noLabel("release")}, "HasRequiredLabel"},
-		{"empty maintainer", fixture{db: ubi8, edit: label("maintainer", " ")}, "HasRequiredLabel"},
-		{"red hat vendor", fixture{db: ubi8, edit: label("vendor", "Red Hat Widgets")}, "HasNoProhibitedLabels"},
-		{"red hat in the name", fixture{db: ubi8, edit: label("name", "acme/widget-redhat")}, "HasNoProhibitedLabels"},
-		{"no user", fixture{db: ubi8, edit: user("")}, "RunAsNonRoot"},
-		{"root", fixture{db: ubi8, edit: user("root")}, "RunAsNonRoot"},
-		{"uid 0 with group", fixture{db: ubi8, edit: user("0:1001")}, "RunAsNonRoot"},
+		{"no release label", fixture{db: small, edit: noLabel("release")}, "HasRequiredLabel"},
+		{"empty maintainer", fixture{db: small, edit: label("maintainer", " ")}, "HasRequiredLabel"},
+		{"red hat vendor", fixture{db: small, edit: label("vendor", "Red Hat Widgets")}, "HasNoProhibitedLabels"},
+		{"red hat in the name", fixture{db: small, edit: label("name", "acme/widget-redhat")}, "HasNoProhibitedLabels"},
+		{"no user", fixture{db: small, edit: user("")}, "RunAsNonRoot"},
+		{"root", fixture{db: small, edit: user("root")}, "RunAsNonRoot"},
+		{"uid 0 with group", fixture{db: small, edit: user("0:1001")}, "RunAsNonRoot"},
 		{"rpm file changed", fixture{db: ubi8, app: withApp(reg("usr/bin/bash", "patched"))}, "HasModifiedFiles"},
 		{"rpm file deleted", fixture{db: ubi8, app: withApp(reg("usr/bin/.wh.bash", ""))}, "HasModifiedFiles"},
 		{"not on ubi", fixture{base: noBuildinfo}, "BasedOnUbi"},
-		{"base recorded elsewhere", fixture{db: ubi8, anno: map[string]string{
+		{"base recorded elsewhere", fixture{db: small, anno: map[string]string{
 			"org.opencontainers.image.base.name": "docker.io/library/alpine:3",
 		}}, "BasedOnUbi"},
-		{"red hat container name", fixture{db: ubi8, repo: "quay.io/acme/red-hat-widget"}, "HasProhibitedContainerName"},
+		{"red hat container name", fixture{db: small, repo: "quay.io/acme/red-hat-widget"}, "HasProhibitedContainerName"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,15 +321,28 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestNoFileLister(t *testing.T) {
-	p, err := certify.New(certify.Container)
+	target, err := certify.NewTarget(fixture{db: fixtureRPMDB(t)}.image(t), certify.Subject{})
 	require.NoError(t, err)
-	rep, err := p.Certify(t.Context(), fixture{db: fixtureRPMDB(t)}.image(t), certify.Subject{Repository: "quay.io/a/b", Tags: []string{"1"}})
-	require.NoError(t, err)
-	for _, r := range rep.Platforms[0].Results {
-		if r.Check == "HasModifiedFiles" {
-			assert.Equal(t, certify.Error, r.Status)
-			assert.ErrorIs(t, r.Err, certify.ErrNoFileLister)
-		}
+	r := certify.HasModifiedFiles{}.Validate(t.Context(), target)
+	assert.Equal(t, certify.Error, r.Status)
+	assert.ErrorIs(t, r.Err, certify.ErrNoFileLister)
+}
+
+// TestModifiedFilesListers runs HasModifiedFiles with rpmscan's file
+// lists and with go-rpmdb read directly: both see the same changes.
+func TestModifiedFilesListers(t *testing.T) {
+	ubi8 := goRPMDB(t, "ubi8-s390x/Packages")
+	for _, app := range [][]file{
+		appFiles(),
+		append(appFiles(), reg("usr/bin/bash", "patched")),
+		append(appFiles(), reg("usr/bin/.wh.bash", "")),
+	} {
+		target, err := certify.NewTarget(fixture{db: ubi8, app: app}.image(t), certify.Subject{})
+		require.NoError(t, err)
+		a := certify.HasModifiedFiles{Files: certify.ScannerFiles{}}.Validate(t.Context(), target)
+		b := certify.HasModifiedFiles{Files: rpmdbLister{dir: t.TempDir()}}.Validate(t.Context(), target)
+		assert.Equal(t, b, a)
+		assert.NotEqual(t, certify.Error, a.Status, a.Reason)
 	}
 }
 
@@ -345,6 +363,31 @@ func TestInventoryGiven(t *testing.T) {
 	r := certify.HasNoProhibitedPackages{}.Validate(t.Context(), target)
 	assert.Equal(t, certify.Failed, r.Status)
 	assert.Contains(t, r.Reason, "kernel-core")
+}
+
+func TestProhibitedPackages(t *testing.T) {
+	img := fixture{db: fixtureRPMDB(t)}.image(t)
+	d, err := img.Digest()
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		names []string
+		want  certify.Status
+	}{
+		{[]string{"bash", "kernel-headers", "grub2-tools", "kernel-abi-stablelists"}, certify.Passed},
+		{[]string{"bash", "kernel"}, certify.Failed},
+		{[]string{"grub2"}, certify.Failed},
+		{[]string{"kpatch-patch-5_14_0-70"}, certify.Failed},
+		{[]string{"linux-firmware", "kmod-kvdo"}, certify.Failed},
+	} {
+		inv := &rpmscan.Inventory{Image: rpmscan.ImageInfo{Digest: d.String()}, RPMDB: &rpmscan.RPMDB{Path: "var/lib/rpm/Packages"}}
+		for _, n := range tt.names {
+			inv.Packages = append(inv.Packages, rpmscan.Package{Name: n})
+		}
+		target, err := certify.NewTarget(img, certify.Subject{Inventories: []*rpmscan.Inventory{inv}})
+		require.NoError(t, err)
+		r := certify.HasNoProhibitedPackages{}.Validate(t.Context(), target)
+		assert.Equal(t, tt.want, r.Status, "%v: %s", tt.names, r.Reason)
+	}
 }
 
 func TestTargetBase(t *testing.T) {

@@ -166,11 +166,12 @@ func baseLayer(tb testing.TB, db []byte) v1.Layer {
 	return l
 }
 
-// rpmdbLister is a FileLister over go-rpmdb: it copies the image's rpmdb
-// out of its flattened filesystem and lists each package's files.
+// rpmdbLister is a FileLister over go-rpmdb alone, independent of
+// rpmscan: it copies the image's rpmdb out of its flattened filesystem and
+// lists each package's files. Tests run HasModifiedFiles with both.
 type rpmdbLister struct{ dir string }
 
-func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]certify.PackageFiles, error) {
+func (l rpmdbLister) Files(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error) {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -203,7 +204,7 @@ func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]certify.
 		}
 	}
 	if db == "" {
-		return nil, nil
+		return &rpmscan.Inventory{}, nil
 	}
 	d, err := rpmdb.Open(db)
 	if err != nil {
@@ -214,22 +215,21 @@ func (l rpmdbLister) PackageFiles(ctx context.Context, img v1.Image) ([]certify.
 	if err != nil {
 		return nil, err
 	}
-	out := make([]certify.PackageFiles, 0, len(pkgs))
+	inv := &rpmscan.Inventory{}
 	for _, p := range pkgs {
 		files, err := p.InstalledFiles()
 		if err != nil {
 			return nil, err
 		}
-		pf := certify.PackageFiles{
-			Package:     rpmscan.Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch, Vendor: p.Vendor},
-			InstallTime: int64(p.InstallTime),
-		}
+		pkg := rpmscan.Package{Name: p.Name, Epoch: p.EpochNum(), Version: p.Version, Release: p.Release, Arch: p.Arch, Vendor: p.Vendor}
+		pf := rpmscan.InstalledFiles{NEVRA: pkg.NEVRA(), InstallTime: int64(p.InstallTime)}
 		for _, f := range files {
-			pf.Files = append(pf.Files, certify.File{Path: f.Path, Flags: certify.FileFlags(f.Flags), Dir: f.Mode&0o170000 == 0o040000})
+			pf.Files = append(pf.Files, rpmscan.File{Path: f.Path, Mode: f.Mode, Flags: rpmscan.FileFlags(f.Flags)})
 		}
-		out = append(out, pf)
+		inv.Packages = append(inv.Packages, pkg)
+		inv.Files = append(inv.Files, pf)
 	}
-	return out, nil
+	return inv, nil
 }
 
 // statuses maps check names to their statuses on the only platform.
@@ -245,33 +245,32 @@ func statuses(tb testing.TB, rep *certify.Report) map[string]certify.Status {
 
 // syntheticLister reports, for an image of n layers, the packages
 // states(n) returns.
-func syntheticLister(states func(layers int) []testPkg) certify.FileLister {
-	return certify.FileListerFunc(func(_ context.Context, img v1.Image) ([]certify.PackageFiles, error) {
-		ls, err := img.Layers()
-		if err != nil {
-			return nil, err
+type syntheticLister func(layers int) []testPkg
+
+func (states syntheticLister) Files(_ context.Context, img v1.Image) (*rpmscan.Inventory, error) {
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	inv := &rpmscan.Inventory{}
+	for _, p := range states(len(ls)) {
+		pkg := rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor}
+		pf := rpmscan.InstalledFiles{NEVRA: pkg.NEVRA(), InstallTime: p.install}
+		for _, f := range p.files {
+			pf.Files = append(pf.Files, rpmscan.File{Path: f, Mode: 0o100755})
 		}
-		var out []certify.PackageFiles
-		for _, p := range states(len(ls)) {
-			pf := certify.PackageFiles{
-				Package:     rpmscan.Package{Name: p.name, Version: p.version, Release: "1.el9", Arch: p.arch, Vendor: p.vendor},
-				InstallTime: p.install,
-			}
-			for _, f := range p.files {
-				pf.Files = append(pf.Files, certify.File{Path: f})
-			}
-			for _, f := range p.docs {
-				pf.Files = append(pf.Files, certify.File{Path: f, Flags: certify.FileDoc})
-			}
-			pf.Files = append(pf.Files, certify.File{Path: "/usr", Dir: true})
-			out = append(out, pf)
+		for _, f := range p.docs {
+			pf.Files = append(pf.Files, rpmscan.File{Path: f, Mode: 0o100644, Flags: rpmscan.FileDoc})
 		}
-		return out, nil
-	})
+		pf.Files = append(pf.Files, rpmscan.File{Path: "/usr", Mode: 0o040755})
+		inv.Packages = append(inv.Packages, pkg)
+		inv.Files = append(inv.Files, pf)
+	}
+	return inv, nil
 }
 
 type failingLister struct{ err error }
 
-func (f failingLister) PackageFiles(context.Context, v1.Image) ([]certify.PackageFiles, error) {
+func (f failingLister) Files(context.Context, v1.Image) (*rpmscan.Inventory, error) {
 	return nil, f.err
 }

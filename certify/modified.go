@@ -13,56 +13,37 @@ import (
 	"github.com/openabs/abs/rpmscan"
 )
 
-// FileFlags are the attributes rpm records for an installed file (rpm's
-// RPMFILE_* bits).
-type FileFlags uint32
-
-// The file attributes HasModifiedFiles reads.
-const (
-	FileConfig    FileFlags = 1 << 0
-	FileDoc       FileFlags = 1 << 1
-	FileMissingOK FileFlags = 1 << 3
-	FileNoReplace FileFlags = 1 << 4
-	FileGhost     FileFlags = 1 << 6
-	FileLicense   FileFlags = 1 << 7
-	FileReadme    FileFlags = 1 << 8
-	FileArtifact  FileFlags = 1 << 12
-)
-
 // modifiable are the files an image may change after rpm installed them.
-const modifiable = FileConfig | FileDoc | FileMissingOK | FileGhost | FileLicense | FileReadme | FileArtifact
+const modifiable = rpmscan.FileConfig | rpmscan.FileDoc | rpmscan.FileMissingOK | rpmscan.FileGhost |
+	rpmscan.FileLicense | rpmscan.FileReadme | rpmscan.FileArtifact
 
-// File is one file an RPM installed.
-type File struct {
-	// Path is absolute, as rpm records it ("/usr/bin/bash").
-	Path  string
-	Flags FileFlags
-	// Dir is true for directories the package owns.
-	Dir bool
-}
-
-// PackageFiles is an installed RPM with the files it installed.
-type PackageFiles struct {
-	rpmscan.Package
-	// InstallTime is rpm's install time (seconds since the epoch); a
-	// package installed again in a later layer has a later one.
-	InstallTime int64
-	Files       []File
-}
-
-// FileLister lists the packages of an image's live rpmdb with their files.
-// It is the seam between HasModifiedFiles and the rpmdb reader: an image
-// without an rpmdb gives an empty list and no error.
+// FileLister returns the inventory of an image's live rpmdb with each
+// package's installed files and install time ([rpmscan.Inventory.Files]).
+// It is the seam between HasModifiedFiles and the rpmdb reader; an image
+// without an rpmdb gives an inventory without packages, and no error.
+// [ScannerFiles] is the default.
 type FileLister interface {
-	PackageFiles(ctx context.Context, img v1.Image) ([]PackageFiles, error)
+	Files(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error)
 }
 
-// FileListerFunc adapts a function to [FileLister].
-type FileListerFunc func(ctx context.Context, img v1.Image) ([]PackageFiles, error)
+// ScannerFiles is a [FileLister] that scans with an rpmscan.Scanner made
+// to record files. A nil Scanner is rpmscan.New(rpmscan.WithFiles()); to
+// set other scanner options (limits, temporary directory), pass
+// ScannerFiles{Scanner: rpmscan.New(rpmscan.WithFiles(), opts...)} to
+// [WithFileLister].
+type ScannerFiles struct {
+	Scanner rpmscan.Scanner
+}
 
-// PackageFiles implements [FileLister].
-func (f FileListerFunc) PackageFiles(ctx context.Context, img v1.Image) ([]PackageFiles, error) {
-	return f(ctx, img)
+var _ FileLister = ScannerFiles{}
+
+// Files implements [FileLister].
+func (s ScannerFiles) Files(ctx context.Context, img v1.Image) (*rpmscan.Inventory, error) {
+	sc := s.Scanner
+	if sc == nil {
+		sc = rpmscan.New(rpmscan.WithFiles())
+	}
+	return sc.Scan(ctx, img)
 }
 
 // HasModifiedFiles rejects an image in which a layer changes or deletes a
@@ -77,7 +58,8 @@ func (f FileListerFunc) PackageFiles(ctx context.Context, img v1.Image) ([]Packa
 // allowed. Files of packages from other vendors are not checked.
 type HasModifiedFiles struct {
 	// Files lists the files each RPM installed; without it the check
-	// reports [Error] wrapping [ErrNoFileLister].
+	// reports [Error] wrapping [ErrNoFileLister]. Policies made by [New]
+	// use [ScannerFiles] unless [WithFileLister] says otherwise.
 	Files FileLister
 }
 
@@ -138,11 +120,14 @@ func (c HasModifiedFiles) Validate(ctx context.Context, t *Target) Result {
 		if err != nil {
 			return errorResult(c.Name(), fmt.Errorf("certify: layers 0-%d: %w", i, err))
 		}
-		pkgs, err := c.Files.PackageFiles(ctx, prefix)
+		inv, err := c.Files.Files(ctx, prefix)
 		if err != nil {
 			return errorResult(c.Name(), fmt.Errorf("certify: rpm files as of layer %d: %w", i, err))
 		}
-		states[i] = owners(pkgs)
+		if len(inv.Packages) > 0 && len(inv.Files) == 0 {
+			return errorResult(c.Name(), fmt.Errorf("certify: the FileLister lists no files for the %d packages as of layer %d (a scanner made without rpmscan.WithFiles?)", len(inv.Packages), i))
+		}
+		states[i] = owners(inv)
 	}
 	if !found {
 		return passed(c.Name(), "the image has no rpm database")
@@ -212,12 +197,17 @@ func (c HasModifiedFiles) Validate(ctx context.Context, t *Target) Result {
 
 // owners maps each checked file (relative path) to the package that
 // installed it.
-func owners(pkgs []PackageFiles) map[string]owner {
+func owners(inv *rpmscan.Inventory) map[string]owner {
+	pkgs := make(map[string]rpmscan.Package, len(inv.Packages))
+	for _, p := range inv.Packages {
+		pkgs[p.NEVRA()] = p
+	}
 	m := map[string]owner{}
-	for _, p := range pkgs {
-		o := owner{nevra: p.NEVRA(), vendor: p.Vendor, arch: p.Arch, installTime: p.InstallTime}
-		for _, file := range p.Files {
-			if file.Dir || file.Flags&modifiable != 0 {
+	for _, pf := range inv.Files {
+		p := pkgs[pf.NEVRA]
+		o := owner{nevra: pf.NEVRA, vendor: p.Vendor, arch: p.Arch, installTime: pf.InstallTime}
+		for _, file := range pf.Files {
+			if file.IsDir() || file.Flags&modifiable != 0 {
 				continue
 			}
 			rel := clean(file.Path)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/certify"
+	"github.com/openabs/abs/rpmscan"
 )
 
 // testPkg is an installed package as a synthetic FileLister reports it.
@@ -83,6 +84,14 @@ func TestModifiedFilesRules(t *testing.T) {
 		r := certify.HasModifiedFiles{Files: failingLister{boom}}.Validate(t.Context(), target)
 		assert.Equal(t, certify.Error, r.Status)
 		assert.ErrorIs(t, r.Err, boom)
+	})
+	t.Run("scanner without files", func(t *testing.T) {
+		img := imageOf(t, nil, baseLayer(t, fixtureRPMDB(t)))
+		target, err := certify.NewTarget(img, certify.Subject{})
+		require.NoError(t, err)
+		r := certify.HasModifiedFiles{Files: certify.ScannerFiles{Scanner: rpmscan.New()}}.Validate(t.Context(), target)
+		assert.Equal(t, certify.Error, r.Status)
+		assert.Contains(t, r.Reason, "rpmscan.WithFiles")
 	})
 	t.Run("no rpmdb", func(t *testing.T) {
 		img := imageOf(t, nil, layerOf(t, reg("usr/bin/bash", "x")), layerOf(t, reg("usr/bin/bash", "y")))

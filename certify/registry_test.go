@@ -39,7 +39,7 @@ func TestFromRegistry(t *testing.T) {
 
 	pulled, err := remote.Index(ref, remote.WithContext(t.Context()))
 	require.NoError(t, err)
-	p, err := certify.New(certify.Container, certify.WithFileLister(rpmdbLister{dir: t.TempDir()}))
+	p, err := certify.New(certify.Container)
 	require.NoError(t, err)
 	rep, err := p.CertifyIndex(t.Context(), pulled, certify.Subject{
 		Repository: ref.Context().Name(), Tags: []string{ref.Identifier()},

@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // Sentinel errors; Open wraps them with the reference it was given.
@@ -149,6 +148,16 @@ func getRemote(ctx context.Context, s string, o *options) (*remote.Descriptor, e
 
 // openLayout opens "DIR", "DIR:TAG" or "DIR@DIGEST".
 func openLayout(s string, o *options) (v1.Image, error) {
+	img, err := findInLayout(s, o)
+	if err != nil {
+		return nil, err
+	}
+	dir, _, _ := splitLayoutRef(s)
+	return linearLayout(dir, img)
+}
+
+// findInLayout returns the image of the layout that s names.
+func findInLayout(s string, o *options) (v1.Image, error) {
 	idx, im, found, digest, tag, err := layoutCandidates(s)
 	if err != nil {
 		return nil, err
@@ -184,14 +193,8 @@ func openLayout(s string, o *options) (v1.Image, error) {
 // and returns the descriptors of its index.json the tag or digest selects
 // (all of them when neither is given).
 func layoutCandidates(s string) (idx v1.ImageIndex, im *v1.IndexManifest, found []v1.Descriptor, digest, tag string, err error) {
-	dir := s
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		dir, digest = s[:i], s[i+1:]
-	} else if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
-		if _, err := os.Stat(s); err != nil { // a directory named "a:b" wins
-			dir, tag = s[:i], s[i+1:]
-		}
-	}
+	var dir string
+	dir, digest, tag = splitLayoutRef(s)
 	if idx, err = layout.ImageIndexFromPath(dir); err != nil {
 		return nil, nil, nil, "", "", err
 	}
@@ -213,6 +216,19 @@ func layoutCandidates(s string) (idx v1.ImageIndex, im *v1.IndexManifest, found 
 		}
 	}
 	return idx, im, found, digest, tag, nil
+}
+
+// splitLayoutRef splits "DIR", "DIR:TAG" or "DIR@DIGEST".
+func splitLayoutRef(s string) (dir, digest, tag string) {
+	dir = s
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		dir, digest = s[:i], s[i+1:]
+	} else if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
+		if _, err := os.Stat(s); err != nil { // a directory named "a:b" wins
+			dir, tag = s[:i], s[i+1:]
+		}
+	}
+	return dir, digest, tag
 }
 
 // findChild looks for the image with the given digest inside the indexes
@@ -263,20 +279,11 @@ func openArchive(s string) (v1.Image, error) {
 	return archiveImage(s, nil) // reports the missing file
 }
 
+// archiveImage reads the archive's table of contents, manifest.json and
+// config now, so a bad archive fails here rather than in the middle of a
+// scan; layers are read when the caller reads them.
 func archiveImage(p string, t *name.Tag) (v1.Image, error) {
-	img, err := tarball.ImageFromPath(p, t)
-	if err != nil {
-		if t == nil && strings.Contains(err.Error(), "only a single image") {
-			return nil, fmt.Errorf("%w: %w", ErrAmbiguous, err)
-		}
-		return nil, err
-	}
-	// Reading the manifest now turns a bad archive into an error here
-	// rather than in the middle of a scan.
-	if _, err := img.Manifest(); err != nil {
-		return nil, err
-	}
-	return img, nil
+	return linearArchive(p, t)
 }
 
 // choosePlatform returns the image for want from idx, descending into

@@ -90,16 +90,6 @@ type Catalog struct {
 
 var _ Publisher = (*Catalog)(nil)
 
-// CatalogOption is the former name of Option.
-//
-// Deprecated: use Option.
-type CatalogOption = Option
-
-// WithCatalogLogger is WithLogger.
-//
-// Deprecated: use WithLogger.
-func WithCatalogLogger(l *slog.Logger) Option { return WithLogger(l) }
-
 // NewCatalog returns a catalog publisher that uses client, e.g. a
 // *partnerapi.Client. Bound the wait for requests with the context passed
 // to Publish; the client's options set the poll interval.

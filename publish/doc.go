@@ -6,7 +6,7 @@
 // client (such as partnerapi) and waits for it, and Chain runs several in
 // order:
 //
-//	reg := publish.NewRegistry(publish.WithBasicAuth("bot", publish.NewSecret(pw)))
+//	reg := publish.NewRegistry(publish.WithBasicAuth("bot", secret.New(pw)))
 //	p := publish.Chain(reg, publish.NewCatalog(pyxis)) // pyxis is a *partnerapi.Client
 //	res, err := p.Publish(ctx, publish.Request{
 //		Repository:   "registry.example.com/team/app",

@@ -21,6 +21,7 @@ import (
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/secret"
 )
 
 // backend starts one kind of test registry.
@@ -64,7 +65,7 @@ var fastRetry = publish.WithRetry(fastAttempts, time.Millisecond, 5*time.Millise
 func newPublisher(t testing.TB, reg *regtest.Registry, logs *testutil.SyncBuffer, opts ...publish.Option) *publish.Registry {
 	auth := publish.WithAnonymous()
 	if reg.Username != "" {
-		auth = publish.WithBasicAuth(reg.Username, publish.NewSecret(reg.Password))
+		auth = publish.WithBasicAuth(reg.Username, secret.New(reg.Password))
 	}
 	base := []publish.Option{auth, publish.WithPlainHTTP(), fastRetry}
 	if logs != nil {

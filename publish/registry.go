@@ -67,11 +67,6 @@ var _ Publisher = (*Registry)(nil)
 // only).
 type Option func(*settings)
 
-// RegistryOption is the former name of Option.
-//
-// Deprecated: use Option.
-type RegistryOption = Option
-
 // Doer sends HTTP requests; *http.Client satisfies it. It is the HTTP seam
 // of every openabs client (advisory, notify, partnerapi take the same).
 type Doer interface {
@@ -86,18 +81,18 @@ func (t doerTransport) RoundTrip(req *http.Request) (*http.Response, error) { re
 // WithKeychain resolves credentials per registry from kc, e.g.
 // authn.DefaultKeychain (the docker config file, the default) or a cloud
 // helper keychain.
-func WithKeychain(kc authn.Keychain) RegistryOption {
+func WithKeychain(kc authn.Keychain) Option {
 	return func(r *settings) { r.keychain, r.auth = kc, nil }
 }
 
 // WithBasicAuth authenticates with an explicit username and password. The
 // password stays in a Secret and never appears in logs or errors.
-func WithBasicAuth(username string, password Secret) RegistryOption {
+func WithBasicAuth(username string, password Secret) Option {
 	return func(r *settings) { r.auth = basicAuth{user: username, pass: password} }
 }
 
 // WithAnonymous sends no credentials.
-func WithAnonymous() RegistryOption {
+func WithAnonymous() Option {
 	return func(r *settings) { r.auth = authn.Anonymous }
 }
 
@@ -105,7 +100,7 @@ func WithAnonymous() RegistryOption {
 // (localhost, 127.0.0.0/8, ::1), for test and sidecar registries. Without
 // it every request must use HTTPS; other hosts always must. A request that
 // breaks the rule fails with ErrPlainHTTP before anything is sent.
-func WithPlainHTTP() RegistryOption {
+func WithPlainHTTP() Option {
 	return func(r *settings) { r.plainHTTP = true }
 }
 
@@ -122,21 +117,14 @@ func WithHTTPClient(d Doer) Option {
 	}
 }
 
-// WithTransport sets the HTTP transport (default remote.DefaultTransport).
-//
-// Deprecated: use WithHTTPClient, e.g. WithHTTPClient(&http.Client{Transport: t}).
-func WithTransport(t http.RoundTripper) Option {
-	return func(r *settings) { r.transport = t }
-}
-
 // WithUserAgent sets the User-Agent sent to the registry.
-func WithUserAgent(ua string) RegistryOption {
+func WithUserAgent(ua string) Option {
 	return func(r *settings) { r.userAgent = ua }
 }
 
 // WithLogger logs retries and tag moves (a Catalog: the requests'
 // progress) to l. By default both are quiet.
-func WithLogger(l *slog.Logger) RegistryOption {
+func WithLogger(l *slog.Logger) Option {
 	return func(r *settings) {
 		if l != nil {
 			r.logger = l
@@ -212,14 +200,9 @@ func (e *ShapeError) Error() string {
 // Is reports whether target is ErrShapeChange.
 func (e *ShapeError) Is(target error) bool { return target == ErrShapeChange }
 
-// WithBackoff sets how transient failures are retried.
-//
-// Deprecated: use WithRetry(b.Attempts, b.Initial, b.Max).
-func WithBackoff(b Backoff) Option { return WithRetry(b.Attempts, b.Initial, b.Max) }
-
 // NewRegistry returns a registry publisher. By default it reads
 // credentials from the docker config (authn.DefaultKeychain), requires
-// HTTPS, and retries transient failures with DefaultBackoff.
+// HTTPS, and retries transient failures 5 times, waiting 0.5 s, 1 s, 2 s and 4 s in between (see WithRetry).
 func NewRegistry(opts ...Option) *Registry {
 	return &Registry{settings: newSettings(opts)}
 }
@@ -230,7 +213,7 @@ func newSettings(opts []Option) settings {
 		transport: remote.DefaultTransport,
 		userAgent: "openabs-publish",
 		logger:    slog.New(slog.DiscardHandler),
-		policy:    retry.Policy{Attempts: DefaultBackoff.Attempts, Initial: DefaultBackoff.Initial, Max: DefaultBackoff.Max},
+		policy:    retry.Policy{Attempts: 5, Initial: 500 * time.Millisecond, Max: 8 * time.Second},
 	}
 	for _, o := range opts {
 		o(&s)

@@ -18,6 +18,7 @@ import (
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/secret"
 )
 
 func actions(res *publish.Result) map[string]publish.Action {
@@ -270,7 +271,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 				opt  publish.Option
 			}{
 				{"anonymous", publish.WithAnonymous()},
-				{"wrong password", publish.WithBasicAuth(user, publish.NewSecret("wrong-"+pass))},
+				{"wrong password", publish.WithBasicAuth(user, secret.New("wrong-"+pass))},
 				{"empty keychain", publish.WithKeychain(emptyKeychain{})},
 			}
 			for _, tt := range tests {

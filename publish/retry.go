@@ -15,24 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Backoff says how often and how patiently transient failures are retried.
-//
-// Deprecated: use WithRetry.
-type Backoff struct {
-	// Attempts is the total number of tries, at least 1.
-	Attempts int
-	// Initial is the wait before the second try; it doubles after each
-	// further failure, up to Max.
-	Initial time.Duration
-	Max     time.Duration
-}
-
-// DefaultBackoff is the default retry schedule: 5 tries, waiting 0.5 s,
-// 1 s, 2 s and 4 s in between.
-//
-// Deprecated: the default of WithRetry.
-var DefaultBackoff = Backoff{Attempts: 5, Initial: 500 * time.Millisecond, Max: 8 * time.Second}
-
 // retry runs f until it succeeds, fails permanently, or the attempts are
 // used up.
 func (r *Registry) retry(ctx context.Context, op string, f func() error) error {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-
-	rel "github.com/openabs/abs/internal/release"
 )
 
 // tagRE is the OCI distribution tag grammar.
@@ -27,15 +25,6 @@ func VersionTag(version, release string) (string, error) {
 	}
 	return tag, nil
 }
-
-// BumpRelease returns the release of the next rebuild, the rule of
-// rebuild.NextRelease: the last numeric component of release plus one
-// ("1" → "2", "4.1" → "4.2", "3.el9" → "4.el9", "1.el9.1" → "1.el9.2").
-// A release without a number gets ".1" appended.
-//
-// Deprecated: use rebuild.NextRelease, or Registry.NextRelease to skip
-// the releases the repository's tags already hold.
-func BumpRelease(release string) string { return rel.Next(release) }
 
 // tags validates the request's tags and returns them in publish order:
 // version tag first, then the floating tags without duplicates.

@@ -9,27 +9,6 @@ import (
 	"github.com/openabs/abs/publish"
 )
 
-func TestBumpRelease(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"1", "2"},
-		{"9", "10"},
-		{"4.1", "4.2"},
-		{"3.el9", "4.el9"},
-		{"el9", "el9.1"},
-		{"", "1"},
-		{"1.el9_2", "2.el9_2"},
-		{"0", "1"},
-		{"007", "008"},
-		{"1.99", "1.100"},
-		// Past uint64: the release must still grow, never wrap to 0.
-		{"18446744073709551615", "18446744073709551616"},
-		{"2.99999999999999999999999", "2.100000000000000000000000"},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, publish.BumpRelease(tt.in), tt.in)
-	}
-}
-
 func TestVersionTag(t *testing.T) {
 	tests := []struct {
 		version, release, want string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // TestExecuteFromGitWithBuildah rebuilds a chain base -> app from a git
@@ -29,7 +30,7 @@ func TestExecuteFromGitWithBuildah(t *testing.T) {
 	}
 	repo := gittest.NewRepo(t, files)
 	srv := gittest.StartSSH(t, repo.Dir)
-	key := rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM)
+	key := secret.FromBytes(srv.ClientKey.PrivatePEM)
 	src := func(dir string) *rebuild.GitSource {
 		return &rebuild.GitSource{URL: srv.URL, Branch: "main", ContextDir: dir,
 			Auth: rebuild.GitAuth{SSHKey: key, KnownHosts: srv.KnownHosts}}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 func ExampleStamp() {
@@ -59,7 +60,7 @@ func ExamplePin() {
 }
 
 func ExampleSecret() {
-	token := rebuild.NewSecret("ghp_example")
+	token := secret.New("ghp_example")
 	fmt.Println(token)
 	fmt.Printf("%v %s %q\n", token, token, token)
 	// Output:

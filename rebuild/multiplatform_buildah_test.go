@@ -15,6 +15,7 @@ import (
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // BusyboxARM64Env names the environment variable holding the path of a
@@ -62,7 +63,7 @@ func TestBuildahIndexFromGit(t *testing.T) {
 	tg := &rebuild.Target{
 		Ref: reg.Repo("app") + ":1", Platforms: plats,
 		Source: &rebuild.GitSource{URL: srv.URL, Branch: "main",
-			Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHosts: srv.KnownHosts}},
+			Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHosts: srv.KnownHosts}},
 		Builder: &rebuild.Buildah{InsecureHosts: []string{reg.Host}},
 		Reason:  rebuild.Reason{Advisories: []string{"RHSA-2026:1501"}},
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // alive reports whether pid is a running process (a zombie is not).
@@ -273,7 +274,7 @@ func TestBuildErrorTail(t *testing.T) {
 		Args: []string{sh, "-c", `i=1; while [ $i -le 80 ]; do echo "step $i"; i=$((i+1)); done
 cat "$REGISTRY_AUTH_FILE"; echo; echo "login was $(sed -n 's/.*"auth":"\([^"]*\)".*/\1/p' "$REGISTRY_AUTH_FILE" | base64 -d)"
 echo "error: unauthorized"; exit 2`},
-		Credentials: map[string]rebuild.Credential{"registry.example.com": {Username: "bot", Password: rebuild.NewSecret(pass)}},
+		Credentials: map[string]rebuild.Credential{"registry.example.com": {Username: "bot", Password: secret.New(pass)}},
 	}
 	work := t.TempDir()
 	_, err := c.Build(t.Context(), &rebuild.Request{Ref: "x", Source: co, WorkDir: work})

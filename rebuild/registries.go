@@ -1,6 +1,8 @@
 package rebuild
 
 import (
+	"github.com/openabs/abs/secret"
+
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -85,7 +87,7 @@ func credentialSecrets(creds map[string]Credential) []Secret {
 		out = append(out, c.Password)
 		for _, v := range []string{c.Username + ":" + p, p} {
 			for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-				out = append(out, NewSecret(enc.EncodeToString([]byte(v))))
+				out = append(out, secret.New(enc.EncodeToString([]byte(v))))
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 func pushAuth(t testing.TB, ref string, img v1.Image, user, pass string) v1.Hash {
@@ -40,7 +41,7 @@ func TestBuildahRegistryCredentials(t *testing.T) {
 	requireBuildah(t)
 	const user, pass = "builder", "Pa55-w0rd-for-buildah"
 	reg := regtest.Distribution(t, regtest.WithBasicAuth(user, pass))
-	login := map[string]rebuild.Credential{reg.Host: {Username: user, Password: rebuild.NewSecret(pass)}}
+	login := map[string]rebuild.Credential{reg.Host: {Username: user, Password: secret.New(pass)}}
 
 	for _, tc := range []struct {
 		name string
@@ -50,7 +51,7 @@ func TestBuildahRegistryCredentials(t *testing.T) {
 		{"no insecure setting", &rebuild.Buildah{Credentials: login}, "server gave HTTP response to HTTPS client"},
 		{"no login", &rebuild.Buildah{InsecureHosts: []string{reg.Host}}, "unauthorized"},
 		{"wrong login", &rebuild.Buildah{InsecureHosts: []string{reg.Host},
-			Credentials: map[string]rebuild.Credential{reg.Host: {Username: user, Password: rebuild.NewSecret("wrong-" + pass)}}}, "unauthorized"},
+			Credentials: map[string]rebuild.Credential{reg.Host: {Username: user, Password: secret.New("wrong-" + pass)}}}, "unauthorized"},
 		{"oci", &rebuild.Buildah{Credentials: login, InsecureHosts: []string{reg.Host}}, ""},
 		{"docker", &rebuild.Buildah{Credentials: login, InsecureHosts: []string{reg.Host}, Format: "docker"}, ""},
 	} {
@@ -123,9 +124,9 @@ func TestBuildahRegistryCredentials(t *testing.T) {
 func TestCommandRegistryFiles(t *testing.T) {
 	sh := requireProc(t)
 	creds := map[string]rebuild.Credential{
-		"registry.example.com": {Username: "a", Password: rebuild.NewSecret("pa")},
-		"other.example.com":    {Username: "b", Password: rebuild.NewSecret("pb")},
-		"docker.io":            {Username: "c", Password: rebuild.NewSecret("pc")},
+		"registry.example.com": {Username: "a", Password: secret.New("pa")},
+		"other.example.com":    {Username: "b", Password: secret.New("pb")},
+		"docker.io":            {Username: "c", Password: secret.New("pc")},
 	}
 	c := &rebuild.Command{
 		Args:        []string{sh, "-c", `echo "auth={{.AuthFile}} conf={{.RegistriesConf}}"; [ "$REGISTRY_AUTH_FILE" = "{{.AuthFile}}" ] || exit 9; cat "$REGISTRY_AUTH_FILE"; echo; cat "$CONTAINERS_REGISTRIES_CONF"; exit 1`},

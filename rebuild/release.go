@@ -78,8 +78,8 @@ func (r Reason) String() string {
 // ("1.el9.1"). Automated rebuilds (Freshmaker, the Automated Build
 // Service) own the trailing counter; bumping the leading one instead
 // ("1.el9.1" -> "2.el9.1") takes the number of the team's next own build,
-// and both then claim one immutable tag. publish.BumpRelease is the same
-// function.
+// and both then claim one immutable tag. Registry.NextRelease in
+// package publish uses the same rule.
 func NextRelease(release string) string { return rel.Next(release) }
 
 // NextFreeRelease returns the release for the next rebuild of an image of

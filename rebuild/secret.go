@@ -16,16 +16,6 @@ const redacted = secret.Placeholder
 // The zero Secret is empty.
 type Secret = secret.Value
 
-// NewSecret is secret.New, kept so that existing callers compile.
-//
-// Deprecated: use secret.New.
-func NewSecret(value string) Secret { return secret.New(value) }
-
-// NewSecretBytes is secret.FromBytes, kept so that existing callers compile.
-//
-// Deprecated: use secret.FromBytes.
-func NewSecretBytes(value []byte) Secret { return secret.FromBytes(value) }
-
 // scrub replaces every occurrence of the non-empty secrets (and of each of
 // their lines longer than 8 bytes, so that a quoted fragment of a PEM key is
 // caught too) in msg with the placeholder.

@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 func TestSecretInUnexportedField(t *testing.T) {
 	// fmt prints unexported fields without calling their methods; the
 	// value must not be reachable that way either.
-	s := rebuild.NewSecretBytes([]byte("sup3rs3cret-in-a-field"))
+	s := secret.FromBytes([]byte("sup3rs3cret-in-a-field"))
 	holder := struct {
 		key rebuild.Secret
 		ptr *rebuild.Secret

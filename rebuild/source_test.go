@@ -21,6 +21,7 @@ import (
 
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 const containerfile = "FROM registry.example/base:1\nRUN true\n"
@@ -87,67 +88,67 @@ func TestFetchSSH(t *testing.T) {
 	}{
 		{
 			name:       "openssh key, default branch",
-			src:        rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
+			src:        rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
 			wantCommit: f.second, wantFile: "Containerfile",
 		},
 		{
 			name:       "pem rsa key, branch, context dir",
-			src:        rebuild.GitSource{Branch: "release", ContextDir: "app", Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(rsaKey), KnownHosts: srv.KnownHosts}},
+			src:        rebuild.GitSource{Branch: "release", ContextDir: "app", Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(rsaKey), KnownHosts: srv.KnownHosts}},
 			wantCommit: f.onRelease, wantFile: "Dockerfile",
 		},
 		{
 			name:       "encrypted key with passphrase, tag",
-			src:        rebuild.GitSource{Tag: "v1.0", Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(encKey), SSHKeyPassphrase: rebuild.NewSecret("correct horse"), KnownHostsFile: known}},
+			src:        rebuild.GitSource{Tag: "v1.0", Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(encKey), SSHKeyPassphrase: secret.New("correct horse"), KnownHostsFile: known}},
 			wantCommit: f.first, wantFile: "Containerfile",
 		},
 		{
 			name:       "commit, containerfile path",
-			src:        rebuild.GitSource{Commit: f.first, ContextDir: "images/web", Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
+			src:        rebuild.GitSource{Commit: f.first, ContextDir: "images/web", Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
 			wantCommit: f.first, wantFile: "Containerfile",
 		},
 		{
 			name:       "insecure ignore host key",
-			src:        rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), InsecureIgnoreHostKey: true}},
+			src:        rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), InsecureIgnoreHostKey: true}},
 			wantCommit: f.second, wantFile: "Containerfile",
 		},
 		{
 			name:    "wrong host key",
-			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHosts: []byte(strings.Replace(string(srv.KnownHosts), strings.Fields(string(srv.KnownHosts))[2], strings.Fields(string(gossh.MarshalAuthorizedKey(other.Public)))[1], 1))}},
+			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHosts: []byte(strings.Replace(string(srv.KnownHosts), strings.Fields(string(srv.KnownHosts))[2], strings.Fields(string(gossh.MarshalAuthorizedKey(other.Public)))[1], 1))}},
 			wantErr: rebuild.ErrHostKeyMismatch,
 		},
 		{
 			name:    "host missing from known_hosts",
-			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHosts: []byte("[127.0.0.1]:1 " + string(gossh.MarshalAuthorizedKey(other.Public)))}},
+			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHosts: []byte("[127.0.0.1]:1 " + string(gossh.MarshalAuthorizedKey(other.Public)))}},
 			wantErr: rebuild.ErrHostKeyUnknown,
 		},
 		{
 			name:    "wrong user key",
-			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(other.PrivatePEM), KnownHostsFile: known}},
+			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(other.PrivatePEM), KnownHostsFile: known}},
 			wantErr: rebuild.ErrAuth, wantMsg: "unable to authenticate",
 		},
 		{
 			name:    "encrypted key, wrong passphrase",
-			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(encKey), SSHKeyPassphrase: rebuild.NewSecret("wrong"), KnownHostsFile: known}},
+			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(encKey), SSHKeyPassphrase: secret.New("wrong"), KnownHostsFile: known}},
 			wantErr: rebuild.ErrInvalidSource, wantMsg: "passphrase",
 		},
 		{
 			name:    "encrypted key, no passphrase",
-			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(encKey), KnownHostsFile: known}},
+			src:     rebuild.GitSource{Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(encKey), KnownHostsFile: known}},
 			wantErr: rebuild.ErrInvalidSource, wantMsg: "no passphrase",
 		},
 		{
 			name:    "missing branch",
-			src:     rebuild.GitSource{Branch: "nope", Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
+			src:     rebuild.GitSource{Branch: "nope", Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
 			wantErr: rebuild.ErrRevisionNotFound,
 		},
 		{
 			name:    "missing commit",
-			src:     rebuild.GitSource{Commit: strings.Repeat("ab", 20), Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
+			src:     rebuild.GitSource{Commit: strings.Repeat("ab", 20), Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
 			wantErr: rebuild.ErrRevisionNotFound,
 		},
 		{
 			name:    "context dir escapes",
-			src:     rebuild.GitSource{ContextDir: "../..", Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecretBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
+			src:     rebuild.GitSource{ContextDir: "../..", Auth: rebuild.GitAuth{SSHKey: secret.FromBytes(srv.ClientKey.PrivatePEM), KnownHostsFile: known}},
 			wantErr: rebuild.ErrInvalidSource,
 		},
 	}
@@ -200,11 +201,11 @@ func TestFetchHTTPS(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{name: "token", src: rebuild.GitSource{Auth: rebuild.GitAuth{Token: rebuild.NewSecret("tok-3141592653"), CABundle: srv.CA}}, want: f.second},
-		{name: "token, tag", src: rebuild.GitSource{Tag: "v1.0", Auth: rebuild.GitAuth{Token: rebuild.NewSecret("tok-3141592653"), CABundle: srv.CA}}, want: f.first},
-		{name: "wrong token", src: rebuild.GitSource{Auth: rebuild.GitAuth{Token: rebuild.NewSecret("tok-wrong-2718"), CABundle: srv.CA}}, wantErr: rebuild.ErrAuth},
+		{name: "token", src: rebuild.GitSource{Auth: rebuild.GitAuth{Token: secret.New("tok-3141592653"), CABundle: srv.CA}}, want: f.second},
+		{name: "token, tag", src: rebuild.GitSource{Tag: "v1.0", Auth: rebuild.GitAuth{Token: secret.New("tok-3141592653"), CABundle: srv.CA}}, want: f.first},
+		{name: "wrong token", src: rebuild.GitSource{Auth: rebuild.GitAuth{Token: secret.New("tok-wrong-2718"), CABundle: srv.CA}}, wantErr: rebuild.ErrAuth},
 		{name: "no token", src: rebuild.GitSource{Auth: rebuild.GitAuth{CABundle: srv.CA}}, wantErr: rebuild.ErrAuth},
-		{name: "untrusted certificate", src: rebuild.GitSource{Auth: rebuild.GitAuth{Token: rebuild.NewSecret("tok-3141592653")}}, wantErr: &rebuild.FetchError{}},
+		{name: "untrusted certificate", src: rebuild.GitSource{Auth: rebuild.GitAuth{Token: secret.New("tok-3141592653")}}, wantErr: &rebuild.FetchError{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,7 +286,7 @@ func TestFetchKnownHostsParseError(t *testing.T) {
 		{"missing file", rebuild.GitAuth{KnownHostsFile: filepath.Join(t.TempDir(), "nope")}, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.auth.SSHKey = rebuild.NewSecretBytes(key.PrivatePEM)
+			tc.auth.SSHKey = secret.FromBytes(key.PrivatePEM)
 			src := rebuild.GitSource{URL: "ssh://git@127.0.0.1:1/r.git", Auth: tc.auth}
 			_, err := src.Fetch(t.Context(), t.TempDir())
 			require.ErrorIs(t, err, rebuild.ErrInvalidSource)
@@ -318,9 +319,9 @@ func TestFetchValidation(t *testing.T) {
 		{"empty url", rebuild.GitSource{}, "empty URL"},
 		{"branch and tag", rebuild.GitSource{URL: "https://example.invalid/r.git", Branch: "a", Tag: "b"}, "both"},
 		{"password in url", rebuild.GitSource{URL: "https://u:hunter2@example.invalid/r.git"}, "password"},
-		{"token over http", rebuild.GitSource{URL: "http://example.invalid/r.git", Auth: rebuild.GitAuth{Token: rebuild.NewSecret("t0ken-xyz")}}, "plain http"},
+		{"token over http", rebuild.GitSource{URL: "http://example.invalid/r.git", Auth: rebuild.GitAuth{Token: secret.New("t0ken-xyz")}}, "plain http"},
 		{"ssh without key", rebuild.GitSource{URL: "git@example.invalid:org/r.git"}, "SSHKey"},
-		{"garbage key", rebuild.GitSource{URL: "ssh://git@example.invalid/r.git", Auth: rebuild.GitAuth{SSHKey: rebuild.NewSecret("-----BEGIN OPENSSH PRIVATE KEY-----\nnotakeyatall\n-----END OPENSSH PRIVATE KEY-----\n")}}, "not a PEM"},
+		{"garbage key", rebuild.GitSource{URL: "ssh://git@example.invalid/r.git", Auth: rebuild.GitAuth{SSHKey: secret.New("-----BEGIN OPENSSH PRIVATE KEY-----\nnotakeyatall\n-----END OPENSSH PRIVATE KEY-----\n")}}, "not a PEM"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,7 +334,7 @@ func TestFetchValidation(t *testing.T) {
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := rebuild.NewSecret("-----BEGIN KEY-----\nsup3rs3cret\n")
+	s := secret.New("-----BEGIN KEY-----\nsup3rs3cret\n")
 	src := rebuild.GitSource{URL: "ssh://git@h/r.git", Auth: rebuild.GitAuth{SSHKey: s, Token: s, SSHKeyPassphrase: s}}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/knqyf263/go-rpmdb/pkg/bdb"
 )
@@ -48,13 +50,119 @@ func checkHeaderBlob(b []byte) error {
 	return nil
 }
 
-func checkSQLite(ctx context.Context, file string) error {
+// budget counts package headers against the scan's limits.
+type budget struct {
+	lim   limits
+	n     int
+	bytes int64
+}
+
+// header counts one header of size bytes; it fails before the header is
+// read when a limit would be passed.
+func (b *budget) header(size int64) error {
+	b.n++
+	if b.n > b.lim.packages {
+		return fmt.Errorf("%w: more than %d", ErrTooManyPackages, b.lim.packages)
+	}
+	if size > maxHeaderSize {
+		return fmt.Errorf("%w: one header of %d bytes > %d", ErrRPMDBTooLarge, size, maxHeaderSize)
+	}
+	b.bytes += size
+	if b.bytes > b.lim.headerBytes {
+		return fmt.Errorf("%w: over %d bytes of headers", ErrRPMDBTooLarge, b.lim.headerBytes)
+	}
+	return nil
+}
+
+// checkSQLiteSchema checks that Packages is a plain table with a blob
+// column stored as data: a view (recursive or of huge zeroblobs), a
+// virtual table or a generated column could make go-rpmdb's
+// "SELECT blob FROM Packages" run for ever or produce unbounded data from
+// a small file.
+func checkSQLiteSchema(ctx context.Context, db *sql.DB) error {
+	var typ, ddl string
+	err := db.QueryRowContext(ctx,
+		`SELECT type, coalesce(sql, '') FROM sqlite_schema WHERE name = 'Packages' COLLATE NOCASE`).Scan(&typ, &ddl)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return corrupt("no Packages table")
+		}
+		return corrupt("read schema: %v", err)
+	}
+	if typ != "table" || !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ddl)), "CREATE TABLE") {
+		return corrupt("Packages is a %s, not a plain table", typ)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name, hidden FROM pragma_table_xinfo('Packages')`)
+	if err != nil {
+		return corrupt("read Packages columns: %v", err)
+	}
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var hidden int
+		if err := rows.Scan(&name, &hidden); err != nil {
+			return corrupt("read Packages columns: %v", err)
+		}
+		name = strings.ToLower(name)
+		if (name == "blob" || name == "hnum") && hidden != 0 {
+			return corrupt("Packages.%s is a generated column", name)
+		}
+		found[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return corrupt("read Packages columns: %v", err)
+	}
+	if !found["blob"] || !found["hnum"] {
+		return corrupt("Packages lacks the hnum and blob columns")
+	}
+	return nil
+}
+
+func checkSQLite(ctx context.Context, file string, lim limits) error {
 	db, err := sql.Open("sqlite", file)
 	if err != nil {
 		return corrupt("open sqlite: %v", err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "SELECT blob FROM Packages")
+	if err := checkSQLiteSchema(ctx, db); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	// First the sizes, which sqlite reads without loading the blobs, so
+	// the limits hold before any header is read.
+	b := &budget{lim: lim}
+	err = sqliteRows(ctx, db, "SELECT typeof(blob), length(blob) FROM Packages", func(rows *sql.Rows) error {
+		var typ string
+		var n int64
+		if err := rows.Scan(&typ, &n); err != nil {
+			return corrupt("scan Packages row: %v", err)
+		}
+		if typ != "blob" {
+			return corrupt("header is a %s, not a blob", typ)
+		}
+		return b.header(n)
+	})
+	if err != nil {
+		return err
+	}
+	return sqliteRows(ctx, db, "SELECT blob FROM Packages", func(rows *sql.Rows) error {
+		var blob []byte
+		if err := rows.Scan(&blob); err != nil {
+			return corrupt("scan Packages row: %v", err)
+		}
+		if blob == nil {
+			return corrupt("NULL header blob")
+		}
+		return checkHeaderBlob(blob)
+	})
+}
+
+// sqliteRows runs query and calls row for each row.
+func sqliteRows(ctx context.Context, db *sql.DB, query string, row func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
@@ -63,14 +171,7 @@ func checkSQLite(ctx context.Context, file string) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var blob []byte
-		if err := rows.Scan(&blob); err != nil {
-			return corrupt("scan Packages row: %v", err)
-		}
-		if blob == nil {
-			return corrupt("NULL header blob")
-		}
-		if err := checkHeaderBlob(blob); err != nil {
+		if err := row(rows); err != nil {
 			return err
 		}
 	}
@@ -83,15 +184,46 @@ func checkSQLite(ctx context.Context, file string) error {
 	return nil
 }
 
+// dbFile reads a database file in pieces, so a check holds no more than a
+// page or one header in memory.
+type dbFile struct {
+	f    *os.File
+	size int64
+}
+
+func openDBFile(file string) (*dbFile, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &dbFile{f: f, size: fi.Size()}, nil
+}
+
+// at fills buf from offset off; the caller has checked the range.
+func (d *dbFile) at(buf []byte, off int64) error {
+	if _, err := d.f.ReadAt(buf, off); err != nil {
+		return corrupt("read at %d: %v", off, err)
+	}
+	return nil
+}
+
 var validBDBPageSizes = map[uint32]bool{512: true, 1024: true, 2048: true, 4096: true, 8192: true, 16384: true, 32768: true, 65536: true}
 
-func checkBDB(ctx context.Context, file string) error {
-	data, err := os.ReadFile(file)
+func checkBDB(ctx context.Context, file string, lim limits) error {
+	d, err := openDBFile(file)
 	if err != nil {
 		return err
 	}
+	defer d.f.Close()
 	head := make([]byte, 512)
-	copy(head, data)
+	if err := d.at(head[:min(512, d.size)], 0); err != nil {
+		return err
+	}
 	meta, err := bdb.ParseHashMetadataPage(head)
 	if err != nil {
 		return corrupt("bdb metadata: %v", err)
@@ -101,13 +233,15 @@ func checkBDB(ctx context.Context, file string) error {
 		return corrupt("bdb page size %d", meta.PageSize)
 	}
 	last := uint64(meta.LastPageNo)
-	if (last+1)*ps > uint64(len(data)) {
-		return corrupt("bdb claims %d pages of %d bytes, file has %d bytes", last+1, ps, len(data))
+	if (last+1)*ps > uint64(d.size) {
+		return corrupt("bdb claims %d pages of %d bytes, file has %d bytes", last+1, ps, d.size)
 	}
 	order := binary.ByteOrder(binary.LittleEndian)
 	if meta.Swapped {
 		order = binary.BigEndian
 	}
+	b := &budget{lim: lim}
+	page, op := make([]byte, ps), make([]byte, ps)
 	seen := make([]uint32, last+1) // chain id that last visited each page
 	chain := uint32(0)
 	for pn := uint64(0); pn <= last; pn++ {
@@ -116,7 +250,9 @@ func checkBDB(ctx context.Context, file string) error {
 				return err
 			}
 		}
-		page := data[pn*ps : (pn+1)*ps]
+		if err := d.at(page, int64(pn*ps)); err != nil {
+			return err
+		}
 		hp, err := bdb.ParseHashPage(page, meta.Swapped)
 		if err != nil {
 			return corrupt("bdb page %d: %v", pn, err)
@@ -148,6 +284,9 @@ func checkBDB(ctx context.Context, file string) error {
 			if err != nil {
 				return corrupt("bdb page %d: %v", pn, err)
 			}
+			if err := b.header(int64(entry.Length)); err != nil {
+				return err
+			}
 			chain++
 			var blob []byte
 			for cur := uint64(entry.PageNo); cur != 0; {
@@ -158,7 +297,9 @@ func checkBDB(ctx context.Context, file string) error {
 					return corrupt("bdb overflow chain loops at page %d", cur)
 				}
 				seen[cur] = chain
-				op := data[cur*ps : (cur+1)*ps]
+				if err := d.at(op, int64(cur*ps)); err != nil {
+					return err
+				}
 				oh, err := bdb.ParseHashPage(op, meta.Swapped)
 				if err != nil {
 					return corrupt("bdb overflow page %d: %v", cur, err)
@@ -174,6 +315,11 @@ func checkBDB(ctx context.Context, file string) error {
 					blob = append(blob, op[bdb.PageHeaderSize:end]...)
 				} else {
 					blob = append(blob, op[bdb.PageHeaderSize:]...)
+				}
+				// go-rpmdb reads the whole chain, whatever the entry's
+				// length says, so the chain itself is bounded.
+				if len(blob) > maxHeaderSize {
+					return fmt.Errorf("%w: a header chain longer than %d bytes", ErrRPMDBTooLarge, maxHeaderSize)
 				}
 				cur = uint64(oh.NextPageNo)
 			}
@@ -196,31 +342,43 @@ const (
 	ndbSupportedFormat = 0
 )
 
-func checkNDB(ctx context.Context, file string) error {
-	data, err := os.ReadFile(file)
+func checkNDB(ctx context.Context, file string, lim limits) error {
+	d, err := openDBFile(file)
 	if err != nil {
 		return err
 	}
-	if len(data) < ndbHeaderSize {
+	defer d.f.Close()
+	if d.size < ndbHeaderSize {
 		return corrupt("ndb header truncated")
 	}
+	head := make([]byte, ndbHeaderSize)
+	if err := d.at(head, 0); err != nil {
+		return err
+	}
 	le := binary.LittleEndian
-	version, npages := le.Uint32(data[4:]), uint64(le.Uint32(data[12:]))
+	version, npages := le.Uint32(head[4:]), uint64(le.Uint32(head[12:]))
 	if version != ndbSupportedFormat || npages == 0 || npages > ndbMaxSlotPages {
 		return corrupt("ndb header: version %d, %d slot pages", version, npages)
 	}
 	nslots := npages*ndbSlotsPerPage - 2 // the header takes two slots
-	if ndbHeaderSize+nslots*ndbSlotSize > uint64(len(data)) {
+	size := uint64(d.size)
+	if ndbHeaderSize+nslots*ndbSlotSize > size {
 		return corrupt("ndb slot pages truncated")
 	}
-	size := uint64(len(data))
+	slots := make([]byte, nslots*ndbSlotSize) // at most 8 MiB
+	if err := d.at(slots, ndbHeaderSize); err != nil {
+		return err
+	}
+	b := &budget{lim: lim}
+	bh := make([]byte, ndbBlobHeaderSize)
+	var blob []byte
 	for i := range nslots {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		s := data[ndbHeaderSize+i*ndbSlotSize:]
+		s := slots[i*ndbSlotSize:]
 		if le.Uint32(s) != ndbSlotMagic {
 			return corrupt("ndb slot %d: bad magic", i)
 		}
@@ -232,7 +390,9 @@ func checkNDB(ctx context.Context, file string) error {
 		if off+ndbBlobHeaderSize > size {
 			return corrupt("ndb package %d: blob offset beyond file", pkg)
 		}
-		bh := data[off:]
+		if err := d.at(bh, int64(off)); err != nil {
+			return err
+		}
 		if le.Uint32(bh) != ndbBlobMagic || le.Uint32(bh[4:]) != pkg {
 			return corrupt("ndb package %d: bad blob header", pkg)
 		}
@@ -240,7 +400,17 @@ func checkNDB(ctx context.Context, file string) error {
 		if off+ndbBlobHeaderSize+n > size {
 			return corrupt("ndb package %d: blob of %d bytes beyond file", pkg, n)
 		}
-		if err := checkHeaderBlob(data[off+ndbBlobHeaderSize : off+ndbBlobHeaderSize+n]); err != nil {
+		if err := b.header(int64(n)); err != nil {
+			return err
+		}
+		if uint64(cap(blob)) < n {
+			blob = make([]byte, n)
+		}
+		blob = blob[:n]
+		if err := d.at(blob, int64(off+ndbBlobHeaderSize)); err != nil {
+			return err
+		}
+		if err := checkHeaderBlob(blob); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,10 @@
 //		fmt.Println(p.NEVRA())
 //	}
 //
+// [WithFiles] makes a scan also record, package by package, the files each
+// installed (path, mode, rpm's %config/%doc/%ghost… flags) and its install
+// time, in [Inventory.Files]; certification checks need them.
+//
 // # How layers are read
 //
 // Layers are streamed from the top down and never unpacked. Whiteouts
@@ -47,7 +51,24 @@
 // [ErrCorruptLayer] and [ErrCorruptRPMDB]. Before go-rpmdb reads a
 // database, a bounded walk of the same structures rejects anything that
 // could make it panic or loop in its reader goroutine; panics in the part
-// that runs on the caller's goroutine are recovered.
+// that runs on the caller's goroutine are recovered. A sqlite rpmdb must
+// hold a plain Packages table (not a view, a virtual table or a generated
+// column), so a small file cannot make the query endless or huge.
+//
+// Every input is bounded, each by an option with a default: the layers of
+// an image ([WithMaxLayers], [ErrTooManyLayers]), one file
+// ([WithMaxFileSize], [ErrEntryTooLarge]), all metadata files together
+// ([WithMaxMetadataSize], [ErrMetadataTooLarge]), the package headers of
+// the rpmdb by count ([WithMaxPackages], [ErrTooManyPackages]) and by bytes
+// ([WithMaxHeaderBytes], [ErrRPMDBTooLarge]). The walk is linear in the
+// number of layers; database checks read page by page, never the whole
+// file.
+//
+// What is reported is what was read: each layer is hashed as it streams
+// and must match its diff_id, and the config must match the digest in the
+// manifest, else the scan fails with [ErrDigestMismatch]. A temporary
+// directory on a full file system gives [ErrDiskFull], not an error
+// blaming the image.
 //
 // One limit remains: when go-rpmdb rejects a package header that passed
 // those checks, it returns before draining its reader goroutine, which then

@@ -27,6 +27,30 @@ var (
 	// ErrCorruptMetadata reports a content manifest or content-sets file
 	// that is not the JSON document it should be.
 	ErrCorruptMetadata = errors.New("rpmscan: corrupt metadata file")
+	// ErrTooManyLayers reports an image with more layers than the limit
+	// (see [WithMaxLayers]); the scan reads none of them.
+	ErrTooManyLayers = errors.New("rpmscan: too many layers")
+	// ErrMetadataTooLarge reports content manifests and release files
+	// adding up to more than the limit (see [WithMaxMetadataSize]).
+	ErrMetadataTooLarge = errors.New("rpmscan: metadata files larger than limit")
+	// ErrTooManyPackages reports an rpmdb holding more package headers
+	// than the limit (see [WithMaxPackages]).
+	ErrTooManyPackages = errors.New("rpmscan: too many packages in rpmdb")
+	// ErrRPMDBTooLarge reports an rpmdb whose package headers add up to
+	// more bytes than the limit (see [WithMaxHeaderBytes]), or one header
+	// larger than rpm itself allows.
+	ErrRPMDBTooLarge = errors.New("rpmscan: rpmdb headers larger than limit")
+	// ErrDigestMismatch reports content that is not what the image claims:
+	// a layer whose uncompressed bytes do not hash to its diff_id (so a
+	// tampered blob, or a docker archive with wrong diff_ids), or a config
+	// that does not hash to the digest the manifest gives it. Nothing of
+	// such an image is reported.
+	ErrDigestMismatch = errors.New("rpmscan: content does not match its digest")
+	// ErrDiskFull reports that the temporary copy of the rpmdb could not
+	// be written because the file system holding the temporary directory
+	// (see [WithTempDir]) is full or over quota. The image is not at
+	// fault; the error also matches syscall.ENOSPC or syscall.EDQUOT.
+	ErrDiskFull = errors.New("rpmscan: no space left for the temporary rpmdb copy")
 	// ErrNoSQLiteDriver reports an image whose rpmdb is a sqlite database
 	// (RHEL 9, Fedora 33+) while no database/sql driver named "sqlite" is
 	// registered in the program. Import the opt-in driver package:
@@ -69,7 +93,8 @@ type RPMDBError struct {
 	Path string
 	// Backend is "sqlite", "bdb", "ndb", or "" when the format is unknown.
 	Backend string
-	// Err is the cause; it wraps ErrCorruptRPMDB or ErrNoSQLiteDriver.
+	// Err is the cause; it wraps ErrCorruptRPMDB, ErrNoSQLiteDriver,
+	// ErrTooManyPackages or ErrRPMDBTooLarge.
 	Err error
 }
 

@@ -7,9 +7,56 @@ import "log/slog"
 // thousand packages, Berkeley DB) stay well under it.
 const DefaultMaxFileSize = 512 << 20
 
-// maxMetadataSize caps os-release, redhat-release and content manifests,
-// which are read into memory; real ones are a few kilobytes.
+// maxMetadataSize caps each of os-release, redhat-release and content
+// manifests, which are read into memory; real ones are a few kilobytes.
 const maxMetadataSize = 4 << 20
+
+// Defaults of the other limits; each has an option.
+const (
+	// DefaultMaxLayers is the most layers an image may have
+	// ([WithMaxLayers]). Docker stacks at most 127 layers on overlayfs and
+	// registries accept a few hundred.
+	DefaultMaxLayers = 256
+	// DefaultMaxMetadataSize is the most bytes all metadata files of an
+	// image (os-release, redhat-release, content manifests) may take
+	// together ([WithMaxMetadataSize]). Each file counts at least 512
+	// bytes, so it also bounds how many there may be.
+	DefaultMaxMetadataSize = 16 << 20
+	// DefaultMaxPackages is the most package headers an rpmdb may hold
+	// ([WithMaxPackages]); a full RHEL server has a few thousand.
+	DefaultMaxPackages = 50_000
+	// DefaultMaxHeaderBytes is the most bytes the package headers of an
+	// rpmdb may add up to ([WithMaxHeaderBytes]). The parsed inventory
+	// takes a small multiple of it in memory.
+	DefaultMaxHeaderBytes = 256 << 20
+)
+
+// maxHeaderSize is the largest single package header accepted; rpm's own
+// limit on a header's data is 256 MiB, real headers stay under a few MiB.
+const maxHeaderSize = 64 << 20
+
+// metaCharge is the least a metadata file counts against the metadata
+// limit, so that many empty files are bounded too.
+const metaCharge = 512
+
+// limits are the bounds a scan holds.
+type limits struct {
+	file        int64 // one copied or read file
+	layers      int
+	meta        int64 // all metadata files together
+	packages    int
+	headerBytes int64
+}
+
+func defaultLimits() limits {
+	return limits{
+		file:        DefaultMaxFileSize,
+		layers:      DefaultMaxLayers,
+		meta:        DefaultMaxMetadataSize,
+		packages:    DefaultMaxPackages,
+		headerBytes: DefaultMaxHeaderBytes,
+	}
+}
 
 // Option configures a [LayerScanner].
 type Option func(*LayerScanner)
@@ -34,7 +81,57 @@ func WithMaxFileSize(n int64) Option {
 		if n <= 0 {
 			n = DefaultMaxFileSize
 		}
-		s.maxFile = n
+		s.limits.file = n
+	}
+}
+
+// WithMaxLayers sets the most layers an image may have; a scan of an image
+// with more fails with [ErrTooManyLayers] before reading any. Values <= 0
+// restore [DefaultMaxLayers].
+func WithMaxLayers(n int) Option {
+	return func(s *LayerScanner) {
+		if n <= 0 {
+			n = DefaultMaxLayers
+		}
+		s.limits.layers = n
+	}
+}
+
+// WithMaxMetadataSize sets the most bytes the metadata files the scan reads
+// into memory (os-release, redhat-release, content manifests) may take
+// together; more fails the scan with [ErrMetadataTooLarge]. Each file
+// counts at least 512 bytes. Values <= 0 restore [DefaultMaxMetadataSize].
+func WithMaxMetadataSize(n int64) Option {
+	return func(s *LayerScanner) {
+		if n <= 0 {
+			n = DefaultMaxMetadataSize
+		}
+		s.limits.meta = n
+	}
+}
+
+// WithMaxPackages sets the most package headers an rpmdb may hold; a larger
+// one fails the scan with [ErrTooManyPackages] before any is parsed. Values
+// <= 0 restore [DefaultMaxPackages].
+func WithMaxPackages(n int) Option {
+	return func(s *LayerScanner) {
+		if n <= 0 {
+			n = DefaultMaxPackages
+		}
+		s.limits.packages = n
+	}
+}
+
+// WithMaxHeaderBytes sets the most bytes the package headers of an rpmdb
+// may add up to; more fails the scan with [ErrRPMDBTooLarge] before any is
+// parsed. A single header is further capped at 64 MiB. Values <= 0 restore
+// [DefaultMaxHeaderBytes].
+func WithMaxHeaderBytes(n int64) Option {
+	return func(s *LayerScanner) {
+		if n <= 0 {
+			n = DefaultMaxHeaderBytes
+		}
+		s.limits.headerBytes = n
 	}
 }
 
@@ -45,3 +142,10 @@ func WithTempDir(dir string) Option {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// WithFiles makes a scan record the files each package installed (path,
+// mode, rpm flags) and its install time in [Inventory.Files]. It is off by
+// default: a large rpmdb lists hundreds of thousands of files.
+func WithFiles() Option {
+	return func(s *LayerScanner) { s.files = true }
+}

@@ -20,15 +20,16 @@ import (
 // removed, and reads it with go-rpmdb. It is safe for concurrent use.
 type LayerScanner struct {
 	log     *slog.Logger
-	maxFile int64
+	limits  limits
 	tempDir string
+	files   bool
 }
 
 var _ Scanner = (*LayerScanner)(nil)
 
 // New returns a LayerScanner configured by opts.
 func New(opts ...Option) *LayerScanner {
-	s := &LayerScanner{log: discardLogger(), maxFile: DefaultMaxFileSize}
+	s := &LayerScanner{log: discardLogger(), limits: defaultLimits()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -74,18 +75,24 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 		}
 	}
 	inv.Base = baseOf(img, cf.Config.Labels)
+	if err := verifyConfig(img); err != nil {
+		return nil, err
+	}
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, fmt.Errorf("rpmscan: image layers: %w", err)
 	}
+	if len(layers) > s.limits.layers {
+		return nil, fmt.Errorf("%w: %d layers > %d", ErrTooManyLayers, len(layers), s.limits.layers)
+	}
 
 	tmp, err := os.MkdirTemp(s.tempDir, "rpmscan-")
 	if err != nil {
-		return nil, fmt.Errorf("rpmscan: temp dir: %w", err)
+		return nil, tempErr("temp dir", err)
 	}
 	defer os.RemoveAll(tmp)
 
-	w := newWalker(tmp, s.maxFile)
+	w := newWalker(tmp, s.limits)
 	for i := len(layers) - 1; i >= 0; i-- {
 		if err := w.layer(ctx, i, layers[i]); err != nil {
 			return nil, err
@@ -128,10 +135,13 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err != nil {
 		return nil, &RPMDBError{Path: dbPath, Err: err}
 	}
-	pkgs, err := readPackages(ctx, dbFile, backend)
+	pkgs, files, err := readRPMDB(ctx, dbFile, backend, s.limits, s.files)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
+		}
+		if derr := diskFull(tmp, err); derr != nil {
+			return nil, derr
 		}
 		return nil, &RPMDBError{Path: dbPath, Backend: backend, Err: err}
 	}
@@ -139,7 +149,7 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err != nil {
 		return nil, fmt.Errorf("rpmscan: layer %d digest: %w", dbLayer, err)
 	}
-	inv.Packages = pkgs
+	inv.Packages, inv.Files = pkgs, files
 	inv.RPMDB = &RPMDB{Path: dbPath, Backend: backend, LayerDigest: layerDigest.String()}
 	s.log.DebugContext(ctx, "rpmscan: scanned",
 		slog.String("image", inv.Image.Digest), slog.String("rpmdb", dbPath),

@@ -110,8 +110,10 @@ type node struct {
 // walker reads layers from the top down and keeps the merged view of the
 // wanted paths, the way an overlay filesystem would present them.
 type walker struct {
-	maxFile int64
-	tmp     string
+	limits limits
+	tmp    string
+	// metaBytes counts what metadata files take in the view.
+	metaBytes int64
 
 	view map[string]*node
 	// deleted holds paths removed (with their subtree) by an upper layer,
@@ -126,9 +128,9 @@ type walker struct {
 	rpmdbDone  bool // the rpmdb layer has been read to its end
 }
 
-func newWalker(tmp string, maxFile int64) *walker {
+func newWalker(tmp string, lim limits) *walker {
 	return &walker{
-		maxFile:    maxFile,
+		limits:     lim,
 		tmp:        tmp,
 		view:       map[string]*node{},
 		deleted:    map[string]bool{},
@@ -203,14 +205,21 @@ func layerErr(idx int, l v1.Layer, entry string, err error) error {
 	return le
 }
 
-// layer reads one layer and merges what it shows into the view.
+// layer reads one layer and merges what it shows into the view. The layer
+// is read to its end and must hash to its diff_id.
 func (w *walker) layer(ctx context.Context, idx int, l v1.Layer) (err error) {
+	diffID, err := l.DiffID()
+	if err != nil {
+		return layerErr(idx, l, "", fmt.Errorf("diff_id: %w", err))
+	}
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return layerErr(idx, l, "", fmt.Errorf("open: %w", err))
 	}
 	defer rc.Close()
-	tr := tar.NewReader(ctxReader{ctx, rc})
+	dr := newDigestReader(ctxReader{ctx, rc})
+	defer dr.close()
+	tr := tar.NewReader(dr)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -226,8 +235,24 @@ func (w *walker) layer(ctx context.Context, idx int, l v1.Layer) (err error) {
 			if cerr := ctx.Err(); cerr != nil {
 				return cerr
 			}
+			if isTempErr(err) {
+				return err // the machine's fault, not the layer's
+			}
 			return layerErr(idx, l, hdr.Name, err)
 		}
+	}
+	// The tar stream may end before the layer does (padding, or bytes
+	// past the end-of-archive marker): they are part of what the digests
+	// cover, so read them too. Draining also lets a registry client check
+	// the compressed digest.
+	if _, err := io.Copy(io.Discard, dr); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return layerErr(idx, l, "", fmt.Errorf("%w: %w", ErrCorruptLayer, err))
+	}
+	if err := dr.check(diffID); err != nil {
+		return layerErr(idx, l, "", err)
 	}
 	// Whiteouts and replacements only affect the layers below.
 	for _, p := range w.pendingDeleted {
@@ -267,7 +292,9 @@ func (w *walker) entry(idx int, hdr *tar.Header, r io.Reader) error {
 		dir := path.Dir(name)
 		switch {
 		case base == whiteoutOpaque:
-			w.pendingOpaque = append(w.pendingOpaque, dir)
+			if dir == "." || ancestors[dir] {
+				w.pendingOpaque = append(w.pendingOpaque, dir)
+			}
 		case strings.HasPrefix(base, whiteoutMeta):
 			// Other aufs metadata (.wh..wh.plnk, ...) carries nothing we need.
 		default:
@@ -275,7 +302,11 @@ func (w *walker) entry(idx int, hdr *tar.Header, r io.Reader) error {
 			if victim == "" || victim == "." || victim == ".." {
 				return fmt.Errorf("%w: malformed whiteout", ErrUnsafePath)
 			}
-			w.pendingDeleted = append(w.pendingDeleted, path.Join(dir, victim))
+			// Only deletions of what the scan looks at, or of a
+			// directory above it, can change the result.
+			if p := path.Join(dir, victim); ancestors[p] || classify(p) != classNone {
+				w.pendingDeleted = append(w.pendingDeleted, p)
+			}
 		}
 		return nil
 	}
@@ -307,28 +338,25 @@ func (w *walker) rpmdbEntry(idx int, name string, hdr *tar.Header, r io.Reader) 
 	if hdr.Typeflag != tar.TypeReg {
 		return fmt.Errorf("%w: it is a %s", ErrRPMDBNotRegular, typeName(hdr))
 	}
-	if hdr.Size > w.maxFile {
-		return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, hdr.Size, w.maxFile)
+	if hdr.Size > w.limits.file {
+		return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, hdr.Size, w.limits.file)
 	}
 	// The temp name is built from our own tables, never from the tar name.
 	dir := filepath.Join(w.tmp, strconv.Itoa(rpmdbIndex[name]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("rpmscan: temp dir: %w", err)
+		return tempErr("temp dir", err)
 	}
 	dst := filepath.Join(dir, path.Base(name))
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createTemp(dst)
 	if err != nil {
-		return fmt.Errorf("rpmscan: temp file: %w", err)
+		return tempErr("temp file", err)
 	}
-	n, err := io.Copy(f, io.LimitReader(r, hdr.Size))
+	err = copyOut(f, r, hdr.Size)
 	if cerr := f.Close(); err == nil && cerr != nil {
-		return fmt.Errorf("rpmscan: temp file: %w", cerr)
+		err = tempErr("temp file", cerr)
 	}
-	if err != nil || n != hdr.Size {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("%w: %w", ErrCorruptLayer, err)
+	if err != nil {
+		return err
 	}
 	w.view[name] = &node{layer: idx, kind: kindRegular, file: dst}
 	if classify(name) == classRPMDB && w.rpmdbLayer < 0 {
@@ -341,9 +369,12 @@ func (w *walker) metaEntry(idx int, name string, hdr *tar.Header, r io.Reader) e
 	n := &node{layer: idx}
 	switch hdr.Typeflag {
 	case tar.TypeReg:
-		limit := min(w.maxFile, maxMetadataSize)
+		limit := min(w.limits.file, maxMetadataSize)
 		if hdr.Size > limit {
 			return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, hdr.Size, limit)
+		}
+		if err := w.chargeMeta(name, hdr.Size); err != nil {
+			return err
 		}
 		data := make([]byte, hdr.Size)
 		if _, err := io.ReadFull(r, data); err != nil {
@@ -358,7 +389,52 @@ func (w *walker) metaEntry(idx int, name string, hdr *tar.Header, r io.Reader) e
 	default:
 		n.kind = kindOther
 	}
+	if n.kind != kindRegular {
+		if err := w.chargeMeta(name, int64(len(n.target))); err != nil {
+			return err
+		}
+	}
 	w.view[name] = n
+	return nil
+}
+
+// chargeMeta counts a metadata entry of size bytes against the limit on
+// all metadata together.
+func (w *walker) chargeMeta(name string, size int64) error {
+	w.metaBytes += max(size, metaCharge) + int64(len(name))
+	if w.metaBytes > w.limits.meta {
+		return fmt.Errorf("%w: over %d bytes in all", ErrMetadataTooLarge, w.limits.meta)
+	}
+	return nil
+}
+
+// createTemp creates a temporary copy; tests replace it to fail writes.
+var createTemp = func(name string) (io.WriteCloser, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+
+// copyOut copies size bytes of a tar entry to dst. A short or failing read
+// is the layer's fault; a failing write is the temporary directory's.
+func copyOut(dst io.Writer, src io.Reader, size int64) error {
+	buf := make([]byte, 32<<10)
+	for size > 0 {
+		n, rerr := src.Read(buf[:min(int64(len(buf)), size)])
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return tempErr("temp file", werr)
+			}
+			size -= int64(n)
+		}
+		if size == 0 {
+			return nil
+		}
+		if rerr == io.EOF {
+			rerr = io.ErrUnexpectedEOF
+		}
+		if rerr != nil {
+			return fmt.Errorf("%w: %w", ErrCorruptLayer, rerr)
+		}
+	}
 	return nil
 }
 

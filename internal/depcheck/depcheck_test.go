@@ -28,6 +28,9 @@ var layers = map[string][]string{
 	"partnerapi":  {"secret"},
 	"publish":     {"partnerapi", "secret"},
 	"certify":     {"rpmscan", "partnerapi", "secret"},
+	"sbom":        {"rpmscan"},
+	"provenance":  {},
+	"sign":        {"secret"},
 	"imageref":    {},
 	"demo":        {},
 }
@@ -44,6 +47,42 @@ var heavy = []string{
 	"github.com/jackc/pgx",
 	"modernc.org/sqlite",
 	"gopkg.in/yaml.v3",
+}
+
+// signing are the supply-chain libraries (signatures, attestations, SBOM
+// formats). Only the packages that produce those formats may link them,
+// each only what it needs: scanning, matching and grading stay free of
+// them.
+var signing = map[string][]string{
+	"sbom":       {"github.com/spdx/", "github.com/CycloneDX/", "github.com/package-url/"},
+	"provenance": {"github.com/in-toto/"},
+	"sign":       {"github.com/sigstore/", "github.com/secure-systems-lab/", "github.com/in-toto/"},
+}
+
+var signingPrefixes = []string{
+	"github.com/sigstore/", "github.com/secure-systems-lab/", "github.com/in-toto/",
+	"github.com/spdx/", "github.com/CycloneDX/", "github.com/package-url/",
+}
+
+// TestSigningStaysOut checks that no public package links a supply-chain
+// library it does not own (rpmscan, advisory and healthindex never import
+// sigstore, for example).
+func TestSigningStaysOut(t *testing.T) {
+	for pkg := range layers {
+		t.Run(pkg, func(t *testing.T) {
+			path := module + "/" + pkg
+			if err := exec.Command("go", "list", path).Run(); err != nil {
+				t.Skipf("package %s does not exist yet", path)
+			}
+			for _, dep := range deps(t, path) {
+				for _, p := range signingPrefixes {
+					if strings.HasPrefix(dep, p) && !slices.ContainsFunc(signing[pkg], func(own string) bool { return strings.HasPrefix(dep, own) }) {
+						t.Errorf("%s imports %s", pkg, dep)
+					}
+				}
+			}
+		})
+	}
 }
 
 // noInternal are the packages that import nothing of ours at all, not

@@ -1,0 +1,5 @@
+//go:build !race
+
+package advisory
+
+const raceEnabled = false

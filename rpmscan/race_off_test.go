@@ -1,0 +1,5 @@
+//go:build !race
+
+package rpmscan_test
+
+const raceEnabled = false
