@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,18 +81,23 @@ type fleetWalk struct {
 	smtp           *smtptest.Server
 	fleet          *demo.Fleet
 	login          remote.Option
+	// jobs is jobs.timeout and jobs.rescue_after (default 2m).
+	jobs string
 }
 
 // write writes the configuration with the given registry password,
 // builder section and images.
 func (w *fleetWalk) write(t *testing.T, password, builder, images string) {
 	t.Helper()
+	if w.jobs == "" {
+		w.jobs = "2m"
+	}
 	pw := filepath.Join(w.dir, "registry.password")
 	require.NoError(t, os.WriteFile(pw, []byte(password+"\n"), 0o600))
 	cfg := fmt.Sprintf(`state:
   sqlite: %s
 work_dir: %s
-jobs: {timeout: 2m, rescue_after: 2m}
+jobs: {timeout: %s, rescue_after: %s}
 advisories:
   sources: [%s/csaf/]
 registries:
@@ -103,7 +110,7 @@ projects:
   - name: demo
     owners: [%s]
     images:
-%s`, filepath.Join(w.dir, "abs.db"), w.dir, w.feed, w.reg.Host, regUser, pw, builder,
+%s`, filepath.Join(w.dir, "abs.db"), w.dir, w.jobs, w.jobs, w.feed, w.reg.Host, regUser, pw, builder,
 		w.smtp.Host, w.smtp.Port, demo.Owner, images)
 	w.path = filepath.Join(w.dir, "config.yaml")
 	require.NoError(t, os.WriteFile(w.path, []byte(cfg), 0o600))
@@ -370,4 +377,141 @@ func TestFleetWalkThrough(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	assert.Empty(t, w.newMails(&mails), "no mail")
 	assert.Equal(t, before, map[string][]string{app.Name: w.tags(t, app.Repository), api.Name: w.tags(t, api.Repository)}, "no push")
+}
+
+// buildahProcesses returns the pids of the running buildah processes.
+func buildahProcesses() []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, d := range dirs {
+		comm, err := os.ReadFile(d)
+		if err != nil || strings.TrimSpace(string(comm)) != "buildah" {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(filepath.Dir(d), "stat"))
+		if err != nil {
+			continue
+		}
+		if _, rest, _ := strings.Cut(string(stat), ") "); strings.HasPrefix(rest, "Z") {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(d)), "%d", &pid); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestFleetWalkKilledMidBuild is step 6 of the walk with the example
+// binary: the run is killed with SIGKILL while buildah builds; the example
+// started again (as a service, no cycle of its own) takes the rebuild
+// over after jobs.rescue_after, kills the orphaned build tool, publishes
+// once and mails once.
+func TestFleetWalkKilledMidBuild(t *testing.T) {
+	for _, tool := range []string{"buildah", "skopeo", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	if regtest.Binary() == "" {
+		t.Skip("docker-registry not installed (apt-get install docker-registry)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("buildah runs as root here (chroot isolation, vfs storage)")
+	}
+	gittest.RequireGit(t)
+	if len(buildahProcesses()) > 0 {
+		t.Skip("another buildah runs on this machine: orphans could not be told apart")
+	}
+	w := &fleetWalk{bin: binary(t), dir: t.TempDir(), smtp: smtptest.Start(t),
+		reg:   regtest.Distribution(t, regtest.WithBasicAuth(regUser, regRight)),
+		login: remote.WithAuth(&authn.Basic{Username: regUser, Password: regRight})}
+	w.jobs = "5s"
+	w.feed = redHatFeed(t).URL
+	var err error
+	w.fleet, err = demo.Seed(t.Context(), w.reg.Host, w.login)
+	require.NoError(t, err)
+	require.NoError(t, demo.UpdateBase(t.Context(), w.fleet, w.login))
+	app := w.fleet.Apps[0]
+	repo := gittest.NewRepo(t, map[string]string{
+		"Containerfile": "FROM " + w.fleet.BaseRef + "\nLABEL name=" + app.Name + " version=1.0\nCOPY app.txt /app/app.txt\n",
+		"app.txt":       "openabs demo application\n",
+	})
+	srv := gittest.StartSSH(t, repo.Dir)
+	key := filepath.Join(w.dir, "git.key")
+	require.NoError(t, os.WriteFile(key, srv.ClientKey.PrivatePEM, 0o600))
+	knownHosts := filepath.Join(w.dir, "known_hosts")
+	require.NoError(t, os.WriteFile(knownHosts, srv.KnownHosts, 0o600))
+	w.write(t, regRight, "  kind: buildah\n  rebase: false", fmt.Sprintf("      - repository: %s\n        auto_rebuild: true\n"+
+		"        source: {url: %q, branch: main, ssh_key_file: %s, known_hosts_file: %s}\n", app.Repository, srv.URL, key, knownHosts))
+
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), w.bin, "-config", w.path, "-once", "-json")
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(pipe)
+	sc.Buffer(nil, 1<<20)
+	var log strings.Builder
+	var orphans []int
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "[build] ") {
+			deadline := time.Now().Add(10 * time.Second)
+			for len(orphans) == 0 && time.Now().Before(deadline) {
+				orphans = buildahProcesses()
+				time.Sleep(5 * time.Millisecond)
+			}
+			require.NoError(t, cmd.Process.Kill())
+			break
+		}
+	}
+	_ = cmd.Wait()
+	killed := time.Now()
+	require.NotEmpty(t, orphans, "buildah ran when the example was killed:\n%s", log.String())
+	alive := 0
+	for _, pid := range buildahProcesses() {
+		if slices.Contains(orphans, pid) {
+			alive++
+		}
+	}
+	t.Logf("%d of %d buildah processes outlived the killed example", alive, len(orphans))
+	t.Cleanup(func() {
+		for _, pid := range buildahProcesses() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	assert.Empty(t, w.smtp.Messages(), "killed before it mailed")
+
+	// Started again as a service: no cycle of its own, the rescuer takes
+	// the killed run's job over.
+	cfg, err := os.ReadFile(w.path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(w.path, append([]byte("poll_interval: \"0\"\n"), cfg...), 0o600))
+	var relog bytes.Buffer
+	service := exec.CommandContext(t.Context(), w.bin, "-config", w.path)
+	service.Stdout, service.Stderr = &relog, &relog
+	require.NoError(t, service.Start())
+	defer func() { _ = service.Process.Kill(); _ = service.Wait() }()
+	deadline := killed.Add(90 * time.Second)
+	for len(w.smtp.Messages()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	recovered := time.Since(killed)
+	require.NoError(t, service.Process.Signal(syscall.SIGTERM))
+	_ = service.Wait()
+	t.Logf("recovered %s after the kill (jobs.timeout and rescue_after 5s)\n%s", recovered.Round(100*time.Millisecond), relog.String())
+	msgs := w.smtp.Messages()
+	require.Len(t, msgs, 1, "one mail, after the takeover")
+	assert.Contains(t, mailText(msgs[0]), "Rebuilt and published")
+	assert.ElementsMatch(t, []string{"1.0-1", "1.0-2", "latest"}, w.tags(t, app.Repository), "published once, as 1.0-2")
+	skopeoPullsWithLogin(t, app.Repository+":1.0-2")
+	for _, pid := range orphans {
+		assert.NotContains(t, buildahProcesses(), pid, "the orphaned build tool is killed")
+	}
+	left, err := filepath.Glob(filepath.Join(w.dir, "abs-rb-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "no scratch is left behind")
 }
