@@ -503,6 +503,7 @@ func TestFleetWalkKilledMidBuild(t *testing.T) {
 	require.NoError(t, service.Process.Signal(syscall.SIGTERM))
 	_ = service.Wait()
 	t.Logf("recovered %s after the kill (jobs.timeout and rescue_after 5s)\n%s", recovered.Round(100*time.Millisecond), relog.String())
+	assert.Less(t, recovered, 5*time.Second+time.Minute, "taken over within jobs.rescue_after and one run of the rescuer")
 	msgs := w.smtp.Messages()
 	require.Len(t, msgs, 1, "one mail, after the takeover")
 	assert.Contains(t, mailText(msgs[0]), "Rebuilt and published")
