@@ -1,0 +1,256 @@
+package advisory
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// DefaultMaxProducts is how many products one CSAF document may define by
+// default ([WithMaxProducts]). Red Hat's largest documents define some tens
+// of thousands.
+const DefaultMaxProducts = 2_000_000
+
+// maxBranchDepth bounds the nesting of a CSAF product tree's branches. Red
+// Hat's documents nest them four or five deep (vendor, product family,
+// product or version, architecture); CSAF itself sets no bound.
+const maxBranchDepth = 32
+
+// ErrTooManyProducts is matched (errors.Is) by the error for a CSAF
+// document that defines more products, or lists more product ids in its
+// vulnerabilities, than WithMaxProducts allows, or whose branches nest
+// deeper than 32 levels. It matches ErrTooLarge, and the error is a
+// *ParseError.
+var ErrTooManyProducts = fmt.Errorf("%w: too many products", ErrTooLarge)
+
+// WithMaxProducts bounds the products one CSAF document may define
+// (default [DefaultMaxProducts]): the product-tree branches that carry a
+// product, full_product_names and relationships, together. The product ids
+// its vulnerabilities list (product_status, remediations, threats) are
+// bounded to four times as many. Products are counted as the document is
+// decoded, so a document over the bound fails early, with an error
+// matching [ErrTooManyProducts], in memory proportional to the bound.
+// It applies to ParseCSAF, Parse and to every source reading CSAF
+// documents (CSAF, Dir).
+func WithMaxProducts(n int) Option {
+	return func(cfg *config) { cfg.maxProducts = max(0, n) }
+}
+
+func (cfg *config) products() int {
+	if cfg.maxProducts > 0 {
+		return cfg.maxProducts
+	}
+	return DefaultMaxProducts
+}
+
+// counter counts the products and product ids of one document as it is
+// decoded.
+type counter struct {
+	products, ids       int
+	maxProducts, maxIDs int
+}
+
+func newCounter(maxProducts int) *counter {
+	return &counter{maxProducts: maxProducts, maxIDs: 4 * maxProducts}
+}
+
+func (c *counter) product() error {
+	c.products++
+	if c.products > c.maxProducts {
+		return fmt.Errorf("%w (more than %d defined)", ErrTooManyProducts, c.maxProducts)
+	}
+	return nil
+}
+
+func (c *counter) addIDs(n int) error {
+	c.ids += n
+	if c.ids > c.maxIDs {
+		return fmt.Errorf("%w (more than %d product ids listed)", ErrTooManyProducts, c.maxIDs)
+	}
+	return nil
+}
+
+var errNotArray = errors.New("not an array")
+
+// eachElement calls f with each element of the JSON array raw, in order,
+// without copying them. raw has been validated by json.Unmarshal; "null"
+// is an empty array.
+func eachElement(raw []byte, f func(elem []byte) error) error {
+	i := skipSpace(raw, 0)
+	if i < len(raw) && raw[i] == 'n' {
+		return nil // null
+	}
+	if i >= len(raw) || raw[i] != '[' {
+		return errNotArray
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return nil
+	}
+	for i < len(raw) {
+		end := skipValue(raw, i)
+		if end <= i || end > len(raw) {
+			return errNotArray
+		}
+		if err := f(raw[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			break
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			return nil
+		default:
+			return errNotArray
+		}
+	}
+	return errNotArray
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth <= 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r', ':':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// branchList is a product tree's branches, decoded one at a time so that
+// their products are counted as they come and their nesting is bounded.
+type branchList struct {
+	items []csafBranch
+	c     *counter
+	depth int
+}
+
+// UnmarshalJSON decodes the branches, counting their products.
+func (l *branchList) UnmarshalJSON(raw []byte) error {
+	return eachElement(raw, func(elem []byte) error {
+		if l.depth >= maxBranchDepth {
+			return fmt.Errorf("%w (branches nested deeper than %d)", ErrTooManyProducts, maxBranchDepth)
+		}
+		b := csafBranch{Branches: branchList{c: l.c, depth: l.depth + 1}}
+		if err := json.Unmarshal(elem, &b); err != nil {
+			return err
+		}
+		if b.Product != nil {
+			if err := l.c.product(); err != nil {
+				return err
+			}
+		}
+		l.items = append(l.items, b)
+		return nil
+	})
+}
+
+// productList is a product tree's full_product_names.
+type productList struct {
+	items []csafProduct
+	c     *counter
+}
+
+// UnmarshalJSON decodes the products, counting them.
+func (l *productList) UnmarshalJSON(raw []byte) error {
+	return eachElement(raw, func(elem []byte) error {
+		if err := l.c.product(); err != nil {
+			return err
+		}
+		var p csafProduct
+		if err := json.Unmarshal(elem, &p); err != nil {
+			return err
+		}
+		l.items = append(l.items, p)
+		return nil
+	})
+}
+
+// relationList is a product tree's relationships; each defines a product.
+type relationList struct {
+	items []csafRelationship
+	c     *counter
+}
+
+// UnmarshalJSON decodes the relationships, counting them.
+func (l *relationList) UnmarshalJSON(raw []byte) error {
+	return eachElement(raw, func(elem []byte) error {
+		if err := l.c.product(); err != nil {
+			return err
+		}
+		var r csafRelationship
+		if err := json.Unmarshal(elem, &r); err != nil {
+			return err
+		}
+		l.items = append(l.items, r)
+		return nil
+	})
+}
+
+// vulnList is a document's vulnerabilities; the product ids of each are
+// counted once it is decoded.
+type vulnList struct {
+	items []csafVuln
+	c     *counter
+}
+
+// UnmarshalJSON decodes the vulnerabilities, counting the ids they list.
+func (l *vulnList) UnmarshalJSON(raw []byte) error {
+	return eachElement(raw, func(elem []byte) error {
+		var v csafVuln
+		if err := json.Unmarshal(elem, &v); err != nil {
+			return err
+		}
+		n := 0
+		for _, ids := range v.ProductStatus {
+			n += len(ids)
+		}
+		for _, r := range v.Remediations {
+			n += len(r.ProductIDs)
+		}
+		for _, t := range v.Threats {
+			n += len(t.ProductIDs)
+		}
+		if err := l.c.addIDs(n); err != nil {
+			return err
+		}
+		l.items = append(l.items, v)
+		return nil
+	})
+}
