@@ -7,9 +7,10 @@ import (
 )
 
 // DefaultMaxProducts is how many products one CSAF document may define by
-// default ([WithMaxProducts]). Red Hat's largest documents define some tens
-// of thousands.
-const DefaultMaxProducts = 2_000_000
+// default ([WithMaxProducts]), 2^20. Red Hat's largest documents define
+// some tens of thousands; a document of a million products parses and is
+// indexed in under 2 GiB.
+const DefaultMaxProducts = 1 << 20
 
 // maxBranchDepth bounds the nesting of a CSAF product tree's branches. Red
 // Hat's documents nest them four or five deep (vendor, product family,
@@ -21,7 +22,12 @@ const maxBranchDepth = 32
 // vulnerabilities, than WithMaxProducts allows, or whose branches nest
 // deeper than 32 levels. It matches ErrTooLarge, and the error is a
 // *ParseError.
-var ErrTooManyProducts = fmt.Errorf("%w: too many products", ErrTooLarge)
+var ErrTooManyProducts error = tooManyProducts{}
+
+type tooManyProducts struct{}
+
+func (tooManyProducts) Error() string { return "too many products" }
+func (tooManyProducts) Unwrap() error { return ErrTooLarge }
 
 // WithMaxProducts bounds the products one CSAF document may define
 // (default [DefaultMaxProducts]): the product-tree branches that carry a
