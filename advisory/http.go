@@ -69,6 +69,8 @@ type config struct {
 	// Limits set in feed.go; zero means the default there.
 	maxInFlight  int64
 	maxProducts  int
+	maxMembers   int
+	maxArchive   int64
 	maxIndexRows int
 }
 
