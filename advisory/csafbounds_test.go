@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,44 +90,97 @@ func TestCSAFGenerated(t *testing.T) {
 	assert.Len(t, doc.VEX.Affected, 3)
 }
 
-// TestCSAFMillionProducts parses a document of a million products (500,000
-// components and their relationships, 1.5 million product ids) and indexes
-// it, within 2 GiB; the same document fails early, with a typed error, when
-// the product limit is below its size.
+// TestCSAFMillionProducts parses documents of a million products (500,000
+// components and their relationships, 1.5 million product ids), an
+// advisory and a VEX document, and indexes them, within 2 GiB; the same
+// documents fail early, with a typed error, when the product limit is
+// below their size.
 func TestCSAFMillionProducts(t *testing.T) {
 	if testing.Short() || raceEnabled {
-		t.Skip("parses a quarter-gigabyte document; slow under -race")
+		t.Skip("parses a third of a gigabyte; slow under -race")
 	}
-	data := genCSAF(t, 500_000, false)
-	t.Logf("document of %d MiB", len(data)>>20)
+	for _, vex := range []bool{false, true} {
+		t.Run(map[bool]string{false: "advisory", true: "vex"}[vex], func(t *testing.T) {
+			data := genCSAF(t, 500_000, vex)
+			var doc Document
+			var err error
+			var ix *Index
+			start := time.Now()
+			peak := peakHeap(func() {
+				doc, err = ParseCSAF(data)
+				if err != nil {
+					return
+				}
+				if vex {
+					ix = NewIndex(nil, WithVEX([]VEX{*doc.VEX}))
+				} else {
+					ix = NewIndex([]Advisory{*doc.Advisory})
+				}
+			})
+			require.NoError(t, err)
+			t.Logf("document of %d MiB parsed and indexed in %v; peak heap %d MiB", len(data)>>20, time.Since(start), peak>>20)
+			assert.Less(t, peak, uint64(2<<30))
+			if vex {
+				require.Len(t, doc.VEX.Affected, 500_000)
+				assert.Equal(t, "pkg499999", doc.VEX.Affected[499_999].Name)
+				assert.Equal(t, 1, len(ix.vex))
+			} else {
+				require.Len(t, doc.Advisory.Fixes, 500_000)
+				assert.Equal(t, "pkg499999", doc.Advisory.Fixes[499_999].Name)
+				assert.Equal(t, 1, ix.Len())
+			}
+			doc, ix = Document{}, nil
 
-	var doc Document
-	var err error
-	var ix *Index
-	start := time.Now()
-	peak := peakHeap(func() {
-		doc, err = ParseCSAF(data)
-		if err == nil {
-			ix = NewIndex([]Advisory{*doc.Advisory})
-		}
-	})
+			start = time.Now()
+			peak = peakHeap(func() { _, err = ParseCSAF(data, WithMaxProducts(100_000)) })
+			require.ErrorIs(t, err, ErrTooManyProducts)
+			require.ErrorIs(t, err, ErrTooLarge)
+			var pe *ParseError
+			require.ErrorAs(t, err, &pe)
+			t.Logf("%v in %v; peak heap %d MiB", err, time.Since(start), peak>>20)
+			assert.Less(t, peak, uint64(len(data))+256<<20)
+		})
+	}
+}
+
+// TestVEXOversized: a VEX document over the product limit, or over the
+// document size, is skipped by a directory source with a typed error, and
+// the other documents are read.
+func TestVEXOversized(t *testing.T) {
+	dir := t.TempDir()
+	small := genCSAF(t, 10, true)
+	big := genCSAF(t, 50_000, true) // 100,001 products
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.json"), small, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "big.json"), big, 0o600))
+
+	b, err := NewDir(dir).Fetch(t.Context(), Cursor{})
 	require.NoError(t, err)
-	t.Logf("parsed and indexed in %v; peak heap %d MiB (the document itself %d MiB)", time.Since(start), peak>>20, len(data)>>20)
-	assert.Less(t, peak, uint64(2<<30))
-	require.Len(t, doc.Advisory.Fixes, 500_000)
-	assert.Equal(t, "pkg499999", doc.Advisory.Fixes[499_999].Name)
-	assert.Equal(t, 1, ix.Len())
-	doc = Document{}
-	ix = nil
+	assert.Len(t, b.VEX, 2, "under the defaults")
 
-	start = time.Now()
-	peak = peakHeap(func() { _, err = ParseCSAF(data, WithMaxProducts(100_000)) })
-	require.ErrorIs(t, err, ErrTooManyProducts)
-	require.ErrorIs(t, err, ErrTooLarge)
-	var pe *ParseError
-	require.ErrorAs(t, err, &pe)
-	t.Logf("%v in %v; peak heap %d MiB", err, time.Since(start), peak>>20)
-	assert.Less(t, peak, uint64(len(data))+256<<20)
+	b, err = NewDir(dir, WithMaxProducts(100_000)).Fetch(t.Context(), Cursor{})
+	require.NoError(t, err)
+	require.Len(t, b.VEX, 1)
+	assert.Len(t, b.VEX[0].Affected, 10)
+	require.Len(t, b.Skipped, 1)
+	require.ErrorIs(t, b.Skipped[0], ErrTooManyProducts)
+
+	b, err = NewDir(dir, WithMaxDocumentSize(int64(len(big)-1))).Fetch(t.Context(), Cursor{})
+	require.NoError(t, err)
+	require.Len(t, b.VEX, 1)
+	require.Len(t, b.Skipped, 1)
+	require.ErrorIs(t, b.Skipped[0], ErrTooLarge)
+
+	// Through a feed, the same limits hold per document.
+	feed := newFakeFeed()
+	srv := httptest.NewServer(feed)
+	t.Cleanup(srv.Close)
+	feed.set("changes.csv", []byte("\"2099/cve-2099-0001.json\",\"2099-01-02T00:00:00+00:00\"\n"))
+	feed.set("2099/cve-2099-0001.json", big)
+	b, err = NewCSAF(srv.URL+"/feed", WithDocuments("2099/cve-2099-0001.json"), WithMaxProducts(100_000)).Fetch(t.Context(), Cursor{})
+	require.NoError(t, err)
+	assert.Empty(t, b.VEX)
+	require.Len(t, b.Skipped, 1)
+	require.ErrorIs(t, b.Skipped[0], ErrTooManyProducts)
 }
 
 // TestCSAFProductIDLimit: product ids listed in the vulnerabilities are
