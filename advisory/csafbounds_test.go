@@ -3,6 +3,7 @@ package advisory
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -240,4 +241,29 @@ func TestCSAFBranchDepth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzEachElement checks the array splitter that counts products as they
+// are decoded against encoding/json: for every valid array it yields the
+// same elements.
+func FuzzEachElement(f *testing.F) {
+	for _, s := range []string{`[]`, `null`, `[1, "a,]", {"b":[1,2]}, [[]], true, null, -1.5e3]`, ` [ "\"", "\\" ] `, `[{"a":"}"}]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want []json.RawMessage
+		if json.Unmarshal(data, &want) != nil {
+			return
+		}
+		var got []string
+		err := eachElement(data, func(elem []byte) error {
+			got = append(got, string(elem))
+			return nil
+		})
+		require.NoError(t, err)
+		require.Len(t, got, len(want))
+		for i := range want {
+			require.Equal(t, string(want[i]), got[i])
+		}
+	})
 }

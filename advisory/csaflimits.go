@@ -145,8 +145,11 @@ func skipValue(b []byte, i int) int {
 		case '{', '[':
 			depth++
 		case '}', ']':
+			if depth == 0 {
+				return i // the end of a scalar
+			}
 			depth--
-			if depth <= 0 {
+			if depth == 0 {
 				return i + 1
 			}
 		case ',', ' ', '\t', '\n', '\r', ':':

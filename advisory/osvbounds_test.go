@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"net/http/httptest"
@@ -175,6 +176,38 @@ func TestOSVZipBomb(t *testing.T) {
 		require.Len(t, b.Skipped, 8)
 		for _, e := range b.Skipped {
 			require.ErrorIs(t, e, ErrMalformed, "zeros are no OSV record")
+		}
+	})
+}
+
+// FuzzOSVZip checks that no all.zip makes the OSV source panic, and that
+// its errors are typed.
+func FuzzOSVZip(f *testing.F) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("ALSA-2099:0003.json")
+	_, _ = w.Write([]byte(`{"id":"ALSA-2099:0003","affected":[{"package":{"ecosystem":"AlmaLinux:9","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"fixed":"1.0-1"}]}]}]}`))
+	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "b.json", Method: zip.Store})
+	_, _ = w.Write([]byte(`{}`))
+	_ = zw.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("PK\x05\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
+	o := NewOSV("https://example.com/osv/", WithMaxMembers(64), WithMaxDocumentSize(1<<20), WithMaxArchiveSize(4<<20))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		advs, skipped, err := o.readZip(t.Context(), "all.zip", data)
+		if err != nil {
+			var pe *ParseError
+			if !errors.Is(err, ErrTooLarge) && !errors.As(err, &pe) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		for _, e := range skipped {
+			var de *DocError
+			require.ErrorAs(t, e, &de)
+		}
+		for _, a := range advs {
+			require.NotEmpty(t, a.ID)
 		}
 	})
 }
