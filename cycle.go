@@ -114,6 +114,7 @@ func (o *Orchestrator) Plan(ctx context.Context, opts CycleOptions) (*Report, er
 		return nil, fmt.Errorf("abs: plan: cycle %s exists", c.ID)
 	}
 	if err := o.cycle(ctx, c); err != nil {
+		err = o.scrubErr(err)
 		if ferr := store.FinishCycle(context.WithoutCancel(ctx), o.db, c.ID, string(CycleFailed), err.Error(), o.now()); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
@@ -285,6 +286,12 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 			for _, ow := range o.byName[w.Image].Owners {
 				owners[ow] = true
 			}
+		}
+		for _, ow := range o.failedImageOwners(rep) {
+			owners[ow] = true
+		}
+		if err := o.requeueUndelivered(ctx, tx, c.ID); err != nil {
+			return err
 		}
 		for _, ow := range sortedKeys(owners) {
 			if _, err := store.InsertNotification(ctx, tx, store.Notification{ID: c.ID + "/" + ow, Cycle: c.ID, Owner: ow, Kind: "cycle"}); err != nil {

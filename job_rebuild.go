@@ -38,6 +38,7 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 	if ctx.Err() != nil {
 		return err // stopping: resume on the next start
 	}
+	err = o.scrubErr(err)
 	var pe *permanentError
 	if !errors.As(err, &pe) && job.Attempt < job.MaxAttempts {
 		o.note(r.Cycle, stage, r.Image, "step failed, will retry",
@@ -49,7 +50,7 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 		stage = pe.stage
 		err = pe.err
 	}
-	detail := stage + ": " + firstLine(err.Error())
+	detail := o.failureDetail(stage, err)
 	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail)
 	return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildFailed), Detail: detail})
 }

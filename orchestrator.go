@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
@@ -20,6 +21,7 @@ import (
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
+	"github.com/openabs/abs/secret"
 )
 
 // Orchestrator runs the auto-rebuild pipeline: it syncs advisories, finds
@@ -60,6 +62,7 @@ type Orchestrator struct {
 	projectIDs map[string]string
 	rebaserSet bool
 	noMigrate  bool
+	scrub      *secret.Scrubber
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -111,6 +114,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.scrub != nil {
+		o.log = slog.New(o.scrub.Handler(o.log.Handler()))
 	}
 	if o.scanner == nil {
 		o.scanner = rpmscan.New(rpmscan.WithLogger(o.log))
@@ -165,6 +171,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		// older than both the timeout and RescueStuckJobsAfter.
 		JobTimeout:           o.jobTimeout,
 		RescueStuckJobsAfter: o.rescue,
+		Middleware:           []rivertype.Middleware{&scrubMiddleware{s: o.scrub}},
 	}
 	if o.poll > 0 {
 		interval := o.poll
@@ -229,6 +236,6 @@ func (o *Orchestrator) note(cycle, stage, image, msg, text string, attrs ...any)
 	if o.progress != nil {
 		o.emitMu.Lock()
 		defer o.emitMu.Unlock()
-		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: text})
+		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: o.scrubText(text)})
 	}
 }

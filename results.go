@@ -162,6 +162,9 @@ type RebuildReport struct {
 	Tags        []string          `json:"tags,omitempty"`
 	// History is the states the rebuild went through.
 	History []RebuildState `json:"history,omitempty"`
+	// Log is the tail of a failed build's log (rebuild.BuildError.Tail,
+	// secrets scrubbed).
+	Log string `json:"log,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -169,6 +172,12 @@ type NotificationReport struct {
 	Owner  string            `json:"owner"`
 	State  NotificationState `json:"state"`
 	Events int               `json:"events"`
+	// Error is why the message could not be delivered yet; an
+	// undelivered message is tried again in later cycles.
+	Error string `json:"error,omitempty"`
+	// Cycle is set on the message of an earlier cycle that this cycle
+	// tried again (its Error, if any, is from that try).
+	Cycle string `json:"cycle,omitempty"`
 }
 
 // ImageGrade is one image's grade as of a regrade (Orchestrator.Regrade).
@@ -203,6 +212,12 @@ type ImageSummary struct {
 	Advisories  []string          `json:"advisories"`
 	State       RebuildState      `json:"state,omitempty"`
 	Detail      string            `json:"detail,omitempty"`
+	// Error says why the image or its rebuild failed: the image could not
+	// be read or scanned (a wrong registry password), or the rebuild
+	// failed. Empty when nothing failed.
+	Error string `json:"error,omitempty"`
+	// Log is the tail of a failed build's log.
+	Log string `json:"log,omitempty"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -217,8 +232,12 @@ func (r *Report) Summary() Summary {
 	for _, img := range r.Images {
 		is := ImageSummary{Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
 			NewDigest: img.Digest, Advisories: []string{}}
+		is.Error = img.Error
 		if rb, ok := byImage[img.Name]; ok {
-			is.State, is.Detail = rb.State, rb.Detail
+			is.State, is.Detail, is.Log = rb.State, rb.Detail, rb.Log
+			if rb.State == RebuildFailed {
+				is.Error = rb.Detail
+			}
 			is.Advisories = append(is.Advisories, rb.Advisories...)
 			if rb.State == RebuildPublished {
 				is.Published, is.NewDigest, is.AfterGrade = true, rb.NewDigest, rb.AfterGrade
@@ -232,4 +251,29 @@ func (r *Report) Summary() Summary {
 		}
 	}
 	return s
+}
+
+// Failed reports whether a step of the cycle failed: the cycle itself, an
+// image that could not be read or scanned, a rebuild, or a notification
+// that could not be delivered.
+func (r *Report) Failed() bool {
+	if r.State == CycleFailed {
+		return true
+	}
+	for _, i := range r.Images {
+		if i.Error != "" {
+			return true
+		}
+	}
+	for _, rb := range r.Rebuilds {
+		if rb.State == RebuildFailed {
+			return true
+		}
+	}
+	for _, n := range r.Notifications {
+		if n.State == NotificationFailed || n.Error != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -168,6 +168,8 @@ type notifyArgs struct {
 	Notification string `json:"notification" river:"unique"`
 	Cycle        string `json:"cycle"`
 	Owner        string `json:"owner"`
+	// Retry is the later cycle that retries an undelivered notification.
+	Retry string `json:"retry,omitempty" river:"unique"`
 }
 
 func (notifyArgs) Kind() string { return KindNotify }

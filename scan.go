@@ -103,7 +103,7 @@ func (o *Orchestrator) resolve(ctx context.Context, cycle string) ([]*imageState
 		s := &imageState{img: &o.images[i]}
 		states[i] = s
 		g.Go(func() error {
-			s.err = o.resolveOne(gctx, cycle, s, bases)
+			s.err = o.scrubErr(o.resolveOne(gctx, cycle, s, bases))
 			if s.err != nil {
 				o.note(cycle, "scan", s.img.Name, "image unreadable", fmt.Sprintf("%s: %v", s.img.Name, s.err), "error", s.err.Error())
 			}

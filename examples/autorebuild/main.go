@@ -17,6 +17,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -269,7 +270,12 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 	}
 	printReport(out, rep)
 	if jsonOut {
-		return json.NewEncoder(os.Stdout).Encode(rep.Summary())
+		if err := json.NewEncoder(os.Stdout).Encode(rep.Summary()); err != nil {
+			return err
+		}
+	}
+	if rep.Failed() {
+		return errStepFailed
 	}
 	return nil
 }
@@ -291,13 +297,38 @@ func printReport(out io.Writer, rep *abs.Report) {
 		case s.State != "":
 			state = string(s.State) + ": " + s.Detail
 		}
+		if s.Error != "" && s.State == "" {
+			state = "error: " + s.Error
+		}
 		fmt.Fprintf(out, "  %-28s %s -> %s  %s -> %s  %s\n", s.Name, s.BeforeGrade, s.AfterGrade, s.OldDigest, s.NewDigest, state)
-		if len(s.Advisories) > 0 {
+		switch {
+		case len(s.Advisories) == 0:
+		case s.Published:
 			fmt.Fprintf(out, "  %-28s fixed %s\n", "", strings.Join(s.Advisories, ", "))
+		default:
+			fmt.Fprintf(out, "  %-28s still open: %s\n", "", strings.Join(s.Advisories, ", "))
+		}
+		if s.Log != "" {
+			fmt.Fprintf(out, "  %-28s build log (last lines):\n%s\n", "", indentBy("    | ", s.Log))
+		}
+	}
+	for _, n := range rep.Notifications {
+		of := ""
+		if n.Cycle != "" {
+			of = " (of cycle " + n.Cycle + ")"
+		}
+		if n.Error != "" {
+			fmt.Fprintf(out, "\nNotification to %s%s not delivered (retried next cycle): %s\n", n.Owner, of, n.Error)
 		}
 	}
 }
 
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+// errStepFailed is returned by a -once run when a step of the cycle
+// failed, so that the exit status says so.
+var errStepFailed = errors.New("a step of the cycle failed (see the report above)")
+
+func indent(s string) string { return indentBy("  ", s) }
+
+func indentBy(prefix, s string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

@@ -788,3 +788,43 @@ func GetPush(ctx context.Context, q Querier, rebuild string) (Push, error) {
 	p.Tags, p.At = splitKey(tags), fromNanos(at)
 	return p, err
 }
+
+// UpdateNotification sets a notification's state and summary, for
+// example failed with why it could not be delivered, or pending again
+// with the cycle that retries it.
+func UpdateNotification(ctx context.Context, q Querier, id, state, summary string) error {
+	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2, summary = $3 WHERE id = $1`, id, state, summary)
+	return err
+}
+
+// NotificationsIn returns the notifications of every cycle in one of
+// the states (never sent ones, with NotePending, NoteSending and
+// NoteFailed), oldest cycle first.
+func NotificationsIn(ctx context.Context, q Querier, states ...string) ([]Notification, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	var args []any
+	var marks []string
+	for i, s := range states {
+		args = append(args, s)
+		marks = append(marks, fmt.Sprintf("$%d", i+1))
+	}
+	rows, err := q.Query(ctx, `SELECT id, cycle, owner, kind, state, summary, sent_at FROM abs_notification
+		WHERE state IN (`+strings.Join(marks, ", ")+`) ORDER BY cycle, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Cycle, &n.Owner, &n.Kind, &n.State, &n.Summary, &at); err != nil {
+			return nil, err
+		}
+		n.SentAt = fromNanos(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
