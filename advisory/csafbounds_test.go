@@ -19,7 +19,7 @@ import (
 
 // writeCSAF writes a CSAF document shaped like Red Hat's with n RPM
 // components: each is a product_version branch with a purl and a
-// relationship to the product AppStream-9.3.0.Z.MAIN (2n+1 products), and
+// relationship to the product AppStream-9.3.0.Z.MAIN (2n+4 product-tree nodes), and
 // the one vulnerability lists each component in product_status,
 // remediations and threats (3n product ids). With vex set, the document is
 // a VEX document whose components are known_affected.
@@ -187,16 +187,16 @@ func TestVEXOversized(t *testing.T) {
 // TestCSAFProductIDLimit: product ids listed in the vulnerabilities are
 // bounded too (four per allowed product).
 func TestCSAFProductIDLimit(t *testing.T) {
-	data := genCSAF(t, 1000, false) // 2001 products, 3000 ids
-	_, err := ParseCSAF(data, WithMaxProducts(2001))
+	data := genCSAF(t, 1000, false) // 2004 product-tree nodes, 3000 ids
+	_, err := ParseCSAF(data, WithMaxProducts(2004))
 	require.NoError(t, err)
-	// Pad the vulnerability with more ids than 4 × 2001.
+	// Pad the vulnerability with more ids than 4 × 2004.
 	var extra strings.Builder
 	for i := range 6000 {
 		fmt.Fprintf(&extra, `"x:%d",`, i)
 	}
 	padded := bytes.Replace(data, []byte(`"product_status":{"fixed":[`), []byte(`"product_status":{"fixed":[`+extra.String()), 1)
-	_, err = ParseCSAF(padded, WithMaxProducts(2001))
+	_, err = ParseCSAF(padded, WithMaxProducts(2004))
 	require.ErrorIs(t, err, ErrTooManyProducts)
 	_, err = ParseCSAF(padded)
 	require.NoError(t, err)

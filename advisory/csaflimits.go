@@ -30,12 +30,13 @@ func (tooManyProducts) Error() string { return "too many products" }
 func (tooManyProducts) Unwrap() error { return ErrTooLarge }
 
 // WithMaxProducts bounds the products one CSAF document may define
-// (default [DefaultMaxProducts]): the product-tree branches that carry a
-// product, full_product_names and relationships, together. The product ids
+// (default [DefaultMaxProducts]): the nodes of its product tree, that is
+// its branches, full_product_names and relationships together. The product ids
 // its vulnerabilities list (product_status, remediations, threats) are
-// bounded to four times as many. Products are counted as the document is
-// decoded, so a document over the bound fails early, with an error
-// matching [ErrTooManyProducts], in memory proportional to the bound.
+// bounded to four times as many. The nodes of each level are counted
+// before they are decoded, so a document over the bound fails early, with
+// an error matching [ErrTooManyProducts], in memory proportional to the
+// bound.
 // It applies to ParseCSAF, Parse and to every source reading CSAF
 // documents (CSAF, Dir).
 func WithMaxProducts(n int) Option {
@@ -60,8 +61,9 @@ func newCounter(maxProducts int) *counter {
 	return &counter{maxProducts: maxProducts, maxIDs: 4 * maxProducts}
 }
 
-func (c *counter) product() error {
-	c.products++
+// add counts n product-tree nodes.
+func (c *counter) add(n int) error {
+	c.products += n
 	if c.products > c.maxProducts {
 		return fmt.Errorf("%w (more than %d defined)", ErrTooManyProducts, c.maxProducts)
 	}
@@ -162,32 +164,58 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// branchList is a product tree's branches, decoded one at a time so that
-// their products are counted as they come and their nesting is bounded.
+// branchList is a product tree's branches, decoded one level at a time:
+// the branches of a level are counted before they are decoded, and their
+// nesting is bounded.
 type branchList struct {
 	items []csafBranch
 	c     *counter
 	depth int
+	raw   []byte // a nested level, until its parent decodes it
 }
 
-// UnmarshalJSON decodes the branches, counting their products.
+// UnmarshalJSON decodes the branches, counting them. A nested level only
+// keeps its bytes (a part of the document, not a copy) for its parent to
+// decode once counted.
 func (l *branchList) UnmarshalJSON(raw []byte) error {
-	return eachElement(raw, func(elem []byte) error {
-		if l.depth >= maxBranchDepth {
-			return fmt.Errorf("%w (branches nested deeper than %d)", ErrTooManyProducts, maxBranchDepth)
-		}
-		b := csafBranch{Branches: branchList{c: l.c, depth: l.depth + 1}}
-		if err := json.Unmarshal(elem, &b); err != nil {
-			return err
-		}
-		if b.Product != nil {
-			if err := l.c.product(); err != nil {
+	if l.c == nil {
+		l.raw = raw
+		return nil
+	}
+	return l.decode(raw)
+}
+
+func (l *branchList) decode(raw []byte) error {
+	n, err := countElements(raw)
+	if err != nil || n == 0 {
+		return err
+	}
+	if l.depth >= maxBranchDepth {
+		return fmt.Errorf("%w (branches nested deeper than %d)", ErrTooManyProducts, maxBranchDepth)
+	}
+	if err := l.c.add(n); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &l.items); err != nil {
+		return err
+	}
+	for i := range l.items {
+		sub := &l.items[i].Branches
+		nested := sub.raw
+		sub.raw, sub.c, sub.depth = nil, l.c, l.depth+1
+		if nested != nil {
+			if err := sub.decode(nested); err != nil {
 				return err
 			}
 		}
-		l.items = append(l.items, b)
-		return nil
-	})
+	}
+	return nil
+}
+
+func countElements(raw []byte) (int, error) {
+	n := 0
+	err := eachElement(raw, func([]byte) error { n++; return nil })
+	return n, err
 }
 
 // productList is a product tree's full_product_names.
@@ -196,19 +224,16 @@ type productList struct {
 	c     *counter
 }
 
-// UnmarshalJSON decodes the products, counting them.
+// UnmarshalJSON counts the products, then decodes them.
 func (l *productList) UnmarshalJSON(raw []byte) error {
-	return eachElement(raw, func(elem []byte) error {
-		if err := l.c.product(); err != nil {
-			return err
-		}
-		var p csafProduct
-		if err := json.Unmarshal(elem, &p); err != nil {
-			return err
-		}
-		l.items = append(l.items, p)
-		return nil
-	})
+	n, err := countElements(raw)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := l.c.add(n); err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, &l.items)
 }
 
 // relationList is a product tree's relationships; each defines a product.
@@ -217,19 +242,16 @@ type relationList struct {
 	c     *counter
 }
 
-// UnmarshalJSON decodes the relationships, counting them.
+// UnmarshalJSON counts the relationships, then decodes them.
 func (l *relationList) UnmarshalJSON(raw []byte) error {
-	return eachElement(raw, func(elem []byte) error {
-		if err := l.c.product(); err != nil {
-			return err
-		}
-		var r csafRelationship
-		if err := json.Unmarshal(elem, &r); err != nil {
-			return err
-		}
-		l.items = append(l.items, r)
-		return nil
-	})
+	n, err := countElements(raw)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := l.c.add(n); err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, &l.items)
 }
 
 // vulnList is a document's vulnerabilities; the product ids of each are
