@@ -51,6 +51,7 @@ type storedStep struct {
 	BeforeGrade string   `json:"before_grade"`
 	Key         string   `json:"key"`
 	Duplicate   bool     `json:"duplicate,omitempty"`
+	Retry       retryRec `json:"retry"`
 }
 
 type storedWarning struct {
@@ -85,7 +86,7 @@ func (r *Report) stored() storedPlan {
 	for _, s := range r.Plan {
 		p.Plan = append(p.Plan, storedStep{ID: s.ID, Image: s.Image, Reason: string(s.Reason), Why: s.Why, Advisories: s.Advisories,
 			Method: string(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: letter(s.BeforeGrade),
-			Key: s.Key, Duplicate: s.Duplicate})
+			Key: s.Key, Duplicate: s.Duplicate, Retry: retryRecOf(s)})
 	}
 	for _, w := range r.Warnings {
 		p.Warnings = append(p.Warnings, storedWarning{Image: w.Image, Digest: w.Digest, From: letter(w.From), To: letter(w.To),
@@ -105,6 +106,7 @@ func (p storedPlan) fill(r *Report) {
 		r.Plan = append(r.Plan, PlanStep{ID: s.ID, Image: s.Image, Reason: Reason(s.Reason), Why: s.Why, Advisories: s.Advisories,
 			Method: Method(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: grade(s.BeforeGrade),
 			Key: s.Key, Duplicate: s.Duplicate})
+		s.Retry.fill(&r.Plan[len(r.Plan)-1])
 	}
 	for _, w := range p.Warnings {
 		r.Warnings = append(r.Warnings, Warning{Image: w.Image, Digest: w.Digest, From: grade(w.From), To: grade(w.To),
@@ -171,7 +173,8 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		detail, tail := splitDetail(o.scrubText(r.Detail))
 		rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
 			Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
-			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade)}
+			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
+		rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
 		hist, err := store.RebuildLog(ctx, o.db, r.ID)
 		if err != nil {
 			return nil, false, err

@@ -131,9 +131,22 @@ type PlanStep struct {
 	// Key is what makes the rebuild unique for the image digest: the
 	// advisories, the new base digest, or the parent's rebuild.
 	Key string `json:"key"`
-	// Duplicate is set when this exact rebuild (same image digest, same
-	// advisories) was planned before and is not repeated.
+	// Duplicate is set when this exact rebuild (same image digest, cause
+	// and inputs) was planned before and does not run in this cycle;
+	// Waiting says why.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Attempt is the run of the rebuild this cycle plans (1 for the
+	// first), or of its last run when it does not run; AttemptsLeft is how
+	// many runs remain after it (WithRetryLimit).
+	Attempt      int `json:"attempt,omitempty"`
+	AttemptsLeft int `json:"attempts_left"`
+	// NextAttempt is when a failed rebuild may run again.
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Waiting says why a rebuild planned before does not run in this
+	// cycle: in progress, the next attempt's time and the attempts left,
+	// or that it waits for its base, source, configuration or
+	// credentials to change (or a manual retry, Orchestrator.Retry).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Warning says an image's grade will drop soon.
@@ -165,6 +178,14 @@ type RebuildReport struct {
 	// Log is the tail of a failed build's log (rebuild.BuildError.Tail,
 	// secrets scrubbed).
 	Log string `json:"log,omitempty"`
+	// Attempt is the rebuild's run (1 for the first, more for the
+	// retries of later cycles); AttemptsLeft the runs that remain.
+	Attempt      int `json:"attempt,omitempty"`
+	AttemptsLeft int `json:"attempts_left"`
+	// NextAttempt and Waiting say, for a failed rebuild, when it runs
+	// again or what it waits for.
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	Waiting     string     `json:"waiting,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -218,6 +239,9 @@ type ImageSummary struct {
 	Error string `json:"error,omitempty"`
 	// Log is the tail of a failed build's log.
 	Log string `json:"log,omitempty"`
+	// Waiting says why the image's rebuild does not run now (see
+	// PlanStep.Waiting and RebuildReport.Waiting).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -229,12 +253,21 @@ func (r *Report) Summary() Summary {
 	for _, rb := range r.Rebuilds {
 		byImage[rb.Image] = rb
 	}
+	waiting := map[string]string{}
+	for _, st := range r.Plan {
+		if st.Duplicate && st.Waiting != "" {
+			waiting[st.Image] = st.Waiting
+		}
+	}
 	for _, img := range r.Images {
-		is := ImageSummary{Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
+		is := ImageSummary{Waiting: waiting[img.Name], Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
 			NewDigest: img.Digest, Advisories: []string{}}
 		is.Error = img.Error
 		if rb, ok := byImage[img.Name]; ok {
 			is.State, is.Detail, is.Log = rb.State, rb.Detail, rb.Log
+			if rb.Waiting != "" {
+				is.Waiting = rb.Waiting
+			}
 			if rb.State == RebuildFailed {
 				is.Error = rb.Detail
 			}

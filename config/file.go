@@ -42,6 +42,14 @@ type File struct {
 		Scans  int `yaml:"scans"`
 		Builds int `yaml:"builds"`
 	} `yaml:"workers"`
+	// Jobs bound how long one job may run (timeout, default 15m) and
+	// after how long a job of a process that died (kill -9, a lost
+	// machine) is taken over (rescue_after, default 20m, at least the
+	// timeout).
+	Jobs struct {
+		Timeout     string `yaml:"timeout"`
+		RescueAfter string `yaml:"rescue_after"`
+	} `yaml:"jobs"`
 	// Advisories are where advisories come from.
 	Advisories struct {
 		// Sources are advisory locations: a CSAF feed base URL
@@ -285,6 +293,15 @@ func (f *File) check() error {
 	}
 	if _, err := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour); err != nil {
 		return err
+	}
+	timeout, err := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
+	if err != nil {
+		return err
+	}
+	if rescue, err := f.duration("jobs.rescue_after", f.Jobs.RescueAfter, max(abs.DefaultRescueAfter, timeout)); err != nil {
+		return err
+	} else if rescue < timeout {
+		return f.errorf("jobs.rescue_after", "must be at least jobs.timeout")
 	}
 	if _, err := f.level(); err != nil {
 		return err

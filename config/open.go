@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -87,7 +86,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	// Advisories. A feed's first sync reads tens of thousands of
 	// documents: its progress goes to the progress hook.
 	for i, loc := range f.Advisories.Sources {
-		shown := hideUserinfo(loc)
+		shown := secret.HideUserinfo(loc)
 		var sopts []advisory.Option
 		sopts = append(sopts, advisory.WithLogger(logger))
 		if progress != nil {
@@ -101,14 +100,14 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		}
 		src, err := advisory.Open(loc, sopts...)
 		if err != nil {
-			return nil, nil, f.errorf(fmt.Sprintf("advisories.sources[%d]", i), "%s", hideUserinfo(err.Error()))
+			return nil, nil, f.errorf(fmt.Sprintf("advisories.sources[%d]", i), "%s", secret.HideUserinfo(err.Error()))
 		}
 		opts = append(opts, abs.WithSources(src))
 	}
 	if f.Advisories.RepositoryToCPE != "" {
 		m, err := advisory.LoadRepoCPE(ctx, f.Advisories.RepositoryToCPE, advisory.WithLogger(logger))
 		if err != nil {
-			return nil, nil, fmt.Errorf("config: advisories.repository_to_cpe: %s", hideUserinfo(err.Error()))
+			return nil, nil, fmt.Errorf("config: advisories.repository_to_cpe: %s", secret.HideUserinfo(err.Error()))
 		}
 		opts = append(opts, abs.WithIndexOptions(advisory.WithRepoCPE(m)))
 	}
@@ -134,7 +133,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 
 	// Publishers and the catalog.
-	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger)}
+	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger), publish.WithImageCheck(rebuild.CheckPullable)}
 	if len(insecure) > 0 {
 		regOpts = append(regOpts, publish.WithPlainHTTP(),
 			publish.WithHTTPClient(plainHTTPHosts{hosts: insecure, inner: remote.DefaultTransport}))
@@ -205,6 +204,14 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 
 	warn, _ := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour)
 	opts = append(opts, abs.WithPollInterval(f.PollInterval()), abs.WithWarnBefore(warn))
+	if f.Jobs.Timeout != "" {
+		d, _ := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
+		opts = append(opts, abs.WithJobTimeout(d))
+	}
+	if f.Jobs.RescueAfter != "" {
+		d, _ := f.duration("jobs.rescue_after", f.Jobs.RescueAfter, abs.DefaultRescueAfter)
+		opts = append(opts, abs.WithRescueAfter(d))
+	}
 	if f.Workers.Scans > 0 || f.Workers.Builds > 0 {
 		scans, builds := f.Workers.Scans, f.Workers.Builds
 		if scans <= 0 {
@@ -415,11 +422,3 @@ func (p plainHTTPHosts) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // Do sends req through RoundTrip.
 func (p plainHTTPHosts) Do(req *http.Request) (*http.Response, error) { return p.RoundTrip(req) }
-
-var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
-
-// hideUserinfo replaces the user information of every URL in s: feed URLs
-// may carry credentials.
-func hideUserinfo(s string) string {
-	return userinfoRE.ReplaceAllString(s, "://"+secret.Placeholder+"@")
-}

@@ -22,6 +22,10 @@
 //		fmt.Println(p.NEVRA())
 //	}
 //
+// [WithFiles] makes a scan also record, package by package, the files each
+// installed (path, mode, rpm's %config/%doc/%ghost… flags) and its install
+// time, in [Inventory.Files]; certification checks need them.
+//
 // # How layers are read
 //
 // Layers are streamed from the top down and never unpacked. Whiteouts

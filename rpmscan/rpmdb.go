@@ -61,8 +61,15 @@ func sqliteDriverRegistered() bool {
 // go-rpmdb would follow, because go-rpmdb reads in a goroutine of its own,
 // where a panic or an endless loop on a damaged file cannot be recovered.
 func readPackages(ctx context.Context, file, backend string, lim limits) ([]Package, error) {
+	pkgs, _, err := readRPMDB(ctx, file, backend, lim, false)
+	return pkgs, err
+}
+
+// readRPMDB is readPackages that, with files, also lists each package's
+// installed files, in the order of the packages.
+func readRPMDB(ctx context.Context, file, backend string, lim limits, files bool) ([]Package, []InstalledFiles, error) {
 	if backend == backendSQLite && !sqliteDriverRegistered() {
-		return nil, ErrNoSQLiteDriver
+		return nil, nil, ErrNoSQLiteDriver
 	}
 	var err error
 	switch backend {
@@ -74,22 +81,45 @@ func readPackages(ctx context.Context, file, backend string, lim limits) ([]Pack
 		err = checkNDB(ctx, file, lim)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	infos, err := listPackages(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	pkgs := make([]Package, 0, len(infos))
+	type entry struct {
+		pkg   Package
+		files InstalledFiles
+	}
+	entries := make([]entry, 0, len(infos))
 	for _, pi := range infos {
 		if pi == nil || pi.Name == "gpg-pubkey" {
 			// gpg-pubkey entries are imported signing keys, not software.
 			continue
 		}
-		pkgs = append(pkgs, fromInfo(pi))
+		e := entry{pkg: fromInfo(pi)}
+		if files {
+			fs, err := installedFiles(pi)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: package %s: %w", ErrCorruptRPMDB, e.pkg.Name, err)
+			}
+			e.files = InstalledFiles{NEVRA: e.pkg.NEVRA(), InstallTime: int64(pi.InstallTime), Files: fs}
+		}
+		entries = append(entries, e)
 	}
-	sortPackages(pkgs)
-	return pkgs, nil
+	slices.SortStableFunc(entries, func(a, b entry) int { return comparePackages(a.pkg, b.pkg) })
+	pkgs := make([]Package, len(entries))
+	var list []InstalledFiles
+	if files {
+		list = make([]InstalledFiles, len(entries))
+	}
+	for i, e := range entries {
+		pkgs[i] = e.pkg
+		if files {
+			list[i] = e.files
+		}
+	}
+	return pkgs, list, nil
 }
 
 // listPackages runs go-rpmdb and turns its panics into ErrCorruptRPMDB.
@@ -124,16 +154,36 @@ func fromInfo(pi *rpmdb.PackageInfo) Package {
 	}
 }
 
+// installedFiles lists the files of pi, recovering from go-rpmdb panics.
+func installedFiles(pi *rpmdb.PackageInfo) (files []File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			files, err = nil, fmt.Errorf("reading files panicked: %v", r)
+		}
+	}()
+	infos, err := pi.InstalledFiles()
+	if err != nil {
+		return nil, err
+	}
+	files = make([]File, len(infos))
+	for i, f := range infos {
+		files[i] = File{Path: f.Path, Mode: f.Mode, Flags: FileFlags(f.Flags)}
+	}
+	return files, nil
+}
+
 // sortPackages orders packages by name, then epoch, version, release and
 // arch, so inventories of the same image compare equal.
 func sortPackages(pkgs []Package) {
-	slices.SortFunc(pkgs, func(a, b Package) int {
-		return cmp.Or(
-			cmp.Compare(a.Name, b.Name),
-			cmp.Compare(a.Epoch, b.Epoch),
-			cmp.Compare(a.Version, b.Version),
-			cmp.Compare(a.Release, b.Release),
-			cmp.Compare(a.Arch, b.Arch),
-		)
-	})
+	slices.SortFunc(pkgs, comparePackages)
+}
+
+func comparePackages(a, b Package) int {
+	return cmp.Or(
+		cmp.Compare(a.Name, b.Name),
+		cmp.Compare(a.Epoch, b.Epoch),
+		cmp.Compare(a.Version, b.Version),
+		cmp.Compare(a.Release, b.Release),
+		cmp.Compare(a.Arch, b.Arch),
+	)
 }

@@ -46,7 +46,11 @@ func main() {
 	config := flag.String("config", "", "run for real from this YAML configuration file")
 	once := flag.Bool("once", false, "with -config: run one cycle and exit instead of polling")
 	dryRun := flag.Bool("dry-run", false, "with -config: plan and explain, build, push and mail nothing (implies -once)")
+	flag.StringVar(&retryImage, "retry", "", "with -config: run the failed rebuilds of this image (name or repository) again, whatever they wait for, then exit (implies -once)")
 	flag.Parse()
+	if retryImage != "" {
+		*once = true
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -264,7 +268,16 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
 		return cfg.Serve(ctx, o)
 	}
-	rep, err := o.RunCycle(ctx, abs.CycleOptions{})
+	var rep *abs.Report
+	if retryImage != "" {
+		id, err := o.Retry(ctx, retryImage)
+		if err != nil {
+			return err
+		}
+		rep, err = o.Wait(ctx, id)
+	} else {
+		rep, err = o.RunCycle(ctx, abs.CycleOptions{})
+	}
 	if err != nil {
 		return err
 	}
@@ -279,6 +292,9 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 	}
 	return nil
 }
+
+// retryImage is the -retry flag.
+var retryImage string
 
 func printReport(out io.Writer, rep *abs.Report) {
 	fmt.Fprintln(out, "\nPlan (parents first):")

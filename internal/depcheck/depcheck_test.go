@@ -27,6 +27,7 @@ var layers = map[string][]string{
 	"notify":      {"secret"},
 	"partnerapi":  {"secret"},
 	"publish":     {"partnerapi", "secret"},
+	"certify":     {"rpmscan", "partnerapi", "secret"},
 	"sbom":        {"rpmscan"},
 	"provenance":  {},
 	"sign":        {"secret"},
