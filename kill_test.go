@@ -277,7 +277,13 @@ func TestKilledMidBuildRecovers(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, building, 2, "the rescued rebuild went from building to published")
 	assert.False(t, running(tool), "the orphaned build tool is killed")
-	left, err := filepath.Glob(filepath.Join(work, "*", rebuild.ScratchPrefix+"*"))
+	// The report is complete once the notification is sent, which can be
+	// before the rebuild job's deferred clean-up has run on a busy machine.
+	var left []string
+	assert.Eventually(t, func() bool {
+		left, err = filepath.Glob(filepath.Join(work, "*", rebuild.ScratchPrefix+"*"))
+		return err == nil && len(left) == 0
+	}, 10*time.Second, 50*time.Millisecond, "no scratch is left behind")
 	require.NoError(t, err)
 	assert.Empty(t, left, "no scratch is left behind")
 	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes(),

@@ -1,6 +1,7 @@
 package rebuild
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -189,6 +190,12 @@ func (b *Buildah) Build(ctx context.Context, req *Request) (*Result, error) {
 	}
 	secrets := credentialSecrets(b.Credentials)
 	log, err := run(ctx, orDefault(b.Path, "buildah"), args, append(slices.Clone(b.Env), rf.Env()...), work, secrets)
+	for try := 1; err != nil && ctx.Err() == nil && try < runtimeStartTries && runtimeStartFailed(log); try++ {
+		// The OCI runtime failed to start the RUN step's container
+		// (runc's self-copy into a sealed memfd can fail under load);
+		// the Containerfile never ran, so building again is safe.
+		log, err = run(ctx, orDefault(b.Path, "buildah"), args, append(slices.Clone(b.Env), rf.Env()...), work, secrets)
+	}
 	if err != nil {
 		return nil, newBuildError(b.Name(), args, log, err)
 	}
@@ -335,4 +342,15 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// runtimeStartTries bounds how often a build whose OCI runtime failed to
+// start is run.
+const runtimeStartTries = 3
+
+// runtimeStartFailed reports whether a build log shows the OCI runtime
+// failing before the container ran, a transient fault of the machine
+// rather than of the Containerfile.
+func runtimeStartFailed(log []byte) bool {
+	return bytes.Contains(log, []byte("sealing memfd copy"))
 }
