@@ -149,7 +149,7 @@ func checkSQLite(ctx context.Context, file string, lim limits) error {
 		return err
 	}
 	return sqliteRows(ctx, db, "SELECT blob FROM Packages", func(rows *sql.Rows) error {
-		var blob []byte
+		var blob sql.RawBytes // valid until the next row; not copied
 		if err := rows.Scan(&blob); err != nil {
 			return corrupt("scan Packages row: %v", err)
 		}
@@ -244,6 +244,7 @@ func checkBDB(ctx context.Context, file string, lim limits) error {
 	page, op := make([]byte, ps), make([]byte, ps)
 	seen := make([]uint32, last+1) // chain id that last visited each page
 	chain := uint32(0)
+	var blob []byte // reused from header to header
 	for pn := uint64(0); pn <= last; pn++ {
 		if pn%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -288,7 +289,7 @@ func checkBDB(ctx context.Context, file string, lim limits) error {
 				return err
 			}
 			chain++
-			var blob []byte
+			blob = blob[:0]
 			for cur := uint64(entry.PageNo); cur != 0; {
 				if cur > last || cur*ps >= 1<<32 {
 					return corrupt("bdb overflow page %d out of range", cur)
