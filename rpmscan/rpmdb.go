@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 
-	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 	"github.com/knqyf263/go-rpmdb/pkg/bdb"
 )
 
@@ -56,72 +55,41 @@ func sqliteDriverRegistered() bool {
 	return slices.Contains(sql.Drivers(), "sqlite")
 }
 
-// readPackages reads the database at file (a private temp copy). Before
-// go-rpmdb sees the file, a bounded walk of our own checks every structure
-// go-rpmdb would follow, because go-rpmdb reads in a goroutine of its own,
-// where a panic or an endless loop on a damaged file cannot be recovered.
+// readPackages reads the database at file (a private temp copy) with a
+// bounded walk of our own: every offset, length and page chain is checked
+// before it is followed, each header blob is checked (checkHeaderBlob) and
+// then parsed for the fields the inventory reports (parseHeader), one
+// header in memory at a time. go-rpmdb v0.1.1's reader, which this walk
+// follows, reads in a goroutine of its own where a panic or an endless loop
+// on a damaged file cannot be recovered, decodes every tag of every header
+// and allocates for each; the scan uses only its page parsers.
 func readPackages(ctx context.Context, file, backend string, lim limits) ([]Package, error) {
 	if backend == backendSQLite && !sqliteDriverRegistered() {
 		return nil, ErrNoSQLiteDriver
 	}
+	var all []Package
 	var err error
 	switch backend {
 	case backendSQLite:
-		err = checkSQLite(ctx, file, lim)
+		all, err = checkSQLite(ctx, file, lim)
 	case backendBDB:
-		err = checkBDB(ctx, file, lim)
+		all, err = checkBDB(ctx, file, lim)
 	case backendNDB:
-		err = checkNDB(ctx, file, lim)
+		all, err = checkNDB(ctx, file, lim)
 	}
 	if err != nil {
 		return nil, err
 	}
-	infos, err := listPackages(file)
-	if err != nil {
-		return nil, err
-	}
-	pkgs := make([]Package, 0, len(infos))
-	for _, pi := range infos {
-		if pi == nil || pi.Name == "gpg-pubkey" {
+	pkgs := make([]Package, 0, len(all))
+	for _, p := range all {
+		if p.Name == "gpg-pubkey" {
 			// gpg-pubkey entries are imported signing keys, not software.
 			continue
 		}
-		pkgs = append(pkgs, fromInfo(pi))
+		pkgs = append(pkgs, p)
 	}
 	sortPackages(pkgs)
 	return pkgs, nil
-}
-
-// listPackages runs go-rpmdb and turns its panics into ErrCorruptRPMDB.
-func listPackages(file string) (infos []*rpmdb.PackageInfo, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			infos, err = nil, fmt.Errorf("%w: reader panicked: %v", ErrCorruptRPMDB, r)
-		}
-	}()
-	db, err := rpmdb.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorruptRPMDB, err)
-	}
-	defer db.Close()
-	infos, err = db.ListPackages()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorruptRPMDB, err)
-	}
-	return infos, nil
-}
-
-func fromInfo(pi *rpmdb.PackageInfo) Package {
-	return Package{
-		Name:      pi.Name,
-		Epoch:     pi.EpochNum(),
-		Version:   pi.Version,
-		Release:   pi.Release,
-		Arch:      pi.Arch,
-		SourceRPM: pi.SourceRpm,
-		Vendor:    pi.Vendor,
-		Module:    pi.Modularitylabel,
-	}
 }
 
 // sortPackages orders packages by name, then epoch, version, release and
