@@ -114,6 +114,7 @@ func (o *Orchestrator) Plan(ctx context.Context, opts CycleOptions) (*Report, er
 		return nil, fmt.Errorf("abs: plan: cycle %s exists", c.ID)
 	}
 	if err := o.cycle(ctx, c); err != nil {
+		err = o.scrubErr(err)
 		if ferr := store.FinishCycle(context.WithoutCancel(ctx), o.db, c.ID, string(CycleFailed), err.Error(), o.now()); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
@@ -152,6 +153,11 @@ func (o *Orchestrator) Wait(ctx context.Context, cycleID string) (*Report, error
 // transaction; the jobs build, verify, publish and notify.
 func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 	now := o.now()
+	if c.DryRun {
+		// Nothing a dry run learns is stored: the real run after it
+		// finds the same new advisories and affected images.
+		ctx = withOverlay(ctx, newOverlay(o.db, now))
+	}
 	// 1. Sync advisories from the stored cursors.
 	changed, err := o.sync(ctx, c.ID)
 	if err != nil {
@@ -190,6 +196,9 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 	}
 	rep := newReport(c, changed, affected, states, steps, warnings)
 	if c.DryRun {
+		if err := o.annotateRetries(ctx, rep.Plan); err != nil {
+			return err
+		}
 		plan, err := encodePlan(rep)
 		if err != nil {
 			return err
@@ -242,6 +251,29 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 	return rep
 }
 
+// annotateRetries says, for a dry run, which planned rebuilds ran before
+// and whether they would run again, as enqueuePlan decides.
+func (o *Orchestrator) annotateRetries(ctx context.Context, steps []PlanStep) error {
+	for i := range steps {
+		st := &steps[i]
+		prev, err := store.GetRebuild(ctx, o.db, st.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			st.Attempt, st.AttemptsLeft = 1, max(o.retryLimit-1, 0)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		rs := o.retryState(prev, o.wall())
+		st.Attempt, st.AttemptsLeft, st.NextAttempt, st.Waiting, st.Duplicate = prev.Attempt, rs.left, rs.next, rs.waiting, !rs.due
+		if rs.due {
+			st.Attempt++
+			st.AttemptsLeft = max(o.retryLimit-st.Attempt, 0)
+		}
+	}
+	return nil
+}
+
 // enqueuePlan records the plan, its rebuilds and one notification per
 // owner in one transaction, and enqueues what can run now: the rebuilds
 // without a parent (a child is enqueued when its parent finishes) and the
@@ -249,20 +281,52 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Report, states []*imageState, now time.Time) error {
 	return o.db.InTx(ctx, func(tx store.Tx) error {
 		owners := map[string]bool{}
+		revived := map[string]bool{}
 		for i := range rep.Plan {
 			st := &rep.Plan[i]
 			s := stateOf(states, st.Image)
 			r := store.Rebuild{ID: st.ID, Cycle: c.ID, Image: st.Image, OldDigest: s.digest, Advisories: st.Advisories, Key: st.Key,
 				Reason: string(st.Reason), Method: string(st.Method), Parent: st.ParentID, State: string(RebuildPlanned), Detail: st.Why,
 				BeforeGrade: letter(st.BeforeGrade), Created: now}
+			if act, ok, err := store.ActiveRebuild(ctx, tx, st.Image); err != nil {
+				return err
+			} else if ok && act.ID != st.ID {
+				// One rebuild of an image at a time: this one is planned
+				// again once that one is done.
+				st.Duplicate = true
+				st.Waiting = fmt.Sprintf("waiting for rebuild %s of cycle %s (%s)", act.ID, act.Cycle, act.State)
+				continue
+			}
 			ok, err := store.InsertRebuild(ctx, tx, r)
 			if err != nil {
 				return err
 			}
+			attempt := 1
 			if !ok {
-				st.Duplicate = true
-				continue
+				prev, err := store.GetRebuild(ctx, tx, st.ID)
+				if err != nil {
+					return err
+				}
+				rs := o.retryState(prev, o.wall())
+				if !rs.due && RebuildState(prev.State) == RebuildSkipped && revived[st.ParentID] {
+					rs.due = true // its parent runs again
+				}
+				st.Attempt, st.AttemptsLeft, st.NextAttempt, st.Waiting = prev.Attempt, rs.left, rs.next, rs.waiting
+				if !rs.due {
+					st.Duplicate = true
+					continue
+				}
+				attempt = prev.Attempt + 1
+				detail := fmt.Sprintf("attempt %d of %d", attempt, max(o.retryLimit, attempt))
+				if err := store.ReviveRebuild(ctx, tx, st.ID, c.ID, detail, now); err != nil {
+					return err
+				}
+				o.note(c.ID, "plan", st.Image, "rebuild runs again", fmt.Sprintf("%s: runs again, %s (last: %s)", st.Image, detail, prev.Detail),
+					"rebuild", st.ID, "attempt", attempt, "previous", prev.Detail)
+				revived[st.ID] = true
+				st.Waiting, st.NextAttempt = "", nil
 			}
+			st.Attempt, st.AttemptsLeft = attempt, max(o.retryLimit-attempt, 0)
 			for _, ow := range s.img.Owners {
 				owners[ow] = true
 			}
@@ -276,7 +340,7 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 				due = RebuildState(p.State).Final()
 			}
 			if due {
-				if _, err := o.eng.InsertTx(ctx, tx, rebuildArgs{Rebuild: st.ID, Image: st.Image}, nil); err != nil {
+				if _, err := o.eng.InsertTx(ctx, tx, rebuildArgs{Rebuild: st.ID, Image: st.Image, Attempt: attempt}, nil); err != nil {
 					return err
 				}
 			}
@@ -285,6 +349,12 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 			for _, ow := range o.byName[w.Image].Owners {
 				owners[ow] = true
 			}
+		}
+		for _, ow := range o.failedImageOwners(rep) {
+			owners[ow] = true
+		}
+		if err := o.requeueUndelivered(ctx, tx, c.ID); err != nil {
+			return err
 		}
 		for _, ow := range sortedKeys(owners) {
 			if _, err := store.InsertNotification(ctx, tx, store.Notification{ID: c.ID + "/" + ow, Cycle: c.ID, Owner: ow, Kind: "cycle"}); err != nil {

@@ -30,13 +30,19 @@
 //
 // The steps are durable jobs on River (github.com/riverqueue/river): a
 // cycle job plans and, in the same transaction, records the plan and
-// enqueues one rebuild job per image, unique per (image digest,
-// advisories) so an advisory never rebuilds an image twice; each rebuild
+// enqueues one rebuild job per image, unique per (image digest, cause,
+// inputs: base, source, configuration, credentials generation) so the
+// same inputs never rebuild an image twice while a changed input plans a
+// new rebuild at once; a failed rebuild runs again in later cycles after a
+// backoff, up to WithRetryLimit runs, or at once on Orchestrator.Retry,
+// and reports say what a waiting rebuild waits for; each rebuild
 // enqueues its publish job in the transaction that records the verified
 // image; a child's rebuild is enqueued in the transaction that finishes its
 // parent, and an owner's notify job in the one that finishes the owner's
 // last rebuild of the cycle, so no job polls for its turn. A crashed
-// worker's job is picked up again and resumes from the recorded state. The database is SQLite by default (OpenSQLite: one file, nothing
+// worker's job is picked up again after the rescue delay
+// (WithRescueAfter, minutes by default) and resumes from the recorded
+// state; Start removes the build scratch a dead process left. The database is SQLite by default (OpenSQLite: one file, nothing
 // to install) or PostgreSQL (OpenPostgres) for several replicas sharing
 // the work; NewSQLite and NewPostgres take a pool the program opened
 // itself, as River's drivers do. The state lives beside River's tables with

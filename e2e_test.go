@@ -117,3 +117,28 @@ func TestPlanRunsNoQueuedWork(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, abs.CycleQueued, q.State)
 }
+
+// TestDryRunChangesNoState: a dry run stores no advisory and moves no
+// feed cursor, so the real run after it finds the same new advisories
+// and the same affected images.
+func TestDryRunChangesNoState(t *testing.T) {
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	o := e.start(e.sqlite("abs.db"))
+	dry, err := o.Plan(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, dry.Synced, "the dry run sees the new advisories")
+	require.NotEmpty(t, dry.Affected[demo.OpenSSL.ID])
+	again, err := o.RunCycle(t.Context(), abs.CycleOptions{DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, dry.Synced, again.Synced, "a second dry run finds them again")
+
+	real, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, dry.Synced, real.Synced, "the real run finds the same new advisories")
+	assert.Equal(t, dry.Affected, real.Affected, "and the same affected images")
+	assert.Len(t, real.Rebuilds, 2)
+	after, err := o.Plan(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, after.Synced, "after the real run nothing is new")
+}

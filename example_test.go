@@ -151,7 +151,14 @@ func ExampleOrchestrator_Regrade() {
 		return
 	}
 	defer db.Close()
-	if _, err := o.Plan(ctx, abs.CycleOptions{}); err != nil { // syncs and scans
+	if err := o.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer o.Stop(ctx)
+	// A cycle syncs and scans (a dry run would store nothing); Regrade
+	// then grades the digests it saw from the stored state alone.
+	if _, err := o.RunCycle(ctx, abs.CycleOptions{}); err != nil {
 		fmt.Println(err)
 		return
 	}

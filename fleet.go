@@ -3,9 +3,11 @@ package abs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/internal/store"
 	"github.com/openabs/abs/rpmscan"
 )
@@ -13,6 +15,21 @@ import (
 // matcherFor returns a matcher over every stored advisory and VEX
 // document, rebuilt only when they changed.
 func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
+	if ov := overlayOf(ctx); ov != nil {
+		advs, err := store.Advisories(ctx, o.db)
+		if err != nil {
+			return nil, err
+		}
+		vex, err := store.VEX(ctx, o.db)
+		if err != nil {
+			return nil, err
+		}
+		m, err := o.matcher(ov.advisories(advs), ov.vexDocs(vex))
+		if err != nil {
+			return nil, fmt.Errorf("abs: build matcher: %w", err)
+		}
+		return m, nil
+	}
 	stamp, err := store.AdvisoryStamp(ctx, o.db)
 	if err != nil {
 		return nil, err
@@ -97,6 +114,10 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 // alone, and nothing is rescanned.
 func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]string, error) {
 	advs, err := store.AdvisoriesByID(ctx, o.db, []string{advisoryID})
+	if ov := overlayOf(ctx); ov != nil && err == nil {
+		advs = ov.advisories(advs)
+		advs = slices.DeleteFunc(advs, func(a advisory.Advisory) bool { return a.ID != advisoryID })
+	}
 	if err != nil || len(advs) == 0 {
 		return nil, err
 	}

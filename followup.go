@@ -27,7 +27,7 @@ func (o *Orchestrator) finishRebuild(ctx context.Context, tx store.Tx, r store.R
 		if RebuildState(c.State).Final() {
 			continue
 		}
-		if _, err := o.eng.InsertTx(ctx, tx, rebuildArgs{Rebuild: c.ID, Image: c.Image}, nil); err != nil {
+		if _, err := o.eng.InsertTx(ctx, tx, rebuildArgs{Rebuild: c.ID, Image: c.Image, Attempt: c.Attempt}, nil); err != nil {
 			return err
 		}
 	}

@@ -91,9 +91,11 @@ func (o *Orchestrator) grade(ctx context.Context, cycle string, states []*imageS
 			continue
 		}
 		s.findings, s.unfixed, s.expl = g.Findings, g.Unfixed, g.Explanation
-		if _, err := store.RecordGrade(ctx, o.db, store.GradeRecord{Image: s.img.Name, Digest: s.digest,
-			Grade: letter(g.Grade), At: now, NextDrop: s.expl.NextDrop}); err != nil {
-			return err
+		if overlayOf(ctx) == nil { // a dry run records no grade history
+			if _, err := store.RecordGrade(ctx, o.db, store.GradeRecord{Image: s.img.Name, Digest: s.digest,
+				Grade: letter(g.Grade), At: now, NextDrop: s.expl.NextDrop}); err != nil {
+				return err
+			}
 		}
 		n := len(idsOf(s.findings, nil))
 		o.note(cycle, "grade", s.img.Name, "graded", fmt.Sprintf("%s: grade %s, %d unapplied advisories", s.img.Name, g.Grade, n),

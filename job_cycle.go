@@ -33,6 +33,7 @@ func (o *Orchestrator) workCycle(ctx context.Context, job *river.Job[cycleArgs])
 		}
 	}
 	if err := o.cycle(ctx, c); err != nil {
+		err = o.scrubErr(err)
 		if ctx.Err() == nil && job.Attempt >= job.MaxAttempts {
 			o.note(a.Cycle, "cycle", "", "cycle failed", fmt.Sprintf("cycle failed: %v", err), "error", err.Error())
 			return store.FinishCycle(ctx, o.db, c.ID, string(CycleFailed), err.Error(), o.now())

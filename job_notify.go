@@ -63,8 +63,9 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			ev.Rebuilt = &notify.Rebuilt{OldDigest: r.OldDigest, NewDigest: r.NewDigest, Tags: p.Tags,
 				Advisories: r.Advisories, GradeBefore: r.BeforeGrade, GradeAfter: r.AfterGrade}
 		case RebuildFailed:
-			stage, cause, _ := strings.Cut(r.Detail, ": ")
-			ev.Kind, ev.Failure = notify.KindRebuildFailed, &notify.Failure{Stage: stage, Cause: cause}
+			first, tail := splitDetail(o.scrubText(r.Detail))
+			stage, cause, _ := strings.Cut(first, ": ")
+			ev.Kind, ev.Failure = notify.KindRebuildFailed, &notify.Failure{Stage: stage, Cause: cause, Log: tail}
 		case RebuildSkipped:
 			ev.Kind, ev.Skip = notify.KindPublishSkipped, &notify.Skip{Reason: r.Detail}
 		}
@@ -77,6 +78,13 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 	plan, err := decodePlan(c.Plan)
 	if err != nil {
 		return err
+	}
+	for _, i := range plan.Images {
+		if i.Error == "" || !owned(i.Name) {
+			continue
+		}
+		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.byName[i.Name].Ref(),
+			Owner: a.Owner, Failure: &notify.Failure{Stage: "scan", Cause: o.scrubText(i.Error)}})
 	}
 	for _, w := range plan.Warnings {
 		if !owned(w.Image) {
@@ -99,20 +107,98 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			return err
 		}
 		if err := o.notifier.Notify(sendCtx, events); err != nil {
-			next := store.NotePending
-			if job.Attempt >= job.MaxAttempts {
-				next = store.NoteFailed // give up: the report says so
-				o.note(a.Cycle, "notify", "", "notification failed", fmt.Sprintf("could not tell %s: %v", a.Owner, err),
-					"owner", a.Owner, "error", err.Error())
+			err = o.scrubErr(err)
+			if job.Attempt >= min(job.MaxAttempts, notifyAttempts) {
+				// Not delivered: the report says so, and the next cycle
+				// tries again. A notification is never dropped.
+				o.note(a.Cycle, "notify", "", "notification not delivered, will retry next cycle",
+					fmt.Sprintf("could not tell %s (will retry next cycle): %v", a.Owner, err), "owner", a.Owner, "error", err.Error())
+				doc, _ := json.Marshal(undelivered{Error: err.Error(), Attempts: job.Attempt, Retry: a.Retry})
+				return store.UpdateNotification(sendCtx, o.db, n.ID, store.NoteFailed, string(doc))
 			}
-			if rerr := store.SetNotificationState(sendCtx, o.db, n.ID, next); rerr != nil {
+			if rerr := store.SetNotificationState(sendCtx, o.db, n.ID, store.NotePending); rerr != nil {
 				return errors.Join(err, rerr)
 			}
 			return fmt.Errorf("abs: notify %s: %w", a.Owner, err)
 		}
 	}
 	summary, _ := json.Marshal(events)
-	o.note(a.Cycle, "notify", "", "owner told", fmt.Sprintf("told %s about %d event(s)", a.Owner, len(events)),
-		"owner", a.Owner, "events", len(events))
+	text := fmt.Sprintf("told %s about %d event(s)", a.Owner, len(events))
+	if a.Retry != "" {
+		text += fmt.Sprintf(" (retried by cycle %s)", a.Retry)
+	}
+	o.note(a.Cycle, "notify", "", "owner told", text, "owner", a.Owner, "events", len(events), "retry", a.Retry)
 	return store.MarkSent(sendCtx, o.db, n.ID, string(summary), o.now())
+}
+
+// notifyAttempts is how often one cycle tries to deliver a notification
+// (with the job backoff between tries) before it leaves it to the next
+// cycle.
+const notifyAttempts = 3
+
+// undelivered is the stored summary of a notification that could not be
+// delivered yet (Error), or that a later cycle (Retry) tries again.
+type undelivered struct {
+	Error    string `json:"error,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Retry    string `json:"retry,omitempty"`
+}
+
+// requeueUndelivered sets every undelivered notification of earlier
+// cycles pending again and enqueues its delivery, in the transaction of
+// cycle's plan: each cycle tries again what earlier ones could not
+// deliver.
+func (o *Orchestrator) requeueUndelivered(ctx context.Context, tx store.Tx, cycle string) error {
+	notes, err := store.NotificationsIn(ctx, tx, store.NoteFailed)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if n.Cycle == cycle {
+			continue
+		}
+		var u undelivered
+		_ = json.Unmarshal([]byte(n.Summary), &u)
+		u.Retry = cycle
+		doc, _ := json.Marshal(u)
+		if err := store.UpdateNotification(ctx, tx, n.ID, store.NotePending, string(doc)); err != nil {
+			return err
+		}
+		if _, err := o.eng.InsertTx(ctx, tx, notifyArgs{Notification: n.ID, Cycle: n.Cycle, Owner: n.Owner, Retry: cycle}, nil); err != nil {
+			return err
+		}
+		o.note(cycle, "notify", "", "retrying undelivered notification",
+			fmt.Sprintf("retrying the notification of %s from cycle %s", n.Owner, n.Cycle), "owner", n.Owner, "from_cycle", n.Cycle)
+	}
+	return nil
+}
+
+// failedImageOwners returns the owners of the images a report could not
+// read or scan: they are told, as owners of rebuilds are.
+func (o *Orchestrator) failedImageOwners(rep *Report) []string {
+	var out []string
+	for _, i := range rep.Images {
+		if img := o.byName[i.Name]; i.Error != "" && img != nil {
+			out = append(out, img.Owners...)
+		}
+	}
+	return out
+}
+
+// retriedBy returns the notifications of earlier cycles that cycle
+// retries and that are not delivered yet: a cycle is done only when they
+// are sent or failed again.
+func (o *Orchestrator) retriedBy(ctx context.Context, cycle string) ([]store.Notification, error) {
+	notes, err := store.NotificationsIn(ctx, o.db, store.NotePending, store.NoteSending, store.NoteFailed)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Notification
+	for _, n := range notes {
+		var u undelivered
+		if n.Cycle != cycle && json.Unmarshal([]byte(n.Summary), &u) == nil && u.Retry == cycle {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 	if ctx.Err() != nil {
 		return err // stopping: resume on the next start
 	}
+	err = o.scrubErr(err)
 	var pe *permanentError
 	if !errors.As(err, &pe) && job.Attempt < job.MaxAttempts {
 		o.note(r.Cycle, stage, r.Image, "step failed, will retry",
@@ -49,9 +51,16 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 		stage = pe.stage
 		err = pe.err
 	}
-	detail := stage + ": " + firstLine(err.Error())
-	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail)
-	return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildFailed), Detail: detail})
+	detail := o.failureDetail(stage, err)
+	wait, next := o.afterFailure(r, stage)
+	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail,
+		"attempt", r.Attempt, "attempts_left", max(o.retryLimit-r.Attempt, 0), "next_attempt", next, "waits_for_inputs", wait == store.WaitInputs)
+	return o.db.InTx(ctx, func(tx store.Tx) error {
+		if err := o.finishRebuild(ctx, tx, r, store.RebuildUpdate{State: string(RebuildFailed), Detail: detail}, o.now()); err != nil {
+			return err
+		}
+		return store.SetRetry(ctx, tx, r.ID, next, wait)
+	})
 }
 
 func firstLine(s string) string {
@@ -118,8 +127,13 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 			return err
 		}
 	}
-	work, err := os.MkdirTemp(o.workDir, "abs-rebuild-")
-	if err != nil {
+	// One directory per rebuild: what an attempt killed with its process
+	// (kill -9) left running there is stopped before the next attempt.
+	work := filepath.Join(o.workDir, scratchPrefix+r.ID)
+	if _, killed, err := rebuild.CleanScratch(work, 0); err != nil || len(killed) > 0 {
+		o.log.Info("cleaned the scratch of an earlier attempt", "rebuild", r.ID, "killed", len(killed), "error", err)
+	}
+	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
@@ -177,6 +191,17 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 	}
 	t := &rebuild.Target{Name: img.Name, Ref: img.Ref(), Source: img.Source, Image: cur, Base: img.Base,
 		BuildArgs: img.BuildArgs, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
+	// The next release is the next one free among the repository's tags,
+	// so that a VERSION-RELEASE tag the team's own CI pushed is not taken
+	// again (the publish step refuses to move an immutable tag).
+	if cf, err := cur.ConfigFile(); err == nil && cf.Config.Labels["version"] != "" {
+		t.Version = cf.Config.Labels["version"]
+		tags, err := remote.List(oldRef.Context(), o.ropts(ctx)...)
+		if err != nil {
+			return nil, fmt.Errorf("list tags of %s: %w", oldRef.Context(), err)
+		}
+		t.Tags = tags
+	}
 	canBuild := o.builder != nil && img.Source != nil
 	switch {
 	case Method(r.Method) == MethodRebase && o.rebaser != nil:
@@ -219,11 +244,17 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 	return out, nil
 }
 
-// verify rescans the rebuilt image and accepts it only when it fixes the
+// verify checks that a containers/image client can pull the rebuilt
+// image, rescans it and accepts it only when it fixes the
 // advisories it was rebuilt for and is not worse than the image it
 // replaces: no worse grade, no unapplied advisory the old image did not
 // have. It returns the new grade.
 func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, newImg v1.Image, digest string) (healthindex.Grade, error) {
+	// A real client must be able to pull it: containers/image (skopeo,
+	// podman, CRI-O) refuses manifests that mix media type families.
+	if err := rebuild.CheckPullable(newImg); err != nil {
+		return 0, permanent("verify", err)
+	}
 	inv, err := o.scanner.Scan(ctx, newImg)
 	if err != nil {
 		return 0, fmt.Errorf("rescan: %w", err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +78,19 @@ func killHelper() int {
 			return inv, err
 		})),
 		abs.WithRebaser(buildFunc(func(ctx context.Context, req *rebuild.Request) (*rebuild.Result, error) {
+			if at == "build-tool" {
+				// A build tool in its own process group, as buildah runs:
+				// it outlives the SIGKILL of this process.
+				tool := exec.Command("sleep", "300")
+				tool.Dir = req.WorkDir
+				tool.Env = append(os.Environ(), rebuild.ScratchEnv+"="+req.WorkDir)
+				tool.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+				if err := tool.Start(); err != nil {
+					return nil, err
+				}
+				fmt.Println("TOOL", tool.Process.Pid)
+				reached("build-tool")
+			}
 			res, err := (&rebuild.Rebase{}).Build(ctx, req)
 			reached("build")
 			return res, err
@@ -92,6 +106,7 @@ func killHelper() int {
 			return err
 		})),
 		abs.WithWorkers(1, 1),
+		abs.WithWorkDir(get("ABS_KILL_WORK")),
 	)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -189,4 +204,94 @@ func TestKilledAtEachStep(t *testing.T) {
 			assert.Len(t, e.smtp.Messages(), 1, "exactly one email")
 		})
 	}
+}
+
+// TestKilledMidBuildRecovers kills the orchestrator (SIGKILL) while a
+// build tool runs in its own process group, then starts a new one on the
+// same database and work directory: the rescued rebuild resumes from
+// "building" within the configured rescue delay, the orphaned tool is
+// killed and its scratch removed, and the image is pushed once and its
+// owner mailed once.
+func TestKilledMidBuildRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for River's rescuer after the kill")
+	}
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	dbPath := filepath.Join(t.TempDir(), "abs.db")
+	work := t.TempDir()
+	var repos []string
+	for _, a := range e.fleet.Apps {
+		repos = append(repos, a.Repository)
+	}
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), killEnv+"=1", "ABS_KILL_AT=build-tool", "ABS_KILL_DB="+dbPath, "ABS_KILL_WORK="+work,
+		"ABS_KILL_ADV="+e.advDir, "ABS_KILL_SMTP_PORT="+strconv.Itoa(e.smtp.Port),
+		"ABS_KILL_REPOS="+strings.Join(repos, ","), "ABS_KILL_NOW="+strconv.FormatInt(e.now.UnixNano(), 10))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	var cycle string
+	tool := 0
+	for sc.Scan() {
+		line := sc.Text()
+		if id, ok := strings.CutPrefix(line, "CYCLE "); ok {
+			cycle = id
+		}
+		if pid, ok := strings.CutPrefix(line, "TOOL "); ok {
+			tool = must(strconv.Atoi(pid))
+		}
+		if line == "REACHED build-tool" {
+			break
+		}
+	}
+	require.NotEmpty(t, cycle)
+	require.NotZero(t, tool)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	killed := time.Now()
+	require.True(t, running(tool), "the build tool outlived its orchestrator")
+	t.Cleanup(func() { _ = syscall.Kill(-tool, syscall.SIGKILL) })
+
+	db, err := abs.OpenSQLite(t.Context(), dbPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	const timeout, rescue = 3 * time.Second, 4 * time.Second
+	o := e.start(db, abs.WithJobTimeout(timeout), abs.WithRescueAfter(rescue), abs.WithWorkDir(work))
+	rep := wait(t, o, cycle)
+	recovered := time.Since(killed)
+	t.Logf("recovered %s after the kill (job timeout %s, rescue after %s)", recovered.Round(100*time.Millisecond), timeout, rescue)
+	assert.Less(t, recovered, rescue+time.Minute, "recovered within the rescue delay and one rescuer run")
+	for _, s := range rep.Summary().Images {
+		assert.True(t, s.Published, s.Name)
+	}
+	var building int
+	for _, r := range rep.Rebuilds {
+		for _, h := range r.History {
+			if h == abs.RebuildBuilding {
+				building++
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, building, 2, "the rescued rebuild went from building to published")
+	assert.False(t, running(tool), "the orphaned build tool is killed")
+	left, err := filepath.Glob(filepath.Join(work, "*", rebuild.ScratchPrefix+"*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "no scratch is left behind")
+	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes(),
+		"every tag is pushed exactly once")
+	assert.Len(t, e.smtp.Messages(), 1, "exactly one email")
+}
+
+// running reports whether a process runs: it exists and is not a zombie
+// (an orphan's new parent may be slow to reap it, or never do).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }

@@ -120,21 +120,56 @@ func WithWorkers(scans, builds int) Option {
 	return func(o *Orchestrator) { o.scanWork, o.buildWork = max(scans, 1), max(builds, 1) }
 }
 
-// WithRetry sets the backoff of failed jobs: base·2^(attempt-1), at most
-// max (defaults 1s and 10m).
+// WithRetry sets the backoff of failed jobs within one run of a step:
+// base·2^(attempt-1), at most max (defaults 1s and 10m). Runs of a failed
+// rebuild in later cycles are WithRetryLimit's.
 func WithRetry(base, max time.Duration) Option {
 	return func(o *Orchestrator) { o.retry = backoff{base: base, max: max} }
 }
 
+// DefaultJobTimeout and DefaultRescueAfter bound how long a killed
+// process (kill -9, a lost machine) holds its work: a job still running
+// after DefaultRescueAfter is handed to another worker, in this process
+// after a restart or in another sharing the database, within about half a
+// minute more (River's rescuer runs every 30s). Raise both for builds that
+// take longer than DefaultJobTimeout.
+const (
+	DefaultJobTimeout  = 15 * time.Minute
+	DefaultRescueAfter = 20 * time.Minute
+)
+
+// WithRetryLimit sets how many times a rebuild runs across cycles, the
+// first run included (default DefaultRetryLimit). A failed rebuild runs
+// again in the first cycle after its backoff (WithRetryBackoff); once the
+// attempts are used up, or when a rebase was refused on inputs that give
+// the same refusal again, it waits for what its id covers to change (the
+// base, the source, the configuration, the credentials: that is a new
+// rebuild, with attempts of its own) or for Orchestrator.Retry. Reports
+// say which (PlanStep.Waiting, RebuildReport.Waiting).
+func WithRetryLimit(n int) Option { return func(o *Orchestrator) { o.retryLimit = max(n, 1) } }
+
+// WithRetryBackoff sets the wait before a failed rebuild runs again in a
+// later cycle: base before the second run, doubled for each further run,
+// at most max (defaults DefaultRetryBackoff and DefaultRetryBackoffMax).
+// The wait is measured on the wall clock, not WithClock's.
+func WithRetryBackoff(base, max time.Duration) Option {
+	return func(o *Orchestrator) { o.rbBackoff = backoff{base: base, max: max} }
+}
+
 // WithJobTimeout bounds how long one job (a build, a publish) may run
-// before it is cancelled and retried (default 1h).
+// before it is cancelled and retried (default DefaultJobTimeout). The
+// build tools of a cancelled build are killed with their process group.
 func WithJobTimeout(d time.Duration) Option { return func(o *Orchestrator) { o.jobTimeout = d } }
 
 // WithRescueAfter sets how long a job may stay running before a worker
 // (of any process sharing the database) takes it over as abandoned by a
-// crashed process. It must exceed the job timeout (default: job timeout
-// plus 1h).
+// crashed process; the rebuild it ran resumes from its recorded state.
+// It must be at least the job timeout (default DefaultRescueAfter, or the
+// job timeout plus 5 minutes when that is longer).
 func WithRescueAfter(d time.Duration) Option { return func(o *Orchestrator) { o.rescue = d } }
 
 // WithWorkDir sets where builds check out sources (default os.TempDir).
+// Start removes what builds of a dead process left there (scratch
+// directories older than the job timeout, and the build tools still
+// running in them), as rebuild.CleanScratch does.
 func WithWorkDir(dir string) Option { return func(o *Orchestrator) { o.workDir = dir } }

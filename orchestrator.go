@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
@@ -20,6 +24,7 @@ import (
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
+	"github.com/openabs/abs/secret"
 )
 
 // Orchestrator runs the auto-rebuild pipeline: it syncs advisories, finds
@@ -54,12 +59,16 @@ type Orchestrator struct {
 	scanWork   int
 	buildWork  int
 	retry      backoff
+	rbBackoff  backoff
+	retryLimit int
+	wall       func() time.Time
 	rescue     time.Duration
 	jobTimeout time.Duration
 	workDir    string
 	projectIDs map[string]string
 	rebaserSet bool
 	noMigrate  bool
+	scrub      *secret.Scrubber
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -95,7 +104,10 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		scanWork:   4,
 		buildWork:  2,
 		retry:      backoff{base: time.Second, max: 10 * time.Minute},
-		jobTimeout: time.Hour,
+		rbBackoff:  backoff{base: DefaultRetryBackoff, max: DefaultRetryBackoffMax},
+		retryLimit: DefaultRetryLimit,
+		wall:       time.Now,
+		jobTimeout: DefaultJobTimeout,
 		projectIDs: map[string]string{},
 	}
 	for _, p := range projects {
@@ -111,6 +123,15 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.scrub != nil {
+		o.log = slog.New(o.scrub.Handler(o.log.Handler()))
+	}
+	if o.rescue == 0 {
+		o.rescue = max(DefaultRescueAfter, o.jobTimeout+5*time.Minute)
+	}
+	if o.workDir == "" {
+		o.workDir = os.TempDir()
 	}
 	if o.scanner == nil {
 		o.scanner = rpmscan.New(rpmscan.WithLogger(o.log))
@@ -132,7 +153,10 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		o.rebaser = &rebuild.Rebase{Options: o.remote}
 	}
 	if o.publisher == nil {
-		o.publisher = publish.NewRegistry(publish.WithLogger(o.log))
+		// Verify-before-publish includes "a containers/image client can
+		// pull it"; a publisher given with WithPublisher makes its own
+		// choice (publish.WithImageCheck).
+		o.publisher = publish.NewRegistry(publish.WithLogger(o.log), publish.WithImageCheck(rebuild.CheckPullable))
 	}
 	if o.notifier == nil {
 		o.notifier = notify.NewLog(o.log)
@@ -165,6 +189,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		// older than both the timeout and RescueStuckJobsAfter.
 		JobTimeout:           o.jobTimeout,
 		RescueStuckJobsAfter: o.rescue,
+		Middleware:           []rivertype.Middleware{&scrubMiddleware{s: o.scrub}},
 	}
 	if o.poll > 0 {
 		interval := o.poll
@@ -193,8 +218,12 @@ func (o *Orchestrator) Notes() []string { return append([]string(nil), o.notes..
 func (o *Orchestrator) Images() []Image { return append([]Image(nil), o.images...) }
 
 // Start starts the job workers (and the poll loop, when an interval is
-// set). Work left by a previous process is picked up.
+// set). Work left by a previous process is picked up: its jobs once they
+// have run longer than the rescue delay (WithRescueAfter), and the
+// scratch directories and build tools its builds left in the work
+// directory at once.
 func (o *Orchestrator) Start(ctx context.Context) error {
+	o.cleanScratch()
 	if err := o.eng.Start(ctx); err != nil {
 		return fmt.Errorf("abs: start: %w", err)
 	}
@@ -221,6 +250,37 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 	return nil
 }
 
+// scratchPrefix names the per-rebuild directories under the work
+// directory; rebuild.Run makes its scratch directories inside them.
+const scratchPrefix = "abs-rb-"
+
+// cleanScratch removes the scratch of builds whose process died: in each
+// per-rebuild directory, what rebuild.CleanScratch finds older than the
+// job timeout (a live build of another process touches its own sooner),
+// and the directory itself once empty.
+func (o *Orchestrator) cleanScratch() {
+	entries, err := os.ReadDir(o.workDir)
+	if err != nil {
+		return
+	}
+	var removed, killed int
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), scratchPrefix) {
+			continue
+		}
+		dir := filepath.Join(o.workDir, e.Name())
+		r, k, err := rebuild.CleanScratch(dir, o.jobTimeout)
+		removed, killed = removed+len(r), killed+len(k)
+		if err != nil {
+			o.log.Warn("clean scratch", "dir", dir, "error", err.Error())
+		}
+		_ = os.Remove(dir) // only when empty
+	}
+	if removed+killed > 0 {
+		o.log.Info("removed stale build scratch", "dir", o.workDir, "removed", removed, "killed", killed)
+	}
+}
+
 // note records one step of the pipeline: the logger gets msg, a fixed
 // event name, with structured attributes (cycle, stage, image and attrs);
 // the progress hook gets text, a sentence for display.
@@ -229,6 +289,6 @@ func (o *Orchestrator) note(cycle, stage, image, msg, text string, attrs ...any)
 	if o.progress != nil {
 		o.emitMu.Lock()
 		defer o.emitMu.Unlock()
-		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: text})
+		o.progress(Progress{Cycle: cycle, Stage: stage, Image: image, Message: o.scrubText(text)})
 	}
 }

@@ -98,6 +98,10 @@ func decide(states []*imageState, policy RebuildPolicy, canRebase bool) ([]PlanS
 			default:
 				ps.Key = "parent:" + ps.ParentID
 			}
+			// What else can change the outcome is part of the id: a
+			// rebuild refused or failed on some inputs is planned anew
+			// when they change.
+			ps.Key += "|in:" + c.s.inputs
 			ps.ID = rebuildID(ps.Image, c.s.digest, ps.Key)
 			ids[ps.Image] = ps.ID
 			steps = append(steps, ps)

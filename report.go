@@ -3,12 +3,15 @@ package abs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/rebuild"
 )
 
 // storedPlan is how a cycle's plan is kept in the database. It is its own
@@ -48,6 +51,7 @@ type storedStep struct {
 	BeforeGrade string   `json:"before_grade"`
 	Key         string   `json:"key"`
 	Duplicate   bool     `json:"duplicate,omitempty"`
+	Retry       retryRec `json:"retry"`
 }
 
 type storedWarning struct {
@@ -82,7 +86,7 @@ func (r *Report) stored() storedPlan {
 	for _, s := range r.Plan {
 		p.Plan = append(p.Plan, storedStep{ID: s.ID, Image: s.Image, Reason: string(s.Reason), Why: s.Why, Advisories: s.Advisories,
 			Method: string(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: letter(s.BeforeGrade),
-			Key: s.Key, Duplicate: s.Duplicate})
+			Key: s.Key, Duplicate: s.Duplicate, Retry: retryRecOf(s)})
 	}
 	for _, w := range r.Warnings {
 		p.Warnings = append(p.Warnings, storedWarning{Image: w.Image, Digest: w.Digest, From: letter(w.From), To: letter(w.To),
@@ -102,6 +106,7 @@ func (p storedPlan) fill(r *Report) {
 		r.Plan = append(r.Plan, PlanStep{ID: s.ID, Image: s.Image, Reason: Reason(s.Reason), Why: s.Why, Advisories: s.Advisories,
 			Method: Method(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: grade(s.BeforeGrade),
 			Key: s.Key, Duplicate: s.Duplicate})
+		s.Retry.fill(&r.Plan[len(r.Plan)-1])
 	}
 	for _, w := range p.Warnings {
 		r.Warnings = append(r.Warnings, Warning{Image: w.Image, Digest: w.Digest, From: grade(w.From), To: grade(w.To),
@@ -145,7 +150,7 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	case CycleQueued, CycleRunning:
 		return rep, false, nil
 	case CycleFailed:
-		rep.Error = c.Plan
+		rep.Error = o.scrubText(c.Plan)
 		return rep, true, nil
 	}
 	p, err := decodePlan(c.Plan)
@@ -153,6 +158,9 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		return nil, false, fmt.Errorf("abs: cycle %s plan: %w", id, err)
 	}
 	p.fill(rep)
+	for i := range rep.Images {
+		rep.Images[i].Error = o.scrubText(rep.Images[i].Error)
+	}
 	if rep.State == CycleDryRun {
 		return rep, true, nil
 	}
@@ -162,9 +170,11 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		return nil, false, err
 	}
 	for _, r := range rebuilds {
+		detail, tail := splitDetail(o.scrubText(r.Detail))
 		rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
-			Detail: r.Detail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
-			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade)}
+			Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
+			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
+		rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
 		hist, err := store.RebuildLog(ctx, o.db, r.ID)
 		if err != nil {
 			return nil, false, err
@@ -184,11 +194,26 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	for _, n := range notes {
+	retried, err := o.retriedBy(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, n := range append(notes, retried...) {
 		nr := NotificationReport{Owner: n.Owner, State: NotificationState(n.State)}
-		if nr.State != NotificationSent && nr.State != NotificationFailed {
+		if n.Cycle != id {
+			nr.Cycle = n.Cycle
+		}
+		switch {
+		case nr.State == NotificationFailed:
+			var u undelivered
+			_ = json.Unmarshal([]byte(n.Summary), &u)
+			nr.Error = o.scrubText(u.Error)
+			if nr.Error == "" {
+				nr.Error = "not delivered"
+			}
+		case nr.State != NotificationSent:
 			done = false
-		} else {
+		default:
 			var evs []json.RawMessage
 			_ = json.Unmarshal([]byte(n.Summary), &evs)
 			nr.Events = len(evs)
@@ -196,4 +221,38 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		rep.Notifications = append(rep.Notifications, nr)
 	}
 	return rep, done, nil
+}
+
+// failureDetail is the stored detail of a failed step: "stage: " and the
+// error's first line and, when a build failed, the tail of its log
+// (rebuild.BuildError.Tail) on the lines after, secrets scrubbed. Reports
+// and notifications split it again with splitDetail.
+func (o *Orchestrator) failureDetail(stage string, err error) string {
+	detail := stage + ": " + firstLine(err.Error())
+	if be, ok := errors.AsType[*rebuild.BuildError](err); ok {
+		tail := be.Tail
+		if tail == "" {
+			tail = lastLines(string(be.Log), rebuild.TailLines)
+		}
+		if tail = strings.TrimRight(tail, "\n"); tail != "" {
+			detail += "\n" + tail
+		}
+	}
+	return o.scrubText(detail)
+}
+
+// splitDetail splits a stored detail into its first line and the build
+// log tail after it.
+func splitDetail(d string) (detail, tail string) {
+	detail, tail, _ = strings.Cut(d, "\n")
+	return detail, tail
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -131,9 +131,22 @@ type PlanStep struct {
 	// Key is what makes the rebuild unique for the image digest: the
 	// advisories, the new base digest, or the parent's rebuild.
 	Key string `json:"key"`
-	// Duplicate is set when this exact rebuild (same image digest, same
-	// advisories) was planned before and is not repeated.
+	// Duplicate is set when this exact rebuild (same image digest, cause
+	// and inputs) was planned before and does not run in this cycle;
+	// Waiting says why.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Attempt is the run of the rebuild this cycle plans (1 for the
+	// first), or of its last run when it does not run; AttemptsLeft is how
+	// many runs remain after it (WithRetryLimit).
+	Attempt      int `json:"attempt,omitempty"`
+	AttemptsLeft int `json:"attempts_left"`
+	// NextAttempt is when a failed rebuild may run again.
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Waiting says why a rebuild planned before does not run in this
+	// cycle: in progress, the next attempt's time and the attempts left,
+	// or that it waits for its base, source, configuration or
+	// credentials to change (or a manual retry, Orchestrator.Retry).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Warning says an image's grade will drop soon.
@@ -162,6 +175,17 @@ type RebuildReport struct {
 	Tags        []string          `json:"tags,omitempty"`
 	// History is the states the rebuild went through.
 	History []RebuildState `json:"history,omitempty"`
+	// Log is the tail of a failed build's log (rebuild.BuildError.Tail,
+	// secrets scrubbed).
+	Log string `json:"log,omitempty"`
+	// Attempt is the rebuild's run (1 for the first, more for the
+	// retries of later cycles); AttemptsLeft the runs that remain.
+	Attempt      int `json:"attempt,omitempty"`
+	AttemptsLeft int `json:"attempts_left"`
+	// NextAttempt and Waiting say, for a failed rebuild, when it runs
+	// again or what it waits for.
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	Waiting     string     `json:"waiting,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -169,6 +193,12 @@ type NotificationReport struct {
 	Owner  string            `json:"owner"`
 	State  NotificationState `json:"state"`
 	Events int               `json:"events"`
+	// Error is why the message could not be delivered yet; an
+	// undelivered message is tried again in later cycles.
+	Error string `json:"error,omitempty"`
+	// Cycle is set on the message of an earlier cycle that this cycle
+	// tried again (its Error, if any, is from that try).
+	Cycle string `json:"cycle,omitempty"`
 }
 
 // ImageGrade is one image's grade as of a regrade (Orchestrator.Regrade).
@@ -203,6 +233,15 @@ type ImageSummary struct {
 	Advisories  []string          `json:"advisories"`
 	State       RebuildState      `json:"state,omitempty"`
 	Detail      string            `json:"detail,omitempty"`
+	// Error says why the image or its rebuild failed: the image could not
+	// be read or scanned (a wrong registry password), or the rebuild
+	// failed. Empty when nothing failed.
+	Error string `json:"error,omitempty"`
+	// Log is the tail of a failed build's log.
+	Log string `json:"log,omitempty"`
+	// Waiting says why the image's rebuild does not run now (see
+	// PlanStep.Waiting and RebuildReport.Waiting).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -214,11 +253,24 @@ func (r *Report) Summary() Summary {
 	for _, rb := range r.Rebuilds {
 		byImage[rb.Image] = rb
 	}
+	waiting := map[string]string{}
+	for _, st := range r.Plan {
+		if st.Duplicate && st.Waiting != "" {
+			waiting[st.Image] = st.Waiting
+		}
+	}
 	for _, img := range r.Images {
-		is := ImageSummary{Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
+		is := ImageSummary{Waiting: waiting[img.Name], Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
 			NewDigest: img.Digest, Advisories: []string{}}
+		is.Error = img.Error
 		if rb, ok := byImage[img.Name]; ok {
-			is.State, is.Detail = rb.State, rb.Detail
+			is.State, is.Detail, is.Log = rb.State, rb.Detail, rb.Log
+			if rb.Waiting != "" {
+				is.Waiting = rb.Waiting
+			}
+			if rb.State == RebuildFailed {
+				is.Error = rb.Detail
+			}
 			is.Advisories = append(is.Advisories, rb.Advisories...)
 			if rb.State == RebuildPublished {
 				is.Published, is.NewDigest, is.AfterGrade = true, rb.NewDigest, rb.AfterGrade
@@ -232,4 +284,29 @@ func (r *Report) Summary() Summary {
 		}
 	}
 	return s
+}
+
+// Failed reports whether a step of the cycle failed: the cycle itself, an
+// image that could not be read or scanned, a rebuild, or a notification
+// that could not be delivered.
+func (r *Report) Failed() bool {
+	if r.State == CycleFailed {
+		return true
+	}
+	for _, i := range r.Images {
+		if i.Error != "" {
+			return true
+		}
+	}
+	for _, rb := range r.Rebuilds {
+		if rb.State == RebuildFailed {
+			return true
+		}
+	}
+	for _, n := range r.Notifications {
+		if n.State == NotificationFailed || n.Error != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -139,10 +139,12 @@ func (cycleArgs) InsertOpts() river.InsertOpts {
 }
 
 // rebuildArgs builds, rescans and verifies one image. Its id is the
-// rebuild record's, which is unique per (image digest, advisories).
+// rebuild record's, which is unique per (image digest, cause, inputs);
+// Attempt tells the runs of one rebuild in later cycles apart.
 type rebuildArgs struct {
 	Rebuild string `json:"rebuild" river:"unique"`
 	Image   string `json:"image"`
+	Attempt int    `json:"attempt,omitempty" river:"unique"`
 }
 
 func (rebuildArgs) Kind() string { return KindRebuild }
@@ -168,6 +170,8 @@ type notifyArgs struct {
 	Notification string `json:"notification" river:"unique"`
 	Cycle        string `json:"cycle"`
 	Owner        string `json:"owner"`
+	// Retry is the later cycle that retries an undelivered notification.
+	Retry string `json:"retry,omitempty" river:"unique"`
 }
 
 func (notifyArgs) Kind() string { return KindNotify }

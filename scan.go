@@ -54,6 +54,7 @@ type imageState struct {
 	baseDigest  string // the base digest it was built on
 	baseNow     string // the digest the base reference resolves to now
 	rpmdbInBase bool   // the rpmdb lies in the base's layers (rebase can fix packages)
+	inputs      string // fingerprint of what else can change a rebuild's outcome (Orchestrator.inputs)
 	findings    []advisory.Finding
 	unfixed     []advisory.Unfixed
 	expl        healthindex.Explanation
@@ -103,7 +104,10 @@ func (o *Orchestrator) resolve(ctx context.Context, cycle string) ([]*imageState
 		s := &imageState{img: &o.images[i]}
 		states[i] = s
 		g.Go(func() error {
-			s.err = o.resolveOne(gctx, cycle, s, bases)
+			s.err = o.scrubErr(o.resolveOne(gctx, cycle, s, bases))
+			if s.err == nil {
+				s.inputs = o.inputs(s)
+			}
 			if s.err != nil {
 				o.note(cycle, "scan", s.img.Name, "image unreadable", fmt.Sprintf("%s: %v", s.img.Name, s.err), "error", s.err.Error())
 			}

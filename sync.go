@@ -17,7 +17,9 @@ import (
 // with advisory.ApplyBatch (advisories and VEX documents, replaced sources,
 // the newer Updated wins, withdrawals) together with the new cursor, in
 // one transaction per source, so a crash neither loses nor repeats a step.
-// It returns the ids of new or changed advisories.
+// It returns the ids of new or changed advisories. In a dry run (a context
+// carrying an overlay) the batches are applied to the overlay only and no
+// cursor moves.
 func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error) {
 	var changed []string
 	for _, src := range o.sources {
@@ -39,16 +41,23 @@ func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error)
 				"source", srcName, "error", scrubUserinfo(e).Error())
 		}
 		var applied advisory.Applied
-		err = o.db.InTx(ctx, func(tx store.Tx) error {
-			now := o.now()
-			var err error
-			if applied, err = advisory.ApplyBatch(ctx, store.Sink(tx, now), b); err != nil {
-				return fmt.Errorf("abs: store advisories of %s: %w", srcName, err)
+		if ov := overlayOf(ctx); ov != nil {
+			// A dry run: apply to memory, keep the cursor.
+			if applied, err = advisory.ApplyBatch(ctx, ov, b); err != nil {
+				return nil, fmt.Errorf("abs: apply advisories of %s: %w", srcName, err)
 			}
-			return store.SetCursor(ctx, tx, srcName, b.Cursor.Encode(), now)
-		})
-		if err != nil {
-			return nil, err
+		} else {
+			err = o.db.InTx(ctx, func(tx store.Tx) error {
+				now := o.now()
+				var err error
+				if applied, err = advisory.ApplyBatch(ctx, store.Sink(tx, now), b); err != nil {
+					return fmt.Errorf("abs: store advisories of %s: %w", srcName, err)
+				}
+				return store.SetCursor(ctx, tx, srcName, b.Cursor.Encode(), now)
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 		o.note(cycle, "sync", "", "source synced",
 			fmt.Sprintf("%s: %d new or changed advisories, %d withdrawn", srcName, len(applied.Advisories), applied.Deleted),

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/secret"
 )
 
 // File is the YAML configuration of a long-running orchestrator
@@ -41,6 +42,14 @@ type File struct {
 		Scans  int `yaml:"scans"`
 		Builds int `yaml:"builds"`
 	} `yaml:"workers"`
+	// Jobs bound how long one job may run (timeout, default 15m) and
+	// after how long a job of a process that died (kill -9, a lost
+	// machine) is taken over (rescue_after, default 20m, at least the
+	// timeout).
+	Jobs struct {
+		Timeout     string `yaml:"timeout"`
+		RescueAfter string `yaml:"rescue_after"`
+	} `yaml:"jobs"`
 	// Advisories are where advisories come from.
 	Advisories struct {
 		// Sources are advisory locations: a CSAF feed base URL
@@ -97,6 +106,9 @@ type File struct {
 		Listen     string `yaml:"listen"`
 		SecretFile string `yaml:"secret_file"`
 		SecretEnv  string `yaml:"secret_env"`
+		// MaxConnections bounds the connections served at once
+		// (default DefaultPushConnections); more wait to be accepted.
+		MaxConnections int `yaml:"max_connections"`
 	} `yaml:"push"`
 	// Projects are the managed images, grouped by project.
 	Projects []Project `yaml:"projects"`
@@ -112,7 +124,16 @@ type File struct {
 	// read from the file: set it before Open.
 	Progress func(abs.Progress) `yaml:"-"`
 
-	path string
+	path  string
+	scrub *secret.Scrubber
+}
+
+// scrubber returns the scrubber that knows every secret read so far.
+func (f *File) scrubber() *secret.Scrubber {
+	if f.scrub == nil {
+		f.scrub = secret.NewScrubber()
+	}
+	return f.scrub
 }
 
 // Registry is one registry host's settings.
@@ -273,8 +294,20 @@ func (f *File) check() error {
 	if _, err := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour); err != nil {
 		return err
 	}
+	timeout, err := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
+	if err != nil {
+		return err
+	}
+	if rescue, err := f.duration("jobs.rescue_after", f.Jobs.RescueAfter, max(abs.DefaultRescueAfter, timeout)); err != nil {
+		return err
+	} else if rescue < timeout {
+		return f.errorf("jobs.rescue_after", "must be at least jobs.timeout")
+	}
 	if _, err := f.level(); err != nil {
 		return err
+	}
+	if f.Push.MaxConnections < 0 {
+		return f.errorf("push.max_connections", "must not be negative")
 	}
 	if f.Workers.Scans < 0 || f.Workers.Builds < 0 {
 		return f.errorf("workers", "must not be negative")
@@ -463,12 +496,15 @@ func (f *File) secret(key, file, env string) (string, error) {
 		if len(b) > maxSecretSize {
 			return "", f.errorf(key+"_file", "larger than %d bytes", maxSecretSize)
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		v := strings.TrimRight(string(b), "\r\n")
+		f.scrubber().Add(v)
+		return v, nil
 	case env != "":
 		v, ok := os.LookupEnv(env)
 		if !ok {
 			return "", f.errorf(key+"_env", "the environment variable it names is not set")
 		}
+		f.scrubber().Add(v)
 		return v, nil
 	}
 	return "", nil

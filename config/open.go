@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/net/netutil"
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
@@ -48,8 +50,12 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	if err != nil {
 		return nil, nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	opts := []abs.Option{abs.WithLogger(logger), abs.WithWorkDir(f.WorkDir)}
+	// Every secret read below is added to the scrubber as it is read, so
+	// that nothing logged, stored or mailed repeats one, even when a
+	// server echoes it back.
+	scrub := f.scrubber()
+	logger := slog.New(scrub.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	opts := []abs.Option{abs.WithLogger(logger), abs.WithWorkDir(f.WorkDir), abs.WithScrubber(scrub)}
 	progress := f.progress()
 	if progress != nil {
 		opts = append(opts, abs.WithProgress(progress))
@@ -58,6 +64,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	// Registries: credentials per host, plain HTTP only where a host
 	// says so.
 	auth := map[string]authn.Authenticator{}
+	creds := map[string]rebuild.Credential{} // the same logins, for builders
 	var insecure []string
 	for i, r := range f.Registries {
 		if r.Insecure {
@@ -68,7 +75,9 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 			if err != nil {
 				return nil, nil, err
 			}
+			scrub.AddBasic(r.Username, pw)
 			auth[r.Host] = &authn.Basic{Username: r.Username, Password: pw}
+			creds[r.Host] = rebuild.Credential{Username: r.Username, Password: secret.New(pw)}
 		}
 	}
 	kc := authn.NewMultiKeychain(staticKeychain(auth), authn.DefaultKeychain)
@@ -105,12 +114,18 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 
 	// Builders.
+	// A builder pulls the bases itself: it gets the logins and the
+	// insecure hosts of registries[] (an auth file and a registries.conf
+	// per build, see rebuild.Buildah).
 	switch f.Builder.Kind {
 	case "", "buildah":
 		opts = append(opts, abs.WithBuilder(&rebuild.Buildah{Path: f.Builder.Path, StorageDriver: f.Builder.StorageDriver,
-			Isolation: f.Builder.Isolation, Root: f.Builder.Root, RunRoot: f.Builder.RunRoot}))
+			Isolation: f.Builder.Isolation, Root: f.Builder.Root, RunRoot: f.Builder.RunRoot,
+			Credentials: creds, InsecureHosts: insecure, Options: ropts}))
 	case "podman":
-		opts = append(opts, abs.WithBuilder(rebuild.Podman()))
+		p := rebuild.Podman()
+		p.Credentials, p.InsecureHosts = creds, insecure
+		opts = append(opts, abs.WithBuilder(p))
 	}
 	if f.Builder.Rebase != nil && !*f.Builder.Rebase {
 		opts = append(opts, abs.WithRebaser(nil))
@@ -119,7 +134,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 
 	// Publishers and the catalog.
-	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger)}
+	regOpts := []publish.Option{publish.WithKeychain(kc), publish.WithLogger(logger), publish.WithImageCheck(rebuild.CheckPullable)}
 	if len(insecure) > 0 {
 		regOpts = append(regOpts, publish.WithPlainHTTP(),
 			publish.WithHTTPClient(plainHTTPHosts{hosts: insecure, inner: remote.DefaultTransport}))
@@ -128,6 +143,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	var catalog *partnerapi.Client
 	if f.Catalog.APIKeyFile != "" || f.Catalog.APIKeyEnv != "" {
 		key, err := f.secret("catalog.api_key", f.Catalog.APIKeyFile, f.Catalog.APIKeyEnv)
+		scrub.Add(key)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -152,6 +168,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		if err != nil {
 			return nil, nil, err
 		}
+		scrub.AddBasic(e.Username, pw) // SMTP PLAIN sends base64("\x00user\x00password")
 		cfg := notify.EmailConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: secret.New(pw), From: e.From, Logger: logger}
 		switch e.TLS {
 		case "", "starttls":
@@ -178,11 +195,24 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		}
 		notifiers = append(notifiers, h)
 	}
+	// Fail fast: a wrong mail host, TLS mode or password, or an
+	// unreachable webhook, is told now rather than when a message is due.
+	if err := notifiers.Check(ctx); err != nil {
+		return nil, nil, fmt.Errorf("config: %s", scrub.Scrub(err.Error()))
+	}
 	notifiers = append(notifiers, notify.NewLog(logger))
 	opts = append(opts, abs.WithNotifier(notifiers))
 
 	warn, _ := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour)
 	opts = append(opts, abs.WithPollInterval(f.PollInterval()), abs.WithWarnBefore(warn))
+	if f.Jobs.Timeout != "" {
+		d, _ := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
+		opts = append(opts, abs.WithJobTimeout(d))
+	}
+	if f.Jobs.RescueAfter != "" {
+		d, _ := f.duration("jobs.rescue_after", f.Jobs.RescueAfter, abs.DefaultRescueAfter)
+		opts = append(opts, abs.WithRescueAfter(d))
+	}
 	if f.Workers.Scans > 0 || f.Workers.Builds > 0 {
 		scans, builds := f.Workers.Scans, f.Workers.Builds
 		if scans <= 0 {
@@ -284,6 +314,11 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 					return nil, err
 				} else if tok != "" {
 					src.Auth.Token = secret.New(tok)
+					user := s.Username
+					if user == "" {
+						user = "x-access-token" // rebuild.GitSource's default
+					}
+					f.scrubber().AddBasic(user, tok)
 				}
 				img.Source = src
 			}
@@ -311,9 +346,40 @@ func (f *File) Serve(ctx context.Context, o *abs.Orchestrator) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/push", o.Handler(secret.New(sec)))
-	srv := &http.Server{Addr: f.Push.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", f.Push.Listen)
+	if err != nil {
+		return fmt.Errorf("config: push.listen: %w", err)
+	}
+	lim := defaultPushLimits
+	if f.Push.MaxConnections > 0 {
+		lim.conns = f.Push.MaxConnections
+	}
+	return serve(ctx, ln, mux, lim)
+}
+
+// DefaultPushConnections is push.max_connections' default.
+const DefaultPushConnections = 64
+
+// pushLimits bound what one client of the push endpoint can hold.
+type pushLimits struct {
+	readHeader, read, write, idle time.Duration
+	headerBytes, conns            int
+}
+
+// defaultPushLimits: a push is one small POST, so a client gets a few
+// seconds for its headers and body, and an idle keep-alive connection is
+// closed soon after its last request.
+var defaultPushLimits = pushLimits{readHeader: 5 * time.Second, read: 10 * time.Second, write: 30 * time.Second,
+	idle: 30 * time.Second, headerBytes: 16 << 10, conns: DefaultPushConnections}
+
+// serve serves h on ln until ctx ends: read (headers and whole body),
+// write and idle timeouts, a header size limit, and at most lim.conns
+// connections at once (further ones wait in the kernel's accept queue).
+func serve(ctx context.Context, ln net.Listener, h http.Handler, lim pushLimits) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: lim.readHeader, ReadTimeout: lim.read,
+		WriteTimeout: lim.write, IdleTimeout: lim.idle, MaxHeaderBytes: lim.headerBytes}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(netutil.LimitListener(ln, lim.conns)) }()
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -20,6 +20,10 @@ const (
 	// KindGradeDropping: the image's health grade will fall soon unless
 	// it is rebuilt; sent before the grade falls.
 	KindGradeDropping Kind = "grade_dropping"
+	// KindImageFailed: the image could not be read or scanned (for
+	// example a registry refused the configured credentials), so it could
+	// be neither graded nor rebuilt. Failure says why.
+	KindImageFailed Kind = "image_failed"
 )
 
 // Event is one thing an image owner should learn. Kind selects which of
@@ -52,11 +56,14 @@ type Rebuilt struct {
 	GradeAfter  string   `json:"grade_after,omitempty"`
 }
 
-// Failure details a KindRebuildFailed event.
+// Failure details a KindRebuildFailed or KindImageFailed event.
 type Failure struct {
 	// Stage is the pipeline step that failed, e.g. "build" or "publish".
 	Stage string `json:"stage"`
 	Cause string `json:"cause"`
+	// Log is the tail of the failed build's log (the last lines, secrets
+	// scrubbed), when a build failed.
+	Log string `json:"log,omitempty"`
 }
 
 // Skip details a KindPublishSkipped event.
@@ -88,7 +95,7 @@ func (e Event) Validate() error {
 	switch e.Kind {
 	case KindRebuilt:
 		ok = e.Rebuilt != nil
-	case KindRebuildFailed:
+	case KindRebuildFailed, KindImageFailed:
 		ok = e.Failure != nil
 	case KindPublishSkipped:
 		ok = e.Skip != nil

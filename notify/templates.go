@@ -16,6 +16,8 @@ type Summary struct {
 	Failed     []Event
 	Skipped    []Event
 	GradeDrops []Event
+	// ImageFailed are the images that could not be read or scanned.
+	ImageFailed []Event
 	// Generated is when the message was made.
 	Generated time.Time
 }
@@ -32,6 +34,8 @@ func summarize(owner string, events []Event, now time.Time) Summary {
 			s.Skipped = append(s.Skipped, e)
 		case KindGradeDropping:
 			s.GradeDrops = append(s.GradeDrops, e)
+		case KindImageFailed:
+			s.ImageFailed = append(s.ImageFailed, e)
 		}
 	}
 	return s
@@ -47,8 +51,9 @@ type Templates struct {
 }
 
 // TemplateFuncs returns the functions available to templates:
-// short (a digest's first 12 hex digits), join (strings.Join) and date
-// (a time in UTC as "2006-01-02 15:04 MST").
+// short (a digest's first 12 hex digits), join (strings.Join), date
+// (a time in UTC as "2006-01-02 15:04 MST") and indent (prefix every line
+// of a text, such as a build log's tail).
 func TemplateFuncs() map[string]any {
 	return map[string]any{
 		"short": func(d string) string {
@@ -62,6 +67,9 @@ func TemplateFuncs() map[string]any {
 			return hex
 		},
 		"join": strings.Join,
+		"indent": func(prefix, s string) string {
+			return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+		},
 		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") },
 	}
 }
@@ -116,6 +124,7 @@ const defaultSubject = `[openabs] {{with .Rebuilt}}{{len .}} rebuilt{{end}}` +
 	`{{with .Failed}}{{if $.Rebuilt}}, {{end}}{{len .}} failed{{end}}` +
 	`{{with .Skipped}}{{if or $.Rebuilt $.Failed}}, {{end}}{{len .}} not published{{end}}` +
 	`{{with .GradeDrops}}{{if or $.Rebuilt $.Failed $.Skipped}}, {{end}}{{len .}} grade warning{{if gt (len .) 1}}s{{end}}{{end}}` +
+	`{{with .ImageFailed}}{{if or $.Rebuilt $.Failed $.Skipped $.GradeDrops}}, {{end}}{{len .}} unreadable{{end}}` +
 	`{{if eq (len .Events) 1}}: {{(index .Events 0).Image}}{{end}}`
 
 const defaultText = `Hello,
@@ -131,6 +140,16 @@ Rebuilt and published:
     grade:      {{.Rebuilt.GradeBefore}} -> {{.Rebuilt.GradeAfter}}
 {{end}}{{end}}{{with .Failed}}
 Rebuild failed:
+{{range .}}
+  {{.Image}}
+    stage:      {{.Failure.Stage}}
+    cause:      {{.Failure.Cause}}
+{{- with .Failure.Log}}
+    log tail:
+{{indent "      | " .}}
+{{- end}}
+{{end}}{{end}}{{with .ImageFailed}}
+Image could not be checked:
 {{range .}}
   {{.Image}}
     stage:      {{.Failure.Stage}}
@@ -161,6 +180,10 @@ const defaultHTML = `<!DOCTYPE html>
 {{range .}}<tr><td>{{.Image}}</td><td><code>{{with .Rebuilt.OldDigest}}{{short .}} &rarr; {{end}}{{short .Rebuilt.NewDigest}}</code></td><td>{{join .Rebuilt.Tags ", "}}</td><td>{{join .Rebuilt.Advisories ", "}}</td><td>{{.Rebuilt.GradeBefore}} &rarr; {{.Rebuilt.GradeAfter}}</td></tr>
 {{end}}</table>{{end}}
 {{with .Failed}}<h3>Rebuild failed</h3>
+<ul>{{range .}}<li><b>{{.Image}}</b>: {{.Failure.Stage}}: {{.Failure.Cause}}{{with .Failure.Log}}
+<br>Log tail:<pre style="background:#f4f4f4;padding:4px">{{.}}</pre>{{end}}</li>
+{{end}}</ul>{{end}}
+{{with .ImageFailed}}<h3>Image could not be checked</h3>
 <ul>{{range .}}<li><b>{{.Image}}</b>: {{.Failure.Stage}}: {{.Failure.Cause}}</li>
 {{end}}</ul>{{end}}
 {{with .Skipped}}<h3>Rebuilt but not published</h3>

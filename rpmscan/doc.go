@@ -22,6 +22,10 @@
 //		fmt.Println(p.NEVRA())
 //	}
 //
+// [WithFiles] makes a scan also record, package by package, the files each
+// installed (path, mode, rpm's %config/%doc/%ghost… flags) and its install
+// time, in [Inventory.Files]; certification checks need them.
+//
 // # How layers are read
 //
 // Layers are streamed from the top down and never unpacked. Compressed
@@ -54,7 +58,11 @@
 // Berkeley DB page parsers: every offset, length and page chain is checked
 // before it is followed, and each package header is checked, then parsed
 // for the reported fields only, one header in memory at a time. Panics are
-// recovered. A sqlite rpmdb must
+// recovered. With [WithFiles], go-rpmdb then reads the accepted database in
+// full for the file lists; when it rejects a header that passed the checks,
+// it returns before draining its reader goroutine, which stays blocked for
+// the life of the process (a few kilobytes; only a damaged database does
+// it). A sqlite rpmdb must
 // hold a plain Packages table (not a view, a virtual table or a generated
 // column), so a small file cannot make the query endless or huge.
 //

@@ -30,6 +30,45 @@ type Package struct {
 	Module string `json:"module,omitempty"`
 }
 
+// InstalledFiles are the files one package installed, as its rpmdb header
+// records them. Scans made [WithFiles] fill [Inventory.Files] with them.
+type InstalledFiles struct {
+	// NEVRA names the package, as [Package.NEVRA] spells it.
+	NEVRA string `json:"nevra"`
+	// InstallTime is when rpm installed the package, in seconds since the
+	// epoch; a package installed again has a later one.
+	InstallTime int64  `json:"install_time"`
+	Files       []File `json:"files"`
+}
+
+// File is one file an RPM installed.
+type File struct {
+	// Path is absolute, as rpm records it ("/usr/bin/bash").
+	Path string `json:"path"`
+	// Mode is the file's st_mode as rpm records it: type and permission bits.
+	Mode uint16 `json:"mode"`
+	// Flags are rpm's attributes of the file (%config, %doc, %ghost…).
+	Flags FileFlags `json:"flags,omitempty"`
+}
+
+// IsDir reports whether the file is a directory.
+func (f File) IsDir() bool { return f.Mode&0o170000 == 0o040000 }
+
+// FileFlags are rpm's attributes of an installed file (its RPMFILE_* bits).
+type FileFlags uint32
+
+// The file attributes rpm records.
+const (
+	FileConfig    FileFlags = 1 << 0  // %config
+	FileDoc       FileFlags = 1 << 1  // %doc
+	FileMissingOK FileFlags = 1 << 3  // %config(missingok)
+	FileNoReplace FileFlags = 1 << 4  // %config(noreplace)
+	FileGhost     FileFlags = 1 << 6  // %ghost
+	FileLicense   FileFlags = 1 << 7  // %license
+	FileReadme    FileFlags = 1 << 8  // %readme
+	FileArtifact  FileFlags = 1 << 12 // %artifact (build-id links and the like)
+)
+
 // EVR returns the package's "epoch:version-release"; the epoch is always
 // present, so EVRs compare the same way whatever produced them.
 func (p Package) EVR() string {
@@ -120,6 +159,9 @@ type Inventory struct {
 	Packages    []Package `json:"packages"`
 	// RPMDB is nil when the image has no rpmdb (distroless, scratch, Debian…).
 	RPMDB *RPMDB `json:"rpmdb,omitempty"`
+	// Files lists, package by package in the order of Packages, the files
+	// each installed; only scans made [WithFiles] fill it.
+	Files []InstalledFiles `json:"files,omitempty"`
 	// Base is the image this one was built on, when its metadata says;
 	// a caller that knows better (a configured base) may set it.
 	Base *BaseImage `json:"base,omitempty"`

@@ -142,3 +142,10 @@ func WithTempDir(dir string) Option {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// WithFiles makes a scan record the files each package installed (path,
+// mode, rpm flags) and its install time in [Inventory.Files]. It is off by
+// default: a large rpmdb lists hundreds of thousands of files.
+func WithFiles() Option {
+	return func(s *LayerScanner) { s.files = true }
+}

@@ -23,6 +23,7 @@ type LayerScanner struct {
 	log     *slog.Logger
 	limits  limits
 	tempDir string
+	files   bool
 }
 
 var _ Scanner = (*LayerScanner)(nil)
@@ -154,7 +155,7 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err != nil {
 		return nil, &RPMDBError{Path: dbPath, Err: err}
 	}
-	pkgs, err := readPackages(ctx, dbFile, backend, s.limits)
+	pkgs, files, err := readRPMDB(ctx, dbFile, backend, s.limits, s.files)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
@@ -168,7 +169,7 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err != nil {
 		return nil, fmt.Errorf("rpmscan: layer %d digest: %w", dbLayer, err)
 	}
-	inv.Packages = pkgs
+	inv.Packages, inv.Files = pkgs, files
 	inv.RPMDB = &RPMDB{Path: dbPath, Backend: backend, LayerDigest: layerDigest.String()}
 	s.log.DebugContext(ctx, "rpmscan: scanned",
 		slog.String("image", inv.Image.Digest), slog.String("rpmdb", dbPath),

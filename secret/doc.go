@@ -19,5 +19,10 @@
 // accepts both carry [SignatureHeader] = "sha256=" + hex HMAC-SHA256 of
 // the body.
 //
+// A [Scrubber] knows configured secret values and their encoded forms
+// (URL escapes, base64, HTTP Basic and SASL PLAIN base64) and removes them
+// from text, errors and log records (Scrubber.Handler) before they are
+// logged, stored or mailed: a server may echo a credential back.
+//
 // The package imports nothing of openabs, so any package may use it.
 package secret

@@ -2,6 +2,7 @@ package secret_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -42,4 +43,13 @@ func ExampleSign() {
 	// Output:
 	// X-Openabs-Signature-256
 	// true false
+}
+
+func ExampleScrubber() {
+	s := secret.NewScrubber("catalog-key")
+	s.AddBasic("robot", "hunter2")
+	err := errors.New("401 from registry: Basic cm9ib3Q6aHVudGVyMg== rejected, key catalog-key")
+	fmt.Println(s.ScrubError(err))
+	// Output:
+	// 401 from registry: Basic [REDACTED] rejected, key [REDACTED]
 }

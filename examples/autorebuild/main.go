@@ -17,6 +17,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,7 +46,11 @@ func main() {
 	config := flag.String("config", "", "run for real from this YAML configuration file")
 	once := flag.Bool("once", false, "with -config: run one cycle and exit instead of polling")
 	dryRun := flag.Bool("dry-run", false, "with -config: plan and explain, build, push and mail nothing (implies -once)")
+	flag.StringVar(&retryImage, "retry", "", "with -config: run the failed rebuilds of this image (name or repository) again, whatever they wait for, then exit (implies -once)")
 	flag.Parse()
+	if retryImage != "" {
+		*once = true
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -263,16 +268,33 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
 		return cfg.Serve(ctx, o)
 	}
-	rep, err := o.RunCycle(ctx, abs.CycleOptions{})
+	var rep *abs.Report
+	if retryImage != "" {
+		id, err := o.Retry(ctx, retryImage)
+		if err != nil {
+			return err
+		}
+		rep, err = o.Wait(ctx, id)
+	} else {
+		rep, err = o.RunCycle(ctx, abs.CycleOptions{})
+	}
 	if err != nil {
 		return err
 	}
 	printReport(out, rep)
 	if jsonOut {
-		return json.NewEncoder(os.Stdout).Encode(rep.Summary())
+		if err := json.NewEncoder(os.Stdout).Encode(rep.Summary()); err != nil {
+			return err
+		}
+	}
+	if rep.Failed() {
+		return errStepFailed
 	}
 	return nil
 }
+
+// retryImage is the -retry flag.
+var retryImage string
 
 func printReport(out io.Writer, rep *abs.Report) {
 	fmt.Fprintln(out, "\nPlan (parents first):")
@@ -291,13 +313,38 @@ func printReport(out io.Writer, rep *abs.Report) {
 		case s.State != "":
 			state = string(s.State) + ": " + s.Detail
 		}
+		if s.Error != "" && s.State == "" {
+			state = "error: " + s.Error
+		}
 		fmt.Fprintf(out, "  %-28s %s -> %s  %s -> %s  %s\n", s.Name, s.BeforeGrade, s.AfterGrade, s.OldDigest, s.NewDigest, state)
-		if len(s.Advisories) > 0 {
+		switch {
+		case len(s.Advisories) == 0:
+		case s.Published:
 			fmt.Fprintf(out, "  %-28s fixed %s\n", "", strings.Join(s.Advisories, ", "))
+		default:
+			fmt.Fprintf(out, "  %-28s still open: %s\n", "", strings.Join(s.Advisories, ", "))
+		}
+		if s.Log != "" {
+			fmt.Fprintf(out, "  %-28s build log (last lines):\n%s\n", "", indentBy("    | ", s.Log))
+		}
+	}
+	for _, n := range rep.Notifications {
+		of := ""
+		if n.Cycle != "" {
+			of = " (of cycle " + n.Cycle + ")"
+		}
+		if n.Error != "" {
+			fmt.Fprintf(out, "\nNotification to %s%s not delivered (retried next cycle): %s\n", n.Owner, of, n.Error)
 		}
 	}
 }
 
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+// errStepFailed is returned by a -once run when a step of the cycle
+// failed, so that the exit status says so.
+var errStepFailed = errors.New("a step of the cycle failed (see the report above)")
+
+func indent(s string) string { return indentBy("  ", s) }
+
+func indentBy(prefix, s string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

@@ -3,7 +3,8 @@
 // grade.
 //
 //	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch|all]
-//	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE
+//	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF]
+//	    [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE
 //
 // IMAGE is a registry reference (registry.example.com/ns/repo:tag), an OCI
 // layout (oci:DIR, oci:DIR:TAG, oci:DIR@sha256:…) or a docker-archive
@@ -31,6 +32,13 @@
 // annotations or labels and its /root/buildinfo content manifests, or given
 // with -base REF[@sha256:…].
 //
+// With -certify, each image also goes through the certification checks
+// of Red Hat's container policy (-policy: container, root,
+// scratch-nonroot, scratch-root or konflux); the JSON output gets
+// "certification" (the results) and the table lists each check with its
+// status and reason. The repository and tag the checks read default to
+// IMAGE's for a registry reference; -repository and -tag set them.
+//
 // To try it without a registry, write the demo image (built from the
 // repository's fixture rpmdb) and scan it:
 //
@@ -57,6 +65,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/certify"
 	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/imageref"
@@ -71,6 +80,7 @@ type report struct {
 	Platform string `json:"platform,omitempty"`
 	*rpmscan.Inventory
 	*Grading
+	Certification *certify.Report `json:"certification,omitempty"`
 }
 
 // Grading is the part of the report that needs advisories.
@@ -108,9 +118,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	repoToCPE := fs.String("repo-to-cpe", advisory.DefaultRepoCPEURL, `repository-to-cpe.json file or URL, used with -advisories; "none" matches by RHEL major only`)
 	nowFlag := fs.String("now", "", "grade at this instant, RFC3339 (default: the current time)")
+	certifyFlag := fs.Bool("certify", false, "run the certification checks of Red Hat's container policy")
+	policy := fs.String("policy", string(certify.Container), "with -certify: container, root, scratch-nonroot, scratch-root or konflux")
+	repository := fs.String("repository", "", "with -certify: the repository the image is published to (default: IMAGE's)")
+	var tags []string
+	fs.Func("tag", "with -certify: a tag the image is published under (repeatable; default: IMAGE's)", func(s string) error {
+		tags = append(tags, s)
+		return nil
+	})
 	baseFlag := fs.String("base", "", "the image's base, REF[@sha256:…], when its annotations and labels do not name it (container-image advisories of the base are findings)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch|all] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] IMAGE\n       scan -demo FILE")
+		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch|all] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE\n       scan -demo FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -169,6 +187,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	var cert *certifier
+	if *certifyFlag {
+		p, err := certify.New(certify.Variant(*policy))
+		if err != nil {
+			fmt.Fprintln(stderr, "scan:", err)
+			return 2
+		}
+		cert = &certifier{policy: p, subject: certify.Subject{Repository: *repository, Tags: tags}}
+		arg := fs.Arg(0)
+		if ref, err := name.ParseReference(strings.TrimPrefix(arg, "docker://")); err == nil &&
+			!strings.HasPrefix(arg, "oci:") && !strings.HasPrefix(arg, "docker-archive:") {
+			if cert.subject.Repository == "" {
+				cert.subject.Repository = ref.Context().Name()
+			}
+			if t, ok := ref.(name.Tag); ok && len(cert.subject.Tags) == 0 {
+				cert.subject.Tags = []string{t.TagStr()}
+			}
+		}
+	}
 	var reports []report
 	for _, p := range platforms {
 		o := opts
@@ -180,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			o = append(slices.Clone(opts), imageref.WithPlatform(pl))
 		}
-		r, err := scan(ctx, fs.Arg(0), o, ix, *baseFlag, now)
+		r, err := scan(ctx, fs.Arg(0), o, ix, *baseFlag, now, cert)
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
 			return 1
@@ -215,8 +252,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// scan opens, scans and, with ix, matches and grades one image.
-func scan(ctx context.Context, ref string, opts []imageref.Option, ix *advisory.Index, base string, now time.Time) (report, error) {
+// certifier is the policy and subject of -certify.
+type certifier struct {
+	policy  *certify.Policy
+	subject certify.Subject
+}
+
+// scan opens, scans and, with ix, matches and grades one image; with
+// cert, it certifies it too.
+func scan(ctx context.Context, ref string, opts []imageref.Option, ix *advisory.Index, base string, now time.Time, cert *certifier) (report, error) {
 	img, err := imageref.Open(ctx, ref, opts...)
 	if err != nil {
 		return report{}, err
@@ -233,6 +277,16 @@ func scan(ctx context.Context, ref string, opts []imageref.Option, ix *advisory.
 		inv.Base = b
 	}
 	out := report{Inventory: inv}
+	if cert != nil {
+		s := cert.subject
+		s.Inventories = []*rpmscan.Inventory{inv}
+		if inv.Base != nil {
+			s.BaseName, s.BaseDigest = inv.Base.Name, inv.Base.Digest
+		}
+		if out.Certification, err = cert.policy.Certify(ctx, img, s); err != nil {
+			return report{}, err
+		}
+	}
 	if ix != nil {
 		out.Grading = grade(ix.Match(inv), now)
 		out.Unfixed = ix.Unfixed(inv)
@@ -267,6 +321,15 @@ func printTable(w io.Writer, r report) error {
 	fmt.Fprintln(tw, "NAME\tEPOCH\tVERSION\tRELEASE\tARCH\tMODULE")
 	for _, p := range r.Packages {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Name, p.Epoch, p.Version, p.Release, p.Arch, p.Module)
+	}
+	if c := r.Certification; c != nil {
+		for _, p := range c.Platforms {
+			fmt.Fprintf(tw, "\nCertification (%s policy, %s):\n\n", c.Policy, p.Platform)
+			fmt.Fprintln(tw, "CHECK\tSTATUS\tREASON")
+			for _, res := range p.Results {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", res.Check, res.Status, res.Reason)
+			}
+		}
 	}
 	if r.Grading == nil {
 		return tw.Flush()

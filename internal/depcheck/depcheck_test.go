@@ -27,12 +27,18 @@ var layers = map[string][]string{
 	"notify":      {"secret"},
 	"partnerapi":  {"secret"},
 	"publish":     {"partnerapi", "secret"},
+	"certify":     {"rpmscan", "partnerapi", "secret"},
 	"sbom":        {"rpmscan"},
 	"provenance":  {},
 	"sign":        {"secret"},
 	"imageref":    {},
 	"demo":        {},
+	"buildkit":    {"rebuild", "secret"},
 }
+
+// buildkitModule is BuildKit, linked only by the opt-in buildkit package:
+// it drags gRPC, containerd and OpenTelemetry along.
+const buildkitModule = "github.com/moby/buildkit"
 
 // composers may import the root package: the application packages built
 // on the orchestrator's exported API.
@@ -56,6 +62,9 @@ var signing = map[string][]string{
 	"sbom":       {"github.com/spdx/", "github.com/CycloneDX/", "github.com/package-url/"},
 	"provenance": {"github.com/in-toto/"},
 	"sign":       {"github.com/sigstore/", "github.com/secure-systems-lab/", "github.com/in-toto/"},
+	// BuildKit's client links its provenance attestation types (in-toto
+	// statements, DSSE envelopes); buildkit requests no attestations.
+	"buildkit": {"github.com/in-toto/", "github.com/secure-systems-lab/"},
 }
 
 var signingPrefixes = []string{
@@ -187,4 +196,23 @@ func TestOpenSQLiteWithoutDriver(t *testing.T) {
 	require.NotContains(t, sql.Drivers(), "sqlite")
 	_, err := abs.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "abs.db"))
 	require.ErrorIs(t, err, abs.ErrNoSQLiteDriver)
+}
+
+// TestBuildKitOptIn checks that only the buildkit package (and the
+// examples that choose it) links BuildKit: the orchestrator and every
+// other package stay free of it, so users opt in by importing the package.
+func TestBuildKitOptIn(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}`, module+"/...").Output()
+	require.NoError(t, err)
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == module+"/buildkit" || strings.HasPrefix(pkg, module+"/buildkit/") || strings.HasPrefix(pkg, module+"/examples/") {
+			continue
+		}
+		for _, dep := range deps(t, pkg) {
+			if dep == buildkitModule || strings.HasPrefix(dep, buildkitModule+"/") {
+				t.Errorf("%s imports %s; only %s/buildkit may link BuildKit", pkg, dep, module)
+				break
+			}
+		}
+	}
 }

@@ -70,6 +70,11 @@ type Server struct {
 	mode       TLSMode
 	pool       *x509.CertPool
 
+	tlsCfg *tls.Config
+	srvMu  sync.Mutex
+	srv    *smtp.Server
+	done   chan struct{}
+
 	mu       sync.Mutex
 	msgs     []Message
 	authFail int
@@ -98,6 +103,21 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.mode != NoTLS {
+		cfg, pool, err := selfSigned()
+		if err != nil {
+			t.Fatalf("smtptest: %v", err)
+		}
+		s.pool, s.tlsCfg = pool, cfg
+	}
+	if err := s.listen("127.0.0.1:0"); err != nil {
+		t.Fatalf("smtptest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) listen(addr string) error {
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = "localhost"
 	srv.ReadTimeout = 10 * time.Second
@@ -105,21 +125,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 	srv.MaxMessageBytes = 10 << 20
 	srv.MaxRecipients = 100
 	srv.AllowInsecureAuth = s.mode == NoTLS
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv.TLSConfig = s.tlsCfg
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatalf("smtptest: %v", err)
+		return err
 	}
-	if s.mode != NoTLS {
-		cfg, pool, err := selfSigned()
-		if err != nil {
-			t.Fatalf("smtptest: %v", err)
-		}
-		s.pool = pool
-		srv.TLSConfig = cfg
-		if s.mode == ImplicitTLS {
-			l = tls.NewListener(l, cfg)
-		}
+	if s.mode == ImplicitTLS {
+		l = tls.NewListener(l, s.tlsCfg)
 	}
 	s.Addr = l.Addr().String()
 	s.Port = l.Addr().(*net.TCPAddr).Port
@@ -128,11 +140,29 @@ func Start(t testing.TB, opts ...Option) *Server {
 		defer close(done)
 		_ = srv.Serve(l)
 	}()
-	t.Cleanup(func() {
+	s.srvMu.Lock()
+	s.srv, s.done = srv, done
+	s.srvMu.Unlock()
+	return nil
+}
+
+// Stop stops the server: nothing listens on its port until Restart.
+// Messages accepted so far stay readable.
+func (s *Server) Stop() {
+	s.srvMu.Lock()
+	srv, done := s.srv, s.done
+	s.srv, s.done = nil, nil
+	s.srvMu.Unlock()
+	if srv != nil {
 		_ = srv.Close()
 		<-done
-	})
-	return s
+	}
+}
+
+// Restart starts a stopped server again on the same port.
+func (s *Server) Restart() error {
+	s.Stop()
+	return s.listen(s.Addr)
 }
 
 // PortString returns the port as a string.

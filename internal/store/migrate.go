@@ -152,6 +152,16 @@ var Migrations = []Migration{
 			`ALTER TABLE abs_image ADD COLUMN scanner TEXT NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		Version: 3,
+		Name:    "rebuild attempts across cycles",
+		SQL: []string{
+			`ALTER TABLE abs_rebuild ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1`,
+			`ALTER TABLE abs_rebuild ADD COLUMN next_attempt BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE abs_rebuild ADD COLUMN wait TEXT NOT NULL DEFAULT ''`,
+			`CREATE INDEX abs_rebuild_image ON abs_rebuild (image, state)`,
+		},
+	},
 }
 
 // pgLockKey is the PostgreSQL advisory lock that serialises migrations

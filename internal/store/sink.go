@@ -146,3 +146,24 @@ func LockNotification(ctx context.Context, tx Tx, id string) error {
 	}
 	return err
 }
+
+// AdvisoryDoc returns the stored document of an advisory, and false when
+// none is stored.
+func AdvisoryDoc(ctx context.Context, q Querier, id string) (string, bool, error) {
+	return doc(ctx, q, `SELECT doc FROM abs_advisory WHERE id = $1`, id)
+}
+
+// VEXDoc returns the stored VEX document of a CVE, and false when none is
+// stored.
+func VEXDoc(ctx context.Context, q Querier, cve string) (string, bool, error) {
+	return doc(ctx, q, `SELECT doc FROM abs_vex WHERE cve = $1`, cve)
+}
+
+func doc(ctx context.Context, q Querier, query, id string) (string, bool, error) {
+	var d string
+	err := q.QueryRow(ctx, query, id).Scan(&d)
+	if err == ErrNotFound {
+		return "", false, nil
+	}
+	return d, err == nil, err
+}

@@ -547,7 +547,27 @@ type Rebuild struct {
 	AfterGrade  string
 	Created     time.Time
 	Updated     time.Time
+	// Attempt counts the runs of the rebuild: 1 when planned, one more
+	// each time a later cycle (or a manual retry) runs it again.
+	Attempt int
+	// NextAttempt is when a failed rebuild may run again (zero: at once).
+	NextAttempt time.Time
+	// Wait says what a failed rebuild waits for: WaitBackoff,
+	// WaitInputs or WaitManual.
+	Wait string
 }
+
+// What a failed rebuild waits for.
+const (
+	// WaitBackoff: another attempt at NextAttempt, while attempts last.
+	WaitBackoff = ""
+	// WaitInputs: the same inputs give the same refusal; only a change
+	// of what the rebuild's id covers (a new base, commit, configuration
+	// or credentials, so a new rebuild) or a manual retry helps.
+	WaitInputs = "inputs"
+	// WaitManual: a manual retry was asked for; the next cycle runs it.
+	WaitManual = "manual"
+)
 
 // AdvisoryKey is the canonical form of a set of advisory ids.
 func AdvisoryKey(ids []string) string {
@@ -565,8 +585,10 @@ func splitKey(k string) []string {
 
 // InsertRebuild records a planned rebuild. It reports false, and changes
 // nothing, when the same image digest was already planned for the same
-// key (by default its advisories): that is the guard that an advisory
-// never rebuilds an image twice.
+// key (by default its advisories; the orchestrator adds the fingerprint
+// of the rebuild's inputs): that is the guard that the same cause and
+// inputs never rebuild an image twice. A failed rebuild runs again
+// through ReviveRebuild, not a second row.
 func InsertRebuild(ctx context.Context, q Querier, r Rebuild) (bool, error) {
 	key := r.Key
 	if key == "" {
@@ -611,16 +633,52 @@ func UpdateRebuild(ctx context.Context, q Querier, id string, u RebuildUpdate, n
 }
 
 const rebuildCols = `id, cycle, image, old_digest, advisories, trigger_key, reason, method, parent, state, detail, new_digest,
-	before_grade, after_grade, created_at, updated_at`
+	before_grade, after_grade, created_at, updated_at, attempt, next_attempt, wait`
 
 func scanRebuild(row Row) (Rebuild, error) {
 	var r Rebuild
 	var key string
-	var c, u int64
+	var c, u, next, attempt int64
 	err := row.Scan(&r.ID, &r.Cycle, &r.Image, &r.OldDigest, &key, &r.Key, &r.Reason, &r.Method, &r.Parent, &r.State, &r.Detail,
-		&r.NewDigest, &r.BeforeGrade, &r.AfterGrade, &c, &u)
-	r.Advisories, r.Created, r.Updated = splitKey(key), fromNanos(c), fromNanos(u)
+		&r.NewDigest, &r.BeforeGrade, &r.AfterGrade, &c, &u, &attempt, &next, &r.Wait)
+	r.Advisories, r.Created, r.Updated, r.NextAttempt, r.Attempt = splitKey(key), fromNanos(c), fromNanos(u), fromNanos(next), int(attempt)
 	return r, err
+}
+
+// SetRetry records when a failed rebuild may run again and what it waits
+// for.
+func SetRetry(ctx context.Context, q Querier, id string, next time.Time, wait string) error {
+	_, err := q.Exec(ctx, `UPDATE abs_rebuild SET next_attempt = $2, wait = $3 WHERE id = $1`, id, nanos(next), wait)
+	return err
+}
+
+// ReviveRebuild plans a failed or skipped rebuild again as part of cycle:
+// its attempt count grows by one and its log records why.
+func ReviveRebuild(ctx context.Context, q Querier, id, cycle, detail string, now time.Time) error {
+	if _, err := q.Exec(ctx, `UPDATE abs_rebuild SET cycle = $2, state = $3, detail = $4, attempt = attempt + 1,
+		next_attempt = 0, wait = '', new_digest = '', after_grade = '', updated_at = $5 WHERE id = $1`,
+		id, cycle, StatePlanned, detail, nanos(now)); err != nil {
+		return err
+	}
+	return appendLog(ctx, q, id, StatePlanned, detail, now)
+}
+
+// RequestRetry marks the failed rebuilds of an image to run again in the
+// next cycle, whatever they wait for, and reports how many it marked.
+func RequestRetry(ctx context.Context, q Querier, image string) (int64, error) {
+	return q.Exec(ctx, `UPDATE abs_rebuild SET wait = $2, next_attempt = 0 WHERE image = $1 AND state = $3`,
+		image, WaitManual, StateFailed)
+}
+
+// ActiveRebuild returns a rebuild of the image that is not final, and
+// false when there is none.
+func ActiveRebuild(ctx context.Context, q Querier, image string) (Rebuild, bool, error) {
+	r, err := scanRebuild(q.QueryRow(ctx, `SELECT `+rebuildCols+` FROM abs_rebuild WHERE image = $1 AND state NOT IN ($2, $3, $4)
+		ORDER BY created_at LIMIT 1`, image, StatePublished, StateFailed, StateSkipped))
+	if err == ErrNotFound {
+		return Rebuild{}, false, nil
+	}
+	return r, err == nil, err
 }
 
 // GetRebuild returns a rebuild by id, or ErrNotFound.
@@ -787,4 +845,44 @@ func GetPush(ctx context.Context, q Querier, rebuild string) (Push, error) {
 	err := q.QueryRow(ctx, `SELECT image, digest, tags, at FROM abs_push WHERE rebuild = $1`, rebuild).Scan(&p.Image, &p.Digest, &tags, &at)
 	p.Tags, p.At = splitKey(tags), fromNanos(at)
 	return p, err
+}
+
+// UpdateNotification sets a notification's state and summary, for
+// example failed with why it could not be delivered, or pending again
+// with the cycle that retries it.
+func UpdateNotification(ctx context.Context, q Querier, id, state, summary string) error {
+	_, err := q.Exec(ctx, `UPDATE abs_notification SET state = $2, summary = $3 WHERE id = $1`, id, state, summary)
+	return err
+}
+
+// NotificationsIn returns the notifications of every cycle in one of
+// the states (never sent ones, with NotePending, NoteSending and
+// NoteFailed), oldest cycle first.
+func NotificationsIn(ctx context.Context, q Querier, states ...string) ([]Notification, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	var args []any
+	var marks []string
+	for i, s := range states {
+		args = append(args, s)
+		marks = append(marks, fmt.Sprintf("$%d", i+1))
+	}
+	rows, err := q.Query(ctx, `SELECT id, cycle, owner, kind, state, summary, sent_at FROM abs_notification
+		WHERE state IN (`+strings.Join(marks, ", ")+`) ORDER BY cycle, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Cycle, &n.Owner, &n.Kind, &n.State, &n.Summary, &at); err != nil {
+			return nil, err
+		}
+		n.SentAt = fromNanos(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }

@@ -215,6 +215,23 @@ func TestStore(t *testing.T) {
 				got, err := store.GetNotification(ctx, db, n.ID)
 				require.NoError(t, err)
 				assert.Equal(t, store.NoteSent, got.State)
+
+				// An undelivered one is found in its state, across cycles.
+				u := store.Notification{ID: "c2/bob", Cycle: "c2", Owner: "bob@example.com", Kind: "cycle"}
+				_, err = store.InsertNotification(ctx, db, u)
+				require.NoError(t, err)
+				require.NoError(t, store.UpdateNotification(ctx, db, u.ID, store.NoteFailed, `{"error":"down"}`))
+				failed, err := store.NotificationsIn(ctx, db, store.NoteFailed)
+				require.NoError(t, err)
+				require.Len(t, failed, 1)
+				assert.Equal(t, "c2/bob", failed[0].ID)
+				assert.JSONEq(t, `{"error":"down"}`, failed[0].Summary)
+				open, err := store.NotificationsIn(ctx, db, store.NoteFailed, store.NoteSent)
+				require.NoError(t, err)
+				assert.Len(t, open, 2)
+				none, err := store.NotificationsIn(ctx, db)
+				require.NoError(t, err)
+				assert.Empty(t, none)
 			})
 		})
 	}

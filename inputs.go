@@ -1,0 +1,100 @@
+package abs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/openabs/abs/rebuild"
+)
+
+// inputs fingerprints everything besides the image digest and the cause
+// that can change a rebuild's outcome: the base the image is built on
+// now, the image's configuration (tags, build arguments, declared base),
+// its source (URL, revision, context, build file, host verification
+// including the known_hosts file's content) and the credentials a build
+// uses (git token and keys, the builder's registry credentials). It is
+// part of the rebuild's id, so a change plans a new rebuild at once; a
+// source branch that moves on is picked up by the retries of a failed
+// rebuild (WithRetryLimit), which fetch it anew.
+//
+// Credentials enter only through a separate SHA-256 (their
+// "generation"), folded into a truncated digest: neither the secret nor
+// a hash of it alone is stored.
+func (o *Orchestrator) inputs(s *imageState) string {
+	h := sha256.New()
+	field := func(k, v string) {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(strconv.Itoa(len(v))))
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
+	img := s.img
+	field("base", s.baseName)
+	field("base-digest", s.baseDigest)
+	field("base-now", s.baseNow)
+	field("repository", img.Repository)
+	field("tag", img.Tag)
+	for _, t := range img.Tags {
+		field("tags", t)
+	}
+	field("declared-base", img.Base)
+	keys := make([]string, 0, len(img.BuildArgs))
+	for k := range img.BuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		field("arg:"+k, img.BuildArgs[k])
+	}
+	field("builder", strconv.FormatBool(o.builder != nil))
+	field("rebaser", strconv.FormatBool(o.rebaser != nil))
+	cred := sha256.New()
+	if src := img.Source; src != nil {
+		field("url", src.URL)
+		field("branch", src.Branch)
+		field("tag", src.Tag)
+		field("commit", src.Commit)
+		field("context", src.ContextDir)
+		field("containerfile", src.Containerfile)
+		field("user", src.Auth.Username)
+		field("insecure-host-key", strconv.FormatBool(src.Auth.InsecureIgnoreHostKey))
+		field("known-hosts", string(src.Auth.KnownHosts))
+		if f := src.Auth.KnownHostsFile; f != "" {
+			b, _ := os.ReadFile(f) // a missing file is an input too
+			field("known-hosts-file", f+"\x00"+string(b))
+		}
+		field("ca", string(src.Auth.CABundle))
+		credField(cred, "token", src.Auth.Token.Reveal())
+		credField(cred, "ssh-key", src.Auth.SSHKey.Reveal())
+		credField(cred, "passphrase", src.Auth.SSHKeyPassphrase.Reveal())
+	}
+	if b, ok := o.builder.(*rebuild.Buildah); ok {
+		hosts := make([]string, 0, len(b.Credentials))
+		for host := range b.Credentials {
+			hosts = append(hosts, host)
+		}
+		sort.Strings(hosts)
+		for _, host := range hosts {
+			c := b.Credentials[host]
+			credField(cred, "registry:"+host, c.Username+"\x00"+c.Password.Reveal())
+		}
+		for _, host := range b.InsecureHosts {
+			field("insecure-registry", host)
+		}
+	}
+	field("credentials", string(cred.Sum(nil)))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+func credField(h hash.Hash, k, v string) {
+	h.Write([]byte(k))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.Itoa(len(v))))
+	h.Write([]byte{0})
+	h.Write([]byte(v))
+}

@@ -1,0 +1,145 @@
+package abs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openabs/abs/internal/store"
+)
+
+// Defaults of the retries of failed rebuilds across cycles.
+const (
+	// DefaultRetryLimit is how many times a rebuild runs, the first run
+	// included, before it waits for its inputs to change or a manual
+	// retry (Orchestrator.Retry).
+	DefaultRetryLimit = 5
+	// DefaultRetryBackoff is the wait before the second run; it doubles
+	// with each further run, up to DefaultRetryBackoffMax.
+	DefaultRetryBackoff    = 10 * time.Minute
+	DefaultRetryBackoffMax = 6 * time.Hour
+)
+
+// ErrUnknownImage is returned for an image name the orchestrator does not
+// manage.
+var ErrUnknownImage = errors.New("abs: unknown image")
+
+// Retry asks for the failed rebuilds of an image (by name or repository)
+// to run again, whatever they wait for (backoff, attempts used up, a
+// refusal), and starts a cycle that runs them; it returns the cycle's id.
+// The cycle plans as any other: when the image's inputs changed since, the
+// new rebuild runs instead.
+func (o *Orchestrator) Retry(ctx context.Context, image string) (string, error) {
+	img := o.byName[image]
+	for i := range o.images {
+		if img == nil && o.images[i].Repository == image {
+			img = &o.images[i]
+		}
+	}
+	if img == nil {
+		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
+	}
+	var id string
+	err := o.db.InTx(ctx, func(tx store.Tx) error {
+		n, err := store.RequestRetry(ctx, tx, img.Name)
+		if err != nil {
+			return err
+		}
+		o.note("", "plan", img.Name, "retry requested", fmt.Sprintf("%s: retry requested (%d failed rebuilds)", img.Name, n),
+			"rebuilds", n)
+		id, err = o.startCycle(ctx, tx, CycleOptions{Cause: "retry"})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("abs: retry %s: %w", img.Name, err)
+	}
+	return id, nil
+}
+
+// retryWait returns the wait before run attempt+1 of a rebuild: the
+// backoff base doubled attempt-1 times, at most its max.
+func (o *Orchestrator) retryWait(attempt int) time.Duration {
+	d := o.rbBackoff.base
+	for i := 1; i < attempt && d < o.rbBackoff.max; i++ {
+		d *= 2
+	}
+	return min(d, o.rbBackoff.max)
+}
+
+// afterFailure says what a rebuild that failed in stage waits for and
+// from when it may run again. A refusal of a rebase (the rebased image
+// does not fix, the base has not moved) repeats on the same inputs, so it
+// waits for them to change; anything else (a fetch, a build, a push, a
+// refused build from source whose branch may move on) runs again after a
+// backoff while attempts last.
+func (o *Orchestrator) afterFailure(r store.Rebuild, stage string) (wait string, next time.Time) {
+	if stage == "rebase" || (stage == "verify" && Method(r.Method) == MethodRebase) {
+		return store.WaitInputs, time.Time{}
+	}
+	return store.WaitBackoff, o.wall().Add(o.retryWait(r.Attempt))
+}
+
+// retryState says whether a rebuild planned before runs again in this
+// cycle and, when not, why it waits.
+type retryState struct {
+	due     bool
+	waiting string
+	next    *time.Time
+	left    int
+}
+
+func (o *Orchestrator) retryState(r store.Rebuild, now time.Time) retryState {
+	left := max(o.retryLimit-r.Attempt, 0)
+	rs := retryState{left: left}
+	const change = "waiting for the base, the source commit, the configuration or the credentials to change, or a manual retry"
+	switch st := RebuildState(r.State); {
+	case st == RebuildPublished:
+		rs.waiting = "published"
+	case st == RebuildSkipped:
+		rs.waiting = "skipped (" + r.Detail + ")"
+	case !st.Final():
+		rs.waiting = fmt.Sprintf("in progress (%s, attempt %d)", st, r.Attempt)
+	case r.Wait == store.WaitManual:
+		rs.due = true
+	case r.Wait == store.WaitInputs:
+		rs.waiting = "refused (" + r.Detail + "); " + change
+	case left == 0:
+		rs.waiting = fmt.Sprintf("failed %d of %d attempts (%s); %s", r.Attempt, o.retryLimit, r.Detail, change)
+	case now.Before(r.NextAttempt):
+		t := r.NextAttempt
+		rs.next = &t
+		rs.waiting = fmt.Sprintf("failed (%s); next attempt at %s, %d attempts left", r.Detail, t.UTC().Format(time.RFC3339), left)
+	default:
+		rs.due = true
+	}
+	return rs
+}
+
+// retryOf returns what a stored rebuild waits for, for reports.
+func (o *Orchestrator) retryOf(r store.Rebuild) (waiting string, next *time.Time, left int) {
+	if RebuildState(r.State) != RebuildFailed {
+		return "", nil, max(o.retryLimit-r.Attempt, 0)
+	}
+	rs := o.retryState(r, o.wall())
+	if rs.due {
+		return "runs again in the next cycle", nil, rs.left
+	}
+	return rs.waiting, rs.next, rs.left
+}
+
+// retryRec is the stored form of a plan step's retry fields.
+type retryRec struct {
+	Attempt      int        `json:"attempt,omitempty"`
+	AttemptsLeft int        `json:"left,omitempty"`
+	NextAttempt  *time.Time `json:"next,omitempty"`
+	Waiting      string     `json:"waiting,omitempty"`
+}
+
+func retryRecOf(s PlanStep) retryRec {
+	return retryRec{Attempt: s.Attempt, AttemptsLeft: s.AttemptsLeft, NextAttempt: s.NextAttempt, Waiting: s.Waiting}
+}
+
+func (f retryRec) fill(s *PlanStep) {
+	s.Attempt, s.AttemptsLeft, s.NextAttempt, s.Waiting = f.Attempt, f.AttemptsLeft, f.NextAttempt, f.Waiting
+}
