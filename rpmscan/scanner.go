@@ -54,33 +54,18 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The image digest and the manifest the config is checked against may
-	// cost a pass over every compressed layer (a docker archive has no
-	// manifest to read them from), so they are computed beside the walk.
-	// Nothing is reported before they are checked, and their errors come
-	// before the walk's.
-	idc := make(chan imageID, 1)
-	go func() { idc <- identify(img) }()
-	var id imageID
-	joined := false
-	join := func(err error) error {
-		if !joined {
-			select {
-			case id = <-idc:
-				joined = true
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return cmp.Or(id.err, err)
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("rpmscan: image digest: %w", err)
 	}
 	inv = &Inventory{
+		Image:       ImageInfo{Digest: digest.String()},
 		ContentSets: []string{},
 		Packages:    []Package{},
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, join(fmt.Errorf("rpmscan: image config: %w", err))
+		return nil, fmt.Errorf("rpmscan: image config: %w", err)
 	}
 	for k, v := range cf.Config.Labels {
 		if labelMatters(k) {
@@ -90,39 +75,35 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 			inv.Image.Labels[k] = v
 		}
 	}
+	inv.Base = baseOf(img, cf.Config.Labels)
+	if err := verifyConfig(img); err != nil {
+		return nil, err
+	}
 	layers, err := img.Layers()
 	if err != nil {
-		return nil, join(fmt.Errorf("rpmscan: image layers: %w", err))
+		return nil, fmt.Errorf("rpmscan: image layers: %w", err)
 	}
 	if len(layers) > s.limits.layers {
-		return nil, join(fmt.Errorf("%w: %d layers > %d", ErrTooManyLayers, len(layers), s.limits.layers))
+		return nil, fmt.Errorf("%w: %d layers > %d", ErrTooManyLayers, len(layers), s.limits.layers)
 	}
 
 	tmp, err := os.MkdirTemp(s.tempDir, "rpmscan-")
 	if err != nil {
-		return nil, join(tempErr("temp dir", err))
+		return nil, tempErr("temp dir", err)
 	}
 	defer os.RemoveAll(tmp)
 
 	w := newWalker(tmp, s.limits)
 	for i := len(layers) - 1; i >= 0; i-- {
 		if err := w.layer(ctx, i, layers[i]); err != nil {
-			if cerr := ctx.Err(); cerr != nil {
-				return nil, cerr
-			}
-			return nil, join(err)
+			return nil, err
 		}
 		if i > 0 && w.settled() {
 			s.log.DebugContext(ctx, "rpmscan: lower layers cannot change the result; stopping",
-				slog.Int("layer", i), slog.Int("skipped", i))
+				slog.String("image", inv.Image.Digest), slog.Int("layer", i), slog.Int("skipped", i))
 			break
 		}
 	}
-	if err := join(nil); err != nil {
-		return nil, err
-	}
-	inv.Image.Digest = id.digest.String()
-	inv.Base = baseOf(img, cf.Config.Labels)
 
 	inv.OS = osFrom(w.osRelease(), w.file(pathRedHatRelease))
 	var sets [][]string
@@ -175,30 +156,6 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 		slog.String("image", inv.Image.Digest), slog.String("rpmdb", dbPath),
 		slog.String("backend", backend), slog.Int("layer", dbLayer), slog.Int("packages", len(pkgs)))
 	return inv, nil
-}
-
-// imageID is what identify finds.
-type imageID struct {
-	digest v1.Hash
-	err    error
-}
-
-// identify computes the image digest and checks the config against the
-// digest the manifest gives it.
-func identify(img v1.Image) (id imageID) {
-	defer func() {
-		if r := recover(); r != nil {
-			id = imageID{err: fmt.Errorf("rpmscan: unexpected panic: %v", r)}
-		}
-	}()
-	d, err := img.Digest()
-	if err != nil {
-		return imageID{err: fmt.Errorf("rpmscan: image digest: %w", err)}
-	}
-	if err := verifyConfig(img); err != nil {
-		return imageID{err: err}
-	}
-	return imageID{digest: d}
 }
 
 // Annotation (and label) keys naming an image's base, from the OCI image
