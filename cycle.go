@@ -187,6 +187,10 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 		return err
 	}
 	for _, st := range steps {
+		if st.holdBase {
+			o.note(c.ID, "plan", st.Image, "waiting for fixed base", st.Image+": "+st.Waiting, "advisories", st.Advisories)
+			continue
+		}
 		o.note(c.ID, "plan", st.Image, "rebuild planned",
 			fmt.Sprintf("%s: %s (%s, grade %s)", st.Image, st.Why, st.Method, st.BeforeGrade),
 			"reason", st.Reason, "method", st.Method, "grade", st.BeforeGrade, "advisories", st.Advisories)
@@ -256,6 +260,9 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 func (o *Orchestrator) annotateRetries(ctx context.Context, steps []PlanStep) error {
 	for i := range steps {
 		st := &steps[i]
+		if st.holdBase {
+			continue
+		}
 		prev, err := store.GetRebuild(ctx, o.db, st.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			st.Attempt, st.AttemptsLeft = 1, max(o.retryLimit-1, 0)
@@ -284,6 +291,9 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 		revived := map[string]bool{}
 		for i := range rep.Plan {
 			st := &rep.Plan[i]
+			if st.holdBase {
+				continue
+			}
 			s := stateOf(states, st.Image)
 			r := store.Rebuild{ID: st.ID, Cycle: c.ID, Image: st.Image, OldDigest: s.digest, Advisories: st.Advisories, Key: st.Key,
 				Reason: string(st.Reason), Method: string(st.Method), Parent: st.ParentID, State: string(RebuildPlanned), Detail: st.Why,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
 )
 
@@ -133,14 +134,14 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 			layerSet[l] = true
 		}
 	}
-	if len(layerSet) == 0 {
+	if len(layerSet) == 0 && len(advs[0].Images) == 0 {
 		return nil, nil
 	}
 	m, err := o.matcher(advs, nil)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	out := o.affectedByBase(c, m, advisoryID)
 	for layer := range layerSet {
 		// Only the packages the advisory names can match it.
 		var pk []rpmscan.Package
@@ -160,13 +161,52 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 				hit = len(m.Match(&inv)) > 0
 				verdict[key] = hit
 			}
-			if hit {
+			if hit && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// affectedByBase returns the managed images built on a Red Hat image the
+// advisory fixes (advisory.Index.ImageRepositories) and whose base has not
+// applied it: the matcher reports a base-image finding for it.
+func (o *Orchestrator) affectedByBase(c *fleetCache, m Matcher, id string) []string {
+	ix, ok := m.(interface{ ImageRepositories(id string) []string })
+	if !ok {
+		return nil
+	}
+	repos := ix.ImageRepositories(id)
+	if len(repos) == 0 {
+		return nil
+	}
+	var out []string
+	for _, n := range sortedKeys(c.managed) {
+		rec, ok := c.recs[c.managed[n]]
+		if !ok || rec.Inventory.Base == nil || !slices.Contains(repos, redHatRepository(rec.Inventory.Base.Name)) {
+			continue
+		}
+		inv := rec.Inventory
+		inv.Packages = nil // the base alone decides
+		if slices.ContainsFunc(m.Match(&inv), func(f advisory.Finding) bool {
+			return f.Advisory == id && f.Match == advisory.MatchBaseImage
+		}) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// redHatRepository is an image reference's repository as
+// ImageRepositories names it: without tag or digest, on registry.redhat.io.
+func redHatRepository(ref string) string {
+	repo := strings.ToLower(rebuild.Repository(strings.TrimSpace(ref)))
+	if p, ok := strings.CutPrefix(repo, "registry.access.redhat.com/"); ok {
+		return "registry.redhat.io/" + p
+	}
+	return repo
 }
 
 func groupKey(layer string, inv *rpmscan.Inventory) string {

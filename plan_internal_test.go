@@ -86,6 +86,72 @@ func TestDecide(t *testing.T) {
 	assert.Equal(t, healthindex.GradeC, one[0].BeforeGrade)
 }
 
+// TestDecideBase: base-image findings drive a rebase onto the fixed base,
+// or wait for it when the base tag still points at an affected digest;
+// RPM findings beside them are rebuilt either way.
+func TestDecideBase(t *testing.T) {
+	const repo = "registry.redhat.io/openshift4/ose-cli"
+	baseF := advisory.Finding{Advisory: "RHSA-2099:10", Severity: advisory.SeverityCritical, Match: advisory.MatchBaseImage,
+		Package: repo, Installed: "sha256:old", Fixed: "sha256:fixed", ImageCPE: "cpe:/a:redhat:openshift:4.16"}
+	rpmF := advisory.Finding{Advisory: "RHSA-2099:11", Severity: advisory.SeverityImportant, Package: "openssl", Match: advisory.MatchContentSet}
+	st := func(now string, rpmdbInBase bool, fs ...advisory.Finding) *imageState {
+		return &imageState{img: &Image{Name: "app", Repository: "reg.example/app", Tag: "1", AutoRebuild: true},
+			digest: "sha256:app", baseName: repo + ":v4.16", baseDigest: "sha256:old", baseNow: now, rpmdbInBase: rpmdbInBase, findings: fs}
+	}
+	for _, tc := range []struct {
+		name      string
+		s         *imageState
+		canRebase bool
+		method    Method
+		advs      []string
+		waiting   bool
+		why       string
+	}{
+		{"fixed digest available: rebase", st("sha256:fixed", false, baseF), true, MethodRebase, []string{"RHSA-2099:10"}, false,
+			"base image " + repo + " has RHSA-2099:10; fixed in sha256:fixed"},
+		{"newer base, not affected: rebase", st("sha256:newer", false, baseF), true, MethodRebase, []string{"RHSA-2099:10"}, false, "has RHSA-2099:10"},
+		{"no rebaser: build on the fixed base", st("sha256:fixed", false, baseF), false, MethodBuild, []string{"RHSA-2099:10"}, false, "has RHSA-2099:10"},
+		{"base tag unchanged: wait", st("sha256:old", false, baseF), true, MethodRebase, []string{"RHSA-2099:10"}, true, "has RHSA-2099:10"},
+		{"base unresolved: wait", st("", false, baseF), true, MethodRebase, []string{"RHSA-2099:10"}, true, "has RHSA-2099:10"},
+		{"mixed, fixed base, packages in the image: build", st("sha256:fixed", false, baseF, rpmF), true, MethodBuild,
+			[]string{"RHSA-2099:10", "RHSA-2099:11"}, false, "base image " + repo + " has RHSA-2099:10"},
+		{"mixed, fixed base, packages in the base: rebase", st("sha256:fixed", true, baseF, rpmF), true, MethodRebase,
+			[]string{"RHSA-2099:10", "RHSA-2099:11"}, false, "has RHSA-2099:10"},
+		{"mixed, no fixed base: the RPM advisory is rebuilt, the base one waits", st("sha256:old", false, baseF, rpmF), true, MethodBuild,
+			[]string{"RHSA-2099:11"}, false, "waiting for the fixed base"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			steps, err := decide([]*imageState{tc.s}, DefaultRebuildPolicy, tc.canRebase)
+			require.NoError(t, err)
+			require.Len(t, steps, 1)
+			s := steps[0]
+			assert.Equal(t, ReasonAffected, s.Reason)
+			assert.Equal(t, tc.method, s.Method)
+			assert.Equal(t, tc.advs, s.Advisories)
+			assert.Contains(t, s.Why+" "+s.Waiting, tc.why)
+			assert.Equal(t, tc.waiting, s.holdBase, "held for the fixed base")
+			if tc.waiting {
+				assert.True(t, s.Duplicate)
+				assert.Contains(t, s.Waiting, "waiting for the fixed base")
+			}
+		})
+	}
+	// Never across OpenShift minors: a 4.17 base tag does not fix a 4.16 finding.
+	s := st("sha256:newer", false, baseF)
+	s.baseName = repo + ":v4.17"
+	steps, err := decide([]*imageState{s}, DefaultRebuildPolicy, true)
+	require.NoError(t, err)
+	require.Len(t, steps, 1)
+	assert.True(t, steps[0].holdBase, "waits rather than crossing minors")
+	// A waiting parent does not pull its children into a rebuild.
+	child := &imageState{img: &Image{Name: "child", Repository: "reg.example/child", Tag: "1", AutoRebuild: true},
+		digest: "sha256:c", baseName: "reg.example/app:1"}
+	steps, err = decide([]*imageState{st("sha256:old", false, baseF), child}, DefaultRebuildPolicy, true)
+	require.NoError(t, err)
+	require.Len(t, steps, 1)
+	assert.Equal(t, "app", steps[0].Image)
+}
+
 // TestLayerCacheNoLockAcrossFetch: a slow base does not hold up the
 // lookup of another base, and one base is fetched once however many
 // images ask.

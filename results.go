@@ -147,6 +147,10 @@ type PlanStep struct {
 	// or that it waits for its base, source, configuration or
 	// credentials to change (or a manual retry, Orchestrator.Retry).
 	Waiting string `json:"waiting,omitempty"`
+
+	// holdBase marks an image whose base-image advisories wait for a
+	// fixed base: nothing is recorded or run for it.
+	holdBase bool
 }
 
 // Warning says an image's grade will drop soon.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 
@@ -23,7 +22,7 @@ import (
 func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error) {
 	var changed []string
 	for _, src := range o.sources {
-		srcName := hideUserinfo(src.Name()) // a feed URL may carry credentials
+		srcName := secret.HideUserinfo(src.Name()) // a feed URL may carry credentials
 		stored, err := store.Cursor(ctx, o.db, srcName)
 		if err != nil {
 			return nil, err
@@ -68,19 +67,10 @@ func (o *Orchestrator) sync(ctx context.Context, cycle string) ([]string, error)
 	return slices.Compact(changed), nil
 }
 
-var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
-
-// hideUserinfo replaces the user information of every URL in s (a source
-// name, an error message) with a placeholder: feed URLs may carry
-// credentials, which must reach neither logs, errors nor the state.
-func hideUserinfo(s string) string {
-	return userinfoRE.ReplaceAllString(s, "://"+secret.Placeholder+"@")
-}
-
 // scrubUserinfo returns err, or an error with its message when that
 // quotes URL credentials.
 func scrubUserinfo(err error) error {
-	if msg := hideUserinfo(err.Error()); msg != err.Error() {
+	if msg := secret.HideUserinfo(err.Error()); msg != err.Error() {
 		return errors.New(msg)
 	}
 	return err

@@ -98,40 +98,44 @@ type csafDoc struct {
 		} `json:"tracking"`
 	} `json:"document"`
 	ProductTree struct {
-		Branches         []csafBranch  `json:"branches"`
-		FullProductNames []csafProduct `json:"full_product_names"`
-		Relationships    []struct {
-			Category         string      `json:"category"`
-			FullProductName  csafProduct `json:"full_product_name"`
-			ProductReference string      `json:"product_reference"`
-			RelatesTo        string      `json:"relates_to_product_reference"`
-		} `json:"relationships"`
+		Branches         branchList   `json:"branches"`
+		FullProductNames productList  `json:"full_product_names"`
+		Relationships    relationList `json:"relationships"`
 	} `json:"product_tree"`
-	Vulnerabilities []struct {
-		CVE           string              `json:"cve"`
-		ProductStatus map[string][]string `json:"product_status"`
-		Remediations  []struct {
-			Category   string   `json:"category"`
-			URL        string   `json:"url"`
-			ProductIDs []string `json:"product_ids"`
-		} `json:"remediations"`
-		Threats []struct {
-			Category   string   `json:"category"`
-			Details    string   `json:"details"`
-			ProductIDs []string `json:"product_ids"`
-		} `json:"threats"`
-	} `json:"vulnerabilities"`
+	Vulnerabilities vulnList `json:"vulnerabilities"`
 }
 
+type csafRelationship struct {
+	FullProductName  csafProduct `json:"full_product_name"`
+	ProductReference string      `json:"product_reference"`
+	RelatesTo        string      `json:"relates_to_product_reference"`
+}
+
+type csafVuln struct {
+	CVE           string              `json:"cve"`
+	ProductStatus map[string][]string `json:"product_status"`
+	Remediations  []struct {
+		Category   string   `json:"category"`
+		URL        string   `json:"url"`
+		ProductIDs []string `json:"product_ids"`
+	} `json:"remediations"`
+	Threats []csafThreat `json:"threats"`
+}
+
+type csafThreat struct {
+	Category   string   `json:"category"`
+	Details    string   `json:"details"`
+	ProductIDs []string `json:"product_ids"`
+}
+
+// Only the fields read are decoded: a large product tree takes no memory
+// for names and categories.
 type csafBranch struct {
-	Category string       `json:"category"`
-	Name     string       `json:"name"`
 	Product  *csafProduct `json:"product"`
-	Branches []csafBranch `json:"branches"`
+	Branches branchList   `json:"branches"`
 }
 
 type csafProduct struct {
-	Name      string `json:"name"`
 	ProductID string `json:"product_id"`
 	Helper    *struct {
 		CPE  string `json:"cpe"`
@@ -141,8 +145,8 @@ type csafProduct struct {
 
 // Parse reads one advisory document in any format this package knows: a
 // CSAF v2 advisory or VEX document, or an OSV record. Errors match
-// ErrMalformed.
-func Parse(data []byte) (Document, error) {
+// ErrMalformed; the options that apply are WithMaxProducts (CSAF).
+func Parse(data []byte, opts ...Option) (Document, error) {
 	var probe struct {
 		Document json.RawMessage `json:"document"`
 		ID       string          `json:"id"`
@@ -158,7 +162,7 @@ func Parse(data []byte) (Document, error) {
 		}
 		return Document{Advisory: a}, nil
 	}
-	return ParseCSAF(data)
+	return ParseCSAF(data, opts...)
 }
 
 // ParseCSAF reads a Red Hat CSAF v2 document. Documents of category
@@ -173,8 +177,21 @@ func Parse(data []byte) (Document, error) {
 // of components without a purl are read as NEVRAs, including the modular
 // forms "…x86_64::ruby:3.1" and "…x86_64.rpm-ruby:2.7". Only RPM components
 // are kept.
-func ParseCSAF(data []byte) (Document, error) {
+//
+// A document defining more products than WithMaxProducts allows, or whose
+// product-tree branches nest deeper than 32 levels, fails with a
+// *ParseError matching ErrTooManyProducts (and ErrTooLarge).
+func ParseCSAF(data []byte, opts ...Option) (Document, error) {
+	return parseCSAF(data, newConfig(opts).products())
+}
+
+func parseCSAF(data []byte, maxProducts int) (Document, error) {
 	var d csafDoc
+	c := newCounter(maxProducts)
+	d.ProductTree.Branches.c = c
+	d.ProductTree.FullProductNames.c = c
+	d.ProductTree.Relationships.c = c
+	d.Vulnerabilities.c = c
 	if err := json.Unmarshal(data, &d); err != nil {
 		return Document{}, &ParseError{Err: err}
 	}
@@ -207,7 +224,7 @@ func ParseCSAF(data []byte) (Document, error) {
 	isVEX := doc.Category == "csaf_vex" && strings.HasPrefix(strings.ToUpper(id), "CVE-")
 	if isVEX {
 		v := &VEX{CVE: id, Title: doc.Title, Severity: sev, Published: issued, Updated: updated}
-		for _, vul := range d.Vulnerabilities {
+		for _, vul := range d.Vulnerabilities.items {
 			impact := r.impacts(vul.Threats, vul.ProductStatus)
 			fixedBy := map[string]string{}
 			for _, rem := range vul.Remediations {
@@ -261,7 +278,7 @@ func ParseCSAF(data []byte) (Document, error) {
 		}
 	}
 	seen := map[string]int{}
-	for _, vul := range d.Vulnerabilities {
+	for _, vul := range d.Vulnerabilities.items {
 		if vul.CVE != "" && !slices.Contains(a.CVEs, vul.CVE) {
 			a.CVEs = append(a.CVEs, vul.CVE)
 		}
@@ -350,25 +367,22 @@ func (r *resolver) intern(s string) string {
 
 func newResolver(d *csafDoc) *resolver {
 	r := &resolver{helpers: map[string]csafProduct{}, rels: map[string]relation{}, strs: map[string]string{}}
-	var walk func([]csafBranch, int)
-	walk = func(bs []csafBranch, depth int) {
-		if depth > 64 {
-			return
-		}
+	var walk func([]csafBranch)
+	walk = func(bs []csafBranch) { // as deep as the decoder allows, maxBranchDepth
 		for _, b := range bs {
 			if b.Product != nil && b.Product.ProductID != "" {
 				r.helpers[b.Product.ProductID] = *b.Product
 			}
-			walk(b.Branches, depth+1)
+			walk(b.Branches.items)
 		}
 	}
-	walk(d.ProductTree.Branches, 0)
-	for _, p := range d.ProductTree.FullProductNames {
+	walk(d.ProductTree.Branches.items)
+	for _, p := range d.ProductTree.FullProductNames.items {
 		if p.ProductID != "" {
 			r.helpers[p.ProductID] = p
 		}
 	}
-	for _, rel := range d.ProductTree.Relationships {
+	for _, rel := range d.ProductTree.Relationships.items {
 		if id := rel.FullProductName.ProductID; id != "" {
 			r.rels[id] = relation{component: rel.ProductReference, product: r.intern(rel.RelatesTo)}
 		}
@@ -377,11 +391,7 @@ func newResolver(d *csafDoc) *resolver {
 }
 
 // impacts maps each product id of a vulnerability to its impact.
-func (r *resolver) impacts(threats []struct {
-	Category   string   `json:"category"`
-	Details    string   `json:"details"`
-	ProductIDs []string `json:"product_ids"`
-}, status map[string][]string) map[string]Severity {
+func (r *resolver) impacts(threats []csafThreat, status map[string][]string) map[string]Severity {
 	out := map[string]Severity{}
 	for _, t := range threats {
 		if t.Category != "impact" {

@@ -181,6 +181,13 @@ func FuzzParse(f *testing.F) {
 		if doc.Advisory != nil {
 			NewIndex([]Advisory{*doc.Advisory}) // must not panic either
 		}
+		// Under a tiny product limit, the limit errors are ParseErrors too.
+		if _, err := Parse(data, WithMaxProducts(2)); err != nil {
+			var pe *ParseError
+			if !errorsAs(err, &pe) {
+				t.Fatalf("error under a product limit is not a ParseError: %v", err)
+			}
+		}
 	})
 }
 

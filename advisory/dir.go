@@ -73,7 +73,7 @@ func (d *Dir) Fetch(ctx context.Context, cur Cursor) (*Batch, error) {
 		if err != nil {
 			return nil, err
 		}
-		doc, err := Parse(data)
+		doc, err := Parse(data, WithMaxProducts(d.cfg.products()))
 		if err != nil {
 			d.skip(ctx, b, f, err)
 			continue

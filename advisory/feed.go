@@ -376,7 +376,7 @@ func (c *CSAF) fetchDocs(ctx context.Context, b *Batch, paths []string) error {
 					cancel(err)
 					continue
 				}
-				doc, err := ParseCSAF(body)
+				doc, err := parseCSAF(body, c.cfg.products())
 				if err != nil {
 					results[i].err = err
 					continue
@@ -458,7 +458,7 @@ func (c *CSAF) archive(ctx context.Context, b *Batch) (time.Time, error) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				doc, err := ParseCSAF(j.data)
+				doc, err := parseCSAF(j.data, c.cfg.products())
 				inFlight.Release(weight(int64(len(j.data))))
 				results <- result{seq: j.seq, name: j.name, doc: doc, err: err}
 			}

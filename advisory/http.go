@@ -68,6 +68,9 @@ type config struct {
 	progress    func(Progress)
 	// Limits set in feed.go; zero means the default there.
 	maxInFlight  int64
+	maxProducts  int
+	maxMembers   int
+	maxArchive   int64
 	maxIndexRows int
 }
 

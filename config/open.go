@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -87,7 +86,7 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	// Advisories. A feed's first sync reads tens of thousands of
 	// documents: its progress goes to the progress hook.
 	for i, loc := range f.Advisories.Sources {
-		shown := hideUserinfo(loc)
+		shown := secret.HideUserinfo(loc)
 		var sopts []advisory.Option
 		sopts = append(sopts, advisory.WithLogger(logger))
 		if progress != nil {
@@ -101,14 +100,14 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		}
 		src, err := advisory.Open(loc, sopts...)
 		if err != nil {
-			return nil, nil, f.errorf(fmt.Sprintf("advisories.sources[%d]", i), "%s", hideUserinfo(err.Error()))
+			return nil, nil, f.errorf(fmt.Sprintf("advisories.sources[%d]", i), "%s", secret.HideUserinfo(err.Error()))
 		}
 		opts = append(opts, abs.WithSources(src))
 	}
 	if f.Advisories.RepositoryToCPE != "" {
 		m, err := advisory.LoadRepoCPE(ctx, f.Advisories.RepositoryToCPE, advisory.WithLogger(logger))
 		if err != nil {
-			return nil, nil, fmt.Errorf("config: advisories.repository_to_cpe: %s", hideUserinfo(err.Error()))
+			return nil, nil, fmt.Errorf("config: advisories.repository_to_cpe: %s", secret.HideUserinfo(err.Error()))
 		}
 		opts = append(opts, abs.WithIndexOptions(advisory.WithRepoCPE(m)))
 	}
@@ -423,11 +422,3 @@ func (p plainHTTPHosts) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // Do sends req through RoundTrip.
 func (p plainHTTPHosts) Do(req *http.Request) (*http.Response, error) { return p.RoundTrip(req) }
-
-var userinfoRE = regexp.MustCompile(`://[^/?#@\s]*@`)
-
-// hideUserinfo replaces the user information of every URL in s: feed URLs
-// may carry credentials.
-func hideUserinfo(s string) string {
-	return userinfoRE.ReplaceAllString(s, "://"+secret.Placeholder+"@")
-}

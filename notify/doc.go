@@ -16,10 +16,10 @@
 // Usage:
 //
 //	mail, err := notify.NewEmail(notify.EmailConfig{
-//		Host: "smtp.example.com", Username: "abs", Password: notify.NewSecret(pw),
+//		Host: "smtp.example.com", Username: "abs", Password: secret.New(pw),
 //		From: "openabs <abs@example.com>",
 //	})
-//	hook, err := notify.NewWebhook("https://hooks.example.com/abs", notify.NewSecret(key))
+//	hook, err := notify.NewWebhook("https://hooks.example.com/abs", secret.New(key))
 //	n := notify.Fanout{mail, hook, notify.NewLog(logger)}
 //	err = n.Notify(ctx, events)
 //

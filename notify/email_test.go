@@ -17,6 +17,7 @@ import (
 
 	"github.com/openabs/abs/internal/smtptest"
 	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/secret"
 )
 
 var now = time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
@@ -79,7 +80,7 @@ func emailConfig(srv *smtptest.Server, mode notify.TLSMode, auth notify.AuthMech
 	return notify.EmailConfig{
 		Host: srv.Host, Port: srv.Port, TLS: mode,
 		TLSConfig: &tls.Config{RootCAs: srv.RootCAs(), MinVersion: tls.VersionTLS12},
-		Auth:      auth, Username: user, Password: notify.NewSecret(pass),
+		Auth:      auth, Username: user, Password: secret.New(pass),
 		From:    "openabs <abs@example.com>",
 		Now:     func() time.Time { return now },
 		Timeout: 10 * time.Second,

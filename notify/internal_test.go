@@ -55,7 +55,7 @@ func BenchmarkEmailMessage(b *testing.B) {
 // BenchmarkSign signs a 50-event webhook body.
 func BenchmarkSign(b *testing.B) {
 	body := []byte(strings.Repeat(`{"kind":"rebuilt","image":"registry.example.com/team/app"},`, 50))
-	s := NewSecret("k")
+	s := secret.New("k")
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = secret.Sign(s, body)

@@ -10,11 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/secret"
 )
 
 func TestSecretNeverPrinted(t *testing.T) {
 	const pw = "hunter2-very-secret"
-	s := notify.NewSecret(pw)
+	s := secret.New(pw)
 	assert.Equal(t, pw, s.Reveal())
 	holder := struct {
 		Exported   notify.Secret

@@ -64,11 +64,6 @@ var _ Notifier = (*Webhook)(nil)
 // Option configures a Webhook.
 type Option func(*Webhook)
 
-// WebhookOption is the former name of Option.
-//
-// Deprecated: use Option.
-type WebhookOption = Option
-
 // WithHTTPClient sends requests with d (default: a plain *http.Client;
 // the per-attempt timeout comes from WithTimeout).
 func WithHTTPClient(d Doer) Option { return func(w *Webhook) { w.doer = d } }
@@ -94,11 +89,6 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
-
-// WithWebhookLogger is the former name of WithLogger.
-//
-// Deprecated: use WithLogger.
-func WithWebhookLogger(l *slog.Logger) Option { return WithLogger(l) }
 
 // WithClock sets the clock used for Payload.SentAt.
 func WithClock(now func() time.Time) Option { return func(w *Webhook) { w.now = now } }

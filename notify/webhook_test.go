@@ -64,8 +64,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func newReceiver(t *testing.T, secret string, fail ...int) (*receiver, *httptest.Server) {
-	rc := &receiver{t: t, secret: notify.NewSecret(secret), fail: fail}
+func newReceiver(t *testing.T, key string, fail ...int) (*receiver, *httptest.Server) {
+	rc := &receiver{t: t, secret: secret.New(key), fail: fail}
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
 	return rc, srv
@@ -75,7 +75,7 @@ var quickRetry = notify.WithRetry(4, time.Millisecond, 5*time.Millisecond)
 
 func TestWebhookSignedDelivery(t *testing.T) {
 	rc, srv := newReceiver(t, "hook-secret")
-	w, err := notify.NewWebhook(srv.URL+"/hooks/abs", notify.NewSecret("hook-secret"), quickRetry,
+	w, err := notify.NewWebhook(srv.URL+"/hooks/abs", secret.New("hook-secret"), quickRetry,
 		notify.WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	require.NoError(t, w.Notify(t.Context(), sampleEvents()))
@@ -92,7 +92,7 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	// A receiver with another secret rejects the request; that is not
 	// retried.
 	_, other := newReceiver(t, "other-secret")
-	w, err = notify.NewWebhook(other.URL, notify.NewSecret("hook-secret"), quickRetry)
+	w, err = notify.NewWebhook(other.URL, secret.New("hook-secret"), quickRetry)
 	require.NoError(t, err)
 	err = w.Notify(t.Context(), sampleEvents())
 	var herr *notify.HTTPError
@@ -117,7 +117,7 @@ func TestWebhookFlaky(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc, srv := newReceiver(t, "s", tt.fail...)
 			var logs bytes.Buffer
-			w, err := notify.NewWebhook(srv.URL, notify.NewSecret("s"), quickRetry,
+			w, err := notify.NewWebhook(srv.URL, secret.New("s"), quickRetry,
 				notify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			require.NoError(t, err)
 			err = w.Notify(t.Context(), sampleEvents())
@@ -140,7 +140,7 @@ func TestWebhookTimeout(t *testing.T) {
 	rc, srv := newReceiver(t, "s")
 	rc.block = make(chan struct{})
 	defer close(rc.block)
-	w, err := notify.NewWebhook(srv.URL, notify.NewSecret("s"), notify.WithTimeout(50*time.Millisecond),
+	w, err := notify.NewWebhook(srv.URL, secret.New("s"), notify.WithTimeout(50*time.Millisecond),
 		notify.WithRetry(2, time.Millisecond, time.Millisecond))
 	require.NoError(t, err)
 	err = w.Notify(t.Context(), sampleEvents())
@@ -164,7 +164,7 @@ func (c *countingDoer) Do(r *http.Request) (*http.Response, error) {
 
 // Failures that trying again cannot mend are not retried.
 func TestWebhookPermanentTransportErrors(t *testing.T) {
-	rc := &receiver{t: t, secret: notify.NewSecret("s")}
+	rc := &receiver{t: t, secret: secret.New("s")}
 	tlsSrv := httptest.NewUnstartedServer(rc)
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	tlsSrv.StartTLS()
@@ -177,7 +177,7 @@ func TestWebhookPermanentTransportErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doer := &countingDoer{d: &http.Client{}}
-			w, err := notify.NewWebhook(tc.url, notify.NewSecret("s"), quickRetry, notify.WithHTTPClient(doer))
+			w, err := notify.NewWebhook(tc.url, secret.New("s"), quickRetry, notify.WithHTTPClient(doer))
 			require.NoError(t, err)
 			err = w.Notify(t.Context(), sampleEvents())
 			require.Error(t, err)
@@ -185,7 +185,7 @@ func TestWebhookPermanentTransportErrors(t *testing.T) {
 		})
 	}
 	// The same server, trusted, receives the delivery.
-	w, err := notify.NewWebhook(tlsSrv.URL, notify.NewSecret("s"), quickRetry, notify.WithHTTPClient(tlsSrv.Client()))
+	w, err := notify.NewWebhook(tlsSrv.URL, secret.New("s"), quickRetry, notify.WithHTTPClient(tlsSrv.Client()))
 	require.NoError(t, err)
 	require.NoError(t, w.Notify(t.Context(), sampleEvents()))
 	assert.Len(t, rc.bodies, 1)
@@ -197,7 +197,7 @@ func TestWebhookHidesSecrets(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
 	var logs bytes.Buffer
-	w, err := notify.NewWebhook(srv.URL+"/services/"+token+"?k="+token, notify.NewSecret(key),
+	w, err := notify.NewWebhook(srv.URL+"/services/"+token+"?k="+token, secret.New(key),
 		notify.WithRetry(2, time.Millisecond, time.Millisecond), notify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	err = w.Notify(t.Context(), sampleEvents())
@@ -208,7 +208,7 @@ func TestWebhookHidesSecrets(t *testing.T) {
 	}
 	assert.Contains(t, err.Error(), srv.Listener.Addr().String())
 
-	_, err = notify.NewWebhook("ftp://x/"+token, notify.NewSecret(key))
+	_, err = notify.NewWebhook("ftp://x/"+token, secret.New(key))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), token)
 	_, err = notify.NewWebhook("https://x/", notify.Secret{})
@@ -217,25 +217,25 @@ func TestWebhookHidesSecrets(t *testing.T) {
 
 func TestSignVerify(t *testing.T) {
 	body := []byte(`{"events":[]}`)
-	sig := secret.Sign(notify.NewSecret("k"), body)
+	sig := secret.Sign(secret.New("k"), body)
 	// HMAC-SHA256("k", body), computed independently with openssl:
 	// printf '{"events":[]}' | openssl dgst -sha256 -hmac k
 	assert.Equal(t, "sha256=fb3a9d128c223c4de382139ee19dee144cc857647203b940b2bf3a1a5ab0cffc", sig)
-	assert.True(t, secret.Verify(notify.NewSecret("k"), body, sig))
-	assert.False(t, secret.Verify(notify.NewSecret("x"), body, sig))
-	assert.False(t, secret.Verify(notify.NewSecret("k"), append(body, ' '), sig))
-	assert.False(t, secret.Verify(notify.NewSecret("k"), body, ""))
+	assert.True(t, secret.Verify(secret.New("k"), body, sig))
+	assert.False(t, secret.Verify(secret.New("x"), body, sig))
+	assert.False(t, secret.Verify(secret.New("k"), append(body, ' '), sig))
+	assert.False(t, secret.Verify(secret.New("k"), body, ""))
 	// A receiver whose secret is missing from its configuration must
 	// not accept what anyone can sign with the empty key.
 	assert.False(t, secret.Verify(notify.Secret{}, body, secret.Sign(notify.Secret{}, body)))
-	assert.False(t, secret.Verify(notify.NewSecret(""), body, secret.Sign(notify.NewSecret(""), body)))
+	assert.False(t, secret.Verify(secret.New(""), body, secret.Sign(secret.New(""), body)))
 }
 
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"events":[]}`), "sha256=00")
 	f.Add([]byte{}, "")
 	f.Fuzz(func(t *testing.T, body []byte, sig string) {
-		key := notify.NewSecret("k")
+		key := secret.New("k")
 		if secret.Verify(key, body, sig) != (sig == secret.Sign(key, body)) {
 			t.Fatalf("Verify disagrees with Sign for %q", sig)
 		}
