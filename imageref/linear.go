@@ -321,8 +321,9 @@ func linearArchive(p string, t *name.Tag) (v1.Image, error) {
 				ul.mediaType, ul.desc = foreign.MediaType, &foreign
 				core = foreignPlainLayer{ul}
 			}
-			img.layers[i], err = partial.UncompressedToLayer(core)
-			l := img.layers[i]
+			var l v1.Layer
+			l, err = partial.UncompressedToLayer(core)
+			img.layers[i] = plainLayer{l}
 			descs[i] = func() (v1.Descriptor, error) {
 				d, err := partial.Descriptor(l)
 				if err != nil {
@@ -446,3 +447,12 @@ func (l *plainArchiveLayer) Uncompressed() (io.ReadCloser, error) { return l.ope
 type foreignPlainLayer struct{ *plainArchiveLayer }
 
 func (l foreignPlainLayer) Descriptor() (*v1.Descriptor, error) { return l.desc, nil }
+
+// plainLayer is a layer stored uncompressed. It says so, so that a reader
+// such as rpmscan reads Uncompressed instead of Compressed, which would
+// compress it on the fly.
+type plainLayer struct{ v1.Layer }
+
+// StoredUncompressed reports that the layer's stored form is its
+// uncompressed tar.
+func (plainLayer) StoredUncompressed() bool { return true }

@@ -12,10 +12,10 @@ import (
 	"github.com/knqyf263/go-rpmdb/pkg/bdb"
 )
 
-// The checks below walk each backend the way go-rpmdb v0.1.1 does, but with
-// every offset, length and page chain bounded. A file that passes cannot make
-// go-rpmdb's reader goroutine index out of range, loop forever or allocate
-// more than the file holds.
+// The walks below read each backend the way go-rpmdb v0.1.1 does, but with
+// every offset, length and page chain bounded, so a damaged or hostile file
+// cannot make them index out of range, loop forever or allocate more than
+// the file holds. They parse each package header as they reach it.
 
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorruptRPMDB, fmt.Sprintf(format, args...))
@@ -55,6 +55,20 @@ type budget struct {
 	lim   limits
 	n     int
 	bytes int64
+	pkgs  []Package // parsed so far
+}
+
+// add checks and parses one header blob.
+func (b *budget) add(blob []byte) error {
+	if err := checkHeaderBlob(blob); err != nil {
+		return err
+	}
+	p, err := parseHeader(blob)
+	if err != nil {
+		return err
+	}
+	b.pkgs = append(b.pkgs, p)
+	return nil
 }
 
 // header counts one header of size bytes; it fails before the header is
@@ -119,7 +133,13 @@ func checkSQLiteSchema(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-func checkSQLite(ctx context.Context, file string, lim limits) error {
+func checkSQLite(ctx context.Context, file string, lim limits) ([]Package, error) {
+	b := &budget{lim: lim}
+	err := sqlitePackages(ctx, file, b)
+	return b.pkgs, err
+}
+
+func sqlitePackages(ctx context.Context, file string, b *budget) error {
 	db, err := sql.Open("sqlite", file)
 	if err != nil {
 		return corrupt("open sqlite: %v", err)
@@ -133,7 +153,6 @@ func checkSQLite(ctx context.Context, file string, lim limits) error {
 	}
 	// First the sizes, which sqlite reads without loading the blobs, so
 	// the limits hold before any header is read.
-	b := &budget{lim: lim}
 	err = sqliteRows(ctx, db, "SELECT typeof(blob), length(blob) FROM Packages", func(rows *sql.Rows) error {
 		var typ string
 		var n int64
@@ -149,14 +168,14 @@ func checkSQLite(ctx context.Context, file string, lim limits) error {
 		return err
 	}
 	return sqliteRows(ctx, db, "SELECT blob FROM Packages", func(rows *sql.Rows) error {
-		var blob []byte
+		var blob sql.RawBytes // valid until the next row; not copied
 		if err := rows.Scan(&blob); err != nil {
 			return corrupt("scan Packages row: %v", err)
 		}
 		if blob == nil {
 			return corrupt("NULL header blob")
 		}
-		return checkHeaderBlob(blob)
+		return b.add(blob)
 	})
 }
 
@@ -214,7 +233,13 @@ func (d *dbFile) at(buf []byte, off int64) error {
 
 var validBDBPageSizes = map[uint32]bool{512: true, 1024: true, 2048: true, 4096: true, 8192: true, 16384: true, 32768: true, 65536: true}
 
-func checkBDB(ctx context.Context, file string, lim limits) error {
+func checkBDB(ctx context.Context, file string, lim limits) ([]Package, error) {
+	b := &budget{lim: lim}
+	err := bdbPackages(ctx, file, b)
+	return b.pkgs, err
+}
+
+func bdbPackages(ctx context.Context, file string, b *budget) error {
 	d, err := openDBFile(file)
 	if err != nil {
 		return err
@@ -240,10 +265,10 @@ func checkBDB(ctx context.Context, file string, lim limits) error {
 	if meta.Swapped {
 		order = binary.BigEndian
 	}
-	b := &budget{lim: lim}
 	page, op := make([]byte, ps), make([]byte, ps)
 	seen := make([]uint32, last+1) // chain id that last visited each page
 	chain := uint32(0)
+	var blob []byte // reused from header to header
 	for pn := uint64(0); pn <= last; pn++ {
 		if pn%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -288,7 +313,7 @@ func checkBDB(ctx context.Context, file string, lim limits) error {
 				return err
 			}
 			chain++
-			var blob []byte
+			blob = blob[:0]
 			for cur := uint64(entry.PageNo); cur != 0; {
 				if cur > last || cur*ps >= 1<<32 {
 					return corrupt("bdb overflow page %d out of range", cur)
@@ -323,7 +348,7 @@ func checkBDB(ctx context.Context, file string, lim limits) error {
 				}
 				cur = uint64(oh.NextPageNo)
 			}
-			if err := checkHeaderBlob(blob); err != nil {
+			if err := b.add(blob); err != nil {
 				return err
 			}
 		}
@@ -342,7 +367,13 @@ const (
 	ndbSupportedFormat = 0
 )
 
-func checkNDB(ctx context.Context, file string, lim limits) error {
+func checkNDB(ctx context.Context, file string, lim limits) ([]Package, error) {
+	b := &budget{lim: lim}
+	err := ndbPackages(ctx, file, b)
+	return b.pkgs, err
+}
+
+func ndbPackages(ctx context.Context, file string, b *budget) error {
 	d, err := openDBFile(file)
 	if err != nil {
 		return err
@@ -369,7 +400,6 @@ func checkNDB(ctx context.Context, file string, lim limits) error {
 	if err := d.at(slots, ndbHeaderSize); err != nil {
 		return err
 	}
-	b := &budget{lim: lim}
 	bh := make([]byte, ndbBlobHeaderSize)
 	var blob []byte
 	for i := range nslots {
@@ -410,7 +440,7 @@ func checkNDB(ctx context.Context, file string, lim limits) error {
 		if err := d.at(blob, int64(off+ndbBlobHeaderSize)); err != nil {
 			return err
 		}
-		if err := checkHeaderBlob(blob); err != nil {
+		if err := b.add(blob); err != nil {
 			return err
 		}
 	}

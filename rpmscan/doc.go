@@ -28,7 +28,12 @@
 //
 // # How layers are read
 //
-// Layers are streamed from the top down and never unpacked. Whiteouts
+// Layers are streamed from the top down and never unpacked. Compressed
+// layers (gzip, zstd) are decompressed with klauspost/compress from their
+// Compressed stream; a layer stored uncompressed is read through
+// Uncompressed when its media type says so or when it has a
+// StoredUncompressed method returning true (see package imageref's docker
+// archives). Whiteouts
 // (.wh.NAME) and opaque directories (.wh..wh..opq) are honoured, so a
 // deleted or replaced rpmdb is seen as a container runtime would see it. The
 // walk stops as soon as no lower layer can change the result. Only the
@@ -48,10 +53,16 @@
 // size limit, truncated layers and corrupt databases give typed errors
 // ([*LayerError], [*RPMDBError]) wrapping sentinels such as
 // [ErrUnsafePath], [ErrRPMDBNotRegular], [ErrEntryTooLarge],
-// [ErrCorruptLayer] and [ErrCorruptRPMDB]. Before go-rpmdb reads a
-// database, a bounded walk of the same structures rejects anything that
-// could make it panic or loop in its reader goroutine; panics in the part
-// that runs on the caller's goroutine are recovered. A sqlite rpmdb must
+// [ErrCorruptLayer] and [ErrCorruptRPMDB]. Databases are read by a bounded
+// walk of our own, laid out as go-rpmdb v0.1.1 reads them and using its
+// Berkeley DB page parsers: every offset, length and page chain is checked
+// before it is followed, and each package header is checked, then parsed
+// for the reported fields only, one header in memory at a time. Panics are
+// recovered. With [WithFiles], go-rpmdb then reads the accepted database in
+// full for the file lists; when it rejects a header that passed the checks,
+// it returns before draining its reader goroutine, which stays blocked for
+// the life of the process (a few kilobytes; only a damaged database does
+// it). A sqlite rpmdb must
 // hold a plain Packages table (not a view, a virtual table or a generated
 // column), so a small file cannot make the query endless or huge.
 //
@@ -66,19 +77,18 @@
 //
 // What is reported is what was read: each layer is hashed as it streams
 // and must match its diff_id, and the config must match the digest in the
-// manifest, else the scan fails with [ErrDigestMismatch]. A temporary
+// manifest, else the scan fails with [ErrDigestMismatch]. So every layer
+// the walk reads is read to its end, even once the rpmdb in it has been
+// copied: stopping inside a layer would report bytes no digest vouches for.
+// What the walk saves is the layers below the point where the result is
+// settled, which it does not open at all. A temporary
 // directory on a full file system gives [ErrDiskFull], not an error
 // blaming the image.
 //
-// One limit remains: when go-rpmdb rejects a package header that passed
-// those checks, it returns before draining its reader goroutine, which then
-// stays blocked for the life of the process (a few kilobytes per such
-// database). Only a damaged database triggers it.
-//
 // # The sqlite driver
 //
-// go-rpmdb opens sqlite rpmdbs with database/sql under the driver name
-// "sqlite" but registers no driver, and this package does not either: a
+// The scan opens sqlite rpmdbs with database/sql under the driver name
+// "sqlite" (the name go-rpmdb uses too) but registers no driver: a
 // program chooses. Importing [github.com/openabs/abs/rpmscan/sqlitedriver]
 // registers modernc.org/sqlite (pure Go). Without a driver, scanning an
 // image with a sqlite rpmdb returns [ErrNoSQLiteDriver]; Berkeley DB and ndb

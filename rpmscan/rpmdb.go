@@ -56,32 +56,51 @@ func sqliteDriverRegistered() bool {
 	return slices.Contains(sql.Drivers(), "sqlite")
 }
 
-// readPackages reads the database at file (a private temp copy). Before
-// go-rpmdb sees the file, a bounded walk of our own checks every structure
-// go-rpmdb would follow, because go-rpmdb reads in a goroutine of its own,
-// where a panic or an endless loop on a damaged file cannot be recovered.
+// readPackages reads the database at file (a private temp copy) with a
+// bounded walk of our own: every offset, length and page chain is checked
+// before it is followed, each header blob is checked (checkHeaderBlob) and
+// then parsed for the fields the inventory reports (parseHeader), one
+// header in memory at a time. go-rpmdb v0.1.1's reader, which this walk
+// follows, reads in a goroutine of its own where a panic or an endless loop
+// on a damaged file cannot be recovered, and decodes every tag of every
+// header, allocating for each.
 func readPackages(ctx context.Context, file, backend string, lim limits) ([]Package, error) {
 	pkgs, _, err := readRPMDB(ctx, file, backend, lim, false)
 	return pkgs, err
 }
 
 // readRPMDB is readPackages that, with files, also lists each package's
-// installed files, in the order of the packages.
+// installed files, in the order of the packages. File lists need every
+// header decoded in full, so with files go-rpmdb reads the database after
+// the bounded walk has accepted it.
 func readRPMDB(ctx context.Context, file, backend string, lim limits, files bool) ([]Package, []InstalledFiles, error) {
 	if backend == backendSQLite && !sqliteDriverRegistered() {
 		return nil, nil, ErrNoSQLiteDriver
 	}
+	var all []Package
 	var err error
 	switch backend {
 	case backendSQLite:
-		err = checkSQLite(ctx, file, lim)
+		all, err = checkSQLite(ctx, file, lim)
 	case backendBDB:
-		err = checkBDB(ctx, file, lim)
+		all, err = checkBDB(ctx, file, lim)
 	case backendNDB:
-		err = checkNDB(ctx, file, lim)
+		all, err = checkNDB(ctx, file, lim)
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if !files {
+		pkgs := make([]Package, 0, len(all))
+		for _, p := range all {
+			if p.Name == "gpg-pubkey" {
+				// gpg-pubkey entries are imported signing keys, not software.
+				continue
+			}
+			pkgs = append(pkgs, p)
+		}
+		sortPackages(pkgs)
+		return pkgs, nil, nil
 	}
 	infos, err := listPackages(file)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 // LayerScanner is the default [Scanner]. It streams the image's layers from
 // the top down, follows whiteouts as an overlay filesystem would, copies the
 // rpmdb (and nothing else) into a private temporary directory that is always
-// removed, and reads it with go-rpmdb. It is safe for concurrent use.
+// removed, and reads it with a bounded reader of its own. It is safe for
+// concurrent use.
 type LayerScanner struct {
 	log     *slog.Logger
 	limits  limits

@@ -56,6 +56,7 @@ type digestReader struct {
 	full chan []byte
 	done chan struct{}
 	h    hash.Hash
+	pos  int64 // bytes delivered (read or skipped)
 	shut bool
 }
 
@@ -86,28 +87,66 @@ func newDigestReader(r io.Reader) *digestReader {
 
 func (d *digestReader) Read(p []byte) (int, error) {
 	if len(d.cur) == 0 {
-		if d.err != nil || d.shut {
-			return 0, cmp.Or(d.err, io.ErrClosedPipe)
+		if err := d.fill(); err != nil {
+			return 0, err
 		}
-		// The chunk is ours again: the goroutine is done hashing it, and
-		// the caller has read all of it.
-		b := <-d.free
-		n, err := io.ReadFull(d.r, b)
-		if err == io.ErrUnexpectedEOF {
-			err = io.EOF
-		}
-		d.err = err
-		if n == 0 {
-			d.free <- b
-			return 0, d.err
-		}
-		d.cur = b[:n]
-		d.full <- d.cur
 	}
 	n := copy(p, d.cur)
 	d.cur = d.cur[n:]
+	d.pos += int64(n)
 	return n, nil
 }
+
+// fill reads the next chunk; it returns the source's error once the
+// chunks before it are read.
+func (d *digestReader) fill() error {
+	if d.err != nil || d.shut {
+		return cmp.Or(d.err, io.ErrClosedPipe)
+	}
+	// The chunk is ours again: the goroutine is done hashing it, and
+	// the caller has read all of it.
+	b := <-d.free
+	n, err := io.ReadFull(d.r, b)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	d.err = err
+	if n == 0 {
+		d.free <- b
+		return d.err
+	}
+	d.cur = b[:n]
+	d.full <- d.cur
+	return nil
+}
+
+// Seek skips forward from the current position (whence io.SeekCurrent,
+// offset >= 0) and returns the new position; nothing else is supported.
+// archive/tar skips the contents of entries the walk does not read with
+// it, so those bytes are hashed without being copied. At the end of the
+// stream it stops short without an error, and the next Read reports the
+// end, which archive/tar turns into io.ErrUnexpectedEOF.
+func (d *digestReader) Seek(offset int64, whence int) (int64, error) {
+	if whence != io.SeekCurrent || offset < 0 {
+		return d.pos, errSeek
+	}
+	for offset > 0 {
+		if len(d.cur) == 0 {
+			if err := d.fill(); err == io.EOF {
+				break
+			} else if err != nil {
+				return d.pos, err
+			}
+		}
+		n := min(offset, int64(len(d.cur)))
+		d.cur = d.cur[n:]
+		d.pos += n
+		offset -= n
+	}
+	return d.pos, nil
+}
+
+var errSeek = errors.New("rpmscan: layer stream seeks only forward")
 
 // close ends the hashing goroutine; it is safe to call more than once.
 func (d *digestReader) close() {
