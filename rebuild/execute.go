@@ -384,33 +384,17 @@ func runStep(ctx context.Context, cfg *config, t *Target, out *Outcome) {
 		runIndexStep(ctx, cfg, t, out, log, fail)
 		return
 	}
-	work, err := os.MkdirTemp(cfg.workDir, "rebuild-"+unsafeChars.ReplaceAllString(out.Name, "_")+"-")
+	s, err := startStep(ctx, cfg, t, out)
 	if err != nil {
 		fail(err)
 		return
 	}
-	defer func() {
-		_ = os.RemoveAll(filepath.Join(work, "source"))
-		if out.Status != StatusBuilt {
-			_ = os.RemoveAll(work)
-		}
-	}()
-
-	stamp := Stamp{Reason: t.Reason, Time: cfg.now()}
-	if cur := currentRelease(t); cur != "" {
-		stamp.Release = nextRelease(t, cur)
-	}
+	defer s.close()
+	work, stamp := s.work, s.stamp
 	var co *Checkout
-	fetch := func() error {
-		if t.Source == nil || co != nil {
-			return nil
-		}
-		c, err := t.Source.Fetch(ctx, filepath.Join(work, "source"), WithLogger(cfg.logger))
-		if err != nil {
-			return err
-		}
-		co, out.Commit = c, c.Commit
-		return nil
+	fetch := func() (err error) {
+		co, err = s.fetch()
+		return err
 	}
 	build := func(b Builder, src *Checkout, n int) (*Result, Stamp, error) {
 		st := stamp
@@ -508,4 +492,53 @@ func runStep(ctx context.Context, cfg *config, t *Target, out *Outcome) {
 	out.dir = work
 	out.Status = StatusBuilt
 	log.LogAttrs(ctx, slog.LevelInfo, "rebuild: built", slog.String("digest", out.Digest.String()), slog.String("release", st.Release))
+}
+
+// step holds what every rebuild step starts with: its work directory, the
+// stamp of the new image (reason, time, next release) and the source,
+// fetched once on first use.
+type step struct {
+	ctx   context.Context
+	cfg   *config
+	t     *Target
+	out   *Outcome
+	work  string
+	stamp Stamp
+	co    *Checkout
+}
+
+// startStep creates the step's work directory and its stamp.
+func startStep(ctx context.Context, cfg *config, t *Target, out *Outcome) (*step, error) {
+	work, err := os.MkdirTemp(cfg.workDir, "rebuild-"+unsafeChars.ReplaceAllString(out.Name, "_")+"-")
+	if err != nil {
+		return nil, err
+	}
+	s := &step{ctx: ctx, cfg: cfg, t: t, out: out, work: work, stamp: Stamp{Reason: t.Reason, Time: cfg.now()}}
+	if cur := currentRelease(t); cur != "" {
+		s.stamp.Release = nextRelease(t, cur)
+	}
+	return s, nil
+}
+
+// fetch checks the target's source out once (nil without a source) and
+// records its commit in the outcome.
+func (s *step) fetch() (*Checkout, error) {
+	if s.t.Source == nil || s.co != nil {
+		return s.co, nil
+	}
+	c, err := s.t.Source.Fetch(s.ctx, filepath.Join(s.work, "source"), WithLogger(s.cfg.logger))
+	if err != nil {
+		return nil, err
+	}
+	s.co, s.out.Commit = c, c.Commit
+	return c, nil
+}
+
+// close removes the checkout, and the whole work directory unless the
+// step built an image (which Outcome.Close removes).
+func (s *step) close() {
+	_ = os.RemoveAll(filepath.Join(s.work, "source"))
+	if s.out.Status != StatusBuilt {
+		_ = os.RemoveAll(s.work)
+	}
 }

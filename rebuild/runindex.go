@@ -29,33 +29,17 @@ func runIndexStep(ctx context.Context, cfg *config, t *Target, out *Outcome, log
 		fail(err)
 		return
 	}
-	work, err := os.MkdirTemp(cfg.workDir, "rebuild-"+unsafeChars.ReplaceAllString(out.Name, "_")+"-")
+	s, err := startStep(ctx, cfg, t, out)
 	if err != nil {
 		fail(err)
 		return
 	}
-	defer func() {
-		_ = os.RemoveAll(filepath.Join(work, "source"))
-		if out.Status != StatusBuilt {
-			_ = os.RemoveAll(work)
-		}
-	}()
-
-	stamp := Stamp{Reason: t.Reason, Time: cfg.now()}
-	if c := currentRelease(t); c != "" {
-		stamp.Release = nextRelease(t, c)
-	}
+	defer s.close()
+	work, stamp := s.work, s.stamp
 	var co *Checkout
-	fetch := func() error {
-		if t.Source == nil || co != nil {
-			return nil
-		}
-		c, err := t.Source.Fetch(ctx, filepath.Join(work, "source"), WithLogger(cfg.logger))
-		if err != nil {
-			return err
-		}
-		co, out.Commit = c, c.Commit
-		return nil
+	fetch := func() (err error) {
+		co, err = s.fetch()
+		return err
 	}
 	var logs strings.Builder
 	// build builds every platform with b; with carry, a platform b finds
