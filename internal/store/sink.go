@@ -116,20 +116,7 @@ func strings1(ctx context.Context, q Querier, query string, args ...any) ([]stri
 
 // Children returns the rebuilds planned on a parent rebuild.
 func Children(ctx context.Context, q Querier, parent string) ([]Rebuild, error) {
-	rows, err := q.Query(ctx, `SELECT `+rebuildCols+` FROM abs_rebuild WHERE parent = $1 ORDER BY created_at, id`, parent)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Rebuild
-	for rows.Next() {
-		r, err := scanRebuild(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryRebuilds(ctx, q, `SELECT `+rebuildCols+` FROM abs_rebuild WHERE parent = $1 ORDER BY created_at, id`, parent)
 }
 
 // LockNotification locks a notification's row until tx ends, so that two

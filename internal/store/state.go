@@ -695,7 +695,12 @@ func Rebuilds(ctx context.Context, q Querier, cycle string) ([]Rebuild, error) {
 		query += ` WHERE cycle = $1`
 		args = append(args, cycle)
 	}
-	rows, err := q.Query(ctx, query+` ORDER BY created_at, id`, args...)
+	return queryRebuilds(ctx, q, query+` ORDER BY created_at, id`, args...)
+}
+
+// queryRebuilds runs a query selecting rebuildCols and scans its rows.
+func queryRebuilds(ctx context.Context, q Querier, query string, args ...any) ([]Rebuild, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
