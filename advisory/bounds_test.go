@@ -10,14 +10,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/openabs/abs/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,35 +23,6 @@ import (
 // parseChanges reads a whole index file with the default limits.
 func parseChanges(data []byte) ([]change, error) {
 	return readChanges(bytes.NewReader(data), time.Time{}, DefaultMaxIndexRows)
-}
-
-// peakHeap runs f and returns the most heap its objects took while it ran,
-// sampled every few milliseconds.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	return peak.Load()
 }
 
 func TestDirReadsOnlyRegularFiles(t *testing.T) {
@@ -97,7 +66,7 @@ func TestDirDocumentLimit(t *testing.T) {
 	require.NoError(t, f.Close())
 
 	var b *Batch
-	peak := peakHeap(func() {
+	peak := testutil.PeakHeap(func() {
 		b, err = NewDir(dir).Fetch(t.Context(), Cursor{})
 	})
 	require.NoError(t, err)
@@ -159,7 +128,7 @@ func TestChangesStreamed(t *testing.T) {
 	unique := rowsServer(t, 10_000_000, func(i int) string { return fmt.Sprintf("2099/rhsa-2099_%07d.json", i) })
 	c := NewCSAF(unique, WithMaxDocumentSize(1<<40))
 	var err error
-	peak := peakHeap(func() {
+	peak := testutil.PeakHeap(func() {
 		_, _, err = c.index(t.Context(), unique+"/changes.csv", Validator{}, time.Time{})
 	})
 	require.ErrorIs(t, err, ErrTooLarge)
@@ -169,7 +138,7 @@ func TestChangesStreamed(t *testing.T) {
 	few := rowsServer(t, 1_000_000, func(i int) string { return fmt.Sprintf("2099/rhsa-2099_%04d.json", i%1000) })
 	c = NewCSAF(few, WithMaxDocumentSize(1<<40), WithMaxIndexRows(1_500_000))
 	var l []change
-	peak = peakHeap(func() {
+	peak = testutil.PeakHeap(func() {
 		l, _, err = c.index(t.Context(), few+"/changes.csv", Validator{}, time.Time{})
 	})
 	require.NoError(t, err)
@@ -222,7 +191,7 @@ func TestArchiveInFlight(t *testing.T) {
 	feed.set("csaf_advisories_2099-01-20.tar.zst", buf.Bytes())
 	feed.set("changes.csv", nil)
 	var b *Batch
-	peak := peakHeap(func() {
+	peak := testutil.PeakHeap(func() {
 		b, err = NewCSAF(srv.URL+"/feed", WithConcurrency(4), WithMaxDocumentSize(64<<20), WithMaxInFlight(64<<20)).Fetch(t.Context(), Cursor{})
 	})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openabs/abs/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -107,7 +108,7 @@ func TestCSAFMillionProducts(t *testing.T) {
 			var err error
 			var ix *Index
 			start := time.Now()
-			peak := peakHeap(func() {
+			peak := testutil.PeakHeap(func() {
 				doc, err = ParseCSAF(data)
 				if err != nil {
 					return
@@ -133,7 +134,7 @@ func TestCSAFMillionProducts(t *testing.T) {
 			doc, ix = Document{}, nil
 
 			start = time.Now()
-			peak = peakHeap(func() { _, err = ParseCSAF(data, WithMaxProducts(100_000)) })
+			peak = testutil.PeakHeap(func() { _, err = ParseCSAF(data, WithMaxProducts(100_000)) })
 			require.ErrorIs(t, err, ErrTooManyProducts)
 			require.ErrorIs(t, err, ErrTooLarge)
 			var pe *ParseError

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/openabs/abs/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -102,7 +103,7 @@ func TestOSVZipManyMembers(t *testing.T) {
 
 	var err error
 	gcPercent(t, 25) // little garbage left in the peak
-	peak := peakHeap(func() {
+	peak := testutil.PeakHeap(func() {
 		_, err = serveZip(t, buf.Bytes(), WithMaxMembers(100_000)).Fetch(t.Context(), Cursor{})
 	})
 	require.ErrorIs(t, err, ErrTooLarge)
@@ -133,7 +134,7 @@ func TestOSVZipBomb(t *testing.T) {
 		require.NoError(t, zw.Close())
 		var b *Batch
 		var err error
-		peak := peakHeap(func() {
+		peak := testutil.PeakHeap(func() {
 			b, err = serveZip(t, buf.Bytes(), WithMaxDocumentSize(16<<20)).Fetch(t.Context(), Cursor{})
 		})
 		require.NoError(t, err)
@@ -147,7 +148,7 @@ func TestOSVZipBomb(t *testing.T) {
 		zw = zip.NewWriter(&buf)
 		rawMembers(t, zw, 1, zeros, crc, 1<<10)
 		require.NoError(t, zw.Close())
-		peak = peakHeap(func() {
+		peak = testutil.PeakHeap(func() {
 			b, err = serveZip(t, buf.Bytes()).Fetch(t.Context(), Cursor{})
 		})
 		require.NoError(t, err)
@@ -179,7 +180,7 @@ func TestOSVZipBomb(t *testing.T) {
 		var b *Batch
 		var err error
 		gcPercent(t, 25)
-		peak := peakHeap(func() {
+		peak := testutil.PeakHeap(func() {
 			b, err = serveZip(t, buf.Bytes(), WithConcurrency(4), WithMaxInFlight(96<<20)).Fetch(t.Context(), Cursor{})
 		})
 		require.NoError(t, err)

@@ -11,12 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -86,35 +82,6 @@ func writeFile(tw *tar.Writer, name, p string) error {
 	}
 	_, err = io.Copy(tw, f)
 	return err
-}
-
-// peakHeap runs f and returns the most heap its objects took while it ran,
-// sampled every few milliseconds.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	return peak.Load()
 }
 
 func image(t testing.TB, layers ...v1.Layer) v1.Image {
@@ -210,7 +177,7 @@ func TestScanManyHeaders(t *testing.T) {
 	require.NoError(t, err)
 	l := newGenLayer(t, true, func(tw *tar.Writer) error { return writeFile(tw, "var/lib/rpm/rpmdb.sqlite", p) })
 	img := image(t, l)
-	peak := peakHeap(func() {
+	peak := testutil.PeakHeap(func() {
 		err := scanFails(t, img, rpmscan.ErrTooManyPackages)
 		var re *rpmscan.RPMDBError
 		require.ErrorAs(t, err, &re)
@@ -257,7 +224,7 @@ func TestScanMetadataTotal(t *testing.T) {
 		return nil
 	})
 	img := image(t, l)
-	peak := peakHeap(func() {
+	peak := testutil.PeakHeap(func() {
 		err := scanFails(t, img, rpmscan.ErrMetadataTooLarge)
 		var le *rpmscan.LayerError
 		require.ErrorAs(t, err, &le)
