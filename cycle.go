@@ -356,7 +356,7 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 			}
 		}
 		for _, w := range rep.Warnings {
-			for _, ow := range o.byName[w.Image].Owners {
+			for _, ow := range o.image(w.Image).Owners {
 				owners[ow] = true
 			}
 		}

@@ -80,7 +80,7 @@ func (o *Orchestrator) enqueueDueNotifications(ctx context.Context, tx store.Tx,
 // ownerDone reports whether every rebuild of an owner's images is final.
 func (o *Orchestrator) ownerDone(owner string, rebuilds []store.Rebuild) bool {
 	for _, r := range rebuilds {
-		img := o.byName[r.Image]
+		img := o.image(r.Image)
 		if img != nil && slices.Contains(img.Owners, owner) && !RebuildState(r.State).Final() {
 			return false
 		}

@@ -34,7 +34,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		return store.MarkSent(ctx, o.db, n.ID, `[{"unconfirmed":true}]`, o.now())
 	}
 	owned := func(image string) bool {
-		img := o.byName[image]
+		img := o.image(image)
 		return img != nil && slices.Contains(img.Owners, a.Owner)
 	}
 	rebuilds, err := store.Rebuilds(ctx, o.db, a.Cycle)
@@ -52,7 +52,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			// the owner's last rebuild is final.
 			return river.JobSnooze(time.Second)
 		}
-		ev := notify.Event{Time: r.Updated, Image: o.byName[r.Image].Ref(), Owner: a.Owner}
+		ev := notify.Event{Time: r.Updated, Image: o.image(r.Image).Ref(), Owner: a.Owner}
 		switch RebuildState(r.State) {
 		case RebuildPublished:
 			p, err := store.GetPush(ctx, o.db, r.ID)
@@ -83,14 +83,14 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		if i.Error == "" || !owned(i.Name) {
 			continue
 		}
-		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.byName[i.Name].Ref(),
+		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.image(i.Name).Ref(),
 			Owner: a.Owner, Failure: &notify.Failure{Stage: "scan", Cause: o.scrubText(i.Error)}})
 	}
 	for _, w := range plan.Warnings {
 		if !owned(w.Image) {
 			continue
 		}
-		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.byName[w.Image].Ref(),
+		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.image(w.Image).Ref(),
 			Owner: a.Owner, GradeDrop: &notify.GradeDrop{At: w.At, Advisory: w.Advisory, From: w.From, To: w.To}})
 	}
 	if err := ctx.Err(); err != nil {
@@ -178,7 +178,7 @@ func (o *Orchestrator) requeueUndelivered(ctx context.Context, tx store.Tx, cycl
 func (o *Orchestrator) failedImageOwners(rep *Report) []string {
 	var out []string
 	for _, i := range rep.Images {
-		if img := o.byName[i.Name]; i.Error != "" && img != nil {
+		if img := o.image(i.Name); i.Error != "" && img != nil {
 			out = append(out, img.Owners...)
 		}
 	}

@@ -24,7 +24,7 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if RebuildState(r.State) != RebuildBuilt {
 		return nil // published before, or never built
 	}
-	img := o.byName[r.Image]
+	img := o.image(r.Image)
 	if img == nil || !img.AutoPublish {
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: detail})

@@ -89,7 +89,7 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 			return err
 		})
 	}
-	img := o.byName[r.Image]
+	img := o.image(r.Image)
 	if img == nil {
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "image is no longer managed"})
 	}
@@ -107,7 +107,7 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 		}
 		switch RebuildState(p.State) {
 		case RebuildPublished:
-			if pimg := o.byName[p.Image]; pimg != nil {
+			if pimg := o.image(p.Image); pimg != nil {
 				pins[pimg.Repository] = pimg.Repository + "@" + p.NewDigest
 			}
 		case RebuildFailed, RebuildSkipped:

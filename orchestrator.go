@@ -34,8 +34,7 @@ import (
 type Orchestrator struct {
 	db         *store.DB
 	eng        engine
-	images     []Image
-	byName     map[string]*Image
+	imgs       imageSnapshot
 	notes      []string
 	sources    []advisory.Source
 	indexOpts  []advisory.IndexOption
@@ -95,8 +94,6 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	o := &Orchestrator{
 		db:         db.db,
-		images:     images,
-		byName:     map[string]*Image{},
 		notes:      notes,
 		rebuildP:   DefaultRebuildPolicy,
 		now:        time.Now,
@@ -118,9 +115,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	for _, opt := range opts {
 		opt(o)
 	}
-	for i := range o.images {
-		o.byName[o.images[i].Name] = &o.images[i]
-	}
+	o.imgs.store(newImageSet(images))
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -215,7 +210,7 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 func (o *Orchestrator) Notes() []string { return append([]string(nil), o.notes...) }
 
 // Images returns the managed images.
-func (o *Orchestrator) Images() []Image { return append([]Image(nil), o.images...) }
+func (o *Orchestrator) Images() []Image { return append([]Image(nil), o.fleetImages()...) }
 
 // Start starts the job workers (and the poll loop, when an interval is
 // set). Work left by a previous process is picked up: its jobs once they

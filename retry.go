@@ -31,12 +31,7 @@ var ErrUnknownImage = errors.New("abs: unknown image")
 // The cycle plans as any other: when the image's inputs changed since, the
 // new rebuild runs instead.
 func (o *Orchestrator) Retry(ctx context.Context, image string) (string, error) {
-	img := o.byName[image]
-	for i := range o.images {
-		if img == nil && o.images[i].Repository == image {
-			img = &o.images[i]
-		}
-	}
+	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
 	}

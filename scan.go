@@ -96,12 +96,13 @@ func (o *Orchestrator) ropts(ctx context.Context) []remote.Option {
 // resolve finds the digest each managed image's tag points to, scans the
 // digests not scanned before, and learns where each image's base stands.
 func (o *Orchestrator) resolve(ctx context.Context, cycle string) ([]*imageState, error) {
-	states := make([]*imageState, len(o.images))
+	images := o.fleetImages()
+	states := make([]*imageState, len(images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.scanWork)
 	bases := newLayerCache(o.baseLayers)
-	for i := range o.images {
-		s := &imageState{img: &o.images[i]}
+	for i := range images {
+		s := &imageState{img: &images[i]}
 		states[i] = s
 		g.Go(func() error {
 			s.err = o.scrubErr(o.resolveOne(gctx, cycle, s, bases))
