@@ -56,7 +56,7 @@ type storedImageSpec struct {
 	Base           string            `json:"base,omitempty"`
 	BuildArgs      map[string]string `json:"build_args,omitempty"`
 	CatalogImageID string            `json:"catalog_image_id,omitempty"`
-	Source         *storedSourceSpec     `json:"source,omitempty"`
+	Source         *storedSourceSpec `json:"source,omitempty"`
 }
 
 func toStoredImage(img *Image) storedImageSpec {

@@ -381,7 +381,9 @@ func TestSeedRules(t *testing.T) {
 	assert.False(t, img.AutoRebuild, "the runtime change survives a restart with the same configuration")
 	assert.Equal(t, int64(2), img.Version, "an unchanged configuration writes nothing")
 	assert.Len(t, o.Images(), 3)
-	assert.True(t, slices.ContainsFunc(o.Notes(), func(n string) bool { return n == "project portal-made is stored but not in the configuration: kept (DeleteProject removes it)" }), o.Notes())
+	assert.True(t, slices.ContainsFunc(o.Notes(), func(n string) bool {
+		return n == "project portal-made is stored but not in the configuration: kept (DeleteProject removes it)"
+	}), o.Notes())
 
 	e.projects[0].Images[0].Tags = []string{"latest", "1"}
 	o = newO()
