@@ -355,8 +355,13 @@ func (o *Orchestrator) gitSource(img *Image, secrets map[string]store.SecretRow,
 	}
 	src.Auth.Username = spec.Username
 	known := spec.KnownHosts
-	for _, l := range hostKeys {
-		known = strings.TrimRight(known, "\n") + "\n" + l
+	if spec.TrustOnFirstUse {
+		// Recorded keys count only while trust on first use is on: a
+		// source given its known_hosts lines afterwards is checked
+		// against those alone.
+		for _, l := range hostKeys {
+			known = strings.TrimRight(known, "\n") + "\n" + l
+		}
 	}
 	src.Auth.KnownHosts = nil
 	if known = strings.TrimLeft(known, "\n"); known != "" {
