@@ -271,11 +271,27 @@ func (o *Orchestrator) refreshImages(ctx context.Context) error {
 	return o.reloadImages(ctx)
 }
 
+// seedLocked applies projects given to New that are still pending
+// (WithAutoMigrate(false)); reloadMu is held.
+func (o *Orchestrator) seedLocked(ctx context.Context) error {
+	if o.seedPending == nil {
+		return nil
+	}
+	if err := o.seed(ctx, o.seedPending); err != nil {
+		return err
+	}
+	o.seedPending = nil
+	return nil
+}
+
 // reloadImages rebuilds the image snapshot from the database and swaps
 // it in.
 func (o *Orchestrator) reloadImages(ctx context.Context) error {
 	o.reloadMu.Lock()
 	defer o.reloadMu.Unlock()
+	if err := o.seedLocked(ctx); err != nil {
+		return err
+	}
 	// The generation is read before the rows: a change committed in
 	// between moves it, and the next refresh loads again.
 	gen, err := store.ProjectsGeneration(ctx, o.db)
