@@ -72,6 +72,7 @@ type Orchestrator struct {
 	secretKey   secret.Key
 	seedAuth    map[string]seedCred
 	seedPending []Project
+	plain       map[string]secret.Value // ciphertext → secret, of the last reload
 	imgGen      atomic.Int64
 	imgLoaded   atomic.Bool
 	reloadMu    sync.Mutex
