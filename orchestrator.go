@@ -68,6 +68,7 @@ type Orchestrator struct {
 	rebaserSet bool
 	noMigrate  bool
 	scrub      *secret.Scrubber
+	fleet      fleetSettings // options_fleet.go
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex

@@ -116,4 +116,3 @@ func (c chain) CredentialFingerprint(ctx context.Context, registry string) (stri
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
