@@ -169,6 +169,9 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 	if err != nil {
 		return err
 	}
+	// What else can change a rebuild's outcome is learned now: the commit
+	// each source's branch or tag names, the registry credentials.
+	srcWarnings := o.planInputs(ctx, c.ID, states)
 	affected, err := o.affectedBy(ctx, c, changed)
 	if err != nil {
 		return err
@@ -199,6 +202,11 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 		o.note(c.ID, "plan", "", "nothing to rebuild", "nothing to rebuild")
 	}
 	rep := newReport(c, changed, affected, states, steps, warnings)
+	for i := range rep.Images {
+		if w := srcWarnings[rep.Images[i].Name]; w != "" {
+			rep.Images[i].Warnings = append(rep.Images[i].Warnings, w)
+		}
+	}
 	if c.DryRun {
 		if err := o.annotateRetries(ctx, rep.Plan); err != nil {
 			return err

@@ -6,9 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
 )
@@ -65,4 +68,30 @@ func TestInputsFingerprint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCredentialPrints: the registry credentials the remote options
+// resolve for a host (probed in-process, nothing is sent) and the
+// publisher's change the fingerprint when they change, and only then;
+// the fingerprint never holds the password.
+func TestCredentialPrints(t *testing.T) {
+	print := func(pass string, pub publish.Publisher) string {
+		o := &Orchestrator{publisher: pub}
+		if pass != "" {
+			o.remote = []remote.Option{remote.WithAuth(&authn.Basic{Username: "u", Password: pass})}
+		}
+		return o.newCredentialPrints().of(t.Context(), "registry.example:5000/team/app")
+	}
+	o := &Orchestrator{remote: []remote.Option{remote.WithAuth(&authn.Basic{Username: "u", Password: "p1"})}}
+	assert.Equal(t, "Basic dTpwMQ==", o.remoteAuth(t.Context(), "registry.example:5000"), "what the client would send")
+	p1 := print("p1", nil)
+	assert.Equal(t, p1, print("p1", nil), "stable")
+	assert.NotEqual(t, p1, print("p2", nil), "a changed password")
+	assert.NotEqual(t, p1, print("", nil), "anonymous")
+	assert.NotContains(t, p1, "p1")
+	pubA := publish.NewRegistry(publish.WithBasicAuth("u", secret.New("a")))
+	pubB := publish.NewRegistry(publish.WithBasicAuth("u", secret.New("b")))
+	assert.Equal(t, print("p1", pubA), print("p1", publish.NewRegistry(publish.WithBasicAuth("u", secret.New("a")))))
+	assert.NotEqual(t, print("p1", pubA), print("p1", pubB), "the publisher's password")
+	assert.NotEqual(t, print("p1", pubA), print("p1", publish.Chain(pubB)), "through a chain")
 }

@@ -1,9 +1,6 @@
 package abs
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // Defaults of the plan-time source lookup and of failure mail.
 const (
@@ -21,10 +18,6 @@ type fleetSettings struct {
 	srcTimeout  time.Duration
 	reminder    time.Duration
 	reminderSet bool
-
-	// credMu guards credPrints, the credential fingerprints of one cycle
-	// (see credentialPrint).
-	credMu sync.Mutex
 }
 
 // WithSourceTimeout bounds the lookup of each image source's branch or

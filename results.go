@@ -114,6 +114,10 @@ type ImageReport struct {
 	Unfixed     []advisory.Unfixed `json:"unfixed,omitempty"`
 	Explanation string             `json:"explanation,omitempty"`
 	Error       string             `json:"error,omitempty"`
+	// Warnings are what the cycle could not learn about the image without
+	// failing it, such as a source branch it could not resolve (the image
+	// was planned on the commit seen last).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PlanStep is one image the cycle rebuilds.
@@ -246,6 +250,8 @@ type ImageSummary struct {
 	// Waiting says why the image's rebuild does not run now (see
 	// PlanStep.Waiting and RebuildReport.Waiting).
 	Waiting string `json:"waiting,omitempty"`
+	// Warnings are the image's warnings (ImageReport.Warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -266,7 +272,7 @@ func (r *Report) Summary() Summary {
 	for _, img := range r.Images {
 		is := ImageSummary{Waiting: waiting[img.Name], Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
 			NewDigest: img.Digest, Advisories: []string{}}
-		is.Error = img.Error
+		is.Error, is.Warnings = img.Error, img.Warnings
 		if rb, ok := byImage[img.Name]; ok {
 			is.State, is.Detail, is.Log = rb.State, rb.Detail, rb.Log
 			if rb.Waiting != "" {

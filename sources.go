@@ -101,3 +101,23 @@ func (o *Orchestrator) sourceCommits(ctx context.Context, cycle string, states [
 	}
 	return commits, warnings
 }
+
+// planInputs completes each readable image's inputs fingerprint with what
+// only the network tells: the commit its source names now and its
+// registry credentials' fingerprint. It returns the warnings of images
+// whose source could not be resolved.
+func (o *Orchestrator) planInputs(ctx context.Context, cycle string, states []*imageState) map[string]string {
+	commits, warnings := o.sourceCommits(ctx, cycle, states)
+	creds := o.newCredentialPrints()
+	for _, s := range states {
+		if s.err != nil {
+			continue
+		}
+		cr := creds.of(ctx, s.img.Repository)
+		if s.baseName != "" {
+			cr += "\x00" + creds.of(ctx, rebuild.Repository(s.baseName))
+		}
+		s.inputs = o.inputsAt(s, commits[s.img.Name], cr)
+	}
+	return warnings
+}
