@@ -226,8 +226,14 @@ var ErrCycleFailed = errors.New("abs: cycle failed")
 
 // Summary is the short form of a report that examples print as JSON.
 type Summary struct {
-	Images        []ImageSummary `json:"images"`
-	Notifications int            `json:"notifications"`
+	Images []ImageSummary `json:"images"`
+	// Notifications counts the messages delivered (sent with at least one
+	// event); NotificationsFailed those that could not be delivered yet
+	// (a later cycle tries again) and NotificationsPending those still
+	// waiting or being sent.
+	Notifications        int `json:"notifications"`
+	NotificationsFailed  int `json:"notifications_failed"`
+	NotificationsPending int `json:"notifications_pending"`
 }
 
 // ImageSummary is one image in a Summary.
@@ -289,8 +295,15 @@ func (r *Report) Summary() Summary {
 		s.Images = append(s.Images, is)
 	}
 	for _, n := range r.Notifications {
-		if n.State == NotificationSent && n.Events > 0 {
-			s.Notifications++
+		switch n.State {
+		case NotificationSent:
+			if n.Events > 0 {
+				s.Notifications++
+			}
+		case NotificationFailed:
+			s.NotificationsFailed++
+		default:
+			s.NotificationsPending++
 		}
 	}
 	return s
