@@ -336,6 +336,11 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 				}
 				attempt = prev.Attempt + 1
 				detail := fmt.Sprintf("attempt %d of %d", attempt, max(o.retryLimit, attempt))
+				// The cycle the last run belongs to keeps it in its report.
+				if err := store.RecordRun(ctx, tx, store.RebuildRun{Rebuild: prev.ID, Attempt: prev.Attempt, Cycle: prev.Cycle,
+					State: prev.State, Detail: prev.Detail, RetriedBy: c.ID, At: prev.Updated}); err != nil {
+					return err
+				}
 				if err := store.ReviveRebuild(ctx, tx, st.ID, c.ID, detail, now); err != nil {
 					return err
 				}
@@ -370,6 +375,9 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 		}
 		for _, ow := range o.failedImageOwners(rep) {
 			owners[ow] = true
+		}
+		if err := o.clearRecovered(ctx, tx, states); err != nil {
+			return err
 		}
 		if err := o.requeueUndelivered(ctx, tx, c.ID); err != nil {
 			return err

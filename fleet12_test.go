@@ -3,6 +3,8 @@ package abs_test
 import (
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -202,4 +204,96 @@ func TestRefusedCredentialsThenFixed(t *testing.T) {
 	assert.NotEqual(t, r.ID, fixed.Rebuilds[0].ID)
 	require.Equal(t, abs.RebuildPublished, fixed.Rebuilds[0].State, fixed.Rebuilds[0].Detail)
 	assert.Equal(t, []string{"1.0-2", "latest"}, fixed.Rebuilds[0].Tags)
+}
+
+// failingSourceEnv is the demo app built from an SSH git repository that
+// has no build file (so every rebuild fails when it fetches, before any
+// builder runs), beside an image whose tag does not exist (so every cycle
+// fails to read it); both owned by the demo owner.
+func failingSourceEnv(t *testing.T) (*env, *gittest.Repo, *gittest.SSHServer) {
+	e := newEnv(t, demo.Advisories...)
+	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+	repo := gittest.NewRepo(t, map[string]string{"README": "no build file\n"})
+	srv := gittest.StartSSH(t, repo.Dir)
+	img := e.projects[0].Images[0]
+	img.Source = &rebuild.GitSource{URL: srv.URL, Branch: "main",
+		Auth: rebuild.GitAuth{SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
+	missing := abs.Image{Name: "demo/missing", Repository: e.reg.Repo("demo/missing"), Tag: "latest", AutoRebuild: true}
+	e.projects[0].Images = []abs.Image{img, missing}
+	return e, repo, srv
+}
+
+// TestFailureMailedOnce: a rebuild that fails the same way in three
+// cycles, and an image unreadable in each, are mailed once; the retried
+// rebuild stays in the report of each cycle it ran in, the earlier runs
+// pointing at the cycle that ran it again. A different failure is mailed
+// at once.
+func TestFailureMailedOnce(t *testing.T) {
+	e, repo, _ := failingSourceEnv(t)
+	o := e.start(e.sqlite("abs.db"), abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{InsecureRegistries: true}),
+		abs.WithRetryBackoff(0, 0), abs.WithRetryLimit(3))
+	app := e.fleet.Apps[0].Name
+
+	var reports []*abs.Report
+	for i := range 3 {
+		rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+		require.NoError(t, err)
+		require.Len(t, rep.Rebuilds, 1, "cycle %d", i+1)
+		require.Equal(t, abs.RebuildFailed, rep.Rebuilds[0].State)
+		assert.Equal(t, i+1, rep.Rebuilds[0].Attempt)
+		require.Len(t, rep.Notifications, 1)
+		reports = append(reports, rep)
+	}
+	require.Len(t, e.smtp.Messages(), 1, "the same failures are mailed once")
+	mail := string(e.smtp.Messages()[0].Data)
+	assert.Contains(t, mail, "demo/missing")
+	assert.Contains(t, mail, "no Containerfile or Dockerfile")
+	assert.Equal(t, 1, reports[0].Summary().Notifications)
+	assert.Equal(t, 0, reports[1].Summary().Notifications, "nothing new to tell")
+
+	for i, rep := range reports[:2] {
+		again, err := o.Report(t.Context(), rep.Cycle)
+		require.NoError(t, err)
+		require.Len(t, again.Rebuilds, 1, "cycle %d keeps its run", i+1)
+		r := again.Rebuilds[0]
+		assert.Equal(t, reports[2].Rebuilds[0].ID, r.ID)
+		assert.Equal(t, abs.RebuildFailed, r.State)
+		assert.Equal(t, i+1, r.Attempt)
+		assert.Equal(t, reports[i+1].Cycle, r.RetriedBy, "points at the cycle that ran it again")
+		assert.Contains(t, r.Waiting, "run again by cycle "+reports[i+1].Cycle)
+		assert.Contains(t, r.Detail, "no Containerfile")
+		assert.True(t, again.Failed())
+	}
+	last, err := o.Report(t.Context(), reports[2].Cycle)
+	require.NoError(t, err)
+	require.Len(t, last.Rebuilds, 1)
+	assert.Empty(t, last.Rebuilds[0].RetriedBy, "the last run is the rebuild as it stands")
+
+	if _, err := exec.LookPath("buildah"); err != nil || os.Geteuid() != 0 {
+		t.Log("buildah not usable here: the different failure is not tried")
+		return
+	}
+	repo.Commit(map[string]string{"Containerfile": "FROM " + e.fleet.BaseRef + "\nCOPY missing.txt /app/\n"})
+	rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	require.Len(t, rep.Rebuilds, 1)
+	require.Equal(t, abs.RebuildFailed, rep.Rebuilds[0].State)
+	assert.Contains(t, rep.Rebuilds[0].Detail, "build")
+	require.Len(t, e.smtp.Messages(), 2, "a different failure is mailed")
+	assert.Contains(t, string(e.smtp.Messages()[1].Data), "missing.txt")
+	assert.NotContains(t, string(e.smtp.Messages()[1].Data), "demo/missing", "the unreadable image's failure did not change")
+	_ = app
+}
+
+// TestFailureReminder: with a reminder interval shorter than a cycle, the
+// same failure is mailed again.
+func TestFailureReminder(t *testing.T) {
+	e, _, _ := failingSourceEnv(t)
+	o := e.start(e.sqlite("abs.db"), abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{}),
+		abs.WithRetryBackoff(0, 0), abs.WithFailureReminder(time.Nanosecond))
+	for range 2 {
+		_, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+		require.NoError(t, err)
+	}
+	assert.Len(t, e.smtp.Messages(), 2)
 }

@@ -191,6 +191,11 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		}
 		rep.Rebuilds = append(rep.Rebuilds, rr)
 	}
+	runs, err := o.supersededRuns(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	rep.Rebuilds = append(rep.Rebuilds, runs...)
 	notes, err := store.Notifications(ctx, o.db, id)
 	if err != nil {
 		return nil, false, err

@@ -194,6 +194,10 @@ type RebuildReport struct {
 	// again or what it waits for.
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
 	Waiting     string     `json:"waiting,omitempty"`
+	// RetriedBy is set on a run of the rebuild that a later cycle ran
+	// again: this report keeps the run as it ended here, and the named
+	// cycle's report lists the rebuild as it stands now.
+	RetriedBy string `json:"retried_by,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -267,6 +271,9 @@ func (r *Report) Summary() Summary {
 	s := Summary{Images: []ImageSummary{}}
 	byImage := map[string]RebuildReport{}
 	for _, rb := range r.Rebuilds {
+		if _, ok := byImage[rb.Image]; ok && rb.RetriedBy != "" {
+			continue // the rebuild of this cycle says more than an earlier run
+		}
 		byImage[rb.Image] = rb
 	}
 	waiting := map[string]string{}

@@ -157,3 +157,27 @@ func retryRecOf(s PlanStep) retryRec {
 func (f retryRec) fill(s *PlanStep) {
 	s.Attempt, s.AttemptsLeft, s.NextAttempt, s.Waiting = f.Attempt, f.AttemptsLeft, f.NextAttempt, f.Waiting
 }
+
+// supersededRuns returns, for a cycle's report, the runs of its rebuilds
+// that a later cycle ran again: each as it ended in this cycle, with
+// RetriedBy naming the cycle that runs it now (whose report lists the
+// rebuild as well), so neither report loses it.
+func (o *Orchestrator) supersededRuns(ctx context.Context, cycle string) ([]RebuildReport, error) {
+	runs, err := store.Runs(ctx, o.db, cycle)
+	if err != nil {
+		return nil, err
+	}
+	var out []RebuildReport
+	for _, run := range runs {
+		r, err := store.GetRebuild(ctx, o.db, run.Rebuild)
+		if err != nil {
+			return nil, err
+		}
+		detail, tail := splitDetail(o.scrubText(run.Detail))
+		out = append(out, RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(run.State), Reason: Reason(r.Reason),
+			Method: Method(r.Method), Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest,
+			BeforeGrade: grade(r.BeforeGrade), Attempt: run.Attempt, AttemptsLeft: max(o.retryLimit-run.Attempt, 0),
+			Waiting: fmt.Sprintf("run again by cycle %s (attempt %d)", run.RetriedBy, run.Attempt+1), RetriedBy: run.RetriedBy})
+	}
+	return out, nil
+}
