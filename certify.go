@@ -122,7 +122,7 @@ func (e *CertificationError) Error() string {
 	if len(names) == 0 {
 		return "certification blocks publication: " + strings.Join(parts, "; ")
 	}
-	return fmt.Sprintf("certification %s %s would break: %s", word, strings.Join(names, ", "), strings.Join(parts, "; "))
+	return fmt.Sprintf("certification %s %s blocks publication: %s", word, strings.Join(names, ", "), strings.Join(parts, "; "))
 }
 
 // Unwrap returns the certify.GateError behind the block.

@@ -3,12 +3,18 @@ package abs_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,4 +361,95 @@ func TestCertificationUserCheck(t *testing.T) {
 		assert.NotContains(t, r.Detail, certify.NameHasNoProhibitedPackages, "not in the scratch policy")
 	}
 	assert.Empty(t, e.tagPushes())
+}
+
+// flakyTransport fails the first fail requests that write to the
+// registry (every one when fail < 0), before they are sent.
+type flakyTransport struct {
+	mu    sync.Mutex
+	fail  int
+	tried int
+}
+
+func (f *flakyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut || req.Method == http.MethodPost || req.Method == http.MethodPatch {
+		f.mu.Lock()
+		f.tried++
+		fail := f.fail < 0 || f.tried <= f.fail
+		f.mu.Unlock()
+		if fail {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, errors.New("registry unavailable (injected)")
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestSigningFailureMovesNoTag: the publish step signs before it moves a
+// tag. A signing failure is retried; one that lasts fails the rebuild at
+// stage "sign", tells the owner, and leaves every tag on the image
+// customers have now. A signing failure that clears on retry publishes a
+// signed image.
+func TestSigningFailureMovesNoTag(t *testing.T) {
+	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	key, err := sign.NewKey(pk)
+	require.NoError(t, err)
+
+	t.Run("lasting", func(t *testing.T) {
+		e := newEnv(t, demo.Advisories...)
+		require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+		tr := &flakyTransport{fail: -1}
+		o := e.start(e.sqlite("abs.db"), abs.WithSigner(sign.New(key, sign.WithPlainHTTP(), sign.WithTransport(tr))))
+		rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+		require.NoError(t, err)
+		require.Len(t, rep.Rebuilds, 2)
+		for _, r := range rep.Rebuilds {
+			assert.Equal(t, abs.RebuildFailed, r.State, r.Image)
+			assert.True(t, strings.HasPrefix(r.Detail, "sign: "), r.Detail)
+			assert.Contains(t, r.Detail, "injected")
+		}
+		assert.Empty(t, e.tagPushes(), "no tag moved to an unsigned digest")
+		for _, a := range e.fleet.Apps {
+			assert.Equal(t, a.Digest, tagDigest(t, a.Repository+":latest"), a.Name)
+		}
+		msgs := e.smtp.Messages()
+		require.Len(t, msgs, 1)
+		_, text, err := demo.Mail{From: msgs[0].From, To: msgs[0].To, Data: msgs[0].Data}.Text()
+		require.NoError(t, err)
+		assert.Contains(t, text, "sign")
+		assert.Contains(t, text, "injected")
+	})
+
+	t.Run("transient", func(t *testing.T) {
+		e := newEnv(t, demo.Advisories...)
+		require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
+		tr := &flakyTransport{fail: 2}
+		var mu sync.Mutex
+		var retried int
+		o := e.start(e.sqlite("abs.db"), abs.WithSigner(sign.New(key, sign.WithPlainHTTP(), sign.WithTransport(tr))),
+			abs.WithProgress(func(p abs.Progress) {
+				if p.Stage == "sign" && strings.Contains(p.Message, "will retry") {
+					mu.Lock()
+					retried++
+					mu.Unlock()
+				}
+			}))
+		rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+		require.NoError(t, err)
+		mu.Lock()
+		assert.Positive(t, retried, "the failed signing is recorded and retried")
+		mu.Unlock()
+		for _, s := range rep.Summary().Images {
+			require.True(t, s.Published, "%s: %s", s.Name, s.Error)
+			repo := e.reg.Repo(s.Name)
+			assert.Equal(t, s.NewDigest, tagDigest(t, repo+":latest"))
+			// cosign's signature and attestation tags of the published digest.
+			hex := strings.TrimPrefix(s.NewDigest, "sha256:")
+			tagDigest(t, repo+":sha256-"+hex+".sig")
+			tagDigest(t, repo+":sha256-"+hex+".att")
+		}
+	})
 }
