@@ -115,14 +115,14 @@ func (e *CertificationError) Error() string {
 		}
 		parts = append(parts, b.String())
 	}
-	word := "check"
+	word, verb := "check", "blocks"
 	if len(names) > 1 {
-		word = "checks"
+		word, verb = "checks", "block"
 	}
 	if len(names) == 0 {
 		return "certification blocks publication: " + strings.Join(parts, "; ")
 	}
-	return fmt.Sprintf("certification %s %s blocks publication: %s", word, strings.Join(names, ", "), strings.Join(parts, "; "))
+	return fmt.Sprintf("certification %s %s %s publication: %s", word, strings.Join(names, ", "), verb, strings.Join(parts, "; "))
 }
 
 // Unwrap returns the certify.GateError behind the block.

@@ -453,3 +453,21 @@ func TestSigningFailureMovesNoTag(t *testing.T) {
 		}
 	})
 }
+
+// TestSupplyChainOptionErrors: unusable settings fail New with ErrConfig.
+func TestSupplyChainOptionErrors(t *testing.T) {
+	e := newEnv(t)
+	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	key, err := sign.NewKey(pk)
+	require.NoError(t, err)
+	for name, opt := range map[string]abs.Option{
+		"nil signer":     abs.WithSigner(nil),
+		"unknown format": abs.WithSigner(sign.New(key), abs.WithSBOM("syft")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := abs.New(t.Context(), e.sqlite("abs.db"), e.projects, e.options(opt)...)
+			require.ErrorIs(t, err, abs.ErrConfig)
+		})
+	}
+}
