@@ -26,7 +26,7 @@ import (
 )
 
 // platformIndex returns an index of the demo image for each platform.
-func platformIndex(t *testing.T, archs ...string) v1.ImageIndex {
+func platformIndex(t testing.TB, archs ...string) v1.ImageIndex {
 	t.Helper()
 	db, err := demo.NewRPMDB()
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func platformIndex(t *testing.T, archs ...string) v1.ImageIndex {
 	return mutate.AppendManifests(empty.Index, adds...)
 }
 
-func pushIndex(t *testing.T, repo string, idx v1.ImageIndex) string {
+func pushIndex(t testing.TB, repo string, idx v1.ImageIndex) string {
 	t.Helper()
 	d, err := idx.Digest()
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func pushIndex(t *testing.T, repo string, idx v1.ImageIndex) string {
 	return d.String()
 }
 
-func internalOrchestrator(t *testing.T, opts ...Option) *Orchestrator {
+func internalOrchestrator(t testing.TB, opts ...Option) *Orchestrator {
 	t.Helper()
 	db, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "abs.db"))
 	require.NoError(t, err)
@@ -129,4 +129,43 @@ func TestCertifyIndex(t *testing.T) {
 	var pe *permanentError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "verify", pe.stage)
+}
+
+// BenchmarkCertifyRebuild measures the gate on a two-platform rebuild:
+// the policy run on the current index (read from the registry) and on the
+// rebuild, every platform scanned.
+func BenchmarkCertifyRebuild(b *testing.B) {
+	repo := testutil.Registry(b) + "/team/multi"
+	current := platformIndex(b, "amd64", "arm64")
+	old := pushIndex(b, repo, current)
+	o := internalOrchestrator(b, WithCertification(nil, nil))
+	img := &Image{Name: "team/multi", Repository: repo, Tag: "latest", Tags: []string{"latest"}}
+	r := store.Rebuild{ID: "rb-1", Image: img.Name, OldDigest: old}
+	next := platformIndex(b, "amd64", "arm64")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := o.certifyRebuild(b.Context(), r, img, rebuildArtifact{Index: next}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignRebuild measures signing a two-platform rebuild and
+// attesting its provenance and SPDX SBOMs in an in-process registry.
+func BenchmarkSignRebuild(b *testing.B) {
+	repo := testutil.Registry(b) + "/team/multi"
+	digest := pushIndex(b, repo, platformIndex(b, "amd64", "arm64"))
+	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(b, err)
+	key, err := sign.NewKey(pk)
+	require.NoError(b, err)
+	o := internalOrchestrator(b, WithSigner(sign.New(key, sign.WithPlainHTTP())))
+	img := &Image{Name: "team/multi", Repository: repo, Tag: "latest", Tags: []string{"latest"}}
+	r := store.Rebuild{ID: "rb-1", Image: img.Name, NewDigest: digest, Method: string(MethodRebase), AfterGrade: "A", BeforeGrade: "C"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := o.signRebuild(b.Context(), r, img); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
