@@ -5,12 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
@@ -94,4 +97,31 @@ func TestCredentialPrints(t *testing.T) {
 	assert.Equal(t, print("p1", pubA), print("p1", publish.NewRegistry(publish.WithBasicAuth("u", secret.New("a")))))
 	assert.NotEqual(t, print("p1", pubA), print("p1", pubB), "the publisher's password")
 	assert.NotEqual(t, print("p1", pubA), print("p1", publish.Chain(pubB)), "through a chain")
+}
+
+// TestTellAgain: a failure is told when it is new, different, or older
+// than the reminder; the same failure within the reminder is not.
+func TestTellAgain(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	prev := store.Mailed{Fingerprint: "fp", Sent: now.Add(-time.Hour)}
+	assert.True(t, tellAgain(store.Mailed{}, false, "fp", now, DefaultFailureReminder), "never told")
+	assert.False(t, tellAgain(prev, true, "fp", now, DefaultFailureReminder), "told an hour ago")
+	assert.True(t, tellAgain(prev, true, "other", now, DefaultFailureReminder), "a different failure")
+	assert.True(t, tellAgain(prev, true, "fp", now, time.Hour), "the reminder is due")
+	assert.True(t, tellAgain(prev, true, "fp", now, 0), "no reminder interval: every time")
+	a := failurePrint(&notify.Failure{Stage: "build", Cause: "buildah failed (exit 1)", Log: "tail one"})
+	assert.Equal(t, a, failurePrint(&notify.Failure{Stage: "build", Cause: "buildah failed (exit 1)", Log: "tail two"}), "the log tail does not count")
+	assert.NotEqual(t, a, failurePrint(&notify.Failure{Stage: "fetch", Cause: "buildah failed (exit 1)"}))
+}
+
+// BenchmarkCredentialProbe is what a cycle spends per registry host to
+// fingerprint the credentials the remote options resolve (no I/O).
+func BenchmarkCredentialProbe(b *testing.B) {
+	o := &Orchestrator{remote: []remote.Option{remote.WithAuth(&authn.Basic{Username: "u", Password: "p"})}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if o.remoteAuth(b.Context(), "registry.example:5000") == "" {
+			b.Fatal("no credentials seen")
+		}
+	}
 }

@@ -2,6 +2,8 @@ package publish_test
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,4 +53,33 @@ func TestRefusedCredentials(t *testing.T) {
 			assert.NotContains(t, fpRight, "right-password")
 		})
 	}
+}
+
+// TestRefusedCredentialsEcho: a registry that echoes the login in its 401
+// answer: the CredentialError's message quotes nothing of it.
+func TestRefusedCredentialsEcho(t *testing.T) {
+	echo := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, p, ok := r.BasicAuth(); ok {
+				if r.Method == http.MethodHead || r.Method == http.MethodGet {
+					w.WriteHeader(http.StatusNotFound) // no tag, no blob yet
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = fmt.Fprintf(w, `{"errors":[{"code":"DENIED","message":"password %q refused"}]}`, p)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Basic realm="echo"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+	}
+	reg := regtest.InProcess(t, regtest.WithMiddleware(echo))
+	pub := newPublisher(t, &regtest.Registry{Host: reg.Host, Username: "ci", Password: "echoed-S3cret"}, nil)
+	_, err := pub.Publish(t.Context(), publish.Request{Repository: reg.Repo("team/app"), Image: testImage(t, 2), VersionTag: "1.0-1"})
+	var ce *publish.CredentialError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 403, ce.Status)
+	assert.NotContains(t, err.Error(), "echoed-S3cret")
+	assert.Contains(t, ce.Err.Error(), "echoed-S3cret", "the registry's answer stays reachable through Unwrap")
 }

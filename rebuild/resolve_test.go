@@ -56,3 +56,29 @@ func TestResolveSSH(t *testing.T) {
 	require.ErrorIs(t, err, rebuild.ErrHostKeyUnknown)
 	assert.NotContains(t, err.Error(), "PRIVATE KEY")
 }
+
+// BenchmarkResolveVsFetch compares what a cycle now spends per source as
+// it plans (Resolve, ls-remote) with a shallow clone (Fetch), against the
+// SSH server on loopback.
+func BenchmarkResolveVsFetch(b *testing.B) {
+	repo := gittest.NewRepo(b, map[string]string{"Containerfile": "FROM scratch\n", "app.txt": string(make([]byte, 64<<10))})
+	srv := gittest.StartSSH(b, repo.Dir)
+	src := rebuild.GitSource{URL: srv.URL, Branch: "main",
+		Auth: rebuild.GitAuth{SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
+	b.Run("resolve", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := src.Resolve(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fetch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := src.Fetch(b.Context(), b.TempDir()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
