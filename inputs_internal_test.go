@@ -1,6 +1,7 @@
 package abs
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,25 @@ func BenchmarkCredentialProbe(b *testing.B) {
 			b.Fatal("no credentials seen")
 		}
 	}
+}
+
+// TestCredentialPrintsDockerConfig: with the default remote options (the
+// Docker config keychain), a password changed in $DOCKER_CONFIG/config.json
+// changes the fingerprint.
+func TestCredentialPrintsDockerConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	write := func(pass string) {
+		auth := base64.StdEncoding.EncodeToString([]byte("u:" + pass))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"),
+			[]byte(`{"auths":{"registry.example:5000":{"auth":"`+auth+`"}}}`), 0o600))
+	}
+	o := &Orchestrator{remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}}
+	print := func() string { return o.newCredentialPrints().of(t.Context(), "registry.example:5000/team/app") }
+	write("old")
+	before := print()
+	assert.Equal(t, before, print())
+	write("new")
+	assert.NotEqual(t, before, print(), "the password changed in the docker config")
+	assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("u:new")), o.remoteAuth(t.Context(), "registry.example:5000"))
 }
