@@ -163,7 +163,7 @@ var Migrations = []Migration{
 		},
 	},
 	{
-		Version: 6,
+		Version: 4,
 		Name:    "source commits, mailed failures, runs of retried rebuilds",
 		SQL: []string{
 			`CREATE TABLE abs_source_commit (
