@@ -76,6 +76,9 @@ type Orchestrator struct {
 	imgGen      atomic.Int64
 	imgLoaded   atomic.Bool
 	reloadMu    sync.Mutex
+	fleet       fleetSettings  // options_fleet.go
+	cert        *certification // WithCertification (certify.go)
+	supply      *supplyChain   // WithSigner (supplychain.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -134,6 +137,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	for _, opt := range opts {
 		opt(o)
+	}
+	if err := o.checkSupplyChain(); err != nil {
+		return nil, err
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
