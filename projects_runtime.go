@@ -94,6 +94,8 @@ type SourceSpec struct {
 	// back on); a host whose key legitimately changed is given a
 	// KnownHosts line.
 	TrustOnFirstUse bool `json:"trust_on_first_use,omitempty"`
+	// CABundle holds extra PEM certificates trusted for an https source.
+	CABundle string `json:"ca_bundle,omitempty"`
 }
 
 // Credential describes a stored secret without revealing it.
@@ -567,6 +569,9 @@ func diffImages(a, b *Image) string {
 	add("source.trust_on_first_use", sa.TrustOnFirstUse, sb.TrustOnFirstUse)
 	if sa.KnownHosts != sb.KnownHosts {
 		d = append(d, "source.known_hosts changed")
+	}
+	if sa.CABundle != sb.CABundle {
+		d = append(d, "source.ca_bundle changed")
 	}
 	if len(d) == 0 {
 		return "no change"

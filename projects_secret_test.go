@@ -272,7 +272,7 @@ func TestCredentialsAndAccess(t *testing.T) {
 			srv := gittest.StartSSH(t, repo.Dir)
 			const pass = "open sesame, please"
 			key := encryptedKey(t, srv.ClientKey.PrivatePEM, pass)
-			forms := secretForms(string(key), string(srv.ClientKey.PrivatePEM), pass, "ghp_0123456789abcdefTOKEN")
+			forms := secretForms(string(key), string(srv.ClientKey.PrivatePEM), pass, "ghp_0123456789abcdefTOKEN", "ghp_wrong-token-value")
 
 			var open func() *abs.Database
 			var tables func() map[string]string
@@ -373,11 +373,17 @@ func TestCredentialsAndAccess(t *testing.T) {
 			require.NoError(t, err)
 
 			// A token on the second image.
+			https := gittest.StartHTTP(t, repo.Dir, gittest.WithToken("ghp_0123456789abcdefTOKEN"))
 			_, _, err = o.CreateImage(ctx, p.ID, abs.Image{Name: "demo/other", Repository: e.fleet.Apps[1].Repository,
-				SourceSpec: &abs.SourceSpec{URL: "https://git.example/other.git"}})
+				SourceSpec: &abs.SourceSpec{URL: https.URL, CABundle: string(https.CA)}})
 			require.NoError(t, err)
+			require.ErrorIs(t, o.TestAccess(ctx, "demo/other"), rebuild.ErrAuth, "no token yet")
+			_, err = o.SetToken(ctx, "demo/other", secret.New("ghp_wrong-token-value"))
+			require.NoError(t, err)
+			require.ErrorIs(t, o.TestAccess(ctx, "demo/other"), rebuild.ErrAuth, "a wrong token")
 			tok, err := o.SetToken(ctx, "demo/other", secret.New("ghp_0123456789abcdefTOKEN"))
 			require.NoError(t, err)
+			require.NoError(t, o.TestAccess(ctx, "demo/other"), "the stored token over HTTPS")
 			assert.Equal(t, abs.CredentialToken, tok.Kind)
 			assert.Equal(t, secret.TokenFingerprint(secret.New("ghp_0123456789abcdefTOKEN")), tok.Fingerprint)
 			_, err = o.SetToken(ctx, "demo/other", secret.New("two words"))
@@ -393,6 +399,7 @@ func TestCredentialsAndAccess(t *testing.T) {
 			assert.Zero(t, n, "nothing left to re-encrypt")
 			require.NoError(t, newO(rotated).TestAccess(ctx, img.Name), "the new identity alone decrypts")
 			require.ErrorIs(t, newO(oldKey).TestAccess(ctx, img.Name), secret.ErrDecrypt, "the old one no longer does")
+			require.NoError(t, newO(rotated).TestAccess(ctx, "demo/other"))
 
 			for tbl, text := range tables() {
 				assertNoSecret(t, "table "+tbl, text, forms)

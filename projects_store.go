@@ -3,6 +3,7 @@ package abs
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,7 @@ type storedSourceSpec struct {
 	Username      string `json:"username,omitempty"`
 	KnownHosts    string `json:"known_hosts,omitempty"`
 	TOFU          bool   `json:"tofu,omitempty"`
+	CA            string `json:"ca,omitempty"`
 }
 
 type storedImageSpec struct {
@@ -69,7 +71,7 @@ func toStoredImage(img *Image) storedImageSpec {
 	if sp := img.SourceSpec; sp != nil {
 		s.Source = &storedSourceSpec{URL: sp.URL, Branch: sp.Branch, Tag: sp.Tag, Commit: sp.Commit,
 			ContextDir: sp.ContextDir, Containerfile: sp.Containerfile, Username: sp.Username,
-			KnownHosts: sp.KnownHosts, TOFU: sp.TrustOnFirstUse}
+			KnownHosts: sp.KnownHosts, TOFU: sp.TrustOnFirstUse, CA: sp.CABundle}
 	}
 	return s
 }
@@ -84,7 +86,7 @@ func (s storedImageSpec) image(name string) Image {
 	if src := s.Source; src != nil {
 		img.SourceSpec = &SourceSpec{URL: src.URL, Branch: src.Branch, Tag: src.Tag, Commit: src.Commit,
 			ContextDir: src.ContextDir, Containerfile: src.Containerfile, Username: src.Username,
-			KnownHosts: src.KnownHosts, TrustOnFirstUse: src.TOFU}
+			KnownHosts: src.KnownHosts, TrustOnFirstUse: src.TOFU, CABundle: src.CA}
 	}
 	return img
 }
@@ -377,6 +379,9 @@ func (o *Orchestrator) gitSource(img *Image, secrets map[string]store.SecretRow,
 		src.Auth = sc.auth
 	}
 	src.Auth.Username = spec.Username
+	if spec.CABundle != "" {
+		src.Auth.CABundle = []byte(spec.CABundle)
+	}
 	known := spec.KnownHosts
 	if spec.TrustOnFirstUse {
 		// Recorded keys count only while trust on first use is on: a
@@ -556,7 +561,7 @@ func (o *Orchestrator) prepareImage(img Image) (Image, []string, error) {
 		s := img.Source
 		img.SourceSpec = &SourceSpec{URL: s.URL, Branch: s.Branch, Tag: s.Tag, Commit: s.Commit,
 			ContextDir: s.ContextDir, Containerfile: s.Containerfile, Username: s.Auth.Username,
-			KnownHosts: string(s.Auth.KnownHosts)}
+			KnownHosts: string(s.Auth.KnownHosts), CABundle: string(s.Auth.CABundle)}
 	}
 	notes := switchRules(&img, nil)
 	if err := o.validateImage(&img); err != nil {
@@ -690,6 +695,14 @@ func validSource(s *SourceSpec) error {
 	}
 	if len(s.KnownHosts) > maxKnown {
 		return invalid("source.known_hosts", "longer than %d bytes", maxKnown)
+	}
+	if s.CABundle != "" {
+		if len(s.CABundle) > maxKnown {
+			return invalid("source.ca_bundle", "longer than %d bytes", maxKnown)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM([]byte(s.CABundle)) {
+			return invalid("source.ca_bundle", "holds no PEM certificate")
+		}
 	}
 	rest := []byte(s.KnownHosts)
 	for n := 1; len(rest) > 0; n++ {
