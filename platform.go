@@ -13,6 +13,7 @@ import (
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
 )
@@ -342,4 +343,21 @@ func parseVerified(d string) []PlatformGrade {
 		out = append(out, PlatformGrade{Platform: f[0], Grade: grade(f[1]), Digest: f[2]})
 	}
 	return out
+}
+
+// platformGradeText adds, for a published multi-platform rebuild, each
+// platform's grade to the grades of the owner's message: "A (linux/amd64
+// A, linux/arm64 A)", before from the cycle's plan, after from the
+// verified rebuild.
+func (o *Orchestrator) platformGradeText(ctx context.Context, plan storedPlan, r store.Rebuild, ev *notify.Rebuilt) {
+	for _, st := range plan.Plan {
+		if st.ID == r.ID && len(st.Platforms) > 0 {
+			ev.GradeBefore += " (" + platformText(platformGrades(st.Platforms)) + ")"
+		}
+	}
+	if d, err := store.LogDetail(ctx, o.db, r.ID, string(RebuildBuilt)); err == nil {
+		if pgs := parseVerified(d); len(pgs) > 0 {
+			ev.GradeAfter += " (" + platformText(pgs) + ")"
+		}
+	}
 }
