@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -73,23 +74,36 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 		}
 	}
 	// A multi-platform image: its platforms' findings together, so
-	// that its grade (and next drop) is the worst platform's.
-	for n, ps := range platforms {
+	// that its grade (and next drop) is the worst platform's. Images
+	// whose platforms are in the same groups (indexes on one base) share
+	// the result.
+	combined := map[string]*result{}
+	for _, n := range sortedKeys(platforms) {
 		d, ok := f.index[n]
 		if !ok {
 			continue
 		}
+		ps := platforms[n]
 		sort.Slice(ps, func(i, j int) bool { return pres[ps[i]].platform < pres[ps[j]].platform })
-		var findings []advisory.Finding
-		var unfixed []advisory.Unfixed
+		var key strings.Builder
 		pgs := make([]PlatformGrade, len(ps))
 		for i, k := range ps {
 			r := res[pres[k].group]
 			pgs[i] = PlatformGrade{Platform: pres[k].platform, Digest: pres[k].digest, Grade: r.expl.Grade, Findings: r.findings}
-			findings = appendFindings(findings, r.findings)
-			unfixed = appendUnfixed(unfixed, r.unfixed)
+			fmt.Fprintf(&key, "%s=%d,", pres[k].platform, pres[k].group)
 		}
-		gd := imageGrade(n, d, findings, unfixed, healthindex.Explain(o.policy, findings, now))
+		c := combined[key.String()]
+		if c == nil {
+			c = &result{}
+			for _, k := range ps {
+				r := res[pres[k].group]
+				c.findings = appendFindings(c.findings, r.findings)
+				c.unfixed = appendUnfixed(c.unfixed, r.unfixed)
+			}
+			c.expl = healthindex.Explain(o.policy, c.findings, now)
+			combined[key.String()] = c
+		}
+		gd := imageGrade(n, d, c.findings, c.unfixed, c.expl)
 		gd.Platforms = pgs
 		out = append(out, gd)
 	}
