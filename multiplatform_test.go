@@ -3,6 +3,7 @@ package abs_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,11 +23,14 @@ import (
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/healthindex"
+	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/internal/smtptest"
 	"github.com/openabs/abs/internal/testutil"
 	"github.com/openabs/abs/notify"
 	"github.com/openabs/abs/publish"
+	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // fourPlatforms are the platforms of a typical certified image.
@@ -68,7 +72,8 @@ func multiBase(t *testing.T, p v1.Platform, rpmdb []byte, release string) v1.Ima
 		testutil.File("etc/platform", []byte(p.Architecture+" "+release+"\n")),
 		testutil.Dir("var/lib/rpm"), testutil.File("var/lib/rpm/rpmdb.sqlite", rpmdb))
 	require.NoError(t, err)
-	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), l)
+	img, err := mutate.Append(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
+		mutate.Addendum{Layer: l, MediaType: types.OCILayer})
 	require.NoError(t, err)
 	return configured(t, img, p, map[string]string{"name": "demo/ubi9", "version": "9.4", "release": release})
 }
@@ -141,7 +146,7 @@ func newMultiEnv(t *testing.T) *multiEnv {
 	for _, p := range fourPlatforms {
 		l, err := testutil.Layer(testutil.Dir("app"), testutil.File("app/bin", []byte("app for "+p.Architecture+"\n")))
 		require.NoError(t, err)
-		img, err := mutate.AppendLayers(e.base[p.Architecture], l)
+		img, err := mutate.Append(e.base[p.Architecture], mutate.Addendum{Layer: l, MediaType: types.OCILayer})
 		require.NoError(t, err)
 		img = configured(t, img, p, map[string]string{"name": "demo/app", "version": "1.0", "release": "1"})
 		img = mutate.Annotations(img, map[string]string{"org.opencontainers.image.base.name": e.baseRef,
@@ -176,7 +181,7 @@ func (e *multiEnv) moveBase(stale ...string) {
 	pushIndex(e.t, e.baseRef, indexOf(e.t, imgs))
 }
 
-func (e *multiEnv) start() *abs.Orchestrator {
+func (e *multiEnv) start(src *rebuild.GitSource, extra ...abs.Option) *abs.Orchestrator {
 	t := e.t
 	db, err := abs.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "abs.db"))
 	require.NoError(t, err)
@@ -185,12 +190,13 @@ func (e *multiEnv) start() *abs.Orchestrator {
 		From: "openabs <abs@example.invalid>"})
 	require.NoError(t, err)
 	projects := []abs.Project{{Name: "demo", Owners: []string{demo.Owner}, Images: []abs.Image{{Name: "demo/app",
-		Repository: e.appRepo, Tag: "latest", AutoRebuild: true, Tags: []string{"latest"}}}}}
-	o, err := abs.New(t.Context(), db, projects,
+		Repository: e.appRepo, Tag: "latest", AutoRebuild: true, Tags: []string{"latest"}, Source: src}}}}
+	opts := []abs.Option{
 		abs.WithSources(advisory.NewDir(e.advDir)),
 		abs.WithPublisher(publish.NewRegistry(publish.WithAnonymous(), publish.WithPlainHTTP())),
 		abs.WithNotifier(mail), abs.WithClock(func() time.Time { return e.now }), abs.WithLogger(logger(t)),
-		abs.WithRetry(20*time.Millisecond, 200*time.Millisecond), abs.WithWorkDir(t.TempDir()))
+		abs.WithRetry(20*time.Millisecond, 200*time.Millisecond), abs.WithWorkDir(t.TempDir())}
+	o, err := abs.New(t.Context(), db, projects, append(opts, extra...)...)
 	require.NoError(t, err)
 	require.NoError(t, o.Start(t.Context()))
 	t.Cleanup(func() { _ = o.Stop(context.WithoutCancel(t.Context())) })
@@ -219,7 +225,7 @@ func (e *multiEnv) firstCycle(o *abs.Orchestrator) {
 // advisoryArrives publishes the openssl advisory and triggers a cycle; it
 // checks the plan: one rebase of the index, graded C for the two
 // vulnerable platforms.
-func (e *multiEnv) advisoryArrives(o *abs.Orchestrator) *abs.Report {
+func (e *multiEnv) advisoryArrives(o *abs.Orchestrator, method abs.Method) *abs.Report {
 	t := e.t
 	require.NoError(t, demo.WriteAdvisories(e.advDir, e.now, demo.OpenSSL))
 	id, err := o.Trigger(t.Context(), demo.OpenSSL.ID)
@@ -238,7 +244,7 @@ func (e *multiEnv) advisoryArrives(o *abs.Orchestrator) *abs.Report {
 	}
 	require.Len(t, rep.Plan, 1)
 	st := rep.Plan[0]
-	assert.Equal(t, abs.MethodRebase, st.Method)
+	assert.Equal(t, method, st.Method)
 	assert.Equal(t, healthindex.GradeC, st.BeforeGrade)
 	require.Len(t, st.Platforms, 4)
 	for _, p := range st.Platforms {
@@ -269,11 +275,11 @@ func TestMultiPlatformRebase(t *testing.T) {
 		t.Skip("skopeo not installed (apt-get install skopeo)")
 	}
 	e := newMultiEnv(t)
-	o := e.start()
+	o := e.start(nil)
 	e.firstCycle(o)
 
 	e.moveBase()
-	rep := e.advisoryArrives(o)
+	rep := e.advisoryArrives(o, abs.MethodRebase)
 	require.Len(t, rep.Rebuilds, 1)
 	r := rep.Rebuilds[0]
 	require.Equal(t, abs.RebuildPublished, r.State, r.Detail)
@@ -364,11 +370,11 @@ func TestMultiPlatformRebase(t *testing.T) {
 // which platform and why.
 func TestMultiPlatformOneFails(t *testing.T) {
 	e := newMultiEnv(t)
-	o := e.start()
+	o := e.start(nil)
 	e.firstCycle(o)
 
 	e.moveBase("s390x")
-	rep := e.advisoryArrives(o)
+	rep := e.advisoryArrives(o, abs.MethodRebase)
 	require.Len(t, rep.Rebuilds, 1)
 	r := rep.Rebuilds[0]
 	require.Equal(t, abs.RebuildFailed, r.State)
@@ -395,4 +401,58 @@ func TestMultiPlatformOneFails(t *testing.T) {
 	text := mailText(e.smtp)
 	assert.Contains(t, text, "linux/s390x")
 	assert.Contains(t, text, "does not fix")
+}
+
+// TestMultiPlatformFromSource: the same index rebuilt from its git
+// source (served over SSH) by buildah, one build per platform on the
+// base index's image for it, verified per platform and published as one
+// index.
+func TestMultiPlatformFromSource(t *testing.T) {
+	if _, err := exec.LookPath("buildah"); err != nil {
+		t.Skip("buildah not installed (apt-get install buildah)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("buildah runs as root here (chroot isolation, vfs storage)")
+	}
+	e := newMultiEnv(t)
+	repo := gittest.NewRepo(t, map[string]string{
+		"Containerfile": "FROM " + e.baseRef + "\nLABEL name=demo/app version=1.0\nCOPY app.txt /app/app.txt\n",
+		"app.txt":       "openabs demo application\n",
+	})
+	srv := gittest.StartSSH(t, repo.Dir)
+	src := &rebuild.GitSource{URL: srv.URL, Branch: "main", Auth: rebuild.GitAuth{
+		SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
+	o := e.start(src, abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{InsecureRegistries: true}))
+	e.firstCycle(o)
+
+	e.moveBase()
+	rep := e.advisoryArrives(o, abs.MethodBuild)
+	require.Len(t, rep.Rebuilds, 1)
+	r := rep.Rebuilds[0]
+	require.Equal(t, abs.RebuildPublished, r.State, "%s\n%s", r.Detail, r.Log)
+	assert.Equal(t, healthindex.GradeA, r.AfterGrade)
+	assert.ElementsMatch(t, []string{"1.0-2", "latest"}, r.Tags)
+	require.Len(t, r.Platforms, 4)
+	assert.Equal(t, r.NewDigest, headDigest(t, e.appRepo+":latest"))
+	ref, err := gcrname.ParseReference(e.appRepo + ":latest")
+	require.NoError(t, err)
+	idx, err := remote.Index(ref, remote.WithContext(t.Context()))
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	require.Len(t, im.Manifests, 4)
+	for i, d := range im.Manifests {
+		a := fourPlatforms[i].Architecture
+		assert.Equal(t, a, d.Platform.Architecture)
+		assert.Equal(t, "linux/"+a, r.Platforms[i].Platform)
+		assert.Equal(t, healthindex.GradeA, r.Platforms[i].Grade, a)
+		child, err := idx.Image(d.Digest)
+		require.NoError(t, err)
+		cf, err := child.ConfigFile()
+		require.NoError(t, err)
+		assert.Equal(t, a, cf.Architecture, "built for its platform")
+		m, err := child.Manifest()
+		require.NoError(t, err)
+		assert.Equal(t, repo.Head, m.Annotations[rebuild.AnnotationRevision], a)
+	}
 }
