@@ -455,4 +455,13 @@ func TestMultiPlatformFromSource(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, repo.Head, m.Annotations[rebuild.AnnotationRevision], a)
 	}
+
+	// Each built image records the base's image for its platform; the
+	// next cycle sees no base move and nothing to do.
+	next, err := o.RunCycle(t.Context(), abs.CycleOptions{})
+	require.NoError(t, err)
+	require.Len(t, next.Images, 1)
+	assert.Equal(t, r.NewDigest, next.Images[0].Digest)
+	assert.Equal(t, healthindex.GradeA, next.Images[0].Grade)
+	assert.Empty(t, next.Plan, "no base move seen")
 }
