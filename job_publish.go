@@ -59,6 +59,10 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if t.Index != nil {
 		req.Image, req.Index = nil, t.Index
 	}
+	// Signed before any tag moves (supplychain.go).
+	if err := o.signRebuild(ctx, r, img); err != nil {
+		return o.fail(ctx, job.JobRow, r, "sign", err)
+	}
 	res, err := o.publisher.Publish(ctx, req)
 	if err != nil {
 		var it *publish.ImmutableTagError

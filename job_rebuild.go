@@ -290,6 +290,9 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 	if err != nil {
 		return 0, permanent("verify", err)
 	}
+	if err := o.certifyRebuild(ctx, r, img, rebuildArtifact{Image: newImg, Inventories: []*rpmscan.Inventory{inv}, Current: []*rpmscan.Inventory{oldInv}}); err != nil {
+		return 0, err
+	}
 	if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, now); err != nil {
 		return 0, err
 	}

@@ -68,6 +68,8 @@ type Orchestrator struct {
 	rebaserSet bool
 	noMigrate  bool
 	scrub      *secret.Scrubber
+	cert       *certification // WithCertification (certify.go)
+	supply     *supplyChain   // WithSigner (supplychain.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -114,6 +116,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	for _, opt := range opts {
 		opt(o)
+	}
+	if err := o.checkSupplyChain(); err != nil {
+		return nil, err
 	}
 	o.imgs.store(newImageSet(images))
 	if o.log == nil {

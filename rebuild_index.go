@@ -86,7 +86,8 @@ func (o *Orchestrator) finishIndex(ctx context.Context, job *rivertype.JobRow, r
 // platform of the index it replaces, as verify does for one image: a
 // containers/image client can pull it, and its rescan fixes the
 // advisories of the rebuild, grades no worse and carries no unapplied
-// advisory the old platform image did not. A platform carried over
+// advisory the old platform image did not; then the certification gate
+// (certifyRebuild) reads the whole index. A platform carried over
 // unchanged is judged from its stored inventory. The new inventories are
 // stored only when every platform passed. It returns the index's grade
 // (the worst platform's) and each platform's.
@@ -122,6 +123,9 @@ func (o *Orchestrator) verifyIndex(ctx context.Context, r store.Rebuild, img *Im
 		worst healthindex.Grade
 		pgs   []PlatformGrade
 		fresh []*rpmscan.Inventory
+		// every platform's inventory, new and old, for the
+		// certification gate
+		newInvs, oldInvs []*rpmscan.Inventory
 	)
 	for _, d := range news {
 		p := *d.Platform
@@ -159,8 +163,12 @@ func (o *Orchestrator) verifyIndex(ctx context.Context, r store.Rebuild, img *Im
 		if err != nil {
 			return 0, nil, pfail(err)
 		}
+		newInvs, oldInvs = append(newInvs, inv), append(oldInvs, oldInv)
 		worst = max(worst, g)
 		pgs = append(pgs, PlatformGrade{Platform: rebuild.PlatformString(p), Digest: d.Digest.String(), Grade: g})
+	}
+	if err := o.certifyRebuild(ctx, r, img, rebuildArtifact{Index: built.Index, Inventories: newInvs, Current: oldInvs}); err != nil {
+		return 0, nil, err
 	}
 	for _, inv := range fresh {
 		if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, now); err != nil {
