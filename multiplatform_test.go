@@ -465,3 +465,19 @@ func TestMultiPlatformFromSource(t *testing.T) {
 	assert.Equal(t, healthindex.GradeA, next.Images[0].Grade)
 	assert.Empty(t, next.Plan, "no base move seen")
 }
+
+// TestMultiPlatformCertified: with the certification gate on, every
+// platform of the rebased index is certified against the same platform
+// of the index it replaces before the index is published.
+func TestMultiPlatformCertified(t *testing.T) {
+	e := newMultiEnv(t)
+	o := e.start(nil, abs.WithCertification(nil, nil))
+	e.firstCycle(o)
+	e.moveBase()
+	rep := e.advisoryArrives(o, abs.MethodRebase)
+	require.Len(t, rep.Rebuilds, 1)
+	r := rep.Rebuilds[0]
+	require.Equal(t, abs.RebuildPublished, r.State, r.Detail)
+	require.Len(t, r.Platforms, 4)
+	assert.Equal(t, r.NewDigest, headDigest(t, e.appRepo+":latest"))
+}
