@@ -188,8 +188,11 @@ func (o *Orchestrator) grade(ctx context.Context, cycle string, states []*imageS
 		if len(g.Platforms) > 0 {
 			text += " (" + platformText(g.Platforms) + ")"
 		}
-		o.note(cycle, "grade", s.img.Name, "graded", text,
-			"grade", g.Grade, "unapplied", n, "unfixed", len(s.unfixed), "platforms", platformText(g.Platforms))
+		kv := []any{"grade", g.Grade, "unapplied", n, "unfixed", len(s.unfixed)}
+		if len(g.Platforms) > 0 {
+			kv = append(kv, "platforms", platformText(g.Platforms))
+		}
+		o.note(cycle, "grade", s.img.Name, "graded", text, kv...)
 	}
 	return nil
 }

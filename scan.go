@@ -218,11 +218,12 @@ func (o *Orchestrator) inventory(ctx context.Context, cycle string, mi *Image, i
 		return store.Inventory(ctx, o.db, digest)
 	}
 	what, on := mi.Name, ""
+	var plat []any
 	if platform != "" {
-		what, on = mi.Name+" "+platform, " ("+platform+")"
+		what, on, plat = mi.Name+" "+platform, " ("+platform+")", []any{"platform", platform}
 	}
 	o.note(cycle, "scan", mi.Name, "scanning", fmt.Sprintf("scanning %s@%s%s", mi.Repository, short(digest), on),
-		"digest", digest, "scanner", o.scannerKey, "platform", platform)
+		append([]any{"digest", digest, "scanner", o.scannerKey}, plat...)...)
 	inv, err := o.scanner.Scan(ctx, img)
 	if err != nil {
 		return nil, fmt.Errorf("scan %s%s: %w", mi.Ref(), on, err)
@@ -234,7 +235,7 @@ func (o *Orchestrator) inventory(ctx context.Context, cycle string, mi *Image, i
 		return nil, err
 	}
 	o.note(cycle, "scan", mi.Name, "scanned", fmt.Sprintf("%s: %d packages", what, len(inv.Packages)),
-		"digest", digest, "packages", len(inv.Packages), "platform", platform)
+		append([]any{"digest", digest, "packages", len(inv.Packages)}, plat...)...)
 	return inv, nil
 }
 
