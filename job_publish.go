@@ -67,7 +67,7 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if err != nil {
 		var it *publish.ImmutableTagError
 		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) ||
-			errors.Is(err, publish.ErrShapeChange) {
+			errors.Is(err, publish.ErrShapeChange) || errors.Is(err, publish.ErrCredentials) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)

@@ -68,6 +68,7 @@ type Orchestrator struct {
 	rebaserSet bool
 	noMigrate  bool
 	scrub      *secret.Scrubber
+	fleet      fleetSettings  // options_fleet.go
 	cert       *certification // WithCertification (certify.go)
 	supply     *supplyChain   // WithSigner (supplychain.go)
 

@@ -36,6 +36,7 @@ type storedImage struct {
 	Unfixed     []advisory.Unfixed `json:"unfixed,omitempty"`
 	Explanation string             `json:"explanation,omitempty"`
 	Error       string             `json:"error,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
 	Platforms   []storedPlatform   `json:"platforms,omitempty"`
 }
 
@@ -106,7 +107,7 @@ func (r *Report) stored() storedPlan {
 	p := storedPlan{Synced: r.Synced, Affected: r.Affected, Images: []storedImage{}}
 	for _, i := range r.Images {
 		p.Images = append(p.Images, storedImage{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: letter(i.Grade),
-			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error,
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings,
 			Platforms: storedPlatforms(i.Platforms)})
 	}
 	for _, s := range r.Plan {
@@ -126,7 +127,7 @@ func (p storedPlan) fill(r *Report) {
 	r.Images = []ImageReport{}
 	for _, i := range p.Images {
 		r.Images = append(r.Images, ImageReport{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: grade(i.Grade),
-			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error,
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings,
 			Platforms: platformGrades(i.Platforms)})
 	}
 	for _, s := range p.Plan {
@@ -226,6 +227,11 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		}
 		rep.Rebuilds = append(rep.Rebuilds, rr)
 	}
+	runs, err := o.supersededRuns(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	rep.Rebuilds = append(rep.Rebuilds, runs...)
 	notes, err := store.Notifications(ctx, o.db, id)
 	if err != nil {
 		return nil, false, err
