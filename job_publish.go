@@ -24,9 +24,15 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if RebuildState(r.State) != RebuildBuilt {
 		return nil // published before, or never built
 	}
+	if err := o.refreshImages(ctx); err != nil {
+		return err
+	}
 	img := o.image(r.Image)
 	if img == nil || !img.AutoPublish {
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		if img == nil {
+			detail = "image is no longer managed; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		}
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: detail})
 	}
 	ref, err := o.digestRef(img.Repository + "@" + r.NewDigest)
@@ -91,5 +97,8 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 }
 
 func (o *Orchestrator) projectID(img *Image) string {
+	if img.catalogProject != "" {
+		return img.catalogProject
+	}
 	return o.projectIDs[img.project]
 }
