@@ -68,6 +68,7 @@ type Orchestrator struct {
 	rebaserSet bool
 	noMigrate  bool
 	scrub      *secret.Scrubber
+	secretKey  secret.Key
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex

@@ -21,6 +21,9 @@ type Project struct {
 	Owners []string `json:"owners,omitempty"`
 	// Images are the project's managed images.
 	Images []Image `json:"images"`
+	// Version counts the project's changes; give it as
+	// ProjectUpdate.IfVersion to change only what was read.
+	Version int64 `json:"version"`
 }
 
 // Image is one managed image: where it is published, where its source
@@ -36,8 +39,17 @@ type Image struct {
 	// "latest").
 	Tag string `json:"tag,omitempty"`
 	// Source is the image's git source; a rebuild from source needs it,
-	// a rebase does not.
+	// a rebase does not. For images managed at runtime it is made from
+	// SourceSpec and the stored credential.
 	Source *rebuild.GitSource `json:"-"`
+	// SourceSpec is the storable part of Source (no credentials).
+	SourceSpec *SourceSpec `json:"source,omitempty"`
+	// Credential describes the stored SSH key or token of the source,
+	// never the secret itself. Read-only.
+	Credential *Credential `json:"credential,omitempty"`
+	// BuildService says whether the orchestrator may rebuild the image at
+	// all; off, it is scanned and graded only. Auto-rebuild turns it on.
+	BuildService bool `json:"build_service"`
 	// AutoRebuild lets the orchestrator rebuild the image on its own.
 	// Turning it on turns AutoPublish on as well (Normalize says so).
 	AutoRebuild bool `json:"auto_rebuild"`
@@ -57,8 +69,12 @@ type Image struct {
 	// CatalogImageID is the image's id in the catalog, for the catalog
 	// publisher.
 	CatalogImageID string `json:"catalog_image_id,omitempty"`
+	// Version counts the image's changes; give it as
+	// ImageUpdate.IfVersion to change only what was read.
+	Version int64 `json:"version"`
 
-	project string
+	project   string
+	projectID string
 }
 
 // Ref returns "repository:tag".
