@@ -141,15 +141,14 @@ func New(o *abs.Orchestrator, tokens *Tokens, opts ...Option) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux answers a known path with a wrong method 405 in plain
 		// text; answer it as a problem instead.
-		h, pattern := mux.Handler(r)
-		if pattern == "" || pattern == "/" {
+		if _, pattern := mux.Handler(r); pattern == "" || pattern == "/" {
 			if allow := allowed(mux, r); allow != "" {
 				w.Header().Set("Allow", allow)
 				writeProblem(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not served here")
 				return
 			}
 		}
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r) // sets the path values
 	})
 }
 
