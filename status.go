@@ -143,21 +143,31 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 		return ImageStatus{}, fmt.Errorf("%w: %q", ErrUnknownImage, name)
 	}
 	st := ImageStatus{Image: *img}
+	if err := o.lastRebuild(ctx, &st); err != nil {
+		return st, err
+	}
 	digest, err := store.ManagedDigest(ctx, o.db, img.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return st, o.lastRebuild(ctx, &st)
+		return st, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
 	}
-	st.Digest = digest
 	c, err := o.fleetCache(ctx)
 	if err != nil {
 		return st, err
 	}
+	// A rebuild published over the digest the last cycle saw is what the
+	// tag points at now; its verification stored its inventory.
+	if lr := st.LastRebuild; lr != nil && lr.State == RebuildPublished && lr.OldDigest == digest && lr.NewDigest != "" {
+		if _, ok := c.recs[lr.NewDigest]; ok {
+			digest = lr.NewDigest
+		}
+	}
+	st.Digest = digest
 	rec, ok := c.recs[digest]
 	if !ok {
-		return st, o.lastRebuild(ctx, &st)
+		return st, nil
 	}
 	m, err := o.matcherFor(ctx)
 	if err != nil {
@@ -194,7 +204,7 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 		from = now
 	}
 	st.Timeline = o.timeline(st.Findings, from)
-	return st, o.lastRebuild(ctx, &st)
+	return st, nil
 }
 
 // timeline is the freshness timeline of findings from an instant on, each

@@ -105,7 +105,7 @@ func newEnv(t *testing.T, kind dbKind) *env {
 	fleet, err := demo.Seed(ctx, reg.Host)
 	require.NoError(t, err)
 	require.NoError(t, demo.UpdateBase(ctx, fleet))
-	now := time.Date(2099, 3, 1, 12, 0, 0, 0, time.UTC)
+	now, start := time.Date(2099, 3, 1, 12, 0, 0, 0, time.UTC), time.Now()
 	require.NoError(t, demo.WriteAdvisories(filepath.Join(dir, "advisories"), now, demo.Advisories...))
 	project := abs.Project{ID: shopID, Name: "shop", Owners: []string{"team@example.com"}}
 	for _, a := range fleet.Apps {
@@ -118,7 +118,9 @@ func newEnv(t *testing.T, kind dbKind) *env {
 	o, err := abs.New(ctx, db, []abs.Project{project},
 		abs.WithSources(advisory.NewDir(filepath.Join(dir, "advisories"))),
 		abs.WithPublisher(publish.NewRegistry(publish.WithAnonymous(), publish.WithPlainHTTP())),
-		abs.WithClock(func() time.Time { return now }),
+		// The clock runs from now on: grade records and cycle durations
+		// are keyed by time.
+		abs.WithClock(func() time.Time { return now.Add(time.Since(start)) }),
 		abs.WithWorkDir(dir),
 		abs.WithSecretKey(key),
 		abs.WithLogger(logger),
