@@ -316,13 +316,17 @@ func cycleInfo(r store.CycleRow) CycleInfo {
 }
 
 // RebuildNow starts a cycle that rebuilds an image (by name or repository)
-// even when nothing affects it, and returns the cycle's id. The cycle
+// even when nothing affects it, and returns the cycle's id. An image whose
+// build service is off gives an error wrapping ErrConfig. The cycle
 // plans as any other (its other images are rebuilt when they are due);
 // the manual rebuild is published as the image's AutoPublish says.
 func (o *Orchestrator) RebuildNow(ctx context.Context, image string) (string, error) {
 	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
+	}
+	if !img.BuildService && !img.AutoRebuild {
+		return "", fmt.Errorf("%w: image %s: build_service is off (the image is scanned and graded, never rebuilt)", ErrConfig, img.Name)
 	}
 	id, err := o.StartCycle(ctx, CycleOptions{Cause: "rebuild", manual: img.Name})
 	if err != nil {
