@@ -63,7 +63,7 @@ func testTokens(t testing.TB) *api.Tokens {
 // registry with two applications on an outdated base, the demo
 // advisories), one cycle done, and its API on a real loopback listener.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	o    *abs.Orchestrator
 	srv  *httptest.Server
 	now  time.Time
@@ -81,7 +81,7 @@ const (
 	onPostgres dbKind = "postgres"
 )
 
-func openDB(t *testing.T, kind dbKind, dir string) *abs.Database {
+func openDB(t testing.TB, kind dbKind, dir string) *abs.Database {
 	var db *abs.Database
 	var err error
 	switch kind {
@@ -96,7 +96,7 @@ func openDB(t *testing.T, kind dbKind, dir string) *abs.Database {
 	return db
 }
 
-func newEnv(t *testing.T, kind dbKind) *env {
+func newEnv(t testing.TB, kind dbKind) *env {
 	ctx := t.Context()
 	dir := t.TempDir()
 	db := openDB(t, kind, dir)
