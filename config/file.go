@@ -206,20 +206,20 @@ type Project struct {
 
 // Image is one managed image in the configuration file.
 type Image struct {
-	Name        string            `yaml:"name"`
-	Repository  string            `yaml:"repository"`
-	Tag         string            `yaml:"tag"`
-	Tags        []string          `yaml:"tags"`
-	AutoRebuild bool              `yaml:"auto_rebuild"`
-	AutoPublish bool              `yaml:"auto_publish"`
+	Name        string   `yaml:"name"`
+	Repository  string   `yaml:"repository"`
+	Tag         string   `yaml:"tag"`
+	Tags        []string `yaml:"tags"`
+	AutoRebuild bool     `yaml:"auto_rebuild"`
+	AutoPublish bool     `yaml:"auto_publish"`
 	// BuildService lets the orchestrator rebuild the image at all; off,
 	// it is scanned and graded only. Auto-rebuild turns it on.
-	BuildService bool `yaml:"build_service"`
-	Owners      []string          `yaml:"owners"`
-	Base        string            `yaml:"base"`
-	BuildArgs   map[string]string `yaml:"build_args"`
-	CatalogID   string            `yaml:"catalog_image_id"`
-	Source      *Source           `yaml:"source"`
+	BuildService bool              `yaml:"build_service"`
+	Owners       []string          `yaml:"owners"`
+	Base         string            `yaml:"base"`
+	BuildArgs    map[string]string `yaml:"build_args"`
+	CatalogID    string            `yaml:"catalog_image_id"`
+	Source       *Source           `yaml:"source"`
 }
 
 // Source is an image's git source and the credentials to fetch it.
