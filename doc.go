@@ -68,6 +68,16 @@
 // in the registry, in the form cosign verifies, before the publish step
 // moves any tag.
 //
+// Projects and their images live in the database too, and change while
+// the orchestrator runs: CreateProject, UpdateImage (the build service,
+// auto-rebuild, auto-publish, the git source as a SourceSpec, tags,
+// owners, base, build args; IfVersion for optimistic concurrency),
+// SetSSHKey and SetToken (stored encrypted with age, WithSecretKey; only
+// a fingerprint comes back), TestAccess, and the other methods, each
+// recorded in the audit log (Audit) with the actor WithActor names. Every
+// replica reloads them at the start of each cycle and job; the projects
+// given to New seed and sync them (New says how).
+//
 // Cycles start from a poll loop (WithPollInterval), a call to Trigger or
 // RunCycle, or an HTTP push (Handler) authenticated by a shared secret.
 // A dry run (CycleOptions.DryRun) plans with explanations and builds,

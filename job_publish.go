@@ -30,6 +30,9 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	img := o.image(r.Image)
 	if img == nil || !img.AutoPublish {
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		if img == nil {
+			detail = "image is no longer managed; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		}
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: detail})
 	}
 	ref, err := o.digestRef(img.Repository + "@" + r.NewDigest)
