@@ -61,7 +61,8 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	res, err := o.publisher.Publish(ctx, req)
 	if err != nil {
 		var it *publish.ImmutableTagError
-		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) {
+		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) ||
+			errors.Is(err, publish.ErrCredentials) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)

@@ -78,6 +78,7 @@ type Orchestrator struct {
 	reloadMu    sync.Mutex
 	cert        *certification // WithCertification (certify.go)
 	supply      *supplyChain   // WithSigner (supplychain.go)
+	fleet       fleetSettings  // options_fleet.go
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
