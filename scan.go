@@ -66,6 +66,7 @@ type imageState struct {
 	// the worst platform's), and inv is nil.
 	platforms []*platformState
 	err       error
+	manual    string // the cycle id, when the cycle rebuilds the image on request (RebuildNow)
 }
 
 func stateOf(states []*imageState, name string) *imageState {

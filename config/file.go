@@ -146,6 +146,8 @@ type File struct {
 		// (default DefaultPushConnections); more wait to be accepted.
 		MaxConnections int `yaml:"max_connections"`
 	} `yaml:"push"`
+	// API is the REST API with roles and /metrics (package api).
+	API API `yaml:"api"`
 	// Secrets says where the key that encrypts the credentials stored at
 	// runtime (abs.Orchestrator.SetSSHKey, SetToken) comes from: a file,
 	// or the environment variable KeyEnv names, holding age X25519
@@ -360,6 +362,9 @@ func (f *File) check() error {
 		return f.errorf("jobs.rescue_after", "must be at least jobs.timeout")
 	}
 	if _, err := f.level(); err != nil {
+		return err
+	}
+	if err := f.checkAPI(); err != nil {
 		return err
 	}
 	if f.Push.MaxConnections < 0 {
