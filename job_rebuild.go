@@ -97,8 +97,9 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 	if img == nil {
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "image is no longer managed"})
 	}
-	if !img.AutoRebuild {
-		// Planned while auto-rebuild was on, and turned off since.
+	if !img.AutoRebuild && Reason(r.Reason) != ReasonManual {
+		// Planned while auto-rebuild was on, and turned off since. A
+		// rebuild asked for by hand (RebuildNow) runs without it.
 		o.note(r.Cycle, "build", r.Image, "rebuild skipped", fmt.Sprintf("%s: skipped, auto-rebuild is off", r.Image),
 			"rebuild", r.ID, "why", "auto-rebuild is off")
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "auto-rebuild is off"})

@@ -335,7 +335,7 @@ func (o *Orchestrator) RebuildNow(ctx context.Context, image string) (string, er
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
 	}
-	if !img.BuildService && !img.AutoRebuild {
+	if !img.BuildService {
 		return "", fmt.Errorf("%w: image %s: build_service is off (the image is scanned and graded, never rebuilt)", ErrConfig, img.Name)
 	}
 	id, err := o.StartCycle(ctx, CycleOptions{Cause: "rebuild", manual: img.Name})

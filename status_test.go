@@ -34,6 +34,7 @@ func TestRebuildNowUnaffected(t *testing.T) {
 		assert.Equal(t, abs.ReasonManual, rep.Plan[0].Reason)
 		require.Len(t, rep.Rebuilds, 1)
 		assert.True(t, rep.Rebuilds[0].State.Final(), rep.Rebuilds[0].State)
+		assert.NotEqual(t, abs.RebuildSkipped, rep.Rebuilds[0].State, "a manual rebuild runs with auto-rebuild off: %s", rep.Rebuilds[0].Detail)
 
 		hist, total, err := o.RebuildHistory(t.Context(), app, 0, 10)
 		require.NoError(t, err)
