@@ -26,6 +26,10 @@ type CycleOptions struct {
 	// ID names the cycle; by default a new unique id. Starting a cycle
 	// with an existing id does nothing.
 	ID string
+
+	// manual names an image rebuilt even when nothing affects it
+	// (RebuildNow).
+	manual string
 }
 
 func newID(prefix string) string {
@@ -67,7 +71,7 @@ func (o *Orchestrator) startCycle(ctx context.Context, tx store.Tx, opts CycleOp
 	if cause == "" {
 		cause = "manual"
 	}
-	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun}
+	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun, Rebuild: opts.manual}
 	if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
 		DryRun: opts.DryRun, State: string(CycleQueued), Started: o.now()}); err != nil {
 		return "", fmt.Errorf("abs: start cycle: %w", err)
@@ -182,6 +186,7 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 		return err
 	}
 	// 4. Decide what to rebuild, parents before children.
+	markManual(ctx, c.ID, states)
 	steps, err := decide(states, o.rebuildP, o.rebaser != nil)
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func (o *Orchestrator) workCycle(ctx context.Context, job *river.Job[cycleArgs])
 			return err
 		}
 	}
-	if err := o.cycle(ctx, c); err != nil {
+	if err := o.cycle(withManual(ctx, a.Rebuild), c); err != nil {
 		err = o.scrubErr(err)
 		if ctx.Err() == nil && job.Attempt >= job.MaxAttempts {
 			o.note(a.Cycle, "cycle", "", "cycle failed", fmt.Sprintf("cycle failed: %v", err), "error", err.Error())

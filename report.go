@@ -170,20 +170,9 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		return nil, false, err
 	}
 	for _, r := range rebuilds {
-		detail, tail := splitDetail(o.scrubText(r.Detail))
-		rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
-			Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
-			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
-		rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
-		hist, err := store.RebuildLog(ctx, o.db, r.ID)
+		rr, err := o.rebuildReport(ctx, r)
 		if err != nil {
 			return nil, false, err
-		}
-		for _, h := range hist {
-			rr.History = append(rr.History, RebuildState(h))
-		}
-		if p, err := store.GetPush(ctx, o.db, r.ID); err == nil {
-			rr.Tags = p.Tags
 		}
 		if !rr.State.Final() {
 			done = false
@@ -221,6 +210,27 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		rep.Notifications = append(rep.Notifications, nr)
 	}
 	return rep, done, nil
+}
+
+// rebuildReport is a stored rebuild as reports show it: secrets
+// scrubbed, the build log tail apart, its state history and tags.
+func (o *Orchestrator) rebuildReport(ctx context.Context, r store.Rebuild) (RebuildReport, error) {
+	detail, tail := splitDetail(o.scrubText(r.Detail))
+	rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
+		Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
+		BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
+	rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
+	hist, err := store.RebuildLog(ctx, o.db, r.ID)
+	if err != nil {
+		return rr, err
+	}
+	for _, h := range hist {
+		rr.History = append(rr.History, RebuildState(h))
+	}
+	if p, err := store.GetPush(ctx, o.db, r.ID); err == nil {
+		rr.Tags = p.Tags
+	}
+	return rr, nil
 }
 
 // failureDetail is the stored detail of a failed step: "stage: " and the

@@ -71,6 +71,8 @@ const (
 	ReasonAffected   Reason = "directly affected"
 	ReasonBaseMoved  Reason = "base image moved"
 	ReasonDependency Reason = "dependency"
+	// ReasonManual: a rebuild asked for by hand (Orchestrator.RebuildNow).
+	ReasonManual Reason = "manual"
 )
 
 // Report is what a cycle found, planned and did.

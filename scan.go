@@ -59,6 +59,7 @@ type imageState struct {
 	unfixed     []advisory.Unfixed
 	expl        healthindex.Explanation
 	err         error
+	manual      string // the cycle id, when the cycle rebuilds the image on request (RebuildNow)
 }
 
 func stateOf(states []*imageState, name string) *imageState {
