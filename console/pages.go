@@ -260,7 +260,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r request) {
 	for _, f := range st.Findings {
 		d.Findings = append(d.Findings, findingRow{Finding: f, Path: matchPath(f)})
 	}
-	if d.History, d.Total, err = c.svc.RebuildHistory(r.Context(), img.Name, 1, 20); err != nil {
+	if d.History, d.Total, err = c.svc.RebuildHistory(r.Context(), img.Name, 0, 20); err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "cannot read the rebuild history", err)
 		return
 	}

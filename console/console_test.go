@@ -1,0 +1,144 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// postRoutes are every form the console serves, for one image.
+var postRoutes = []string{"/configure/demo/app", "/sshkey/demo/app", "/test-access/demo/app", "/rebuild/demo/app",
+	"/retry/demo/app", "/plan/demo/app"}
+
+func TestSignIn(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+
+	resp, _ := c.get("/")
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "signed out: sent to the sign-in page")
+	assert.Equal(t, "/signin", resp.Header.Get("Location"))
+
+	resp, body := c.post("/signin", url.Values{"token": {"not-a-token-not-a-token-not-a-token"}})
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, body, "not valid")
+	assert.Empty(t, resp.Cookies())
+
+	resp, _ = c.post("/signin", url.Values{"token": {editorToken}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	ck := resp.Cookies()
+	require.Len(t, ck, 1)
+	assert.True(t, ck[0].HttpOnly)
+	assert.Equal(t, http.SameSiteStrictMode, ck[0].SameSite)
+	assert.False(t, ck[0].Secure, "loopback: a cookie over plain HTTP")
+	assert.NotContains(t, ck[0].Value, editorToken)
+
+	// Addressed by a public name, the cookie is Secure.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, w.console.URL+"/signin",
+		strings.NewReader(url.Values{"token": {editorToken}}.Encode()))
+	require.NoError(t, err)
+	req.Host = "console.example.com"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = c.c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Len(t, resp.Cookies(), 1)
+	assert.True(t, resp.Cookies()[0].Secure)
+
+	resp, body = c.get("/")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "demo/app")
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'none'")
+
+	// Sign-out needs the CSRF token, then ends the session server-side.
+	csrf := csrfOf(t, body)
+	resp, _ = c.post("/signout", url.Values{})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, _ = c.post("/signout", url.Values{"csrf": {csrf}})
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = c.get("/")
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+}
+
+var (
+	postFormRE = regexp.MustCompile(`<form[^>]*method="post"[^>]*action="([^"]*)"[\s\S]*?</form>`)
+	buttonRE   = regexp.MustCompile(`<button`)
+)
+
+func TestViewerSeesNoButtonsAndGets403(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+	csrf := c.signIn(viewerToken)
+	for _, page := range []string{"/", "/images/demo/app", "/configure/demo/app"} {
+		resp, body := c.get(page)
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		var forms []string
+		for _, m := range postFormRE.FindAllStringSubmatch(body, -1) {
+			if buttonRE.MatchString(m[0]) {
+				forms = append(forms, m[1])
+			}
+		}
+		assert.Equal(t, []string{"/signout"}, forms, "%s: the only button that posts is sign-out", page)
+	}
+	for _, path := range postRoutes {
+		resp, _ := c.post(path, url.Values{"csrf": {csrf}, "auto_rebuild": {"on"}})
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+	img, err := w.o.GetImage(t.Context(), "demo/app")
+	if err == nil {
+		assert.False(t, img.AutoRebuild, "a viewer's post changed nothing")
+	}
+}
+
+func TestFormsNeedTheSessionsCSRFToken(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+	csrf := c.signIn(editorToken)
+	other := newClient(t, w.console.URL).signIn(editorToken)
+	require.NotEqual(t, csrf, other, "one token per session")
+	for _, path := range postRoutes {
+		resp, _ := c.post(path, url.Values{"auto_rebuild": {"on"}})
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "no token: %s", path)
+		resp, _ = c.post(path, url.Values{"csrf": {other}, "auto_rebuild": {"on"}})
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "another session's token: %s", path)
+	}
+	// A cross-site post is refused even with the right token.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, w.console.URL+"/rebuild/demo/app",
+		strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := c.c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	// Signed out, a post is refused.
+	resp, _ = newClient(t, w.console.URL).post("/rebuild/demo/app", url.Values{"csrf": {csrf}})
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+func TestFleetAndImagePages(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+	c.signIn(viewerToken)
+	_, body := c.get("/")
+	assert.Regexp(t, `data-image="demo/api"[\s\S]*data-grade="C"`, body)
+	assert.Contains(t, body, "<td>linux")
+	assert.Contains(t, body, "RHSA-2099", "the unapplied Important advisories are listed")
+	_, body = c.get("/?grade=A")
+	assert.Contains(t, body, "No image matches.")
+	_, body = c.get("/?project=demo&sort=name&order=desc")
+	assert.Less(t, strings.Index(body, `data-image="demo/app"`), strings.Index(body, `data-image="demo/api"`), "name, descending")
+
+	resp, body := c.get("/images/demo/app")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "<svg", "the timeline is drawn on the server")
+	assert.Contains(t, body, "Freshness grade timeline")
+	assert.Contains(t, body, "fixed in", "findings show the match path")
+	resp, _ = c.get("/images/no/such")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
