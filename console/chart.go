@@ -21,37 +21,65 @@ func gradeValue(g string) float64 {
 	return float64(len(grades) - 1 - i)
 }
 
+// chartSamples is how many dates the timeline chart samples: enough for
+// the steps to read as steps on a time-proportional axis.
+const chartSamples = 120
+
 // timelineSVG draws the freshness grades of steps, past and future, as an
-// SVG line chart: one point per step at the date it starts, the letter on
-// each point, the step holding now marked "(now)". The SVG is made with
-// go-analyze/charts, whose fonts are compiled in: nothing is fetched.
-func timelineSVG(steps []step, now time.Time) (template.HTML, error) {
+// SVG line chart over a time-proportional axis: the grade is sampled at
+// evenly spaced dates, so each step is a flat segment and each drop a
+// step down, with the letter written where a step starts. The SVG is made
+// with go-analyze/charts, whose fonts are compiled in: nothing is fetched.
+func timelineSVG(steps []step) (template.HTML, error) {
 	if len(steps) == 0 {
 		return "", nil
 	}
-	vals := make([]float64, len(steps))
-	labels := make([]string, len(steps))
-	for i, s := range steps {
-		vals[i] = gradeValue(s.Grade)
-		labels[i] = s.From.UTC().Format("2006-01-02")
-		if !now.Before(s.From) && (s.Until == nil || now.Before(*s.Until)) {
-			labels[i] += " (now)"
+	first := steps[0].From
+	last := steps[len(steps)-1].From
+	end := last.Add(last.Sub(first) / 8)
+	if end.Sub(last) < 30*24*time.Hour {
+		end = last.Add(30 * 24 * time.Hour)
+	}
+	span := end.Sub(first)
+	vals := make([]float64, chartSamples)
+	labels := make([]string, chartSamples)
+	starts := map[int]bool{}
+	si := 0
+	for i := range chartSamples {
+		at := first.Add(span * time.Duration(i) / time.Duration(chartSamples-1))
+		for si+1 < len(steps) && !at.Before(steps[si+1].From) {
+			si++
+			starts[i] = true
 		}
+		if i == 0 {
+			starts[0] = true
+		}
+		vals[i] = gradeValue(steps[si].Grade)
+		labels[i] = at.UTC().Format("2006-01-02")
 	}
 	opt := charts.NewLineChartOptionWithData([][]float64{vals})
 	opt.Theme = charts.GetTheme(charts.ThemeLight)
 	opt.XAxis.Labels = labels
-	opt.XAxis.Title = "grade from this date"
-	if len(steps) > 5 {
-		opt.XAxis.LabelRotation = -0.5
-	}
+	opt.XAxis.LabelCount = 6
+	opt.XAxis.Title = "date"
+	opt.Symbol = charts.Symbol{Shape: charts.SymbolNone}
+	// go-analyze/charts v0.6.4 passes the formatter the series' index,
+	// not the point's as documented; it calls it once per point in order,
+	// so the point's index is counted here.
+	point := -1
+	opt.SeriesList[0].Label = charts.SeriesLabel{Show: charts.Ptr(true),
+		LabelFormatter: func(_ int, _ string, v float64) (string, *charts.LabelStyle) {
+			point++
+			if starts[point] {
+				return letterOf(v), nil
+			}
+			return "", nil
+		}}
 	lo, hi := 0.0, float64(len(grades)-1)
 	opt.YAxis[0].Min, opt.YAxis[0].Max = &lo, &hi
 	opt.YAxis[0].Unit = 1
 	opt.YAxis[0].LabelCount = len(grades)
 	opt.YAxis[0].ValueFormatter = letterOf
-	opt.SeriesList[0].Name = "freshness grade"
-	opt.SeriesList[0].Label = charts.SeriesLabel{Show: charts.Ptr(true), ValueFormatter: letterOf}
 	opt.LineStrokeWidth = 3
 	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: 760, Height: 300})
 	if err := p.LineChart(opt); err != nil {

@@ -133,6 +133,9 @@ func parseTemplates(prefix string) map[string]*template.Template {
 			return t.UTC().Format(time.DateOnly)
 		},
 		"short": shortDigest,
+		"current": func(s step, now time.Time) bool {
+			return !now.Before(s.From) && (s.Until == nil || now.Before(*s.Until))
+		},
 		"join":  strings.Join,
 	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))

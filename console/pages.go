@@ -254,7 +254,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r request) {
 		return
 	}
 	d := imageData{Status: st, CanEdit: r.canEdit(img), Now: c.now()}
-	if d.Chart, err = timelineSVG(st.Timeline, d.Now); err != nil {
+	if d.Chart, err = timelineSVG(st.Timeline); err != nil {
 		c.log.Error("console: chart", "image", img.Name, "error", err)
 	}
 	for _, f := range st.Findings {
