@@ -150,6 +150,11 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 	if err != nil {
 		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
 	}
+	if d, err := o.publishedDigest(ctx, img.Name, digest); err != nil {
+		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
+	} else if d != "" {
+		digest = d
+	}
 	st.Digest = digest
 	c, err := o.fleetCache(ctx)
 	if err != nil {

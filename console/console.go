@@ -136,7 +136,7 @@ func parseTemplates(prefix string) map[string]*template.Template {
 		"current": func(s step, now time.Time) bool {
 			return !now.Before(s.From) && (s.Until == nil || now.Before(*s.Until))
 		},
-		"join":  strings.Join,
+		"join": strings.Join,
 	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	out := map[string]*template.Template{}

@@ -7,7 +7,12 @@
 //
 //	go run ./examples/autorebuild            # the demo, with progress
 //	go run ./examples/autorebuild -json      # … ending with a JSON summary
+//	go run ./examples/autorebuild -serve     # … then keep the web console up until Ctrl-C
 //	go run ./examples/autorebuild -config examples/autorebuild/config.example.yaml
+//
+// The demo serves the web console (package console) on loopback while it
+// runs and prints its URL and a sign-in token; -serve keeps it up after the
+// cycle.
 //
 // With -config it runs for real from a YAML file (see
 // config.example.yaml): advisory feed, registries, git sources, builder,
@@ -15,6 +20,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +52,8 @@ func main() {
 	config := flag.String("config", "", "run for real from this YAML configuration file")
 	once := flag.Bool("once", false, "with -config: run one cycle and exit instead of polling")
 	dryRun := flag.Bool("dry-run", false, "with -config: plan and explain, build, push and mail nothing (implies -once)")
+	flag.StringVar(&consoleAddr, "console", "127.0.0.1:0", "demo: serve the web console on this address during the demo (\"\" for none)")
+	flag.BoolVar(&serve, "serve", false, "demo: after the cycle, keep the orchestrator and the web console running until Ctrl-C")
 	flag.StringVar(&retryImage, "retry", "", "with -config: run the failed rebuilds of this image (name or repository) again, whatever they wait for, then exit (implies -once)")
 	flag.Parse()
 	if retryImage != "" {
@@ -79,11 +87,23 @@ func main() {
 
 func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
 	fmt.Fprintln(out, "openabs auto-rebuild demo: everything runs in this process; the advisories are DEMO DATA")
-	res, err := demoCycle(ctx, demoOptions{Progress: progress})
+	printed := false
+	res, err := demoCycle(ctx, demoOptions{Progress: progress, Console: consoleAddr, ConsoleOut: out,
+		Hold: func(ctx context.Context, url string, rep *abs.Report) {
+			if !serve || url == "" {
+				return
+			}
+			printReport(out, rep)
+			printed = true
+			fmt.Fprintf(out, "\nthe web console at %s shows the rebuild; Ctrl-C stops\n", url)
+			<-ctx.Done()
+		}})
 	if err != nil {
 		return err
 	}
-	printReport(out, res.Report)
+	if !printed {
+		printReport(out, res.Report)
+	}
 	for _, m := range res.Mail {
 		subject, text, err := m.Text()
 		if err != nil {
@@ -108,6 +128,13 @@ type demoOptions struct {
 	// rebase only.
 	Builder rebuild.Builder
 	Now     func() time.Time
+	// Console, when set, is the address the web console is served on
+	// during the demo; its URL and token are printed to ConsoleOut.
+	Console    string
+	ConsoleOut io.Writer
+	// Hold runs after the cycle while everything still runs, with the
+	// console's URL ("" without one) and the cycle's report.
+	Hold func(ctx context.Context, consoleURL string, rep *abs.Report)
 }
 
 // demoResult is what a demo cycle did.
@@ -210,7 +237,19 @@ func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
 	if err := o.Start(ctx); err != nil {
 		return nil, err
 	}
+	consoleURL := ""
+	if opts.Console != "" {
+		u, stopConsole, err := demoConsole(ctx, o, opts.Console, cmp.Or[io.Writer](opts.ConsoleOut, io.Discard))
+		if err != nil {
+			return nil, err
+		}
+		defer stopConsole()
+		consoleURL = u
+	}
 	rep, runErr := o.RunCycle(ctx, abs.CycleOptions{Cause: "demo"})
+	if runErr == nil && opts.Hold != nil {
+		opts.Hold(ctx, consoleURL, rep)
+	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := o.Stop(stopCtx); err != nil && runErr == nil {
@@ -295,6 +334,12 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 
 // retryImage is the -retry flag.
 var retryImage string
+
+// consoleAddr and serve are the -console and -serve flags.
+var (
+	consoleAddr string
+	serve       bool
+)
 
 func printReport(out io.Writer, rep *abs.Report) {
 	fmt.Fprintln(out, "\nPlan (parents first):")
