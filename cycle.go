@@ -361,8 +361,10 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 			}
 		}
 		for _, w := range rep.Warnings {
-			for _, ow := range o.image(w.Image).Owners {
-				owners[ow] = true
+			if img := o.image(w.Image); img != nil {
+				for _, ow := range img.Owners {
+					owners[ow] = true
+				}
 			}
 		}
 		for _, ow := range o.failedImageOwners(rep) {

@@ -52,7 +52,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			// the owner's last rebuild is final.
 			return river.JobSnooze(time.Second)
 		}
-		ev := notify.Event{Time: r.Updated, Image: o.image(r.Image).Ref(), Owner: a.Owner}
+		ev := notify.Event{Time: r.Updated, Image: o.imageRef(r.Image), Owner: a.Owner}
 		switch RebuildState(r.State) {
 		case RebuildPublished:
 			p, err := store.GetPush(ctx, o.db, r.ID)
@@ -83,14 +83,14 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		if i.Error == "" || !owned(i.Name) {
 			continue
 		}
-		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.image(i.Name).Ref(),
+		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.imageRef(i.Name),
 			Owner: a.Owner, Failure: &notify.Failure{Stage: "scan", Cause: o.scrubText(i.Error)}})
 	}
 	for _, w := range plan.Warnings {
 		if !owned(w.Image) {
 			continue
 		}
-		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.image(w.Image).Ref(),
+		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.imageRef(w.Image),
 			Owner: a.Owner, GradeDrop: &notify.GradeDrop{At: w.At, Advisory: w.Advisory, From: w.From, To: w.To}})
 	}
 	if err := ctx.Err(); err != nil {

@@ -24,6 +24,9 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if RebuildState(r.State) != RebuildBuilt {
 		return nil // published before, or never built
 	}
+	if err := o.refreshImages(ctx); err != nil {
+		return err
+	}
 	img := o.image(r.Image)
 	if img == nil || !img.AutoPublish {
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
@@ -75,5 +78,8 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 }
 
 func (o *Orchestrator) projectID(img *Image) string {
+	if img.catalogProject != "" {
+		return img.catalogProject
+	}
 	return o.projectIDs[img.project]
 }

@@ -89,6 +89,9 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 			return err
 		})
 	}
+	if err := o.refreshImages(ctx); err != nil {
+		return err
+	}
 	img := o.image(r.Image)
 	if img == nil {
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "image is no longer managed"})
@@ -98,6 +101,9 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 		o.note(r.Cycle, "build", r.Image, "rebuild skipped", fmt.Sprintf("%s: skipped, auto-rebuild is off", r.Image),
 			"rebuild", r.ID, "why", "auto-rebuild is off")
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "auto-rebuild is off"})
+	}
+	if !img.BuildService {
+		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "the build service is off"})
 	}
 	pins := map[string]string{}
 	if r.Parent != "" {
@@ -202,7 +208,10 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 		}
 		t.Tags = tags
 	}
-	canBuild := o.builder != nil && img.Source != nil
+	if img.credErr != nil && Method(r.Method) != MethodRebase {
+		return nil, permanent("build", img.credErr)
+	}
+	canBuild := o.builder != nil && img.Source != nil && img.credErr == nil
 	switch {
 	case Method(r.Method) == MethodRebase && o.rebaser != nil:
 		t.Builder = o.rebaser

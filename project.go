@@ -73,8 +73,10 @@ type Image struct {
 	// ImageUpdate.IfVersion to change only what was read.
 	Version int64 `json:"version"`
 
-	project   string
-	projectID string
+	project        string
+	projectID      string
+	catalogProject string // the project's catalog id ("" when the id is a slug)
+	credErr        error  // the stored credential could not be decrypted
 }
 
 // Ref returns "repository:tag".

@@ -97,6 +97,9 @@ func (o *Orchestrator) ropts(ctx context.Context) []remote.Option {
 // resolve finds the digest each managed image's tag points to, scans the
 // digests not scanned before, and learns where each image's base stands.
 func (o *Orchestrator) resolve(ctx context.Context, cycle string) ([]*imageState, error) {
+	if err := o.refreshImages(ctx); err != nil { // projects changed by any replica
+		return nil, err
+	}
 	images := o.fleetImages()
 	states := make([]*imageState, len(images))
 	g, gctx := errgroup.WithContext(ctx)
