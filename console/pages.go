@@ -450,7 +450,7 @@ func (c *Console) testAccess(w http.ResponseWriter, r request, img abs.Image) {
 		c.back(w, r, path, flash{Kind: "error", Text: "Access test failed: " + err.Error()})
 		return
 	}
-	c.back(w, r, path, flash{Kind: "ok", Text: "Access test passed: the repository answered with the stored key, and its host key is trusted."})
+	c.back(w, r, path, flash{Kind: "ok", Text: "Access test passed: the repository listed its references with the stored credentials and known hosts."})
 }
 
 func (c *Console) rebuildNow(w http.ResponseWriter, r request, img abs.Image) {
