@@ -60,7 +60,8 @@ func timelineSVG(steps []step) (template.HTML, error) {
 	opt := charts.NewLineChartOptionWithData([][]float64{vals})
 	opt.Theme = charts.GetTheme(charts.ThemeLight)
 	opt.XAxis.Labels = labels
-	opt.XAxis.LabelCount = 6
+	opt.XAxis.LabelCount = 5
+	opt.XAxis.LabelFontStyle = charts.FontStyle{FontSize: 12}
 	opt.XAxis.Title = "date"
 	opt.Symbol = charts.Symbol{Shape: charts.SymbolNone}
 	// go-analyze/charts v0.6.4 passes the formatter the series' index,
