@@ -124,7 +124,7 @@ func Normalize(projects []Project) ([]Image, []string, error) {
 			img.Owners = slices.Compact(owners)
 			tags := append([]string{img.Tag}, img.Tags...)
 			img.Tags = uniq(tags)
-			img.project = p.Name
+			img.project, img.projectID = p.Name, p.ID
 			out = append(out, img)
 		}
 	}

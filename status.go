@@ -413,3 +413,7 @@ func (o *Orchestrator) Stats(ctx context.Context) (Stats, error) {
 	}
 	return st, nil
 }
+
+// ProjectID returns the id of the project the image belongs to ("" for an
+// image of a project declared without an id).
+func (i Image) ProjectID() string { return i.projectID }

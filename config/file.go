@@ -110,6 +110,8 @@ type File struct {
 		// (default DefaultPushConnections); more wait to be accepted.
 		MaxConnections int `yaml:"max_connections"`
 	} `yaml:"push"`
+	// API is the REST API with roles and /metrics (package api).
+	API API `yaml:"api"`
 	// Projects are the managed images, grouped by project.
 	Projects []Project `yaml:"projects"`
 	// WorkDir is where builds check sources out (default the system temp
@@ -304,6 +306,9 @@ func (f *File) check() error {
 		return f.errorf("jobs.rescue_after", "must be at least jobs.timeout")
 	}
 	if _, err := f.level(); err != nil {
+		return err
+	}
+	if err := f.checkAPI(); err != nil {
 		return err
 	}
 	if f.Push.MaxConnections < 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/net/netutil"
+	"golang.org/x/sync/errgroup"
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
@@ -329,9 +330,29 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 }
 
 // Serve runs until ctx is cancelled: the poll loop runs on the
-// orchestrator's workers, and when push.listen is set an HTTP server
-// accepts advisory pushes at "/push" (see abs.Orchestrator.Handler).
+// orchestrator's workers, when push.listen is set an HTTP server accepts
+// advisory pushes at "/push" (see abs.Orchestrator.Handler), and when
+// api.listen is set another serves the REST API and /metrics (APIHandler).
 func (f *File) Serve(ctx context.Context, o *abs.Orchestrator) error {
+	if f.API.Listen == "" {
+		return f.servePush(ctx, o)
+	}
+	h, err := f.APIHandler(o)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.API.Listen)
+	if err != nil {
+		return fmt.Errorf("config: api.listen: %w", err)
+	}
+	// The first of the two servers to fail stops the other.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return f.servePush(gctx, o) })
+	g.Go(func() error { return f.ServeAPI(gctx, ln, h) })
+	return g.Wait()
+}
+
+func (f *File) servePush(ctx context.Context, o *abs.Orchestrator) error {
 	if f.Push.Listen == "" {
 		<-ctx.Done()
 		return nil

@@ -39,7 +39,7 @@ func demoConsole(ctx context.Context, o *abs.Orchestrator, addr string, out io.W
 		}
 	}()
 	url = "http://" + ln.Addr().String() + "/"
-	fmt.Fprintf(out, "web console: %s  (sign in with token %s)\n", url, token)
+	fmt.Fprintf(out, "web console: %s  (sign in with token %s, admin, this run only)\n", url, token)
 	return url, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

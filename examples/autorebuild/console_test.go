@@ -22,9 +22,12 @@ import (
 func TestDemoConsole(t *testing.T) {
 	var out bytes.Buffer
 	var fleet, image string
-	_, err := demoCycle(t.Context(), demoOptions{Console: "127.0.0.1:0", ConsoleOut: &out,
-		Hold: func(ctx context.Context, consoleURL string, rep *abs.Report) {
-			m := regexp.MustCompile(`web console: (\S+)  \(sign in with token (\S+)\)`).FindStringSubmatch(out.String())
+	_, err := demoCycle(t.Context(), demoOptions{
+		Serve: func(ctx context.Context, o *abs.Orchestrator, _ *demoResult) error {
+			consoleURL, stop, err := demoConsole(ctx, o, "127.0.0.1:0", &out)
+			require.NoError(t, err)
+			defer stop()
+			m := regexp.MustCompile(`web console: (\S+)  \(sign in with token (\S+),`).FindStringSubmatch(out.String())
 			require.NotNil(t, m, out.String())
 			require.Equal(t, consoleURL, m[1])
 			jar, err := cookiejar.New(nil)
@@ -40,6 +43,7 @@ func TestDemoConsole(t *testing.T) {
 			}
 			fleet = get(c.PostForm(m[1]+"signin", url.Values{"token": {m[2]}}))
 			image = get(c.Get(m[1] + "images/demo/app"))
+			return nil
 		}})
 	require.NoError(t, err)
 	assert.Regexp(t, `data-image="demo/app"[\s\S]*?data-grade="A"[\s\S]*?published`, fleet)

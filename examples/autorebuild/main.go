@@ -3,16 +3,14 @@
 // With no flags it runs a self-contained demonstration: an in-process
 // registry, demo advisories (DEMO DATA in the real CSAF shape), a rebase
 // onto an updated base image, verification, publishing and one email to a
-// local SMTP sink; nothing leaves the process.
+// local SMTP sink; nothing leaves the process. The demo then serves its
+// REST API on a loopback port, printing the URL and an admin token made
+// for this run, and its web console (package console) with a token of its
+// own, until Ctrl-C (with -json it exits after the summary).
 //
 //	go run ./examples/autorebuild            # the demo, with progress
 //	go run ./examples/autorebuild -json      # … ending with a JSON summary
-//	go run ./examples/autorebuild -serve     # … then keep the web console up until Ctrl-C
 //	go run ./examples/autorebuild -config examples/autorebuild/config.example.yaml
-//
-// The demo serves the web console (package console) on loopback while it
-// runs and prints its URL and a sign-in token; -serve keeps it up after the
-// cycle.
 //
 // With -config it runs for real from a YAML file (see
 // config.example.yaml): advisory feed, registries, git sources, builder,
@@ -20,14 +18,17 @@
 package main
 
 import (
-	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +38,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/api"
 	"github.com/openabs/abs/config"
 	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/notify"
@@ -44,6 +46,7 @@ import (
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, UBI 9)
+	"github.com/openabs/abs/secret"
 )
 
 func main() {
@@ -52,8 +55,6 @@ func main() {
 	config := flag.String("config", "", "run for real from this YAML configuration file")
 	once := flag.Bool("once", false, "with -config: run one cycle and exit instead of polling")
 	dryRun := flag.Bool("dry-run", false, "with -config: plan and explain, build, push and mail nothing (implies -once)")
-	flag.StringVar(&consoleAddr, "console", "127.0.0.1:0", "demo: serve the web console on this address during the demo (\"\" for none)")
-	flag.BoolVar(&serve, "serve", false, "demo: after the cycle, keep the orchestrator and the web console running until Ctrl-C")
 	flag.StringVar(&retryImage, "retry", "", "with -config: run the failed rebuilds of this image (name or repository) again, whatever they wait for, then exit (implies -once)")
 	flag.Parse()
 	if retryImage != "" {
@@ -87,34 +88,76 @@ func main() {
 
 func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
 	fmt.Fprintln(out, "openabs auto-rebuild demo: everything runs in this process; the advisories are DEMO DATA")
-	printed := false
-	res, err := demoCycle(ctx, demoOptions{Progress: progress, Console: consoleAddr, ConsoleOut: out,
-		Hold: func(ctx context.Context, url string, rep *abs.Report) {
-			if !serve || url == "" {
-				return
+	opts := demoOptions{Progress: progress}
+	show := func(res *demoResult) error {
+		printReport(out, res.Report)
+		for _, m := range res.Mail {
+			subject, text, err := m.Text()
+			if err != nil {
+				return err
 			}
-			printReport(out, rep)
-			printed = true
-			fmt.Fprintf(out, "\nthe web console at %s shows the rebuild; Ctrl-C stops\n", url)
-			<-ctx.Done()
-		}})
+			fmt.Fprintf(out, "\nEmail sent to %s\nSubject: %s\n\n%s\n", strings.Join(m.To, ", "), subject, indent(text))
+		}
+		return nil
+	}
+	if !jsonOut {
+		// The interactive demo stays up with its REST API until Ctrl-C.
+		opts.Serve = func(ctx context.Context, o *abs.Orchestrator, res *demoResult) error {
+			if err := show(res); err != nil {
+				return err
+			}
+			_, stopConsole, err := demoConsole(ctx, o, "127.0.0.1:0", out)
+			if err != nil {
+				return err
+			}
+			defer stopConsole()
+			return serveDemoAPI(ctx, out, o)
+		}
+		_, err := demoCycle(ctx, opts)
+		return err
+	}
+	res, err := demoCycle(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if !printed {
-		printReport(out, res.Report)
+	if err := show(res); err != nil {
+		return err
 	}
-	for _, m := range res.Mail {
-		subject, text, err := m.Text()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\nEmail sent to %s\nSubject: %s\n\n%s\n", strings.Join(m.To, ", "), subject, indent(text))
+	return json.NewEncoder(os.Stdout).Encode(res.Report.Summary())
+}
+
+// serveDemoAPI serves the orchestrator's REST API on a loopback port with
+// an admin token made for this run, and prints both, until ctx ends.
+func serveDemoAPI(ctx context.Context, out io.Writer, o *abs.Orchestrator) error {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return err
 	}
-	if jsonOut {
-		return json.NewEncoder(os.Stdout).Encode(res.Report.Summary())
+	token := hex.EncodeToString(b)
+	tokens, err := api.NewTokens(api.Token{Name: "demo", Role: api.Admin, Value: secret.New(token)})
+	if err != nil {
+		return err
 	}
-	return nil
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: api.New(o, tokens), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(out, "\nREST API: %s%s (OpenAPI: %s%s/openapi.json, metrics: %s/metrics)\n", base, api.Prefix, base, api.Prefix, base)
+	fmt.Fprintf(out, "Demo token (admin, this run only): %s\n", token)
+	fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' %s%s/images/demo%%2Fapp\n", token, base, api.Prefix)
+	fmt.Fprintln(out, "Ctrl-C stops the demo.")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		return err
+	}
 }
 
 // demoOptions tune demoCycle.
@@ -128,13 +171,10 @@ type demoOptions struct {
 	// rebase only.
 	Builder rebuild.Builder
 	Now     func() time.Time
-	// Console, when set, is the address the web console is served on
-	// during the demo; its URL and token are printed to ConsoleOut.
-	Console    string
-	ConsoleOut io.Writer
-	// Hold runs after the cycle while everything still runs, with the
-	// console's URL ("" without one) and the cycle's report.
-	Hold func(ctx context.Context, consoleURL string, rep *abs.Report)
+	// Serve, when set, runs after the cycle while the orchestrator and
+	// its world are still up (the demo's REST API); the demo ends when
+	// it returns.
+	Serve func(ctx context.Context, o *abs.Orchestrator, res *demoResult) error
 }
 
 // demoResult is what a demo cycle did.
@@ -237,18 +277,9 @@ func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
 	if err := o.Start(ctx); err != nil {
 		return nil, err
 	}
-	consoleURL := ""
-	if opts.Console != "" {
-		u, stopConsole, err := demoConsole(ctx, o, opts.Console, cmp.Or[io.Writer](opts.ConsoleOut, io.Discard))
-		if err != nil {
-			return nil, err
-		}
-		defer stopConsole()
-		consoleURL = u
-	}
 	rep, runErr := o.RunCycle(ctx, abs.CycleOptions{Cause: "demo"})
-	if runErr == nil && opts.Hold != nil {
-		opts.Hold(ctx, consoleURL, rep)
+	if runErr == nil && opts.Serve != nil {
+		runErr = opts.Serve(ctx, o, &demoResult{Report: rep, Mail: sink.Messages()})
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -304,7 +335,7 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 		}
 	}()
 	if !once {
-		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
+		fmt.Fprintf(out, "polling every %s; push endpoint %s; API %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen, cfg.API.Listen)
 		return cfg.Serve(ctx, o)
 	}
 	var rep *abs.Report
@@ -334,12 +365,6 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 
 // retryImage is the -retry flag.
 var retryImage string
-
-// consoleAddr and serve are the -console and -serve flags.
-var (
-	consoleAddr string
-	serve       bool
-)
 
 func printReport(out io.Writer, rep *abs.Report) {
 	fmt.Fprintln(out, "\nPlan (parents first):")
