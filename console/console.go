@@ -197,8 +197,14 @@ func (r request) canEdit(img abs.Image) bool { return r.sess.principal.CanEdit(p
 // canRead reports whether the signed-in principal may read img.
 func (r request) canRead(img abs.Image) bool { return r.sess.principal.CanRead(projectKey(img)) }
 
-// projectKey is the project an image is scoped by in tokens.
-func projectKey(img abs.Image) string { return img.Project() }
+// projectKey is the project an image is scoped by in tokens: its project's
+// id, or its name for a project without an id (as the REST API scopes it).
+func projectKey(img abs.Image) string {
+	if id := img.ProjectID(); id != "" {
+		return id
+	}
+	return img.Project()
+}
 
 func (c *Console) session(r *http.Request) (request, bool) {
 	ck, err := r.Cookie(cookieName)

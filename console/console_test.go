@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -141,4 +142,58 @@ func TestFleetAndImagePages(t *testing.T) {
 	assert.Contains(t, body, "fixed in", "findings show the match path")
 	resp, _ = c.get("/images/no/such")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func TestProjectScopedToken(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+	csrf := c.signIn(otherToken)
+	_, body := c.get("/")
+	assert.NotContains(t, body, "demo/app", "an editor of another project sees none of this one")
+	resp, _ := c.get("/images/demo/app")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	for _, path := range postRoutes {
+		resp, _ := c.post(path, url.Values{"csrf": {csrf}})
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, path)
+	}
+}
+
+func TestEditorSavesSettings(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+	csrf := c.signIn(editorToken)
+	img, err := w.o.GetImage(t.Context(), "demo/app")
+	require.NoError(t, err)
+	form := url.Values{"csrf": {csrf}, "version": {fmt.Sprint(img.Version)}, "build_service": {"on"}, "auto_rebuild": {"on"},
+		"url": {img.SourceSpec.URL}, "ref_kind": {"tag"}, "ref": {"v1.0"}, "containerfile": {"Dockerfile"}, "context_dir": {"app"},
+		"owners": {"a@example.com\nb@example.com"}, "tags": {"latest, 1.0"}}
+	resp, _ := c.post("/configure/demo/app", form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body := c.get("/configure/demo/app")
+	assert.Contains(t, body, "auto-rebuild turns on auto-publish")
+	got, err := w.o.GetImage(t.Context(), "demo/app")
+	require.NoError(t, err)
+	assert.True(t, got.AutoRebuild)
+	assert.True(t, got.AutoPublish, "auto-rebuild turned auto-publish on")
+	require.NotNil(t, got.SourceSpec)
+	assert.Equal(t, "v1.0", got.SourceSpec.Tag)
+	assert.Empty(t, got.SourceSpec.Branch)
+	assert.Equal(t, "Dockerfile", got.SourceSpec.Containerfile)
+	assert.Equal(t, "app", got.SourceSpec.ContextDir)
+	assert.Contains(t, got.Tags, "1.0")
+	assert.Contains(t, got.Owners, "b@example.com")
+
+	// The same form again, with the version read before: a conflict, nothing lost.
+	resp, _ = c.post("/configure/demo/app", form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/configure/demo/app")
+	assert.Contains(t, body, "changed this image since you opened the page")
+
+	// A key that does not parse is refused with a message, and never echoed.
+	_, body = c.get("/configure/demo/app")
+	resp, _ = c.post("/sshkey/demo/app", url.Values{"csrf": {csrfOf(t, body)}, "key_text": {"-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key-c2VjcmV0\n-----END OPENSSH PRIVATE KEY-----"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/configure/demo/app")
+	assert.Contains(t, body, "SSH key not stored")
+	assert.NotContains(t, body, "not-a-key-c2VjcmV0")
 }

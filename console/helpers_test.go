@@ -36,6 +36,8 @@ import (
 const (
 	editorToken = "editor-token-0123456789abcdef0123"
 	viewerToken = "viewer-token-0123456789abcdef0123"
+	// otherToken is an editor of another project only.
+	otherToken = "other-token-0123456789abcdef01234"
 )
 
 // world is the demo fleet on loopback (registry, advisories, git sources)
@@ -94,6 +96,7 @@ func newWorld(t *testing.T) *world {
 	tokens, err := api.NewTokens(
 		api.Token{Name: "alice", Role: api.Editor, Value: secret.New(editorToken)},
 		api.Token{Name: "victor", Role: api.Viewer, Value: secret.New(viewerToken)},
+		api.Token{Name: "olga", Role: api.Editor, Projects: []string{"elsewhere"}, Value: secret.New(otherToken)},
 	)
 	require.NoError(t, err)
 	srv := httptest.NewServer(console.New(o, tokens, console.WithLogger(logger)))
