@@ -22,7 +22,11 @@ type fakeService struct {
 	last abs.ImageUpdate
 }
 
-func (f *fakeService) Images() []abs.Image { f.mu.Lock(); defer f.mu.Unlock(); return []abs.Image{f.img} }
+func (f *fakeService) Images() []abs.Image {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []abs.Image{f.img}
+}
 func (f *fakeService) GetImage(_ context.Context, name string) (abs.Image, error) {
 	if name != f.img.Name {
 		return abs.Image{}, abs.ErrNotFound
