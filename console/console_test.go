@@ -2,7 +2,9 @@ package console_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -196,4 +198,32 @@ func TestEditorSavesSettings(t *testing.T) {
 	_, body = c.get("/configure/demo/app")
 	assert.Contains(t, body, "SSH key not stored")
 	assert.NotContains(t, body, "not-a-key-c2VjcmV0")
+}
+
+// BenchmarkPages serves the fleet and image pages of the demo fleet from
+// the real orchestrator (stored state, matching, grading, the chart).
+func BenchmarkPages(b *testing.B) {
+	w := newWorld(b)
+	jar, err := cookiejar.New(nil)
+	require.NoError(b, err)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(w.console.URL+"/signin", url.Values{"token": {viewerToken}})
+	require.NoError(b, err)
+	resp.Body.Close()
+	for name, page := range map[string]string{"fleet": "/", "image": "/images/demo/app"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Get(w.console.URL + page)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatal(resp.Status)
+				}
+			}
+		})
+	}
 }

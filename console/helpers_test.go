@@ -49,7 +49,7 @@ type world struct {
 	console *httptest.Server
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
