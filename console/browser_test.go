@@ -143,8 +143,15 @@ func TestBrowser(t *testing.T) {
 	b.base = w.console.URL
 
 	b.open("/signin")
+	assert.Equal(t, "token", run(b, chromedp.Evaluate[string](`document.activeElement.id`)), "the token field has the focus")
 	b.shot("signin")
 	b.signIn(editorToken)
+	// The first Tab reaches the skip link, Enter moves to the content.
+	b.open("/")
+	b.do(chromedp.KeyEvent("\t"))
+	assert.Equal(t, "Skip to content", run(b, chromedp.Evaluate[string](`document.activeElement.textContent`)))
+	b.do(chromedp.KeyEvent("\r"))
+	assert.Equal(t, "main", run(b, chromedp.Evaluate[string](`document.activeElement.id || location.hash.slice(1)`)))
 	b.shot("fleet-before")
 	assert.Equal(t, "C", run(b, chromedp.Evaluate[string](`document.querySelector('tr[data-image="demo/app"] [data-grade]').dataset.grade`)))
 
@@ -159,7 +166,12 @@ func TestBrowser(t *testing.T) {
 	assert.False(t, run(b, chromedp.Evaluate[bool](`document.getElementById('auto_publish').checked`)))
 	assert.Contains(t, b.text("#auto_rebuild-hint"), "turns on auto-publish")
 	b.shot("configure-before")
-	b.do(chromedp.Click(chromedp.ID("auto_rebuild")))
+	// Every control has a label; the switch is operated from the keyboard.
+	unlabelled := run(b, chromedp.Evaluate[int](`[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+		.filter(e => !(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.getAttribute('aria-label')).length`))
+	assert.Zero(t, unlabelled, "form controls without a label")
+	b.do(chromedp.Focus(chromedp.ID("auto_rebuild")), chromedp.KeyEvent(" "))
+	assert.True(t, run(b, chromedp.Evaluate[bool](`document.getElementById('auto_rebuild').checked`)), "space toggles the switch")
 	b.submit(`button[value=save]`)
 	b.do(chromedp.WaitVisible(chromedp.CSS(".flash-ok")))
 	assert.True(t, run(b, chromedp.Evaluate[bool](`document.getElementById('auto_rebuild').checked`)))
