@@ -19,6 +19,7 @@ import (
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/rpmscan"
 )
 
 // permanentError marks a failure that retrying cannot fix: the rebuild is
@@ -306,6 +307,9 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 	}
 	if len(added) > 0 {
 		return 0, permanent("verify", fmt.Errorf("rebuild carries unapplied advisories the old image did not: %s", strings.Join(added, ", ")))
+	}
+	if err := o.certifyRebuild(ctx, r, img, rebuildArtifact{Image: newImg, Inventories: []*rpmscan.Inventory{inv}, Current: []*rpmscan.Inventory{oldInv}}); err != nil {
+		return 0, err
 	}
 	if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, now); err != nil {
 		return 0, err

@@ -74,6 +74,8 @@ type Orchestrator struct {
 	imgGen     atomic.Int64
 	imgLoaded  atomic.Bool
 	reloadMu   sync.Mutex
+	cert       *certification // WithCertification (certify.go)
+	supply     *supplyChain   // WithSigner (supplychain.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -132,6 +134,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	for _, opt := range opts {
 		opt(o)
+	}
+	if err := o.checkSupplyChain(); err != nil {
+		return nil, err
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)

@@ -161,6 +161,13 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 	opts = append(opts, abs.WithPublisher(pub))
 
+	// Certification gate and signing (supplychain.go).
+	scOpts, err := f.supplyChainOptions(kc, insecure, remote.DefaultTransport, catalog, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, scOpts...)
+
 	// Notifiers.
 	var notifiers notify.Fanout
 	if e := f.Notify.Email; e != nil {
