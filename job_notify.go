@@ -19,6 +19,9 @@ import (
 // enqueued when the owner's last rebuild of the cycle is final.
 func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs]) error {
 	a := job.Args
+	if err := o.refreshImages(ctx); err != nil { // owners changed by any replica
+		return err
+	}
 	n, err := store.GetNotification(ctx, o.db, a.Notification)
 	if err != nil {
 		return err

@@ -85,10 +85,14 @@ type SourceSpec struct {
 	Username string `json:"username,omitempty"`
 	// KnownHosts holds known_hosts lines for this source's SSH host.
 	KnownHosts string `json:"known_hosts,omitempty"`
-	// TrustOnFirstUse records the SSH host key seen first (into
-	// KnownHosts) and enforces it afterwards. Only when asked for: a
-	// source without known hosts and without it is verified against the
-	// system's known_hosts files.
+	// TrustOnFirstUse records the SSH host key seen first for a host
+	// KnownHosts has no line for (in the database, for every replica) and
+	// enforces it afterwards. Only when asked for: a source without it is
+	// verified against KnownHosts alone or, when that is empty too, the
+	// system's known_hosts files. Turned off, the recorded keys are no
+	// longer used (they stay recorded, and count again when it is turned
+	// back on); a host whose key legitimately changed is given a
+	// KnownHosts line.
 	TrustOnFirstUse bool `json:"trust_on_first_use,omitempty"`
 }
 

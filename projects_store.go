@@ -56,7 +56,7 @@ type storedImageSpec struct {
 	Base           string            `json:"base,omitempty"`
 	BuildArgs      map[string]string `json:"build_args,omitempty"`
 	CatalogImageID string            `json:"catalog_image_id,omitempty"`
-	Source         *storedSourceSpec     `json:"source,omitempty"`
+	Source         *storedSourceSpec `json:"source,omitempty"`
 }
 
 func toStoredImage(img *Image) storedImageSpec {
@@ -355,8 +355,13 @@ func (o *Orchestrator) gitSource(img *Image, secrets map[string]store.SecretRow,
 	}
 	src.Auth.Username = spec.Username
 	known := spec.KnownHosts
-	for _, l := range hostKeys {
-		known = strings.TrimRight(known, "\n") + "\n" + l
+	if spec.TrustOnFirstUse {
+		// Recorded keys count only while trust on first use is on: a
+		// source given its known_hosts lines afterwards is checked
+		// against those alone.
+		for _, l := range hostKeys {
+			known = strings.TrimRight(known, "\n") + "\n" + l
+		}
 	}
 	src.Auth.KnownHosts = nil
 	if known = strings.TrimLeft(known, "\n"); known != "" {

@@ -286,10 +286,18 @@ func TestRuntimeProjectOnTwoReplicas(t *testing.T) {
 	e, p := runtimeEnv(t, demo.Advisories...)
 	require.NoError(t, demo.UpdateBase(t.Context(), e.fleet))
 	var orch []*abs.Orchestrator
-	for range 2 {
+	for i := range 2 {
 		db, err := abs.OpenPostgres(t.Context(), dsn)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = db.Close() })
+		if i == 0 {
+			// The replica the portal talks to runs no workers, so the
+			// other one does all the work.
+			o, err := abs.New(t.Context(), db, nil, e.options()...)
+			require.NoError(t, err)
+			orch = append(orch, o)
+			continue
+		}
 		orch = append(orch, e.start(db))
 	}
 	_, _, err := orch[0].CreateProject(abs.WithActor(t.Context(), "portal"), p)
@@ -304,6 +312,8 @@ func TestRuntimeProjectOnTwoReplicas(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "api:1.0-2": 1, "api:latest": 1}, e.tagPushes())
 	assert.Len(t, orch[1].Images(), 2)
+	require.Len(t, rep.Notifications, 1)
+	assert.Equal(t, 2, rep.Notifications[0].Events, "the owner is told about both images")
 
 	// Turned off through the second, the first sees it before it plans.
 	off := false
@@ -371,7 +381,9 @@ func TestSeedRules(t *testing.T) {
 	assert.False(t, img.AutoRebuild, "the runtime change survives a restart with the same configuration")
 	assert.Equal(t, int64(2), img.Version, "an unchanged configuration writes nothing")
 	assert.Len(t, o.Images(), 3)
-	assert.True(t, slices.ContainsFunc(o.Notes(), func(n string) bool { return n == "project portal-made is stored but not in the configuration: kept (DeleteProject removes it)" }), o.Notes())
+	assert.True(t, slices.ContainsFunc(o.Notes(), func(n string) bool {
+		return n == "project portal-made is stored but not in the configuration: kept (DeleteProject removes it)"
+	}), o.Notes())
 
 	e.projects[0].Images[0].Tags = []string{"latest", "1"}
 	o = newO()

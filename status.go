@@ -143,26 +143,31 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 		return ImageStatus{}, fmt.Errorf("%w: %q", ErrUnknownImage, name)
 	}
 	st := ImageStatus{Image: *img}
+	if err := o.lastRebuild(ctx, &st); err != nil {
+		return st, err
+	}
 	digest, err := store.ManagedDigest(ctx, o.db, img.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return st, o.lastRebuild(ctx, &st)
+		return st, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
 	}
-	if d, err := o.publishedDigest(ctx, img.Name, digest); err != nil {
-		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
-	} else if d != "" {
-		digest = d
-	}
-	st.Digest = digest
 	c, err := o.fleetCache(ctx)
 	if err != nil {
 		return st, err
 	}
+	// A rebuild published over the digest the last cycle saw is what the
+	// tag points at now; its verification stored its inventory.
+	if lr := st.LastRebuild; lr != nil && lr.State == RebuildPublished && lr.OldDigest == digest && lr.NewDigest != "" {
+		if _, ok := c.recs[lr.NewDigest]; ok {
+			digest = lr.NewDigest
+		}
+	}
+	st.Digest = digest
 	rec, ok := c.recs[digest]
 	if !ok {
-		return st, o.lastRebuild(ctx, &st)
+		return st, nil
 	}
 	m, err := o.matcherFor(ctx)
 	if err != nil {
@@ -199,7 +204,7 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 		from = now
 	}
 	st.Timeline = o.timeline(st.Findings, from)
-	return st, o.lastRebuild(ctx, &st)
+	return st, nil
 }
 
 // timeline is the freshness timeline of findings from an instant on, each
@@ -311,13 +316,17 @@ func cycleInfo(r store.CycleRow) CycleInfo {
 }
 
 // RebuildNow starts a cycle that rebuilds an image (by name or repository)
-// even when nothing affects it, and returns the cycle's id. The cycle
+// even when nothing affects it, and returns the cycle's id. An image whose
+// build service is off gives an error wrapping ErrConfig. The cycle
 // plans as any other (its other images are rebuilt when they are due);
 // the manual rebuild is published as the image's AutoPublish says.
 func (o *Orchestrator) RebuildNow(ctx context.Context, image string) (string, error) {
 	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
+	}
+	if !img.BuildService && !img.AutoRebuild {
+		return "", fmt.Errorf("%w: image %s: build_service is off (the image is scanned and graded, never rebuilt)", ErrConfig, img.Name)
 	}
 	id, err := o.StartCycle(ctx, CycleOptions{Cause: "rebuild", manual: img.Name})
 	if err != nil {

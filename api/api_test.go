@@ -92,8 +92,10 @@ func reads(t *testing.T, e *env) {
 	a := e.do("GET", img(app, "/rebuilds"), tokViewer, nil)
 	require.Equal(t, http.StatusOK, a.Status, string(a.Body))
 	var rb struct {
-		Data                  []abs.RebuildReport
-		Page, PageSize, Total int
+		Data     []abs.RebuildReport
+		Page     int `json:"page"`
+		PageSize int `json:"page_size"`
+		Total    int `json:"total"`
 	}
 	a.json(t, &rb)
 	require.Len(t, rb.Data, 1)
@@ -290,7 +292,7 @@ func projects(t *testing.T, e *env) {
 		Total int
 	}
 	a.json(t, &ps)
-	require.Len(t, ps.Data, 1)
+	require.Len(t, ps.Data, 1, string(a.Body))
 	assert.Equal(t, "p-other", ps.Data[0].ID)
 
 	a = e.do("POST", "/api/v1/projects/p-other/images", tokEditorOther, map[string]any{"name": "other/web", "repository": "registry.example/other/web",
@@ -300,8 +302,10 @@ func projects(t *testing.T, e *env) {
 	a = e.do("GET", "/api/v1/projects/p-other/images?page_size=1", tokViewerOther, nil)
 	require.Equal(t, http.StatusOK, a.Status)
 	var is struct {
-		Data                  []abs.Image
-		Page, PageSize, Total int
+		Data     []abs.Image
+		Page     int `json:"page"`
+		PageSize int `json:"page_size"`
+		Total    int `json:"total"`
 	}
 	a.json(t, &is)
 	assert.Len(t, is.Data, 1)
@@ -453,8 +457,10 @@ func cycles(t *testing.T, e *env) {
 	a = e.do("GET", "/api/v1/cycles?page_size=2", tokViewer, nil)
 	require.Equal(t, http.StatusOK, a.Status)
 	var cs struct {
-		Data                  []abs.CycleInfo
-		Page, PageSize, Total int
+		Data     []abs.CycleInfo
+		Page     int `json:"page"`
+		PageSize int `json:"page_size"`
+		Total    int `json:"total"`
 	}
 	a.json(t, &cs)
 	require.Len(t, cs.Data, 2)

@@ -63,7 +63,7 @@ func testTokens(t testing.TB) *api.Tokens {
 // registry with two applications on an outdated base, the demo
 // advisories), one cycle done, and its API on a real loopback listener.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	o    *abs.Orchestrator
 	srv  *httptest.Server
 	now  time.Time
@@ -81,7 +81,7 @@ const (
 	onPostgres dbKind = "postgres"
 )
 
-func openDB(t *testing.T, kind dbKind, dir string) *abs.Database {
+func openDB(t testing.TB, kind dbKind, dir string) *abs.Database {
 	var db *abs.Database
 	var err error
 	switch kind {
@@ -96,7 +96,7 @@ func openDB(t *testing.T, kind dbKind, dir string) *abs.Database {
 	return db
 }
 
-func newEnv(t *testing.T, kind dbKind) *env {
+func newEnv(t testing.TB, kind dbKind) *env {
 	ctx := t.Context()
 	dir := t.TempDir()
 	db := openDB(t, kind, dir)
@@ -105,7 +105,7 @@ func newEnv(t *testing.T, kind dbKind) *env {
 	fleet, err := demo.Seed(ctx, reg.Host)
 	require.NoError(t, err)
 	require.NoError(t, demo.UpdateBase(ctx, fleet))
-	now := time.Date(2099, 3, 1, 12, 0, 0, 0, time.UTC)
+	now, start := time.Date(2099, 3, 1, 12, 0, 0, 0, time.UTC), time.Now()
 	require.NoError(t, demo.WriteAdvisories(filepath.Join(dir, "advisories"), now, demo.Advisories...))
 	project := abs.Project{ID: shopID, Name: "shop", Owners: []string{"team@example.com"}}
 	for _, a := range fleet.Apps {
@@ -118,7 +118,9 @@ func newEnv(t *testing.T, kind dbKind) *env {
 	o, err := abs.New(ctx, db, []abs.Project{project},
 		abs.WithSources(advisory.NewDir(filepath.Join(dir, "advisories"))),
 		abs.WithPublisher(publish.NewRegistry(publish.WithAnonymous(), publish.WithPlainHTTP())),
-		abs.WithClock(func() time.Time { return now }),
+		// The clock runs from now on: grade records and cycle durations
+		// are keyed by time.
+		abs.WithClock(func() time.Time { return now.Add(time.Since(start)) }),
 		abs.WithWorkDir(dir),
 		abs.WithSecretKey(key),
 		abs.WithLogger(logger),

@@ -65,3 +65,13 @@ func TestNewTokensRefuses(t *testing.T) {
 		assert.NotContains(t, err.Error(), v.Reveal(), name)
 	}
 }
+
+func manyTokens(tb testing.TB, n int) *api.Tokens {
+	var ts []api.Token
+	for i := range n {
+		ts = append(ts, api.Token{Name: fmt.Sprintf("t%d", i), Role: api.Viewer, Value: secret.New(fmt.Sprintf("token-%04d-0123456789abcdef", i))})
+	}
+	tokens, err := api.NewTokens(ts...)
+	require.NoError(tb, err)
+	return tokens
+}

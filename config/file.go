@@ -144,7 +144,18 @@ type File struct {
 	} `yaml:"push"`
 	// API is the REST API with roles and /metrics (package api).
 	API API `yaml:"api"`
-	// Projects are the managed images, grouped by project.
+	// Secrets says where the key that encrypts the credentials stored at
+	// runtime (abs.Orchestrator.SetSSHKey, SetToken) comes from: a file,
+	// or the environment variable KeyEnv names, holding age X25519
+	// identities ("AGE-SECRET-KEY-1…", as age-keygen writes them). The
+	// first identity encrypts; the ones after it still decrypt, for a
+	// rotation (abs.Orchestrator.RotateSecrets).
+	Secrets struct {
+		KeyFile string `yaml:"key_file"`
+		KeyEnv  string `yaml:"key_env"`
+	} `yaml:"secrets"`
+	// Projects are the managed images, grouped by project. They seed the
+	// projects stored in the database (abs.New says how).
 	Projects []Project `yaml:"projects"`
 	// WorkDir is where builds check sources out (default the system temp
 	// dir).
@@ -195,17 +206,20 @@ type Project struct {
 
 // Image is one managed image in the configuration file.
 type Image struct {
-	Name        string            `yaml:"name"`
-	Repository  string            `yaml:"repository"`
-	Tag         string            `yaml:"tag"`
-	Tags        []string          `yaml:"tags"`
-	AutoRebuild bool              `yaml:"auto_rebuild"`
-	AutoPublish bool              `yaml:"auto_publish"`
-	Owners      []string          `yaml:"owners"`
-	Base        string            `yaml:"base"`
-	BuildArgs   map[string]string `yaml:"build_args"`
-	CatalogID   string            `yaml:"catalog_image_id"`
-	Source      *Source           `yaml:"source"`
+	Name        string   `yaml:"name"`
+	Repository  string   `yaml:"repository"`
+	Tag         string   `yaml:"tag"`
+	Tags        []string `yaml:"tags"`
+	AutoRebuild bool     `yaml:"auto_rebuild"`
+	AutoPublish bool     `yaml:"auto_publish"`
+	// BuildService lets the orchestrator rebuild the image at all; off,
+	// it is scanned and graded only. Auto-rebuild turns it on.
+	BuildService bool              `yaml:"build_service"`
+	Owners       []string          `yaml:"owners"`
+	Base         string            `yaml:"base"`
+	BuildArgs    map[string]string `yaml:"build_args"`
+	CatalogID    string            `yaml:"catalog_image_id"`
+	Source       *Source           `yaml:"source"`
 }
 
 // Source is an image's git source and the credentials to fetch it.
@@ -223,6 +237,9 @@ type Source struct {
 	TokenEnv              string `yaml:"token_env"`
 	KnownHostsFile        string `yaml:"known_hosts_file"`
 	InsecureIgnoreHostKey bool   `yaml:"insecure_ignore_host_key"`
+	// TrustOnFirstUse records the SSH host key seen first and enforces
+	// it afterwards (abs.SourceSpec.TrustOnFirstUse).
+	TrustOnFirstUse bool `yaml:"trust_on_first_use"`
 }
 
 // MaxFileSize bounds the configuration file; a larger file is refused

@@ -56,6 +56,16 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	scrub := f.scrubber()
 	logger := slog.New(scrub.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	opts := []abs.Option{abs.WithLogger(logger), abs.WithWorkDir(f.WorkDir), abs.WithScrubber(scrub)}
+	if f.Secrets.KeyFile != "" || f.Secrets.KeyEnv != "" {
+		k, err := secret.LoadKey(f.Secrets.KeyFile, f.Secrets.KeyEnv)
+		if err != nil {
+			return nil, nil, f.errorf("secrets", "%v", err)
+		}
+		for _, id := range k.Identities() {
+			scrub.AddValue(id)
+		}
+		opts = append(opts, abs.WithSecretKey(k))
+	}
 	progress := f.progress()
 	if progress != nil {
 		opts = append(opts, abs.WithProgress(progress))
@@ -295,7 +305,8 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 		}
 		for ii, ci := range cp.Images {
 			img := abs.Image{Name: ci.Name, Repository: ci.Repository, Tag: ci.Tag, Tags: ci.Tags, AutoRebuild: ci.AutoRebuild,
-				AutoPublish: ci.AutoPublish, Owners: ci.Owners, Base: ci.Base, BuildArgs: ci.BuildArgs, CatalogImageID: ci.CatalogID}
+				AutoPublish: ci.AutoPublish, Owners: ci.Owners, Base: ci.Base, BuildArgs: ci.BuildArgs, CatalogImageID: ci.CatalogID,
+				BuildService: ci.BuildService || ci.AutoRebuild}
 			if s := ci.Source; s != nil {
 				key := fmt.Sprintf("projects[%d].images[%d].source.", pi, ii)
 				src := &rebuild.GitSource{URL: s.URL, Branch: s.Branch, Tag: s.Tag, Commit: s.Commit, ContextDir: s.ContextDir,
@@ -303,6 +314,10 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 				src.Auth.Username = s.Username
 				src.Auth.KnownHostsFile = s.KnownHostsFile
 				src.Auth.InsecureIgnoreHostKey = s.InsecureIgnoreHostKey
+				if s.TrustOnFirstUse {
+					img.SourceSpec = &abs.SourceSpec{URL: s.URL, Branch: s.Branch, Tag: s.Tag, Commit: s.Commit,
+						ContextDir: s.ContextDir, Containerfile: s.Containerfile, Username: s.Username, TrustOnFirstUse: true}
+				}
 				if s.SSHKeyFile != "" {
 					k, err := f.secret(key+"ssh_key", s.SSHKeyFile, "")
 					if err != nil {

@@ -257,7 +257,14 @@ func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Credentials given through the demo's API are encrypted with a key
+	// made for this run.
+	key, err := secret.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
 	o, err := abs.New(ctx, db, []abs.Project{project},
+		abs.WithSecretKey(key),
 		abs.WithSources(advisory.NewDir(advDir)),
 		abs.WithScanner(rpmscan.New(rpmscan.WithLogger(logger))),
 		abs.WithBuilder(opts.Builder), // builds from source when a rebase cannot apply
