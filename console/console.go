@@ -241,7 +241,13 @@ func (c *Console) edit(h func(http.ResponseWriter, request, abs.Image)) http.Han
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-		if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		// The body is at most maxForm, so an uploaded key stays in memory
+		// (never in a temporary file); RemoveAll drops whatever was kept.
+		err := r.ParseMultipartForm(maxForm)
+		if r.MultipartForm != nil {
+			defer func() { _ = r.MultipartForm.RemoveAll() }()
+		}
+		if err != nil && !errors.Is(err, http.ErrNotMultipart) {
 			http.Error(w, "form too large or malformed", http.StatusBadRequest)
 			return
 		}

@@ -227,3 +227,41 @@ func BenchmarkPages(b *testing.B) {
 		})
 	}
 }
+
+func TestEditorActions(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w.console.URL)
+	csrf := c.signIn(editorToken)
+
+	// Dry run: back to the image page with the plan (auto-rebuild is off:
+	// nothing planned for it).
+	resp, _ := c.post("/plan/demo/app", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	require.Contains(t, loc, "/images/demo/app?plan=")
+	_, body := c.get(loc)
+	assert.Contains(t, body, "Dry run done")
+	assert.Contains(t, body, "Nothing to rebuild for this image.")
+
+	// Retry: a cycle page.
+	resp, _ = c.post("/retry/demo/app", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc = resp.Header.Get("Location")
+	require.Contains(t, loc, "/cycles/")
+	resp, body = c.get(loc)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "Cause retry")
+
+	// Test access with a source nobody answers at: the page says it failed.
+	img, err := w.o.GetImage(t.Context(), "demo/app")
+	require.NoError(t, err)
+	resp, _ = c.post("/configure/demo/app", url.Values{"csrf": {csrf}, "version": {fmt.Sprint(img.Version)}, "build_service": {"on"},
+		"url": {"file:///nonexistent/repository"}, "ref": {"main"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = c.post("/test-access/demo/app", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/configure/demo/app")
+	assert.Contains(t, body, "Access test failed")
+	_, body = c.get("/cycles/no-such-cycle")
+	assert.Contains(t, body, "no such cycle")
+}
