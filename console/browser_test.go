@@ -217,6 +217,8 @@ func TestBrowser(t *testing.T) {
 	b.open("/images/demo/app")
 	assert.Equal(t, "A", b.text("#grade"), "the grade went from C to A")
 	assert.Contains(t, b.text("main"), "published")
+	grades := run(b, chromedp.Evaluate[string](`[...document.querySelectorAll('table.timeline tbody .grade')].map(e => e.textContent).join('')`))
+	assert.Regexp(t, `^C+A`, grades, "the timeline shows the past C, then A")
 	b.shot("image-after")
 	b.open("/")
 	assert.Equal(t, "A", run(b, chromedp.Evaluate[string](`document.querySelector('tr[data-image="demo/app"] [data-grade]').dataset.grade`)))

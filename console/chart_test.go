@@ -88,3 +88,24 @@ func TestSortRowsWorstFirst(t *testing.T) {
 	sortRows(rows, "drop", false)
 	assert.Equal(t, []string{"c-soon", "c-soon-urgent", "c-late"}, names()[:3])
 }
+
+func TestWithPast(t *testing.T) {
+	day := func(n int) time.Time { return time.Unix(0, 0).UTC().AddDate(0, 0, n) }
+	cur := []step{{Grade: "A", From: day(10)}}
+	got := withPast([]step{{Grade: "D", From: day(1)}, {Grade: "C", From: day(4)}, {Grade: "A", From: day(12)}}, cur)
+	require.Len(t, got, 3)
+	assert.Equal(t, []string{"D", "C", "A"}, []string{got[0].Grade, got[1].Grade, got[2].Grade})
+	assert.Equal(t, day(4), *got[0].Until)
+	assert.Equal(t, day(10), *got[1].Until, "the past ends where the current timeline starts")
+	assert.Nil(t, got[2].Until)
+
+	// The same grade before and now is one step.
+	got = withPast([]step{{Grade: "C", From: day(1)}, {Grade: "A", From: day(5)}}, cur)
+	require.Len(t, got, 2)
+	assert.Equal(t, day(5), got[1].From)
+	assert.Equal(t, day(5), *got[0].Until)
+	assert.Equal(t, day(10), cur[0].From, "the caller's timeline is not changed")
+
+	assert.Equal(t, cur, withPast(nil, cur))
+	assert.Empty(t, withPast([]step{{Grade: "C", From: day(1)}}, nil))
+}

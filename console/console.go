@@ -132,6 +132,13 @@ func parseTemplates(prefix string) map[string]*template.Template {
 			}
 			return t.UTC().Format(time.DateOnly)
 		},
+		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"whenp": func(t *time.Time) string {
+			if t == nil {
+				return "—"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
 		"short": shortDigest,
 		"current": func(s step, now time.Time) bool {
 			return !now.Before(s.From) && (s.Until == nil || now.Before(*s.Until))

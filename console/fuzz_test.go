@@ -60,6 +60,9 @@ func (f *fakeService) RebuildNow(context.Context, string) (string, error) { retu
 func (f *fakeService) RebuildHistory(context.Context, string, int, int) ([]abs.RebuildReport, int, error) {
 	return nil, 0, nil
 }
+func (f *fakeService) Cycles(context.Context, int, int) ([]abs.CycleInfo, int, error) {
+	return nil, 0, nil
+}
 func (f *fakeService) Status(_ context.Context, name string) (status, error) {
 	return status{Image: f.img, Grade: "C"}, nil
 }

@@ -48,6 +48,8 @@ type fleetData struct {
 	Sort     string
 	Desc     bool
 	Columns  []column
+	// Cycles are the newest cycles.
+	Cycles []abs.CycleInfo
 }
 
 type column struct {
@@ -135,6 +137,10 @@ func (c *Console) fleetPage(w http.ResponseWriter, r request) {
 		}
 		col.Href = c.prefix + "/?" + v.Encode()
 		d.Columns = append(d.Columns, col)
+	}
+	if d.Cycles, _, err = c.svc.Cycles(r.Context(), 0, 10); err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "cannot read the cycles", err)
+		return
 	}
 	c.render(w, r, http.StatusOK, "fleet.html", "Fleet", d)
 }

@@ -21,6 +21,7 @@ type service interface {
 	Retry(ctx context.Context, image string) (string, error)
 	RebuildNow(ctx context.Context, image string) (string, error)
 	RebuildHistory(ctx context.Context, image string, page, pageSize int) ([]abs.RebuildReport, int, error)
+	Cycles(ctx context.Context, page, pageSize int) ([]abs.CycleInfo, int, error)
 	// Status is one image's grade, findings, timeline and last rebuild.
 	Status(ctx context.Context, name string) (status, error)
 	// Statuses is every image's, for the fleet page.
@@ -62,7 +63,83 @@ func (o orchestrator) Status(ctx context.Context, name string) (status, error) {
 	if err != nil {
 		return status{}, err
 	}
-	return statusOf(st), nil
+	s := statusOf(st)
+	past, err := o.past(ctx, name)
+	if err != nil {
+		return status{}, err
+	}
+	s.Timeline = withPast(past, s.Timeline)
+	return s, nil
+}
+
+// pastCycles bounds how many of the newest cycles the image page reads
+// for the grades an image had before its current digest.
+const pastCycles = 20
+
+// past returns the grades the image had in the newest cycles, oldest
+// first, one step per change, each with the Critical and Important
+// advisories unapplied then.
+func (o orchestrator) past(ctx context.Context, name string) ([]step, error) {
+	cycles, _, err := o.Cycles(ctx, 0, pastCycles)
+	if err != nil {
+		return nil, err
+	}
+	var out []step
+	for i := len(cycles) - 1; i >= 0; i-- {
+		c := cycles[i]
+		if c.DryRun || c.State == abs.CycleFailed || c.State == abs.CycleQueued || c.State == abs.CycleRunning {
+			continue
+		}
+		rep, err := o.Report(ctx, c.ID)
+		if err != nil {
+			continue // a cycle that cannot be read adds nothing
+		}
+		for _, ir := range rep.Images {
+			if ir.Name != name || !ir.Grade.Valid() {
+				continue
+			}
+			g := ir.Grade.String()
+			if n := len(out); n > 0 && out[n-1].Grade == g {
+				break
+			}
+			out = append(out, step{Grade: g, From: c.Started, Advisories: urgent(ir.Findings)})
+			break
+		}
+	}
+	return out, nil
+}
+
+// withPast puts the past steps that started before the timeline in front
+// of it, each ending where the next starts.
+func withPast(past, timeline []step) []step {
+	if len(timeline) == 0 {
+		return timeline
+	}
+	start := timeline[0].From
+	var out []step
+	for _, p := range past {
+		if !p.From.Before(start) {
+			break
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return timeline
+	}
+	if last := out[len(out)-1]; last.Grade == timeline[0].Grade {
+		out = out[:len(out)-1]
+		timeline = append([]step(nil), timeline...)
+		timeline[0].From = last.From
+		start = last.From
+	}
+	for i := range out {
+		until := start
+		if i+1 < len(out) {
+			until = out[i+1].From
+		}
+		out[i].Until = &until
+	}
+	return append(out, timeline...)
 }
 
 func (o orchestrator) Statuses(ctx context.Context) ([]status, error) {
