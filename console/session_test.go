@@ -1,8 +1,11 @@
 package console
 
 import (
+	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -13,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/api"
+	"github.com/openabs/abs/secret"
 )
 
 // clock is a settable time.
@@ -132,4 +137,37 @@ func contrast(a, b string) float64 {
 		la, lb = lb, la
 	}
 	return (la + 0.05) / (lb + 0.05)
+}
+
+func TestMountedUnderAPrefix(t *testing.T) {
+	svc := &fakeService{img: abs.Image{Name: "team/app", Repository: "r.example/app", Tag: "latest"}}
+	tokens, err := api.NewTokens(api.Token{Name: "ed", Role: api.Editor, Value: secret.New("editor-editor-editor-editor-editor")})
+	require.NoError(t, err)
+	c := newConsole(svc, tokens, WithPrefix("/console/"))
+	mux2 := http.NewServeMux()
+	mux2.Handle("/console/", http.StripPrefix("/console", c))
+	srv := httptest.NewServer(mux2)
+	defer srv.Close()
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(srv.URL + "/console/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "/console/signin", resp.Header.Get("Location"))
+	resp, err = noFollow.PostForm(srv.URL+"/console/signin", url.Values{"token": {"editor-editor-editor-editor-editor"}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Len(t, resp.Cookies(), 1)
+	assert.Equal(t, "/console/", resp.Cookies()[0].Path)
+	assert.Equal(t, "/console/", resp.Header.Get("Location"))
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/console/", nil)
+	req.AddCookie(resp.Cookies()[0])
+	resp, err = noFollow.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), `href="/console/images/team/app"`)
+	assert.Contains(t, string(body), `href="/console/static/console.css"`)
+	assert.NotRegexp(t, `(href|action)="/(images|configure|static|signout)`, string(body))
 }
