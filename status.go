@@ -134,9 +134,10 @@ func pageBounds(page, pageSize int) (limit, offset int, err error) {
 
 // ImageStatus returns the status of a managed image by name: its digest,
 // grade now and ahead, freshness timeline, findings, unfixed CVEs and last
-// rebuild. It reads the stored inventory and advisories (the matcher is
-// cached, so a call matches one image); an image the orchestrator does
-// not manage gives an error wrapping ErrUnknownImage.
+// rebuild. It reads the image's stored inventory (a few queries, whatever
+// the size of the fleet) and matches it against the cached advisory
+// index; an image the orchestrator does not manage gives an error
+// wrapping ErrUnknownImage (and ErrNotFound).
 func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatus, error) {
 	img := o.image(name)
 	if img == nil {
@@ -153,19 +154,26 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 	if err != nil {
 		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
 	}
-	c, err := o.fleetCache(ctx)
-	if err != nil {
-		return st, err
-	}
 	// A rebuild published over the digest the last cycle saw is what the
-	// tag points at now; its verification stored its inventory.
-	if lr := st.LastRebuild; lr != nil && lr.State == RebuildPublished && lr.OldDigest == digest && lr.NewDigest != "" {
-		if _, ok := c.recs[lr.NewDigest]; ok {
+	// tag points at now; its verification stored its inventory. Only
+	// this image's records are read, whatever the size of the fleet.
+	digests := []string{digest}
+	lr := st.LastRebuild
+	published := lr != nil && lr.State == RebuildPublished && lr.OldDigest == digest && lr.NewDigest != ""
+	if published {
+		digests = append(digests, lr.NewDigest)
+	}
+	recs, err := store.Images(ctx, o.db, digests)
+	if err != nil {
+		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
+	}
+	if published {
+		if _, ok := recs[lr.NewDigest]; ok {
 			digest = lr.NewDigest
 		}
 	}
 	st.Digest = digest
-	rec, ok := c.recs[digest]
+	rec, ok := recs[digest]
 	if !ok {
 		return st, nil
 	}
@@ -174,7 +182,9 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 		return st, err
 	}
 	inv := rec.Inventory
-	inv.Packages = c.layers[rec.Layer]
+	if inv.Packages, err = store.LayerPackages(ctx, o.db, rec.Layer); err != nil {
+		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
+	}
 	now := o.now()
 	st.Findings = m.Match(&inv)
 	if um, ok := m.(UnfixedMatcher); ok {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -360,8 +359,4 @@ func projectKey(img abs.Image) string {
 		return id
 	}
 	return img.Project()
-}
-
-func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
 }

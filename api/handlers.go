@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -119,7 +121,11 @@ func (s *server) createProject(w http.ResponseWriter, r *http.Request, p Princip
 		return
 	}
 	pr := abs.Project{ID: b.ID, Name: b.Name, Owners: b.Owners}
-	for _, ib := range b.Images {
+	for i, ib := range b.Images {
+		if ib.Name != "" && !validName(ib.Name) {
+			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("images[%d].name is not a valid image name", i))
+			return
+		}
 		pr.Images = append(pr.Images, ib.image())
 	}
 	out, ch, err := s.o.CreateProject(r.Context(), pr)
@@ -465,7 +471,7 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request, p Principal) {
 		writeProblem(w, r, http.StatusServiceUnavailable, "a dry run is in progress; try again shortly")
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), s.planTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.planTimeout)
 	defer cancel()
 	rep, err := s.o.Plan(ctx, abs.CycleOptions{Cause: "api"})
 	if err != nil {

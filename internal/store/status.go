@@ -53,26 +53,52 @@ func Cycles(ctx context.Context, q Querier, limit, offset int) ([]CycleRow, int,
 	if total == 0 || offset >= int(total) {
 		return nil, int(total), nil
 	}
-	rows, err := q.Query(ctx, `SELECT c.id, c.cause, c.advisory, c.dry_run, c.state, c.started_at, c.finished_at,
-		COALESCE(r.n, 0), COALESCE(r.failed, 0)
-		FROM abs_cycle c LEFT JOIN (SELECT cycle, COUNT(*) AS n, CAST(SUM(CASE WHEN state = $3 THEN 1 ELSE 0 END) AS BIGINT) AS failed
-			FROM abs_rebuild GROUP BY cycle) r ON r.cycle = c.id
-		ORDER BY c.started_at DESC, c.id DESC LIMIT $1 OFFSET $2`, limit, offset, StateFailed)
+	rows, err := q.Query(ctx, `SELECT id, cause, advisory, dry_run, state, started_at, finished_at FROM abs_cycle
+		ORDER BY started_at DESC, id DESC LIMIT $1 OFFSET $2`, limit, offset)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
 	var out []CycleRow
 	for rows.Next() {
 		var c CycleRow
-		var dry, st, fin, n, failed int64
-		if err := rows.Scan(&c.ID, &c.Cause, &c.Advisory, &dry, &c.State, &st, &fin, &n, &failed); err != nil {
+		var dry, st, fin int64
+		if err := rows.Scan(&c.ID, &c.Cause, &c.Advisory, &dry, &c.State, &st, &fin); err != nil {
+			rows.Close()
 			return nil, 0, err
 		}
-		c.DryRun, c.Started, c.Finished, c.Rebuilds, c.Failed = dry != 0, fromNanos(st), fromNanos(fin), int(n), int(failed)
+		c.DryRun, c.Started, c.Finished = dry != 0, fromNanos(st), fromNanos(fin)
 		out = append(out, c)
 	}
-	return out, int(total), rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, int(total), err
+	}
+	// The counts of this page's cycles only, through the cycle index.
+	args := []any{StateFailed}
+	for _, c := range out {
+		args = append(args, c.ID)
+	}
+	crows, err := q.Query(ctx, `SELECT cycle, COUNT(*), CAST(SUM(CASE WHEN state = $1 THEN 1 ELSE 0 END) AS BIGINT)
+		FROM abs_rebuild WHERE cycle IN (`+placeholders(2, len(out))+`) GROUP BY cycle`, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer crows.Close()
+	idx := map[string]int{}
+	for i, c := range out {
+		idx[c.ID] = i
+	}
+	for crows.Next() {
+		var id string
+		var n, failed int64
+		if err := crows.Scan(&id, &n, &failed); err != nil {
+			return nil, 0, err
+		}
+		if i, ok := idx[id]; ok {
+			out[i].Rebuilds, out[i].Failed = int(n), int(failed)
+		}
+	}
+	return out, int(total), crows.Err()
 }
 
 // CycleCounts returns the rebuild counts of one cycle.
