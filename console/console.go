@@ -171,6 +171,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /cycles/{id}", c.page(c.cyclePage))
 	m.HandleFunc("POST /configure/{name...}", c.edit(c.saveSettings))
 	m.HandleFunc("POST /sshkey/{name...}", c.edit(c.uploadKey))
+	m.HandleFunc("POST /token/{name...}", c.edit(c.uploadToken))
 	m.HandleFunc("POST /test-access/{name...}", c.edit(c.testAccess))
 	m.HandleFunc("POST /rebuild/{name...}", c.edit(c.rebuildNow))
 	m.HandleFunc("POST /retry/{name...}", c.edit(c.retry))

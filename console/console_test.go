@@ -15,7 +15,7 @@ import (
 )
 
 // postRoutes are every form the console serves, for one image.
-var postRoutes = []string{"/configure/demo/app", "/sshkey/demo/app", "/test-access/demo/app", "/rebuild/demo/app",
+var postRoutes = []string{"/configure/demo/app", "/sshkey/demo/app", "/token/demo/app", "/test-access/demo/app", "/rebuild/demo/app",
 	"/retry/demo/app", "/plan/demo/app"}
 
 func TestSignIn(t *testing.T) {
@@ -262,6 +262,13 @@ func TestEditorActions(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	_, body = c.get("/configure/demo/app")
 	assert.Contains(t, body, "Access test failed")
+	// An HTTPS token: stored, shown as a fingerprint, never echoed.
+	_, body = c.get("/configure/demo/app")
+	resp, _ = c.post("/token/demo/app", url.Values{"csrf": {csrfOf(t, body)}, "token": {"glpat-0123456789abcdefSECRET"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/configure/demo/app")
+	assert.Contains(t, body, "HTTPS token stored")
+	assert.NotContains(t, body, "glpat-0123456789abcdefSECRET")
 	_, body = c.get("/cycles/no-such-cycle")
 	assert.Contains(t, body, "no such cycle")
 }

@@ -48,6 +48,9 @@ func (f *fakeService) SetSSHKey(_ context.Context, _ string, key, _ secret.Value
 	}
 	return abs.Credential{Kind: abs.CredentialSSHKey, Fingerprint: "SHA256:x"}, nil
 }
+func (f *fakeService) SetToken(_ context.Context, _ string, token secret.Value) (abs.Credential, error) {
+	return abs.Credential{Kind: abs.CredentialToken, Fingerprint: secret.TokenFingerprint(token)}, nil
+}
 func (f *fakeService) TestAccess(context.Context, string) error { return nil }
 func (f *fakeService) Plan(context.Context, abs.CycleOptions) (*abs.Report, error) {
 	return &abs.Report{Cycle: "plan-1", DryRun: true, State: abs.CycleDryRun}, nil
@@ -82,6 +85,7 @@ func FuzzForms(f *testing.F) {
 		{"/sshkey/app", "key_text=-----BEGIN+OPENSSH+PRIVATE+KEY-----%0Azzz", ""},
 		{"/sshkey/app", "--b\r\nContent-Disposition: form-data; name=\"key\"; filename=\"k\"\r\n\r\nsecret\r\n--b--\r\n", "multipart/form-data; boundary=b"},
 		{"/plan/app", "", ""},
+		{"/token/app", "token=ghp_0123456789", ""},
 		{"/rebuild/app", "x=%zz", ""},
 		{"/retry/app", strings.Repeat("a=b&", 100), ""},
 		{"/test-access/app", "", "multipart/form-data; boundary="},

@@ -450,6 +450,21 @@ func (c *Console) uploadKey(w http.ResponseWriter, r request, img abs.Image) {
 	c.back(w, r, path, flash{Kind: "ok", Text: "SSH key stored; its fingerprint is " + cred.Fingerprint + "."})
 }
 
+func (c *Console) uploadToken(w http.ResponseWriter, r request, img abs.Image) {
+	path := "/configure/" + img.Name
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if token == "" {
+		c.back(w, r, path, flash{Kind: "error", Text: "Paste an access token."})
+		return
+	}
+	cred, err := c.svc.SetToken(r.actorContext(), img.Name, secretOf([]byte(token)))
+	if err != nil {
+		c.back(w, r, path, flash{Kind: "error", Text: "Token not stored: " + err.Error()})
+		return
+	}
+	c.back(w, r, path, flash{Kind: "ok", Text: "HTTPS token stored; its fingerprint is " + cred.Fingerprint + "."})
+}
+
 func (c *Console) testAccess(w http.ResponseWriter, r request, img abs.Image) {
 	path := "/configure/" + img.Name
 	if err := c.svc.TestAccess(r.actorContext(), img.Name); err != nil {

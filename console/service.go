@@ -15,6 +15,7 @@ type service interface {
 	GetImage(ctx context.Context, name string) (abs.Image, error)
 	UpdateImage(ctx context.Context, name string, u abs.ImageUpdate) (abs.Image, abs.Change, error)
 	SetSSHKey(ctx context.Context, image string, key, passphrase secret.Value) (abs.Credential, error)
+	SetToken(ctx context.Context, image string, token secret.Value) (abs.Credential, error)
 	TestAccess(ctx context.Context, image string) error
 	Plan(ctx context.Context, opts abs.CycleOptions) (*abs.Report, error)
 	Report(ctx context.Context, cycleID string) (*abs.Report, error)
