@@ -19,8 +19,8 @@
 //     auto-rebuild and auto-publish switches (auto-rebuild turns
 //     auto-publish on, and the page says so), git URL, ref, Containerfile,
 //     context directory, known hosts, owners and floating tags; a
-//     write-only SSH key upload (or HTTPS token) shown as its fingerprint; a "Test access"
-//     button.
+//     write-only SSH key upload (or HTTPS token) shown as its
+//     fingerprint; a "Test access" button.
 //   - Cycle (/cycles/ID): a cycle's plan, rebuilds and images; it reloads
 //     itself while the cycle runs.
 //
