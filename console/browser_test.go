@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/internal/gittest"
 )
 
 // chromium returns the path of a Chromium binary, or skips the test.
@@ -90,6 +93,12 @@ func (b *browser) shot(name string) {
 	require.NoError(b.t, os.WriteFile(p, png, 0o644))
 }
 
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 func twoDigits(n int) string { return string([]byte{byte('0' + n/10%10), byte('0' + n%10)}) }
 
 func (b *browser) open(path string) {
@@ -141,6 +150,7 @@ func TestBrowser(t *testing.T) {
 	b := newBrowser(t, "")
 	w := newWorld(t)
 	b.base = w.console.URL
+	git := gittest.StartSSH(t, filepath.Join(w.gitDirs["demo/app"], ".git"))
 
 	b.open("/signin")
 	assert.Equal(t, "token", run(b, chromedp.Evaluate[string](`document.activeElement.id`)), "the token field has the focus")
@@ -170,6 +180,10 @@ func TestBrowser(t *testing.T) {
 	unlabelled := run(b, chromedp.Evaluate[int](`[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
 		.filter(e => !(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.getAttribute('aria-label')).length`))
 	assert.Zero(t, unlabelled, "form controls without a label")
+	// The source moves to a real SSH git server on loopback, whose host
+	// key is pinned in known hosts.
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('url').value = ` + jsString(git.URL) +
+		`; document.getElementById('known_hosts').value = ` + jsString(string(git.KnownHosts))))
 	b.do(chromedp.Focus(chromedp.ID("auto_rebuild")), chromedp.KeyEvent(" "))
 	assert.True(t, run(b, chromedp.Evaluate[bool](`document.getElementById('auto_rebuild').checked`)), "space toggles the switch")
 	b.submit(`button[value=save]`)
@@ -181,7 +195,7 @@ func TestBrowser(t *testing.T) {
 
 	// Upload an SSH key: shown as its fingerprint only.
 	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
-	key := sshKey(t)
+	key := git.ClientKey.PrivatePEM
 	require.NoError(t, os.WriteFile(keyFile, key, 0o600))
 	b.do(chromedp.SetUploadFiles(chromedp.ID("key"), []string{keyFile}))
 	b.submit(`button[value=key]`)
@@ -190,7 +204,7 @@ func TestBrowser(t *testing.T) {
 	assert.NotContains(t, page, strings.Split(strings.TrimSpace(string(key)), "\n")[1], "the key never comes back")
 	b.shot("configure-key-stored")
 	b.submit(`button[value=test]`)
-	t.Logf("test access: %s", b.text(".flash"))
+	assert.Contains(t, b.text(".flash"), "Access test passed", "the SSH server answered with the uploaded key and the pinned host key")
 	b.shot("configure-test-access")
 
 	// Dry run: the plan rebases demo/app.

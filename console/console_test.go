@@ -6,12 +6,16 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/openabs/abs/internal/gittest"
+	"github.com/openabs/abs/secret"
 )
 
 // postRoutes are every form the console serves, for one image.
@@ -262,6 +266,23 @@ func TestEditorActions(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	_, body = c.get("/configure/demo/app")
 	assert.Contains(t, body, "Access test failed")
+	// A real SSH server whose host key is not the pinned one: refused.
+	git := gittest.StartSSH(t, filepath.Join(w.gitDirs["demo/app"], ".git"))
+	other := gittest.StartSSH(t, filepath.Join(w.gitDirs["demo/api"], ".git"))
+	img, err = w.o.GetImage(t.Context(), "demo/app")
+	require.NoError(t, err)
+	_, body = c.get("/configure/demo/app")
+	csrf = csrfOf(t, body)
+	resp, _ = c.post("/configure/demo/app", url.Values{"csrf": {csrf}, "version": {fmt.Sprint(img.Version)}, "build_service": {"on"},
+		"url": {git.URL}, "ref": {"main"}, "known_hosts": {strings.Replace(string(other.KnownHosts), "]:"+port(other.Addr), "]:"+port(git.Addr), 1)}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, err = w.o.SetSSHKey(t.Context(), "demo/app", secret.FromBytes(git.ClientKey.PrivatePEM), secret.Value{})
+	require.NoError(t, err)
+	resp, _ = c.post("/test-access/demo/app", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/configure/demo/app")
+	assert.Regexp(t, `Access test failed: .*(mismatch|changed|does not match)`, body)
+
 	// An HTTPS token: stored, shown as a fingerprint, never echoed.
 	_, body = c.get("/configure/demo/app")
 	resp, _ = c.post("/token/demo/app", url.Values{"csrf": {csrfOf(t, body)}, "token": {"glpat-0123456789abcdefSECRET"}})
@@ -271,4 +292,9 @@ func TestEditorActions(t *testing.T) {
 	assert.NotContains(t, body, "glpat-0123456789abcdefSECRET")
 	_, body = c.get("/cycles/no-such-cycle")
 	assert.Contains(t, body, "no such cycle")
+}
+
+func port(addr string) string {
+	_, p, _ := strings.Cut(addr, ":")
+	return p
 }

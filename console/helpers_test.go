@@ -47,6 +47,8 @@ type world struct {
 	o       *abs.Orchestrator
 	fleet   *demo.Fleet
 	console *httptest.Server
+	// gitDirs are the images' git repositories, by image name.
+	gitDirs map[string]string
 }
 
 func newWorld(t testing.TB) *world {
@@ -61,8 +63,10 @@ func newWorld(t testing.TB) *world {
 	advDir := filepath.Join(dir, "advisories")
 	require.NoError(t, demo.WriteAdvisories(advDir, time.Now(), demo.Advisories...))
 	project := abs.Project{ID: "demo", Name: "demo", Owners: []string{demo.Owner}}
+	gitDirs := map[string]string{}
 	for _, a := range fleet.Apps {
 		src := filepath.Join(dir, "git", filepath.Base(a.Name))
+		gitDirs[a.Name] = src
 		_, err := demo.GitRepo(src, fleet.BaseRef, "app/"+filepath.Base(a.Name)+".txt", a.Name+"\n")
 		require.NoError(t, err)
 		project.Images = append(project.Images, abs.Image{Name: a.Name, Repository: a.Repository, Tag: a.Tag,
@@ -101,7 +105,7 @@ func newWorld(t testing.TB) *world {
 	require.NoError(t, err)
 	srv := httptest.NewServer(console.New(o, tokens, console.WithLogger(logger)))
 	t.Cleanup(srv.Close)
-	return &world{o: o, fleet: fleet, console: srv}
+	return &world{o: o, fleet: fleet, console: srv, gitDirs: gitDirs}
 }
 
 // client is a browser without JavaScript: a cookie jar, no redirects

@@ -2,6 +2,7 @@ package console
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -465,9 +466,15 @@ func (c *Console) uploadToken(w http.ResponseWriter, r request, img abs.Image) {
 	c.back(w, r, path, flash{Kind: "ok", Text: "HTTPS token stored; its fingerprint is " + cred.Fingerprint + "."})
 }
 
+// testAccessTimeout bounds the "Test access" button: a git server that
+// does not answer makes the test fail, not the page hang.
+const testAccessTimeout = 30 * time.Second
+
 func (c *Console) testAccess(w http.ResponseWriter, r request, img abs.Image) {
 	path := "/configure/" + img.Name
-	if err := c.svc.TestAccess(r.actorContext(), img.Name); err != nil {
+	ctx, cancel := context.WithTimeout(r.actorContext(), testAccessTimeout)
+	defer cancel()
+	if err := c.svc.TestAccess(ctx, img.Name); err != nil {
 		c.back(w, r, path, flash{Kind: "error", Text: "Access test failed: " + err.Error()})
 		return
 	}
