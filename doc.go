@@ -59,6 +59,16 @@
 // advisory.Store. Inventories are stored under the scanner's release
 // (VersionedScanner), so a new scanner release rescans.
 //
+// Projects and their images live in the database too, and change while
+// the orchestrator runs: CreateProject, UpdateImage (the build service,
+// auto-rebuild, auto-publish, the git source as a SourceSpec, tags,
+// owners, base, build args; IfVersion for optimistic concurrency),
+// SetSSHKey and SetToken (stored encrypted with age, WithSecretKey; only
+// a fingerprint comes back), TestAccess, and the other methods, each
+// recorded in the audit log (Audit) with the actor WithActor names. Every
+// replica reloads them at the start of each cycle and job; the projects
+// given to New seed and sync them (New says how).
+//
 // Certification and supply chain are opt-in. WithCertification adds a
 // gate to the verify step: the certify package's checks run on the image
 // customers have now and on its rebuild, and a rebuild that breaks a check

@@ -30,6 +30,9 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	img := o.image(r.Image)
 	if img == nil || !img.AutoPublish {
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		if img == nil {
+			detail = "image is no longer managed; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		}
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: detail})
 	}
 	ref, err := o.digestRef(img.Repository + "@" + r.NewDigest)
@@ -58,7 +61,8 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	res, err := o.publisher.Publish(ctx, req)
 	if err != nil {
 		var it *publish.ImmutableTagError
-		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) {
+		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) ||
+			errors.Is(err, publish.ErrCredentials) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)

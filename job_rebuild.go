@@ -53,7 +53,7 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 		err = pe.err
 	}
 	detail := o.failureDetail(stage, err)
-	wait, next := o.afterFailure(r, stage)
+	wait, next := o.afterFailure(r, stage, err)
 	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail,
 		"attempt", r.Attempt, "attempts_left", max(o.retryLimit-r.Attempt, 0), "next_attempt", next, "waits_for_inputs", wait == store.WaitInputs)
 	return o.db.InTx(ctx, func(tx store.Tx) error {

@@ -33,49 +33,52 @@ import (
 // each step a durable River job. Create it with New; call Start to run
 // workers and the poll loop, and Stop to stop them.
 type Orchestrator struct {
-	db         *store.DB
-	eng        engine
-	imgs       imageSnapshot
-	notes      []string
-	sources    []advisory.Source
-	indexOpts  []advisory.IndexOption
-	matcher    MatcherFunc
-	scanner    rpmscan.Scanner
-	scannerKey string
-	policy     healthindex.Policy
-	rebuildP   RebuildPolicy
-	builder    rebuild.Builder
-	rebaser    rebuild.Builder
-	publisher  publish.Publisher
-	notifier   notify.Notifier
-	log        *slog.Logger
-	progress   func(Progress)
-	now        Clock
-	remote     []remote.Option
-	nameOpts   []name.Option
-	insecure   map[string]bool
-	poll       time.Duration
-	warn       time.Duration
-	scanWork   int
-	buildWork  int
-	retry      backoff
-	rbBackoff  backoff
-	retryLimit int
-	wall       func() time.Time
-	rescue     time.Duration
-	jobTimeout time.Duration
-	workDir    string
-	projectIDs map[string]string
-	rebaserSet bool
-	noMigrate  bool
-	scrub      *secret.Scrubber
-	secretKey  secret.Key
-	seedAuth   map[string]seedCred
-	imgGen     atomic.Int64
-	imgLoaded  atomic.Bool
-	reloadMu   sync.Mutex
-	cert       *certification // WithCertification (certify.go)
-	supply     *supplyChain   // WithSigner (supplychain.go)
+	db          *store.DB
+	eng         engine
+	imgs        imageSnapshot
+	notes       []string
+	sources     []advisory.Source
+	indexOpts   []advisory.IndexOption
+	matcher     MatcherFunc
+	scanner     rpmscan.Scanner
+	scannerKey  string
+	policy      healthindex.Policy
+	rebuildP    RebuildPolicy
+	builder     rebuild.Builder
+	rebaser     rebuild.Builder
+	publisher   publish.Publisher
+	notifier    notify.Notifier
+	log         *slog.Logger
+	progress    func(Progress)
+	now         Clock
+	remote      []remote.Option
+	nameOpts    []name.Option
+	insecure    map[string]bool
+	poll        time.Duration
+	warn        time.Duration
+	scanWork    int
+	buildWork   int
+	retry       backoff
+	rbBackoff   backoff
+	retryLimit  int
+	wall        func() time.Time
+	rescue      time.Duration
+	jobTimeout  time.Duration
+	workDir     string
+	projectIDs  map[string]string
+	rebaserSet  bool
+	noMigrate   bool
+	scrub       *secret.Scrubber
+	secretKey   secret.Key
+	seedAuth    map[string]seedCred
+	seedPending []Project
+	plain       map[string]secret.Value // ciphertext → secret, of the last reload
+	imgGen      atomic.Int64
+	imgLoaded   atomic.Bool
+	reloadMu    sync.Mutex
+	fleet       fleetSettings  // options_fleet.go
+	cert        *certification // WithCertification (certify.go)
+	supply      *supplyChain   // WithSigner (supplychain.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -188,13 +191,21 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 			return nil, err
 		}
 	}
-	if err := o.seed(ctx, projects); err != nil {
-		return nil, err
+	if o.noMigrate {
+		// The schema may not exist yet (a separate migration step runs
+		// before Start): building touches no table, and the projects are
+		// seeded at the first reload.
+		o.imgs.store(newImageSet(images))
+		o.seedPending = projects
+	} else {
+		if err := o.seed(ctx, projects); err != nil {
+			return nil, err
+		}
+		if err := o.reloadImages(ctx); err != nil {
+			return nil, err
+		}
+		o.notes = append(o.notes, o.unconfiguredNotes(projects, images)...)
 	}
-	if err := o.reloadImages(ctx); err != nil {
-		return nil, err
-	}
-	o.notes = append(o.notes, o.unconfiguredNotes(projects, images)...)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(o.workCycle))
 	river.AddWorker(workers, river.WorkFunc(o.workRebuild))

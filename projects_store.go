@@ -271,11 +271,27 @@ func (o *Orchestrator) refreshImages(ctx context.Context) error {
 	return o.reloadImages(ctx)
 }
 
+// seedLocked applies projects given to New that are still pending
+// (WithAutoMigrate(false)); reloadMu is held.
+func (o *Orchestrator) seedLocked(ctx context.Context) error {
+	if o.seedPending == nil {
+		return nil
+	}
+	if err := o.seed(ctx, o.seedPending); err != nil {
+		return err
+	}
+	o.seedPending = nil
+	return nil
+}
+
 // reloadImages rebuilds the image snapshot from the database and swaps
 // it in.
 func (o *Orchestrator) reloadImages(ctx context.Context) error {
 	o.reloadMu.Lock()
 	defer o.reloadMu.Unlock()
+	if err := o.seedLocked(ctx); err != nil {
+		return err
+	}
 	// The generation is read before the rows: a change committed in
 	// between moves it, and the next refresh loads again.
 	gen, err := store.ProjectsGeneration(ctx, o.db)
@@ -294,12 +310,19 @@ func (o *Orchestrator) reloadImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	plain := make(map[string]secret.Value, len(secrets))
 	for i := range projects {
 		for j := range projects[i].Images {
 			img := &projects[i].Images[j]
-			img.Source, img.credErr = o.gitSource(img, secrets, hostKeys[img.Name])
+			img.Source, img.credErr = o.gitSource(img, secrets, hostKeys[img.Name], plain)
 		}
 	}
+	o.plain = plain
+	vals := make([]string, 0, len(plain))
+	for _, v := range plain {
+		vals = append(vals, v.Reveal())
+	}
+	o.scrub.Add(vals...)
 	images, _, err := Normalize(projects)
 	if err != nil {
 		return err
@@ -343,7 +366,7 @@ func (o *Orchestrator) loadProjects(ctx context.Context, q store.Querier) ([]Pro
 // host keys recorded for it, and its credential (the stored one, else the
 // one the configuration gave New). A credential that does not decrypt
 // comes back as an error for the rebuild to report.
-func (o *Orchestrator) gitSource(img *Image, secrets map[string]store.SecretRow, hostKeys []string) (*rebuild.GitSource, error) {
+func (o *Orchestrator) gitSource(img *Image, secrets map[string]store.SecretRow, hostKeys []string, plain map[string]secret.Value) (*rebuild.GitSource, error) {
 	spec := img.SourceSpec
 	if spec == nil {
 		return nil, nil
@@ -374,27 +397,41 @@ func (o *Orchestrator) gitSource(img *Image, secrets map[string]store.SecretRow,
 	if !ok {
 		return src, nil
 	}
-	v, _, err := o.secretKey.Decrypt(s.Cipher)
+	v, err := o.decrypt(s.Cipher, plain)
 	if err != nil {
 		return src, fmt.Errorf("abs: image %s: stored %s %s: %w", img.Name, s.Kind, s.Fingerprint, err)
 	}
-	o.scrub.AddValue(v)
 	src.Auth.Token, src.Auth.SSHKey, src.Auth.SSHKeyPassphrase = secret.Value{}, secret.Value{}, secret.Value{}
 	switch s.Kind {
 	case CredentialSSHKey:
 		src.Auth.SSHKey = v
 		if s.PassCipher != "" {
-			p, _, err := o.secretKey.Decrypt(s.PassCipher)
+			p, err := o.decrypt(s.PassCipher, plain)
 			if err != nil {
 				return src, fmt.Errorf("abs: image %s: stored passphrase: %w", img.Name, err)
 			}
-			o.scrub.AddValue(p)
 			src.Auth.SSHKeyPassphrase = p
 		}
 	case CredentialToken:
 		src.Auth.Token = v
 	}
 	return src, nil
+}
+
+// decrypt opens a stored ciphertext, reusing what the previous reload
+// decrypted (a ciphertext never changes meaning), and records it in
+// plain for the next one. reloadMu is held.
+func (o *Orchestrator) decrypt(cipher string, plain map[string]secret.Value) (secret.Value, error) {
+	if v, ok := o.plain[cipher]; ok {
+		plain[cipher] = v
+		return v, nil
+	}
+	v, _, err := o.secretKey.Decrypt(cipher)
+	if err != nil {
+		return secret.Value{}, err
+	}
+	plain[cipher] = v
+	return v, nil
 }
 
 // trustOnFirstUse records the first SSH host key seen for an image's

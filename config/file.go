@@ -100,6 +100,10 @@ type File struct {
 			SecretFile string `yaml:"secret_file"`
 			SecretEnv  string `yaml:"secret_env"`
 		} `yaml:"webhook"`
+		// FailureReminder is how long an owner told about a failure
+		// hears nothing more of it while it stays the same (default
+		// 168h; abs.WithFailureReminder).
+		FailureReminder string `yaml:"failure_reminder"`
 	} `yaml:"notify"`
 	// Certification, when enabled, publishes a rebuild only if it still
 	// passes every certification check the image it replaces passes
@@ -343,6 +347,9 @@ func (f *File) check() error {
 		return err
 	}
 	if _, err := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour); err != nil {
+		return err
+	}
+	if _, err := f.duration("notify.failure_reminder", f.Notify.FailureReminder, abs.DefaultFailureReminder); err != nil {
 		return err
 	}
 	timeout, err := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)

@@ -222,6 +222,10 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 
 	warn, _ := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour)
 	opts = append(opts, abs.WithPollInterval(f.PollInterval()), abs.WithWarnBefore(warn))
+	if f.Notify.FailureReminder != "" {
+		d, _ := f.duration("notify.failure_reminder", f.Notify.FailureReminder, abs.DefaultFailureReminder)
+		opts = append(opts, abs.WithFailureReminder(d))
+	}
 	if f.Jobs.Timeout != "" {
 		d, _ := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
 		opts = append(opts, abs.WithJobTimeout(d))

@@ -163,14 +163,41 @@ var Migrations = []Migration{
 		},
 	},
 	{
-		Version:  4,
+		Version: 4,
+		Name:    "source commits, mailed failures, runs of retried rebuilds",
+		SQL: []string{
+			`CREATE TABLE abs_source_commit (
+				ref_key     TEXT PRIMARY KEY,
+				commit_hash TEXT NOT NULL,
+				resolved_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_mailed (
+				image       TEXT NOT NULL,
+				owner       TEXT NOT NULL,
+				kind        TEXT NOT NULL,
+				fingerprint TEXT NOT NULL,
+				sent_at     BIGINT NOT NULL,
+				PRIMARY KEY (image, owner, kind))`,
+			`CREATE TABLE abs_rebuild_run (
+				rebuild    TEXT NOT NULL,
+				attempt    INTEGER NOT NULL,
+				cycle      TEXT NOT NULL,
+				state      TEXT NOT NULL,
+				detail     TEXT NOT NULL,
+				retried_by TEXT NOT NULL,
+				at         BIGINT NOT NULL,
+				PRIMARY KEY (rebuild, attempt))`,
+			`CREATE INDEX abs_rebuild_run_cycle ON abs_rebuild_run (cycle)`,
+		},
+	},
+	{
+		Version:  5,
 		Name:     "projects and images managed at runtime; encrypted credentials; audit log",
 		SQL:      projectsSchema(`seq INTEGER PRIMARY KEY AUTOINCREMENT`),
 		Postgres: projectsSchema(`seq BIGSERIAL PRIMARY KEY`),
 	},
 }
 
-// projectsSchema is migration 4; the audit log's sequence column is the
+// projectsSchema is migration 5; the audit log's sequence column is the
 // one statement the dialects spell differently.
 func projectsSchema(seq string) []string {
 	return []string{
