@@ -253,7 +253,7 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 		Synced: changed, Affected: affected, Plan: steps, Warnings: warnings}
 	for _, s := range states {
 		ir := ImageReport{Name: s.img.Name, Reference: s.img.Ref(), Digest: s.digest, Findings: s.findings, Unfixed: s.unfixed,
-			Explanation: s.expl.String()}
+			Explanation: s.expl.String(), Platforms: s.platformGrades(true)}
 		if s.err != nil {
 			ir.Error = s.err.Error()
 		} else {
@@ -264,6 +264,11 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 			}
 		}
 		rep.Images = append(rep.Images, ir)
+	}
+	for i := range rep.Plan {
+		if s := stateOf(states, rep.Plan[i].Image); s != nil {
+			rep.Plan[i].Platforms = s.platformGrades(false)
+		}
 	}
 	return rep
 }

@@ -28,6 +28,13 @@
 //     and is not worse (grade, set of unapplied advisories);
 //  7. publishes; 8. tells each owner once.
 //
+// A tag that points at an image index is handled per platform and as one
+// unit: one inventory and grade per platform image (the image's grade is
+// the worst platform's, PlatformGrade in reports), every platform rebuilt
+// (rebased onto the new base index's image for the same platform, or
+// built from source for it) and verified, and the new index published
+// only when every platform passed.
+//
 // The steps are durable jobs on River (github.com/riverqueue/river): a
 // cycle job plans and, in the same transaction, records the plan and
 // enqueues one rebuild job per image, unique per (image digest, cause,

@@ -44,6 +44,14 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 	if err != nil {
 		return err
 	}
+	c, err := store.GetCycle(ctx, o.db, a.Cycle)
+	if err != nil {
+		return err
+	}
+	plan, err := decodePlan(c.Plan)
+	if err != nil {
+		return err
+	}
 	var events []notify.Event
 	now := o.now()
 	for _, r := range rebuilds {
@@ -65,6 +73,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			ev.Kind = notify.KindRebuilt
 			ev.Rebuilt = &notify.Rebuilt{OldDigest: r.OldDigest, NewDigest: r.NewDigest, Tags: p.Tags,
 				Advisories: r.Advisories, GradeBefore: r.BeforeGrade, GradeAfter: r.AfterGrade}
+			o.platformGradeText(ctx, plan, r, ev.Rebuilt)
 		case RebuildFailed:
 			first, tail := splitDetail(o.scrubText(r.Detail))
 			stage, cause, _ := strings.Cut(first, ": ")
@@ -73,14 +82,6 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			ev.Kind, ev.Skip = notify.KindPublishSkipped, &notify.Skip{Reason: r.Detail}
 		}
 		events = append(events, ev)
-	}
-	c, err := store.GetCycle(ctx, o.db, a.Cycle)
-	if err != nil {
-		return err
-	}
-	plan, err := decodePlan(c.Plan)
-	if err != nil {
-		return err
 	}
 	for _, i := range plan.Images {
 		if i.Error == "" || !owned(i.Name) {

@@ -39,7 +39,15 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "publish", permanent("publish", err))
 	}
-	newImg, err := remote.Image(ref, o.ropts(ctx)...)
+	desc, err := remote.Get(ref, o.ropts(ctx)...)
+	if err != nil {
+		return o.fail(ctx, job.JobRow, r, "publish", err)
+	}
+	// An index is published as a whole: its platforms, annotations and
+	// media types as staged; its first platform image carries the
+	// version labels.
+	var t rebuild.Target
+	newImg, err := o.targetImage(desc, &t)
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "publish", err)
 	}
@@ -54,6 +62,9 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	}
 	req := publish.Request{Repository: img.Repository, Image: newImg, VersionTag: vt, FloatingTags: img.Tags,
 		Catalog: publish.CatalogTarget{ProjectID: o.projectID(img), ImageID: img.CatalogImageID}}
+	if t.Index != nil {
+		req.Image, req.Index = nil, t.Index
+	}
 	// Signed before any tag moves (supplychain.go).
 	if err := o.signRebuild(ctx, r, img); err != nil {
 		return o.fail(ctx, job.JobRow, r, "sign", err)
@@ -62,7 +73,7 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if err != nil {
 		var it *publish.ImmutableTagError
 		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) ||
-			errors.Is(err, publish.ErrCredentials) {
+			errors.Is(err, publish.ErrShapeChange) || errors.Is(err, publish.ErrCredentials) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)
