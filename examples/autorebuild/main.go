@@ -5,7 +5,8 @@
 // onto an updated base image, verification, publishing and one email to a
 // local SMTP sink; nothing leaves the process. The demo then serves its
 // REST API on a loopback port, printing the URL and an admin token made
-// for this run, until Ctrl-C (with -json it exits after the summary).
+// for this run, and its web console (package console) with a token of its
+// own, until Ctrl-C (with -json it exits after the summary).
 //
 //	go run ./examples/autorebuild            # the demo, with progress
 //	go run ./examples/autorebuild -json      # … ending with a JSON summary
@@ -105,6 +106,11 @@ func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs
 			if err := show(res); err != nil {
 				return err
 			}
+			_, stopConsole, err := demoConsole(ctx, o, "127.0.0.1:0", out)
+			if err != nil {
+				return err
+			}
+			defer stopConsole()
 			return serveDemoAPI(ctx, out, o)
 		}
 		_, err := demoCycle(ctx, opts)
