@@ -220,6 +220,15 @@ func (e *multiEnv) firstCycle(o *abs.Orchestrator) {
 		assert.Equal(t, healthindex.GradeA, p.Grade)
 	}
 	assert.Empty(t, first.Plan)
+	st, err := o.ImageStatus(t.Context(), "demo/app")
+	require.NoError(t, err)
+	assert.Equal(t, e.appDigest, st.Digest, "the index digest")
+	assert.Equal(t, "A", st.Grade)
+	require.Len(t, st.Platforms, 4, "one status per platform")
+	for _, p := range st.Platforms {
+		assert.Equal(t, "A", p.Grade, p.Platform)
+		assert.NotEmpty(t, p.Digest, p.Platform)
+	}
 }
 
 // advisoryArrives publishes the openssl advisory and triggers a cycle; it
@@ -348,6 +357,18 @@ func TestMultiPlatformRebase(t *testing.T) {
 	assert.Contains(t, text, "linux/arm64 C")
 	assert.Contains(t, text, "linux/s390x A")
 
+	// The image's status (what the API and the console show) is the
+	// published index with its four platforms, before any new cycle.
+	st, err := o.ImageStatus(t.Context(), "demo/app")
+	require.NoError(t, err)
+	assert.Equal(t, r.NewDigest, st.Digest)
+	assert.Equal(t, "A", st.Grade)
+	require.Len(t, st.Platforms, 4)
+	for _, p := range st.Platforms {
+		assert.Equal(t, "A", p.Grade, p.Platform)
+		assert.Equal(t, newChild[p.Platform], p.Digest, p.Platform)
+	}
+
 	// The next cycle reads the published index: every platform A,
 	// nothing to do.
 	next, err := o.RunCycle(t.Context(), abs.CycleOptions{})
@@ -401,6 +422,19 @@ func TestMultiPlatformOneFails(t *testing.T) {
 	text := mailText(e.smtp)
 	assert.Contains(t, text, "linux/s390x")
 	assert.Contains(t, text, "does not fix")
+
+	// The status still shows the old index, graded as its worst
+	// platform: arm64 and s390x C, amd64 and ppc64le A.
+	st, err := o.ImageStatus(t.Context(), "demo/app")
+	require.NoError(t, err)
+	assert.Equal(t, e.appDigest, st.Digest)
+	assert.Equal(t, "C", st.Grade)
+	grades := map[string]string{}
+	for _, p := range st.Platforms {
+		grades[p.Platform] = p.Grade
+	}
+	assert.Equal(t, map[string]string{"linux/amd64": "A", "linux/arm64": "C", "linux/ppc64le": "A", "linux/s390x": "C"}, grades)
+	assert.NotEmpty(t, st.Findings)
 }
 
 // TestMultiPlatformFromSource: the same index rebuilt from its git

@@ -11,6 +11,7 @@ import (
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/rpmscan"
 )
 
 // ImageStatus is what the orchestrator knows about one managed image now,
@@ -154,18 +155,60 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 	if err != nil {
 		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
 	}
+	plats, err := store.ManagedPlatforms(ctx, o.db, img.Name)
+	if err != nil {
+		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
+	}
+	m, err := o.matcherFor(ctx)
+	if err != nil {
+		return st, err
+	}
+	now := o.now()
 	// A rebuild published over the digest the last cycle saw is what the
-	// tag points at now; its verification stored its inventory. Only
+	// tag points at now; its verification stored its inventories. Only
 	// this image's records are read, whatever the size of the fleet.
-	digests := []string{digest}
 	lr := st.LastRebuild
 	published := lr != nil && lr.State == RebuildPublished && lr.OldDigest == digest && lr.NewDigest != ""
+	graded := true
+	if len(plats) > 0 {
+		err = o.indexStatus(ctx, &st, m, digest, plats, published, now)
+	} else {
+		graded, err = o.imageStatus(ctx, &st, m, digest, published, now)
+	}
+	if err != nil || !graded {
+		return st, err
+	}
+	slices.Sort(st.Unfixed)
+	st.Unfixed = slices.Compact(st.Unfixed)
+	expl := healthindex.Explain(o.policy, st.Findings, now)
+	st.Grade = letter(expl.Grade)
+	if !expl.NextDrop.IsZero() {
+		t := expl.NextDrop
+		st.NextDrop, st.NextGrade = &t, letter(expl.NextGrade)
+	}
+	from, err := store.FirstGraded(ctx, o.db, img.Name, st.Digest)
+	if err != nil {
+		return st, err
+	}
+	if from.IsZero() || from.After(now) {
+		from = now
+	}
+	st.Timeline = o.timeline(st.Findings, from)
+	return st, nil
+}
+
+// imageStatus fills st for a single-platform image whose tag resolved to
+// digest (or, when published, to the last rebuild's new digest). It
+// returns false when no inventory of the image is stored.
+func (o *Orchestrator) imageStatus(ctx context.Context, st *ImageStatus, m Matcher, digest string, published bool, now time.Time) (bool, error) {
+	lr := st.LastRebuild
+	digests := []string{digest}
 	if published {
 		digests = append(digests, lr.NewDigest)
 	}
 	recs, err := store.Images(ctx, o.db, digests)
 	if err != nil {
-		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
+		return false, fmt.Errorf("abs: image %s: %w", st.Image.Name, err)
 	}
 	if published {
 		if _, ok := recs[lr.NewDigest]; ok {
@@ -175,46 +218,81 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 	st.Digest = digest
 	rec, ok := recs[digest]
 	if !ok {
-		return st, nil
-	}
-	m, err := o.matcherFor(ctx)
-	if err != nil {
-		return st, err
+		return false, nil
 	}
 	inv := rec.Inventory
 	if inv.Packages, err = store.LayerPackages(ctx, o.db, rec.Layer); err != nil {
-		return st, fmt.Errorf("abs: image %s: %w", img.Name, err)
+		return false, fmt.Errorf("abs: image %s: %w", st.Image.Name, err)
 	}
-	now := o.now()
 	st.Findings = m.Match(&inv)
-	if um, ok := m.(UnfixedMatcher); ok {
-		for _, u := range um.Unfixed(&inv) {
-			if !slices.Contains(st.Unfixed, u.CVE) {
-				st.Unfixed = append(st.Unfixed, u.CVE)
-			}
-		}
-		slices.Sort(st.Unfixed)
-	}
-	expl := healthindex.Explain(o.policy, st.Findings, now)
-	st.Grade = letter(expl.Grade)
-	if !expl.NextDrop.IsZero() {
-		t := expl.NextDrop
-		st.NextDrop, st.NextGrade = &t, letter(expl.NextGrade)
-	}
+	st.Unfixed = o.unfixedCVEs(m, &inv, st.Unfixed)
 	platform := "linux"
 	if arch := inv.Image.Labels["architecture"]; arch != "" {
 		platform += "/" + arch
 	}
-	st.Platforms = []PlatformStatus{{Platform: platform, Digest: digest, Grade: st.Grade}}
-	from, err := store.FirstGraded(ctx, o.db, img.Name, digest)
+	st.Platforms = []PlatformStatus{{Platform: platform, Digest: digest,
+		Grade: letter(healthindex.Explain(o.policy, st.Findings, now).Grade)}}
+	return true, nil
+}
+
+// indexStatus fills st for a multi-platform image: one PlatformStatus per
+// platform (sorted by platform), the findings of every platform together,
+// so that the image's grade is the worst platform's, as Regrade has it.
+// After a published rebuild, the platforms are those its verification
+// recorded, once their inventories are stored.
+func (o *Orchestrator) indexStatus(ctx context.Context, st *ImageStatus, m Matcher, digest string, plats map[string]string, published bool, now time.Time) error {
+	if lr := st.LastRebuild; published {
+		if d, err := store.LogDetail(ctx, o.db, lr.ID, string(RebuildBuilt)); err == nil {
+			if pg := parseVerified(d); len(pg) > 0 {
+				next := make(map[string]string, len(pg))
+				for _, p := range pg {
+					next[p.Platform] = p.Digest
+				}
+				recs, err := store.Images(ctx, o.db, mapValues(next))
+				if err == nil && len(recs) == len(uniq(mapValues(next))) {
+					plats, digest = next, lr.NewDigest
+				}
+			}
+		}
+	}
+	recs, err := store.Images(ctx, o.db, mapValues(plats))
 	if err != nil {
-		return st, err
+		return fmt.Errorf("abs: image %s: %w", st.Image.Name, err)
 	}
-	if from.IsZero() || from.After(now) {
-		from = now
+	st.Digest = digest
+	for _, p := range sortedKeys(plats) {
+		ps := PlatformStatus{Platform: p, Digest: plats[p]}
+		if rec, ok := recs[plats[p]]; ok {
+			inv := rec.Inventory
+			if inv.Packages, err = store.LayerPackages(ctx, o.db, rec.Layer); err != nil {
+				return fmt.Errorf("abs: image %s: platform %s: %w", st.Image.Name, p, err)
+			}
+			f := m.Match(&inv)
+			ps.Grade = letter(healthindex.Explain(o.policy, f, now).Grade)
+			st.Findings = appendFindings(st.Findings, f)
+			st.Unfixed = o.unfixedCVEs(m, &inv, st.Unfixed)
+		}
+		st.Platforms = append(st.Platforms, ps)
 	}
-	st.Timeline = o.timeline(st.Findings, from)
-	return st, nil
+	return nil
+}
+
+// unfixedCVEs appends the CVEs without a fix that inv is exposed to.
+func (o *Orchestrator) unfixedCVEs(m Matcher, inv *rpmscan.Inventory, dst []string) []string {
+	if um, ok := m.(UnfixedMatcher); ok {
+		for _, u := range um.Unfixed(inv) {
+			dst = append(dst, u.CVE)
+		}
+	}
+	return dst
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
 }
 
 // timeline is the freshness timeline of findings from an instant on, each

@@ -28,21 +28,8 @@ func SplitPlatformKey(key string) (name, platform string, ok bool) {
 // The fleet generation moves only when something changed.
 func SetManagedPlatforms(ctx context.Context, q Querier, name string, platforms map[string]string, now time.Time) error {
 	prefix := name + platformSep
-	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed WHERE substr(name, 1, $2) = $1`, prefix, utf8.RuneCountInString(prefix))
+	have, err := managedPlatformKeys(ctx, q, name)
 	if err != nil {
-		return err
-	}
-	have := map[string]string{}
-	for rows.Next() {
-		var n, d string
-		if err := rows.Scan(&n, &d); err != nil {
-			rows.Close()
-			return err
-		}
-		have[n] = d
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	changed := false
@@ -81,4 +68,41 @@ func LogDetail(ctx context.Context, q Querier, rebuild, state string) (string, e
 	err := q.QueryRow(ctx, `SELECT detail FROM abs_rebuild_log WHERE rebuild = $1 AND state = $2 ORDER BY seq DESC LIMIT 1`,
 		rebuild, state).Scan(&d)
 	return d, err
+}
+
+// ManagedPlatforms returns the platform image digests recorded for the
+// managed image name (platform -> digest), empty for a single-platform
+// image.
+func ManagedPlatforms(ctx context.Context, q Querier, name string) (map[string]string, error) {
+	keys, err := managedPlatformKeys(ctx, q, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	for k, d := range keys {
+		if _, p, ok := SplitPlatformKey(k); ok {
+			out[p] = d
+		}
+	}
+	return out, nil
+}
+
+// managedPlatformKeys returns the managed rows of name's platforms, by
+// their full key.
+func managedPlatformKeys(ctx context.Context, q Querier, name string) (map[string]string, error) {
+	prefix := name + platformSep
+	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed WHERE substr(name, 1, $2) = $1`, prefix, utf8.RuneCountInString(prefix))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[string]string{}
+	for rows.Next() {
+		var n, d string
+		if err := rows.Scan(&n, &d); err != nil {
+			return nil, err
+		}
+		have[n] = d
+	}
+	return have, rows.Err()
 }
