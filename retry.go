@@ -32,6 +32,9 @@ var ErrUnknownImage error = &kindError{msg: "abs: unknown image", kind: ErrNotFo
 // The cycle plans as any other: when the image's inputs changed since, the
 // new rebuild runs instead.
 func (o *Orchestrator) Retry(ctx context.Context, image string) (string, error) {
+	if err := o.refreshImages(ctx); err != nil {
+		return "", err
+	}
 	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)

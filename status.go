@@ -140,6 +140,9 @@ func pageBounds(page, pageSize int) (limit, offset int, err error) {
 // index; an image the orchestrator does not manage gives an error
 // wrapping ErrUnknownImage (and ErrNotFound).
 func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatus, error) {
+	if err := o.refreshImages(ctx); err != nil { // images created by any replica
+		return ImageStatus{}, err
+	}
 	img := o.image(name)
 	if img == nil {
 		return ImageStatus{}, fmt.Errorf("%w: %q", ErrUnknownImage, name)
@@ -341,6 +344,11 @@ func (o *Orchestrator) RebuildHistory(ctx context.Context, image string, page, p
 	if err != nil {
 		return nil, 0, fmt.Errorf("abs: rebuilds of %s: %w", image, err)
 	}
+	if total == 0 {
+		if err := o.refreshImages(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	if total == 0 && o.image(image) == nil {
 		return nil, 0, fmt.Errorf("%w: %q", ErrUnknownImage, image)
 	}
@@ -409,6 +417,9 @@ func cycleInfo(r store.CycleRow) CycleInfo {
 // plans as any other (its other images are rebuilt when they are due);
 // the manual rebuild is published as the image's AutoPublish says.
 func (o *Orchestrator) RebuildNow(ctx context.Context, image string) (string, error) {
+	if err := o.refreshImages(ctx); err != nil {
+		return "", err
+	}
 	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
@@ -451,6 +462,9 @@ func (o *Orchestrator) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{At: o.now(), Grades: map[string]int{}, NextDrops: map[string]time.Time{},
 		Notifications: map[NotificationState]int{}}
 	fail := func(err error) (Stats, error) { return Stats{}, fmt.Errorf("abs: stats: %w", err) }
+	if err := o.refreshImages(ctx); err != nil {
+		return fail(err)
+	}
 	grades, err := store.LatestGrades(ctx, o.db)
 	if err != nil {
 		return fail(err)
@@ -514,3 +528,7 @@ func (o *Orchestrator) Stats(ctx context.Context) (Stats, error) {
 // ProjectID returns the id of the project the image belongs to ("" for an
 // image of a project declared without an id).
 func (i Image) ProjectID() string { return i.projectID }
+
+// imagesRefreshTimeout bounds the reload Images does, which takes no
+// context.
+const imagesRefreshTimeout = 10 * time.Second

@@ -279,6 +279,9 @@ func (c *Console) edit(h func(http.ResponseWriter, request, abs.Image)) http.Han
 // maxForm bounds a form post (an SSH key is a few kilobytes).
 const maxForm = 256 << 10
 
+// findImage finds the named image among the managed images (Images
+// reloads them when any replica changed the stored projects, so an image
+// created elsewhere is found at once).
 func (c *Console) findImage(name string) (abs.Image, bool) {
 	for _, img := range c.svc.Images() {
 		if img.Name == name {

@@ -550,18 +550,19 @@ func (c *Console) cyclePage(w http.ResponseWriter, r request) {
 		return
 	}
 	// Show only the images the principal may read.
+	readable := map[string]bool{}
+	for _, img := range c.svc.Images() {
+		readable[img.Name] = r.canRead(img)
+	}
 	var imgs []abs.ImageReport
 	for _, i := range rep.Images {
-		if img, ok := c.findImage(i.Name); ok && r.canRead(img) {
+		if readable[i.Name] {
 			imgs = append(imgs, i)
 		}
 	}
 	rep.Images = imgs
-	rep.Plan = slices.DeleteFunc(rep.Plan, func(s abs.PlanStep) bool { img, ok := c.findImage(s.Image); return !ok || !r.canRead(img) })
-	rep.Rebuilds = slices.DeleteFunc(rep.Rebuilds, func(s abs.RebuildReport) bool {
-		img, ok := c.findImage(s.Image)
-		return !ok || !r.canRead(img)
-	})
+	rep.Plan = slices.DeleteFunc(rep.Plan, func(s abs.PlanStep) bool { return !readable[s.Image] })
+	rep.Rebuilds = slices.DeleteFunc(rep.Rebuilds, func(s abs.RebuildReport) bool { return !readable[s.Image] })
 	d := cycleData{Report: rep, Image: r.URL.Query().Get("image"), Done: cycleDone(rep)}
 	c.render(w, r, http.StatusOK, "cycle.html", "Cycle "+rep.Cycle, d)
 }
