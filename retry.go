@@ -47,8 +47,10 @@ func (o *Orchestrator) Retry(ctx context.Context, image string) (string, error) 
 		}
 		o.note("", "plan", img.Name, "retry requested", fmt.Sprintf("%s: retry requested (%d failed rebuilds)", img.Name, n),
 			"rebuilds", n)
-		id, err = o.startCycle(ctx, tx, CycleOptions{Cause: "retry"})
-		return err
+		if id, err = o.startCycle(ctx, tx, CycleOptions{Cause: "retry", audited: true}); err != nil {
+			return err
+		}
+		return o.audit(ctx, tx, "retry", img.Name, fmt.Sprintf("%d failed rebuilds asked to run again; cycle %s", n, id))
 	})
 	if err != nil {
 		return "", fmt.Errorf("abs: retry %s: %w", img.Name, err)

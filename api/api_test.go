@@ -206,8 +206,35 @@ func roles(t *testing.T, e *env) {
 
 	a = e.do("POST", img(app, "/retry"), tokEditorShop, nil)
 	require.Equal(t, http.StatusAccepted, a.Status, string(a.Body))
-	a.json(t, &started)
-	e.waitCycle(started.Cycle)
+	var retried struct{ Cycle string }
+	a.json(t, &retried)
+	e.waitCycle(retried.Cycle)
+	a = e.do("POST", "/api/v1/cycles", tokEditor, nil)
+	require.Equal(t, http.StatusAccepted, a.Status, string(a.Body))
+	var cycle struct{ Cycle string }
+	a.json(t, &cycle)
+	e.waitCycle(cycle.Cycle)
+	a = e.do("POST", "/api/v1/advisories", pushSecret, `{"advisory":"RHSA-2099:9003"}`)
+	require.Equal(t, http.StatusAccepted, a.Status, string(a.Body))
+	var pushed struct{ Cycle string }
+	a.json(t, &pushed)
+	e.waitCycle(pushed.Cycle)
+
+	// Each of them is in the audit log, with who asked.
+	a = e.do("GET", "/api/v1/audit?page_size=50", tokAdmin, nil)
+	require.Equal(t, http.StatusOK, a.Status, string(a.Body))
+	var log struct{ Data []abs.AuditEntry }
+	a.json(t, &log)
+	has := func(actor, action, target, detail string) {
+		t.Helper()
+		assert.True(t, slices.ContainsFunc(log.Data, func(en abs.AuditEntry) bool {
+			return en.Actor == actor && en.Action == action && en.Target == target && strings.Contains(en.Detail, detail)
+		}), "audit has %s %s %s (%s): %+v", actor, action, target, detail, log.Data)
+	}
+	has("shop-dev", "rebuild", app, started.Cycle)
+	has("shop-dev", "retry", app, retried.Cycle)
+	has("ops", "start-cycle", cycle.Cycle, "cause api")
+	has("advisory-push", "trigger", pushed.Cycle, "RHSA-2099:9003")
 }
 
 func total(t *testing.T, e *env, path string) int {
