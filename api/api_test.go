@@ -30,6 +30,7 @@ func testAPI(t *testing.T, kind dbKind) {
 	t.Run("no token", func(t *testing.T) { e.t = t; noToken(t, e) })
 	t.Run("read", func(t *testing.T) { e.t = t; reads(t, e) })
 	t.Run("roles", func(t *testing.T) { e.t = t; roles(t, e) })
+	t.Run("role matrix", func(t *testing.T) { e.t = t; roleMatrix(t, e) })
 	t.Run("abuse", func(t *testing.T) { e.t = t; abuse(t, e) })
 	t.Run("projects", func(t *testing.T) { e.t = t; projects(t, e) })
 	t.Run("concurrent patches", func(t *testing.T) { e.t = t; concurrentPatches(t, e) })

@@ -42,6 +42,9 @@ const (
 	tokEditorOther = "editor-other-token-012345678"
 	tokViewer      = "viewer-token-0123456789abcdef"
 	tokViewerOther = "viewer-other-token-012345678"
+	tokMatrixDev   = "matrix-dev-token-0123456789a"
+	tokMatrixRO    = "matrix-ro-token-0123456789ab"
+	matrixID       = "p-matrix"
 	pushSecret     = "push-secret-0123456789"
 	shopID         = "p-shop"
 )
@@ -54,6 +57,8 @@ func testTokens(t testing.TB) *api.Tokens {
 		api.Token{Name: "other-dev", Role: api.Editor, Projects: []string{"p-other"}, Value: secret.New(tokEditorOther)},
 		api.Token{Name: "auditor", Role: api.Viewer, Value: secret.New(tokViewer)},
 		api.Token{Name: "other-ro", Role: api.Viewer, Projects: []string{"p-other"}, Value: secret.New(tokViewerOther)},
+		api.Token{Name: "matrix-dev", Role: api.Editor, Projects: []string{matrixID}, Value: secret.New(tokMatrixDev)},
+		api.Token{Name: "matrix-ro", Role: api.Viewer, Projects: []string{matrixID}, Value: secret.New(tokMatrixRO)},
 	)
 	require.NoError(t, err)
 	return ts
