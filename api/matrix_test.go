@@ -60,7 +60,10 @@ func roleMatrix(t *testing.T, e *env) {
 		{"DELETE", "/api/v1/projects/" + matrixID, nil, [5]int{no, no, no, no, noContent}},
 		{"GET", "/api/v1/projects/" + matrixID + "/images", nil, [5]int{ok, ok, ok, ok, ok}},
 		{"POST", "/api/v1/projects/" + matrixID + "/images",
-			func() any { n++; return map[string]any{"name": fmt.Sprintf("m/new-%d", n), "repository": "127.0.0.1:1/m/new"} },
+			func() any {
+				n++
+				return map[string]any{"name": fmt.Sprintf("m/new-%d", n), "repository": "127.0.0.1:1/m/new"}
+			},
 			[5]int{no, no, created, created, created}},
 		{"GET", img(mImg), nil, [5]int{ok, ok, ok, ok, ok}},
 		{"PATCH", img(mImg), func() any { return map[string]any{"auto_publish": false} }, [5]int{no, no, ok, ok, ok}},
