@@ -85,7 +85,7 @@ func authorized(key sec.Value, r *http.Request, body []byte) bool {
 	if key.IsZero() {
 		return false
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(key.Reveal()))
 		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}

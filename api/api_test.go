@@ -59,6 +59,11 @@ func noToken(t *testing.T, e *env) {
 			a.problem(t)
 		}
 	}
+	// The scheme is case-insensitive.
+	for _, scheme := range []string{"bearer", "BEARER", "BeArEr"} {
+		a := e.do("GET", "/api/v1/projects", "", nil, "Authorization", scheme+" "+tokViewer)
+		assert.Equal(t, http.StatusOK, a.Status, scheme)
+	}
 	// Not a bearer scheme at all.
 	a := e.do("GET", "/api/v1/projects", "", nil, "Authorization", "Basic "+tokAdmin)
 	assert.Equal(t, http.StatusUnauthorized, a.Status)
