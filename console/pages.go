@@ -500,7 +500,16 @@ func (c *Console) retry(w http.ResponseWriter, r request, img abs.Image) {
 }
 
 func (c *Console) dryRun(w http.ResponseWriter, r request, img abs.Image) {
-	rep, err := c.svc.Plan(r.actorContext(), abs.CycleOptions{Cause: "console dry run"})
+	select {
+	case c.planSlot <- struct{}{}:
+		defer func() { <-c.planSlot }()
+	default:
+		c.back(w, r, "/images/"+img.Name, flash{Kind: "error", Text: "Another dry run is running; try again in a moment."})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.actorContext(), c.planTimeout)
+	defer cancel()
+	rep, err := c.svc.Plan(ctx, abs.CycleOptions{Cause: "console dry run"})
 	if err != nil {
 		c.back(w, r, "/images/"+img.Name, flash{Kind: "error", Text: "Dry run failed: " + err.Error()})
 		return
