@@ -122,6 +122,11 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 			return river.JobSnooze(time.Second)
 		}
 	}
+	release, err := o.admitBuild(ctx, job.JobRow, r, img) // storm.go: pause, freeze, soak, budgets
+	if err != nil {
+		return err
+	}
+	defer release()
 	if RebuildState(r.State) != RebuildBuilding {
 		if err := store.UpdateRebuild(ctx, o.db, r.ID, store.RebuildUpdate{State: string(RebuildBuilding), Detail: r.Method}, o.now()); err != nil {
 			return err

@@ -68,6 +68,7 @@ type Orchestrator struct {
 	rebaserSet bool
 	noMigrate  bool
 	scrub      *secret.Scrubber
+	storm      Storm
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex

@@ -169,12 +169,19 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
+	queued, err := o.queueWaiting(ctx, id) // storm.go: paused, frozen, soaking, waiting for a slot
+	if err != nil {
+		return nil, false, err
+	}
 	for _, r := range rebuilds {
 		detail, tail := splitDetail(o.scrubText(r.Detail))
 		rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
 			Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
 			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
 		rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
+		if w := queued[r.ID]; w != "" && !rr.State.Final() {
+			rr.Waiting = w
+		}
 		hist, err := store.RebuildLog(ctx, o.db, r.ID)
 		if err != nil {
 			return nil, false, err

@@ -27,6 +27,13 @@ type engine interface {
 	// (false when a unique job with the same arguments exists).
 	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (bool, error)
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error)
+	// Wake makes a scheduled (snoozed) job available now.
+	Wake(ctx context.Context, id int64) error
+}
+
+func (e *riverEngine[TTx]) Wake(ctx context.Context, id int64) error {
+	_, err := e.client.JobRetry(ctx, id)
+	return err
 }
 
 type riverEngine[TTx any] struct {
