@@ -210,11 +210,32 @@ func (o *Orchestrator) Resume(ctx context.Context, project string) error {
 	if err != nil {
 		return fmt.Errorf("abs: resume: %w", err)
 	}
+	var jobs []int64
 	for _, e := range held {
 		if strings.HasPrefix(e.Why, "paused") {
-			o.wake(ctx, e.Job)
+			jobs = append(jobs, e.Job)
 		}
 	}
+	o.wake(ctx, jobs...)
+	return nil
+}
+
+// Recheck wakes every held or waiting build and publish to look at its
+// rules again now, rather than at its next scheduled look: after the
+// clock moved past a freeze window or a soak time, for instance. Work
+// whose rule still holds goes back to waiting.
+func (o *Orchestrator) Recheck(ctx context.Context) error {
+	entries, err := store.QueueEntries(ctx, o.db)
+	if err != nil {
+		return fmt.Errorf("abs: recheck: %w", err)
+	}
+	var jobs []int64
+	for _, e := range entries {
+		if e.State != store.QueueRunning {
+			jobs = append(jobs, e.Job)
+		}
+	}
+	o.wake(ctx, jobs...)
 	return nil
 }
 
@@ -519,16 +540,46 @@ func (o *Orchestrator) wakeWaiting(ctx context.Context) {
 		o.log.Warn("wake waiting builds", "error", err.Error())
 		return
 	}
-	for _, j := range jobs {
-		o.wake(ctx, j)
-	}
+	o.wake(ctx, jobs...)
 }
 
-// wake makes a snoozed job available now.
-func (o *Orchestrator) wake(ctx context.Context, job int64) {
-	if err := o.eng.Wake(ctx, job); err != nil {
-		o.log.Debug("wake job", "job", job, "error", err.Error())
+// wake makes snoozed jobs available now. A job that recorded its wait
+// but whose snooze River has not recorded yet is still running; it is
+// tried again for a few seconds, in the background.
+func (o *Orchestrator) wake(ctx context.Context, jobs ...int64) {
+	left := o.wakeOnce(ctx, jobs)
+	if len(left) == 0 {
+		return
 	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for len(left) > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			left = o.wakeOnce(ctx, left)
+		}
+	}()
+}
+
+func (o *Orchestrator) wakeOnce(ctx context.Context, jobs []int64) []int64 {
+	var running []int64
+	for _, j := range jobs {
+		r, err := o.eng.Wake(ctx, j)
+		if err != nil {
+			o.log.Debug("wake job", "job", j, "error", err.Error())
+			continue
+		}
+		if r {
+			running = append(running, j)
+		}
+	}
+	return running
 }
 
 // admitPublish decides whether a verified rebuild may be published now

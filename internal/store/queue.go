@@ -120,6 +120,11 @@ func WaitingBuilds(ctx context.Context, q Querier, limit int) ([]QueueEntry, err
 	return queryQueue(ctx, q, `WHERE step = 'build' AND state = 'waiting' ORDER BY critical DESC, drop_at, queued_at, rebuild LIMIT $1`, limit)
 }
 
+// QueueEntries returns every entry.
+func QueueEntries(ctx context.Context, q Querier) ([]QueueEntry, error) {
+	return queryQueue(ctx, q, ``)
+}
+
 // HeldEntries returns the held entries of one project ("" for all).
 func HeldEntries(ctx context.Context, q Querier, project string) ([]QueueEntry, error) {
 	if project == "" {
@@ -135,7 +140,8 @@ func QueueOfCycle(ctx context.Context, q Querier, cycle string) ([]QueueEntry, e
 
 // QueueDepth counts the entries of a step by state.
 func QueueDepth(ctx context.Context, q Querier, step string) (map[string]int, error) {
-	rows, err := q.Query(ctx, `SELECT state, COUNT(*) FROM abs_queue WHERE step = $1 GROUP BY state`, step)
+	rows, err := q.Query(ctx, `SELECT q.state, COUNT(*) FROM abs_queue q JOIN abs_rebuild r ON r.id = q.rebuild
+		WHERE q.step = $1 AND r.state NOT IN ('published', 'failed', 'skipped') GROUP BY q.state`, step)
 	if err != nil {
 		return nil, err
 	}
