@@ -195,7 +195,7 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 		return nil, err
 	}
 	t := &rebuild.Target{Name: img.Name, Ref: img.Ref(), Source: img.Source, Image: cur, Base: img.Base,
-		BuildArgs: img.BuildArgs, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
+		BuildArgs: img.BuildArgs, Secrets: img.BuildSecrets, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
 	// The next release is the next one free among the repository's tags,
 	// so that a VERSION-RELEASE tag the team's own CI pushed is not taken
 	// again (the publish step refuses to move an immutable tag).
