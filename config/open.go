@@ -125,7 +125,21 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		p := rebuild.Podman()
 		p.Credentials, p.InsecureHosts = creds, insecure
 		opts = append(opts, abs.WithBuilder(p))
+	case "buildkit":
+		if f.NewBuildKit == nil {
+			return nil, nil, f.errorf("builder.kind", "buildkit needs a program that links package buildkit (examples/autorebuild does)")
+		}
+		b, err := f.NewBuildKit(f.buildKit(creds, insecure, ropts, logger))
+		if err != nil {
+			return nil, nil, f.errorf("builder", "%s", f.scrubber().Scrub(err.Error()))
+		}
+		opts = append(opts, abs.WithBuilder(b))
 	}
+	storm, err := f.storm()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, abs.WithStorm(storm))
 	if f.Builder.Rebase != nil && !*f.Builder.Rebase {
 		opts = append(opts, abs.WithRebaser(nil))
 	} else {
