@@ -70,14 +70,14 @@ type File struct {
 		// buildkitd daemons: daemons, max_per_daemon, cache; the
 		// program must link package buildkit, see File.NewBuildKit), or
 		// "none" (rebase only).
-		Kind          string `yaml:"kind"`
+		Kind string `yaml:"kind"`
 		// Daemons are the buildkitd daemons of kind buildkit.
 		Daemons []BuildKitDaemon `yaml:"daemons"`
 		// MaxPerDaemon is how many builds run on each daemon at once
 		// (default 1).
 		MaxPerDaemon int `yaml:"max_per_daemon"`
 		// Cache is a registry repository for BuildKit's layer cache.
-		Cache string `yaml:"cache"`
+		Cache         string `yaml:"cache"`
 		Path          string `yaml:"path"`
 		StorageDriver string `yaml:"storage_driver"`
 		Isolation     string `yaml:"isolation"`
