@@ -190,6 +190,16 @@ type Image struct {
 	BuildArgs   map[string]string `yaml:"build_args"`
 	CatalogID   string            `yaml:"catalog_image_id"`
 	Source      *Source           `yaml:"source"`
+	// BuildSecrets are build secrets by id (RUN
+	// --mount=type=secret,id=ID), each read from a file or from an
+	// environment variable, never written inline.
+	BuildSecrets map[string]BuildSecret `yaml:"build_secrets"`
+}
+
+// BuildSecret is where one build secret is read from.
+type BuildSecret struct {
+	File string `yaml:"secret_file"`
+	Env  string `yaml:"secret_env"`
 }
 
 // Source is an image's git source and the credentials to fetch it.

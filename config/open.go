@@ -335,6 +335,20 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 				}
 				img.Source = src
 			}
+			for id, bs := range ci.BuildSecrets {
+				key := fmt.Sprintf("projects[%d].images[%d].build_secrets.%s.secret", pi, ii, id)
+				if bs.File == "" && bs.Env == "" {
+					return nil, f.errorf(key+"_file", "a build secret needs secret_file or secret_env")
+				}
+				v, err := f.secret(key, bs.File, bs.Env)
+				if err != nil {
+					return nil, err
+				}
+				if img.BuildSecrets == nil {
+					img.BuildSecrets = map[string]secret.Value{}
+				}
+				img.BuildSecrets[id] = secret.New(v)
+			}
 			p.Images = append(p.Images, img)
 		}
 		out = append(out, p)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/secret"
 )
 
 func load(t *testing.T, body string) (*File, error) {
@@ -95,4 +96,23 @@ func TestBuildKitNeedsLinking(t *testing.T) {
 	var ce *Error
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "builder.kind", ce.Key)
+}
+
+func TestBuildSecretsFromFile(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok")
+	require.NoError(t, os.WriteFile(tok, []byte("build-secret-value\n"), 0o600))
+	f, err := load(t, "projects: [{name: p, images: [{repository: reg.example/a, build_secrets: {token: {secret_file: "+tok+"}, missing: {secret_env: ABS_TEST_UNSET_VAR}}}]}]\n")
+	require.NoError(t, err)
+	_, err = f.projects(t.Context(), nil)
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "projects[0].images[0].build_secrets.missing.secret_env", ce.Key)
+
+	f, err = load(t, "projects: [{name: p, images: [{repository: reg.example/a, build_secrets: {token: {secret_file: "+tok+"}}}]}]\n")
+	require.NoError(t, err)
+	ps, err := f.projects(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "build-secret-value", ps[0].Images[0].BuildSecrets["token"].Reveal())
+	assert.Equal(t, "x "+secret.Placeholder+" y", f.scrubber().Scrub("x build-secret-value y"), "the scrubber knows it")
 }
