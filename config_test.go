@@ -165,7 +165,7 @@ func TestSummary(t *testing.T) {
 	got, err := json.Marshal(rep.Summary())
 	require.NoError(t, err)
 	want := `{"images":[{"name":"a","before_grade":"C","after_grade":"A","old_digest":"sha256:1","new_digest":"sha256:3","published":true,"advisories":["RHSA-2099:9001"],"state":"published"},` +
-		`{"name":"b","before_grade":"A","after_grade":"A","old_digest":"sha256:2","new_digest":"sha256:2","published":false,"advisories":[]}],"notifications":1}`
+		`{"name":"b","before_grade":"A","after_grade":"A","old_digest":"sha256:2","new_digest":"sha256:2","published":false,"advisories":[]}],"notifications":1,"notifications_failed":0,"notifications_pending":0}`
 	assert.JSONEq(t, want, string(got))
 	assert.True(t, strings.HasPrefix(string(got), `{"images":[`))
 }

@@ -172,6 +172,9 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 	if err != nil {
 		return err
 	}
+	// What else can change a rebuild's outcome is learned now: the commit
+	// each source's branch or tag names, the registry credentials.
+	srcWarnings := o.planInputs(ctx, c.ID, states)
 	affected, err := o.affectedBy(ctx, c, changed)
 	if err != nil {
 		return err
@@ -202,6 +205,11 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 		o.note(c.ID, "plan", "", "nothing to rebuild", "nothing to rebuild")
 	}
 	rep := newReport(c, changed, affected, states, steps, warnings)
+	for i := range rep.Images {
+		if w := srcWarnings[rep.Images[i].Name]; w != "" {
+			rep.Images[i].Warnings = append(rep.Images[i].Warnings, w)
+		}
+	}
 	if c.DryRun {
 		if err := o.annotateRetries(ctx, rep.Plan); err != nil {
 			return err
@@ -331,6 +339,11 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 				}
 				attempt = prev.Attempt + 1
 				detail := fmt.Sprintf("attempt %d of %d", attempt, max(o.retryLimit, attempt))
+				// The cycle the last run belongs to keeps it in its report.
+				if err := store.RecordRun(ctx, tx, store.RebuildRun{Rebuild: prev.ID, Attempt: prev.Attempt, Cycle: prev.Cycle,
+					State: prev.State, Detail: prev.Detail, RetriedBy: c.ID, At: prev.Updated}); err != nil {
+					return err
+				}
 				if err := store.ReviveRebuild(ctx, tx, st.ID, c.ID, detail, now); err != nil {
 					return err
 				}
@@ -365,6 +378,9 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 		}
 		for _, ow := range o.failedImageOwners(rep) {
 			owners[ow] = true
+		}
+		if err := o.clearRecovered(ctx, tx, states); err != nil {
+			return err
 		}
 		if err := o.requeueUndelivered(ctx, tx, c.ID); err != nil {
 			return err

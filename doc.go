@@ -59,6 +59,15 @@
 // advisory.Store. Inventories are stored under the scanner's release
 // (VersionedScanner), so a new scanner release rescans.
 //
+// Certification and supply chain are opt-in. WithCertification adds a
+// gate to the verify step: the certify package's checks run on the image
+// customers have now and on its rebuild, and a rebuild that breaks a check
+// the current image passes is not published (a CertificationError names
+// the checks; reports and mails say which). WithSigner signs the verified
+// digest and attests its SBOM (SPDX or CycloneDX) and its SLSA provenance
+// in the registry, in the form cosign verifies, before the publish step
+// moves any tag.
+//
 // Cycles start from a poll loop (WithPollInterval), a call to Trigger or
 // RunCycle, or an HTTP push (Handler) authenticated by a shared secret.
 // A dry run (CycleOptions.DryRun) plans with explanations and builds,

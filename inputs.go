@@ -14,17 +14,26 @@ import (
 // inputs fingerprints everything besides the image digest and the cause
 // that can change a rebuild's outcome: the base the image is built on
 // now, the image's configuration (tags, build arguments, declared base),
-// its source (URL, revision, context, build file, host verification
-// including the known_hosts file's content) and the credentials a build
-// uses (git token and keys, the builder's registry credentials). It is
-// part of the rebuild's id, so a change plans a new rebuild at once; a
-// source branch that moves on is picked up by the retries of a failed
-// rebuild (WithRetryLimit), which fetch it anew.
+// its source (URL, revision, the commit the revision names now, context,
+// build file, host verification including the known_hosts file's
+// content) and the credentials a rebuild uses (git token and keys, the
+// builder's registry credentials, the registry credentials of reads,
+// staging pushes and the publisher for the image's registry). It is part
+// of the rebuild's id, so a change plans a new rebuild at once: a failed
+// rebuild is tried again when its branch moved on or a password changed.
 //
 // Credentials enter only through a separate SHA-256 (their
 // "generation"), folded into a truncated digest: neither the secret nor
 // a hash of it alone is stored.
-func (o *Orchestrator) inputs(s *imageState) string {
+//
+// inputs is the fingerprint without the plan-time lookups; the cycle
+// replaces it with inputsAt once it resolved the source's commit
+// (sourceCommits) and the registry credentials (credentialPrints).
+func (o *Orchestrator) inputs(s *imageState) string { return o.inputsAt(s, "", "") }
+
+// inputsAt is inputs with the commit the source's revision names now and
+// the fingerprint of the registry credentials for the image.
+func (o *Orchestrator) inputsAt(s *imageState, commit, registryCreds string) string {
 	h := sha256.New()
 	field := func(k, v string) {
 		h.Write([]byte(k))
@@ -59,6 +68,7 @@ func (o *Orchestrator) inputs(s *imageState) string {
 		field("branch", src.Branch)
 		field("tag", src.Tag)
 		field("commit", src.Commit)
+		field("resolved-commit", commit)
 		field("context", src.ContextDir)
 		field("containerfile", src.Containerfile)
 		field("user", src.Auth.Username)
@@ -87,6 +97,7 @@ func (o *Orchestrator) inputs(s *imageState) string {
 			field("insecure-registry", host)
 		}
 	}
+	credField(cred, "registry-credentials", registryCreds)
 	field("credentials", string(cred.Sum(nil)))
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }

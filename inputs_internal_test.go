@@ -1,14 +1,21 @@
 package abs
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/notify"
+	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
 )
@@ -65,4 +72,78 @@ func TestInputsFingerprint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCredentialPrints: the registry credentials the remote options
+// resolve for a host (probed in-process, nothing is sent) and the
+// publisher's change the fingerprint when they change, and only then;
+// the fingerprint never holds the password.
+func TestCredentialPrints(t *testing.T) {
+	print := func(pass string, pub publish.Publisher) string {
+		o := &Orchestrator{publisher: pub}
+		if pass != "" {
+			o.remote = []remote.Option{remote.WithAuth(&authn.Basic{Username: "u", Password: pass})}
+		}
+		return o.newCredentialPrints().of(t.Context(), "registry.example:5000/team/app")
+	}
+	o := &Orchestrator{remote: []remote.Option{remote.WithAuth(&authn.Basic{Username: "u", Password: "p1"})}}
+	assert.Equal(t, "Basic dTpwMQ==", o.remoteAuth(t.Context(), "registry.example:5000"), "what the client would send")
+	p1 := print("p1", nil)
+	assert.Equal(t, p1, print("p1", nil), "stable")
+	assert.NotEqual(t, p1, print("p2", nil), "a changed password")
+	assert.NotEqual(t, p1, print("", nil), "anonymous")
+	assert.NotContains(t, p1, "p1")
+	pubA := publish.NewRegistry(publish.WithBasicAuth("u", secret.New("a")))
+	pubB := publish.NewRegistry(publish.WithBasicAuth("u", secret.New("b")))
+	assert.Equal(t, print("p1", pubA), print("p1", publish.NewRegistry(publish.WithBasicAuth("u", secret.New("a")))))
+	assert.NotEqual(t, print("p1", pubA), print("p1", pubB), "the publisher's password")
+	assert.NotEqual(t, print("p1", pubA), print("p1", publish.Chain(pubB)), "through a chain")
+}
+
+// TestTellAgain: a failure is told when it is new, different, or older
+// than the reminder; the same failure within the reminder is not.
+func TestTellAgain(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	prev := store.Mailed{Fingerprint: "fp", Sent: now.Add(-time.Hour)}
+	assert.True(t, tellAgain(store.Mailed{}, false, "fp", now, DefaultFailureReminder), "never told")
+	assert.False(t, tellAgain(prev, true, "fp", now, DefaultFailureReminder), "told an hour ago")
+	assert.True(t, tellAgain(prev, true, "other", now, DefaultFailureReminder), "a different failure")
+	assert.True(t, tellAgain(prev, true, "fp", now, time.Hour), "the reminder is due")
+	assert.True(t, tellAgain(prev, true, "fp", now, 0), "no reminder interval: every time")
+	a := failurePrint(&notify.Failure{Stage: "build", Cause: "buildah failed (exit 1)", Log: "tail one"})
+	assert.Equal(t, a, failurePrint(&notify.Failure{Stage: "build", Cause: "buildah failed (exit 1)", Log: "tail two"}), "the log tail does not count")
+	assert.NotEqual(t, a, failurePrint(&notify.Failure{Stage: "fetch", Cause: "buildah failed (exit 1)"}))
+}
+
+// BenchmarkCredentialProbe is what a cycle spends per registry host to
+// fingerprint the credentials the remote options resolve (no I/O).
+func BenchmarkCredentialProbe(b *testing.B) {
+	o := &Orchestrator{remote: []remote.Option{remote.WithAuth(&authn.Basic{Username: "u", Password: "p"})}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if o.remoteAuth(b.Context(), "registry.example:5000") == "" {
+			b.Fatal("no credentials seen")
+		}
+	}
+}
+
+// TestCredentialPrintsDockerConfig: with the default remote options (the
+// Docker config keychain), a password changed in $DOCKER_CONFIG/config.json
+// changes the fingerprint.
+func TestCredentialPrintsDockerConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	write := func(pass string) {
+		auth := base64.StdEncoding.EncodeToString([]byte("u:" + pass))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"),
+			[]byte(`{"auths":{"registry.example:5000":{"auth":"`+auth+`"}}}`), 0o600))
+	}
+	o := &Orchestrator{remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}}
+	print := func() string { return o.newCredentialPrints().of(t.Context(), "registry.example:5000/team/app") }
+	write("old")
+	before := print()
+	assert.Equal(t, before, print())
+	write("new")
+	assert.NotEqual(t, before, print(), "the password changed in the docker config")
+	assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("u:new")), o.remoteAuth(t.Context(), "registry.example:5000"))
 }

@@ -93,6 +93,10 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.image(w.Image).Ref(),
 			Owner: a.Owner, GradeDrop: &notify.GradeDrop{At: w.At, Advisory: w.Advisory, From: w.From, To: w.To}})
 	}
+	events, marks, dropped, err := o.dedupFailures(ctx, a.Owner, events)
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -122,12 +126,19 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			return fmt.Errorf("abs: notify %s: %w", a.Owner, err)
 		}
 	}
+	if err := o.recordMailed(sendCtx, a.Owner, events, marks); err != nil {
+		// Sent, not recorded as told: the failures are told once more.
+		o.log.Warn("record mailed failures", "owner", a.Owner, "error", err.Error())
+	}
 	summary, _ := json.Marshal(events)
 	text := fmt.Sprintf("told %s about %d event(s)", a.Owner, len(events))
+	if dropped > 0 {
+		text += fmt.Sprintf("; %d failure(s) told before left out", dropped)
+	}
 	if a.Retry != "" {
 		text += fmt.Sprintf(" (retried by cycle %s)", a.Retry)
 	}
-	o.note(a.Cycle, "notify", "", "owner told", text, "owner", a.Owner, "events", len(events), "retry", a.Retry)
+	o.note(a.Cycle, "notify", "", "owner told", text, "owner", a.Owner, "events", len(events), "retry", a.Retry, "repeated_failures", dropped)
 	return store.MarkSent(sendCtx, o.db, n.ID, string(summary), o.now())
 }
 

@@ -51,10 +51,15 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	}
 	req := publish.Request{Repository: img.Repository, Image: newImg, VersionTag: vt, FloatingTags: img.Tags,
 		Catalog: publish.CatalogTarget{ProjectID: o.projectID(img), ImageID: img.CatalogImageID}}
+	// Signed before any tag moves (supplychain.go).
+	if err := o.signRebuild(ctx, r, img); err != nil {
+		return o.fail(ctx, job.JobRow, r, "sign", err)
+	}
 	res, err := o.publisher.Publish(ctx, req)
 	if err != nil {
 		var it *publish.ImmutableTagError
-		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) {
+		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) ||
+			errors.Is(err, publish.ErrCredentials) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)

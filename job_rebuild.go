@@ -19,6 +19,7 @@ import (
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/rpmscan"
 )
 
 // permanentError marks a failure that retrying cannot fix: the rebuild is
@@ -52,7 +53,7 @@ func (o *Orchestrator) fail(ctx context.Context, job *rivertype.JobRow, r store.
 		err = pe.err
 	}
 	detail := o.failureDetail(stage, err)
-	wait, next := o.afterFailure(r, stage)
+	wait, next := o.afterFailure(r, stage, err)
 	o.note(r.Cycle, stage, r.Image, "rebuild failed", fmt.Sprintf("%s: failed: %s", r.Image, detail), "rebuild", r.ID, "error", detail,
 		"attempt", r.Attempt, "attempts_left", max(o.retryLimit-r.Attempt, 0), "next_attempt", next, "waits_for_inputs", wait == store.WaitInputs)
 	return o.db.InTx(ctx, func(tx store.Tx) error {
@@ -302,6 +303,9 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 	}
 	if len(added) > 0 {
 		return 0, permanent("verify", fmt.Errorf("rebuild carries unapplied advisories the old image did not: %s", strings.Join(added, ", ")))
+	}
+	if err := o.certifyRebuild(ctx, r, img, rebuildArtifact{Image: newImg, Inventories: []*rpmscan.Inventory{inv}, Current: []*rpmscan.Inventory{oldInv}}); err != nil {
+		return 0, err
 	}
 	if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, now); err != nil {
 		return 0, err

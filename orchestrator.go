@@ -68,7 +68,10 @@ type Orchestrator struct {
 	rebaserSet bool
 	noMigrate  bool
 	scrub      *secret.Scrubber
-	storm      Storm
+	fleet      fleetSettings  // options_fleet.go
+	cert       *certification // WithCertification (certify.go)
+	supply     *supplyChain   // WithSigner (supplychain.go)
+	storm      Storm          // WithStorm (storm.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -115,6 +118,9 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	}
 	for _, opt := range opts {
 		opt(o)
+	}
+	if err := o.checkSupplyChain(); err != nil {
+		return nil, err
 	}
 	o.imgs.store(newImageSet(images))
 	if o.log == nil {

@@ -36,6 +36,7 @@ type storedImage struct {
 	Unfixed     []advisory.Unfixed `json:"unfixed,omitempty"`
 	Explanation string             `json:"explanation,omitempty"`
 	Error       string             `json:"error,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
 }
 
 type storedStep struct {
@@ -81,7 +82,7 @@ func (r *Report) stored() storedPlan {
 	p := storedPlan{Synced: r.Synced, Affected: r.Affected, Images: []storedImage{}}
 	for _, i := range r.Images {
 		p.Images = append(p.Images, storedImage{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: letter(i.Grade),
-			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error})
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings})
 	}
 	for _, s := range r.Plan {
 		p.Plan = append(p.Plan, storedStep{ID: s.ID, Image: s.Image, Reason: string(s.Reason), Why: s.Why, Advisories: s.Advisories,
@@ -100,7 +101,7 @@ func (p storedPlan) fill(r *Report) {
 	r.Images = []ImageReport{}
 	for _, i := range p.Images {
 		r.Images = append(r.Images, ImageReport{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: grade(i.Grade),
-			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error})
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings})
 	}
 	for _, s := range p.Plan {
 		r.Plan = append(r.Plan, PlanStep{ID: s.ID, Image: s.Image, Reason: Reason(s.Reason), Why: s.Why, Advisories: s.Advisories,
@@ -197,6 +198,11 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		}
 		rep.Rebuilds = append(rep.Rebuilds, rr)
 	}
+	runs, err := o.supersededRuns(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	rep.Rebuilds = append(rep.Rebuilds, runs...)
 	notes, err := store.Notifications(ctx, o.db, id)
 	if err != nil {
 		return nil, false, err

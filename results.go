@@ -114,6 +114,10 @@ type ImageReport struct {
 	Unfixed     []advisory.Unfixed `json:"unfixed,omitempty"`
 	Explanation string             `json:"explanation,omitempty"`
 	Error       string             `json:"error,omitempty"`
+	// Warnings are what the cycle could not learn about the image without
+	// failing it, such as a source branch it could not resolve (the image
+	// was planned on the commit seen last).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PlanStep is one image the cycle rebuilds.
@@ -190,6 +194,10 @@ type RebuildReport struct {
 	// again or what it waits for.
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
 	Waiting     string     `json:"waiting,omitempty"`
+	// RetriedBy is set on a run of the rebuild that a later cycle ran
+	// again: this report keeps the run as it ended here, and the named
+	// cycle's report lists the rebuild as it stands now.
+	RetriedBy string `json:"retried_by,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -222,8 +230,14 @@ var ErrCycleFailed = errors.New("abs: cycle failed")
 
 // Summary is the short form of a report that examples print as JSON.
 type Summary struct {
-	Images        []ImageSummary `json:"images"`
-	Notifications int            `json:"notifications"`
+	Images []ImageSummary `json:"images"`
+	// Notifications counts the messages delivered (sent with at least one
+	// event); NotificationsFailed those that could not be delivered yet
+	// (a later cycle tries again) and NotificationsPending those still
+	// waiting or being sent.
+	Notifications        int `json:"notifications"`
+	NotificationsFailed  int `json:"notifications_failed"`
+	NotificationsPending int `json:"notifications_pending"`
 }
 
 // ImageSummary is one image in a Summary.
@@ -246,6 +260,8 @@ type ImageSummary struct {
 	// Waiting says why the image's rebuild does not run now (see
 	// PlanStep.Waiting and RebuildReport.Waiting).
 	Waiting string `json:"waiting,omitempty"`
+	// Warnings are the image's warnings (ImageReport.Warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -255,6 +271,9 @@ func (r *Report) Summary() Summary {
 	s := Summary{Images: []ImageSummary{}}
 	byImage := map[string]RebuildReport{}
 	for _, rb := range r.Rebuilds {
+		if _, ok := byImage[rb.Image]; ok && rb.RetriedBy != "" {
+			continue // the rebuild of this cycle says more than an earlier run
+		}
 		byImage[rb.Image] = rb
 	}
 	waiting := map[string]string{}
@@ -266,7 +285,7 @@ func (r *Report) Summary() Summary {
 	for _, img := range r.Images {
 		is := ImageSummary{Waiting: waiting[img.Name], Name: img.Name, BeforeGrade: img.Grade, AfterGrade: img.Grade, OldDigest: img.Digest,
 			NewDigest: img.Digest, Advisories: []string{}}
-		is.Error = img.Error
+		is.Error, is.Warnings = img.Error, img.Warnings
 		if rb, ok := byImage[img.Name]; ok {
 			is.State, is.Detail, is.Log = rb.State, rb.Detail, rb.Log
 			if rb.Waiting != "" {
@@ -283,8 +302,15 @@ func (r *Report) Summary() Summary {
 		s.Images = append(s.Images, is)
 	}
 	for _, n := range r.Notifications {
-		if n.State == NotificationSent && n.Events > 0 {
-			s.Notifications++
+		switch n.State {
+		case NotificationSent:
+			if n.Events > 0 {
+				s.Notifications++
+			}
+		case NotificationFailed:
+			s.NotificationsFailed++
+		default:
+			s.NotificationsPending++
 		}
 	}
 	return s

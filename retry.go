@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/publish"
 )
 
 // Defaults of the retries of failed rebuilds across cycles.
@@ -62,24 +63,29 @@ func (o *Orchestrator) retryWait(attempt int) time.Duration {
 	return min(d, o.rbBackoff.max)
 }
 
-// afterFailure says what a rebuild that failed in stage waits for and
-// from when it may run again. A refusal of a rebase (the rebased image
-// does not fix, the base has not moved) repeats on the same inputs, so it
-// waits for them to change; anything else (a fetch, a build, a push, a
-// refused build from source whose branch may move on) runs again after a
-// backoff while attempts last.
-func (o *Orchestrator) afterFailure(r store.Rebuild, stage string) (wait string, next time.Time) {
-	if stage == "rebase" || (stage == "verify" && Method(r.Method) == MethodRebase) {
+// afterFailure says what a rebuild that failed in stage with err waits
+// for and from when it may run again. A refusal of a rebase (the rebased
+// image does not fix, the base has not moved) and a registry refusing the
+// credentials (publish.ErrCredentials) repeat on the same inputs, so they
+// wait for them to change (the credentials are among them); anything else
+// (a fetch, a build, a push, a refused build from source whose branch may
+// move on) runs again after a backoff while attempts last.
+func (o *Orchestrator) afterFailure(r store.Rebuild, stage string, err error) (wait string, next time.Time) {
+	if stage == "rebase" || (stage == "verify" && Method(r.Method) == MethodRebase) || errors.Is(err, publish.ErrCredentials) {
 		return store.WaitInputs, time.Time{}
 	}
 	return store.WaitBackoff, o.wall().Add(o.retryWait(r.Attempt))
 }
 
 // retryState says whether a rebuild planned before runs again in this
-// cycle and, when not, why it waits.
+// cycle and, when not, why it waits. waiting names the last failure's
+// reason (its first line: the build log's tail stays in the rebuild's
+// Log) for a plan step, which carries no detail of its own; bare leaves
+// the reason out, for a rebuild report whose Detail says it already.
 type retryState struct {
 	due     bool
 	waiting string
+	bare    string
 	next    *time.Time
 	left    int
 }
@@ -88,30 +94,43 @@ func (o *Orchestrator) retryState(r store.Rebuild, now time.Time) retryState {
 	left := max(o.retryLimit-r.Attempt, 0)
 	rs := retryState{left: left}
 	const change = "waiting for the base, the source commit, the configuration or the credentials to change, or a manual retry"
+	reason, _ := splitDetail(r.Detail)
+	set := func(what, rest string) {
+		rs.bare = what
+		if rest != "" {
+			rs.bare += "; " + rest
+		}
+		rs.waiting = what + " (" + reason + ")"
+		if rest != "" {
+			rs.waiting += "; " + rest
+		}
+	}
 	switch st := RebuildState(r.State); {
 	case st == RebuildPublished:
-		rs.waiting = "published"
+		rs.waiting, rs.bare = "published", "published"
 	case st == RebuildSkipped:
-		rs.waiting = "skipped (" + r.Detail + ")"
+		set("skipped", "")
 	case !st.Final():
 		rs.waiting = fmt.Sprintf("in progress (%s, attempt %d)", st, r.Attempt)
+		rs.bare = rs.waiting
 	case r.Wait == store.WaitManual:
 		rs.due = true
 	case r.Wait == store.WaitInputs:
-		rs.waiting = "refused (" + r.Detail + "); " + change
+		set("refused", change)
 	case left == 0:
-		rs.waiting = fmt.Sprintf("failed %d of %d attempts (%s); %s", r.Attempt, o.retryLimit, r.Detail, change)
+		set(fmt.Sprintf("failed %d of %d attempts", r.Attempt, o.retryLimit), change)
 	case now.Before(r.NextAttempt):
 		t := r.NextAttempt
 		rs.next = &t
-		rs.waiting = fmt.Sprintf("failed (%s); next attempt at %s, %d attempts left", r.Detail, t.UTC().Format(time.RFC3339), left)
+		set("failed", fmt.Sprintf("next attempt at %s, %d attempts left", t.UTC().Format(time.RFC3339), left))
 	default:
 		rs.due = true
 	}
 	return rs
 }
 
-// retryOf returns what a stored rebuild waits for, for reports.
+// retryOf returns what a stored rebuild waits for, for reports: the
+// rebuild's Detail gives the reason, so the text leaves it out.
 func (o *Orchestrator) retryOf(r store.Rebuild) (waiting string, next *time.Time, left int) {
 	if RebuildState(r.State) != RebuildFailed {
 		return "", nil, max(o.retryLimit-r.Attempt, 0)
@@ -120,7 +139,7 @@ func (o *Orchestrator) retryOf(r store.Rebuild) (waiting string, next *time.Time
 	if rs.due {
 		return "runs again in the next cycle", nil, rs.left
 	}
-	return rs.waiting, rs.next, rs.left
+	return rs.bare, rs.next, rs.left
 }
 
 // retryRec is the stored form of a plan step's retry fields.
@@ -137,4 +156,28 @@ func retryRecOf(s PlanStep) retryRec {
 
 func (f retryRec) fill(s *PlanStep) {
 	s.Attempt, s.AttemptsLeft, s.NextAttempt, s.Waiting = f.Attempt, f.AttemptsLeft, f.NextAttempt, f.Waiting
+}
+
+// supersededRuns returns, for a cycle's report, the runs of its rebuilds
+// that a later cycle ran again: each as it ended in this cycle, with
+// RetriedBy naming the cycle that runs it now (whose report lists the
+// rebuild as well), so neither report loses it.
+func (o *Orchestrator) supersededRuns(ctx context.Context, cycle string) ([]RebuildReport, error) {
+	runs, err := store.Runs(ctx, o.db, cycle)
+	if err != nil {
+		return nil, err
+	}
+	var out []RebuildReport
+	for _, run := range runs {
+		r, err := store.GetRebuild(ctx, o.db, run.Rebuild)
+		if err != nil {
+			return nil, err
+		}
+		detail, tail := splitDetail(o.scrubText(run.Detail))
+		out = append(out, RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(run.State), Reason: Reason(r.Reason),
+			Method: Method(r.Method), Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest,
+			BeforeGrade: grade(r.BeforeGrade), Attempt: run.Attempt, AttemptsLeft: max(o.retryLimit-run.Attempt, 0),
+			Waiting: fmt.Sprintf("run again by cycle %s (attempt %d)", run.RetriedBy, run.Attempt+1), RetriedBy: run.RetriedBy})
+	}
+	return out, nil
 }

@@ -177,13 +177,19 @@ func TestRetryUnknownHostKeyThenAdded(t *testing.T) {
 	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1}, e.tagPushes())
 }
 
-// TestRetryFailingContainerfileThenFixedCommit: a build that fails runs
-// again in the next cycle after its backoff, up to the retry limit; then
-// it waits, and says so, until Retry asks for one more run, which builds
-// the fixed commit of the branch and publishes it.
-func TestRetryFailingContainerfileThenFixedCommit(t *testing.T) {
+// TestRetryFailingBuildThenManualRetry: a build that fails runs again in
+// the next cycle after its backoff, up to the retry limit; then it waits,
+// and says so, until Retry asks for one more run. The build fails on
+// something none of its inputs cover (the image it starts FROM is not in
+// the registry yet); once it is, the run Retry asked for builds and
+// publishes it. Each cycle's report keeps the run it made.
+func TestRetryFailingBuildThenManualRetry(t *testing.T) {
 	requireBuildah(t)
-	e, repo := sourceEnv(t, func(e *env) string { return goodContainerfile(e) + "COPY missing.txt /app/\n" },
+	var later string
+	e, _ := sourceEnv(t, func(e *env) string {
+		later = e.reg.Repo("demo/later:9.4")
+		return "FROM " + later + "\nLABEL name=" + e.fleet.Apps[0].Name + " version=1.0\nCOPY app.txt /app/app.txt\n"
+	},
 		func(srv *gittest.SSHServer) rebuild.GitAuth {
 			return rebuild.GitAuth{SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}
 		})
@@ -191,6 +197,7 @@ func TestRetryFailingContainerfileThenFixedCommit(t *testing.T) {
 		abs.WithRetryBackoff(0, 0), abs.WithRetryLimit(2))
 	image := e.fleet.Apps[0].Name
 
+	var cycles []string
 	for attempt := 1; attempt <= 2; attempt++ {
 		rep, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 		require.NoError(t, err)
@@ -199,6 +206,7 @@ func TestRetryFailingContainerfileThenFixedCommit(t *testing.T) {
 		require.Equal(t, abs.RebuildFailed, r.State)
 		assert.Equal(t, attempt, r.Attempt)
 		assert.Contains(t, r.Detail, "build")
+		cycles = append(cycles, rep.Cycle)
 	}
 	spent, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
@@ -207,7 +215,13 @@ func TestRetryFailingContainerfileThenFixedCommit(t *testing.T) {
 	assert.Contains(t, planStep(spent, image).Waiting, "failed 2 of 2 attempts")
 	assert.Equal(t, 0, planStep(spent, image).AttemptsLeft)
 
-	repo.Commit(map[string]string{"Containerfile": goodContainerfile(e)})
+	src, err := gcrname.ParseReference(e.fleet.BaseRef)
+	require.NoError(t, err)
+	dst, err := gcrname.ParseReference(later)
+	require.NoError(t, err)
+	desc, err := remote.Get(src, remote.WithContext(t.Context()))
+	require.NoError(t, err)
+	require.NoError(t, remote.Tag(dst.(gcrname.Tag), desc, remote.WithContext(t.Context())))
 	id, err := o.Retry(t.Context(), image)
 	require.NoError(t, err)
 	rep := wait(t, o, id)
@@ -217,7 +231,16 @@ func TestRetryFailingContainerfileThenFixedCommit(t *testing.T) {
 	assert.Equal(t, 3, r.Attempt)
 	assert.Equal(t, []abs.RebuildState{abs.RebuildPlanned, abs.RebuildBuilding, abs.RebuildFailed, abs.RebuildPlanned,
 		abs.RebuildBuilding, abs.RebuildFailed, abs.RebuildPlanned, abs.RebuildBuilding, abs.RebuildBuilt, abs.RebuildPublished}, r.History)
-	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1}, e.tagPushes())
+	assert.Equal(t, map[string]int{"app:1.0-2": 1, "app:latest": 1, "later:9.4": 1}, e.tagPushes(), "later:9.4 is the test's")
+	for i, c := range cycles {
+		old, err := o.Report(t.Context(), c)
+		require.NoError(t, err)
+		require.Len(t, old.Rebuilds, 1)
+		assert.Equal(t, r.ID, old.Rebuilds[0].ID)
+		assert.Equal(t, abs.RebuildFailed, old.Rebuilds[0].State, "as the run ended in that cycle")
+		assert.Equal(t, i+1, old.Rebuilds[0].Attempt)
+		assert.NotEmpty(t, old.Rebuilds[0].RetriedBy)
+	}
 
 	last, err := o.RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)

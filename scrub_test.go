@@ -31,8 +31,9 @@ type keychainFunc func(authn.Resource) (authn.Authenticator, error)
 func (f keychainFunc) Resolve(r authn.Resource) (authn.Authenticator, error) { return f(r) }
 
 // TestScrubberKeepsEchoedSecretsOut: the registry refuses the publisher's
-// login and echoes it (the Authorization header and the password) in its
-// error. With WithScrubber, neither the password nor its Basic base64
+// push and echoes its login (the Authorization header and the password)
+// in its error (as a 400: a 401 or 403 is a publish.CredentialError,
+// whose message never quotes the registry). With WithScrubber, neither the password nor its Basic base64
 // reaches the log, the progress lines, the report, River's job errors or
 // the rest of the state database, or the owner's mail; the error itself
 // is still told, with the secret replaced.
@@ -43,7 +44,7 @@ func TestScrubberKeepsEchoedSecretsOut(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, p, ok := r.BasicAuth(); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
 				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
+				w.WriteHeader(http.StatusBadRequest)
 				msg := fmt.Sprintf("login %q refused (password %q)", r.Header.Get("Authorization"), p)
 				_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "UNAUTHORIZED", "message": msg}}})
 				return

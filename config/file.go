@@ -110,7 +110,43 @@ type File struct {
 			SecretFile string `yaml:"secret_file"`
 			SecretEnv  string `yaml:"secret_env"`
 		} `yaml:"webhook"`
+		// FailureReminder is how long an owner told about a failure
+		// hears nothing more of it while it stays the same (default
+		// 168h; abs.WithFailureReminder).
+		FailureReminder string `yaml:"failure_reminder"`
 	} `yaml:"notify"`
+	// Certification, when enabled, publishes a rebuild only if it still
+	// passes every certification check the image it replaces passes
+	// (abs.WithCertification).
+	Certification struct {
+		Enabled bool `yaml:"enabled"`
+		// Policy is the container policy variant: container (default),
+		// root, scratch-nonroot, scratch-root or konflux.
+		Policy string `yaml:"policy"`
+		// RequireAll requires every check to pass, as for a first
+		// certification.
+		RequireAll bool `yaml:"require_all"`
+		// Skip names checks not to run ("BasedOnUbi").
+		Skip []string `yaml:"skip"`
+	} `yaml:"certification"`
+	// Signing, when key_file is set, signs every published rebuild and
+	// attests its SBOM and SLSA provenance in the registry
+	// (abs.WithSigner), in the form cosign verifies.
+	Signing struct {
+		// KeyFile is the private key: cosign's encrypted PEM (cosign
+		// generate-key-pair) or a plain PKCS#8, SEC 1 or PKCS#1 PEM.
+		KeyFile string `yaml:"key_file"`
+		// PasswordFile or PasswordEnv holds the password of an
+		// encrypted key.
+		PasswordFile string `yaml:"password_file"`
+		PasswordEnv  string `yaml:"password_env"`
+		// SBOM is the attested SBOM format: spdx (default), cyclonedx
+		// or both.
+		SBOM string `yaml:"sbom"`
+		// BuilderID is the prefix of the SLSA builder id (default
+		// abs.DefaultBuilderID).
+		BuilderID string `yaml:"builder_id"`
+	} `yaml:"signing"`
 	// Push is the HTTP endpoint that accepts a newly released advisory.
 	Push struct {
 		Listen     string `yaml:"listen"`
@@ -322,6 +358,9 @@ func (f *File) check() error {
 	if _, err := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour); err != nil {
 		return err
 	}
+	if _, err := f.duration("notify.failure_reminder", f.Notify.FailureReminder, abs.DefaultFailureReminder); err != nil {
+		return err
+	}
 	timeout, err := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
 	if err != nil {
 		return err
@@ -357,6 +396,9 @@ func (f *File) check() error {
 		default:
 			return f.errorf("notify.email.tls", "must be starttls, tls or none")
 		}
+	}
+	if err := f.checkSupplyChain(); err != nil {
+		return err
 	}
 	for i, r := range f.Registries {
 		if r.Host == "" {

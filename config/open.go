@@ -174,6 +174,13 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	}
 	opts = append(opts, abs.WithPublisher(pub))
 
+	// Certification gate and signing (supplychain.go).
+	scOpts, err := f.supplyChainOptions(kc, insecure, remote.DefaultTransport, catalog, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, scOpts...)
+
 	// Notifiers.
 	var notifiers notify.Fanout
 	if e := f.Notify.Email; e != nil {
@@ -218,6 +225,10 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 
 	warn, _ := f.duration("warn_before", f.WarnBefore, 7*24*time.Hour)
 	opts = append(opts, abs.WithPollInterval(f.PollInterval()), abs.WithWarnBefore(warn))
+	if f.Notify.FailureReminder != "" {
+		d, _ := f.duration("notify.failure_reminder", f.Notify.FailureReminder, abs.DefaultFailureReminder)
+		opts = append(opts, abs.WithFailureReminder(d))
+	}
 	if f.Jobs.Timeout != "" {
 		d, _ := f.duration("jobs.timeout", f.Jobs.Timeout, abs.DefaultJobTimeout)
 		opts = append(opts, abs.WithJobTimeout(d))

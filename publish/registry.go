@@ -275,6 +275,11 @@ func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
 // Publish pushes req to req.Repository and sets its tags. See Registry for
 // the policy.
 func (r *Registry) Publish(ctx context.Context, req Request) (*Result, error) {
+	res, err := r.publish(ctx, req)
+	return res, credentialError(err)
+}
+
+func (r *Registry) publish(ctx context.Context, req Request) (*Result, error) {
 	tags, err := req.tags()
 	if err != nil {
 		return nil, err

@@ -211,8 +211,9 @@ func summaryOf(sum abs.Summary, image string) *abs.ImageSummary {
 //  4. a build from source whose SSH host key is unknown fails; once the
 //     key is added to known_hosts it is retried at once;
 //  5. that retry meets a failing Containerfile: the log tail is in the
-//     owner's mail; the fixed commit waits for the backoff, -retry builds
-//     and publishes it (pullable by skopeo);
+//     owner's mail; the fixed commit pushed to the branch is noticed when
+//     the next run plans (no wait for the backoff), built and published
+//     (pullable by skopeo);
 //  7. the SMTP server goes down during that run: the mail is reported
 //     undelivered and the run fails; with the server up again the next
 //     run delivers it, once;
@@ -322,27 +323,21 @@ func TestFleetWalkThrough(t *testing.T) {
 	assert.Contains(t, got[0], "log tail:")
 	assert.Contains(t, got[0], "not-in-the-repo.txt")
 
-	// The fixed commit is pushed to the branch. A moved branch is not an
-	// input (it would take a fetch per image and cycle): the failed
-	// rebuild waits for its backoff, and -retry runs it at once; it
-	// fetches the fixed commit, builds and publishes it.
-	repo.Commit(map[string]string{"Containerfile": "FROM " + w.fleet.BaseRef + "\nLABEL name=" + app.Name + " version=1.0\nCOPY app.txt /app/app.txt\n"})
-	sum, _, _ = w.run(t, "5 fixed commit, before its backoff")
-	s = summaryOf(sum, app.Repository)
-	require.NotNil(t, s)
-	assert.Contains(t, s.Waiting, "next attempt at", "the failed rebuild says when it runs again")
-	assert.Empty(t, w.newMails(&mails), "a waiting rebuild mails nothing")
+	// The fixed commit is pushed to the branch. The next run notices the
+	// moved branch when it plans (ls-remote), so the failed rebuild does
+	// not wait for its backoff: the new commit is built and published.
 	//
 	// 7. The SMTP server goes down while that rebuild runs (after the
 	// start-up check): the mail is not delivered, the run says so and
 	// fails; the next run, with the server up again, delivers it once.
+	repo.Commit(map[string]string{"Containerfile": "FROM " + w.fleet.BaseRef + "\nLABEL name=" + app.Name + " version=1.0\nCOPY app.txt /app/app.txt\n"})
 	stopped := false
 	sum, code, log = w.runWatch(t, "5 fixed commit, 7 SMTP down", func(line string) {
 		if !stopped && strings.HasPrefix(line, "[verify] ") {
 			w.smtp.Stop()
 			stopped = true
 		}
-	}, "-retry", app.Repository)
+	})
 	require.True(t, stopped, log)
 	assert.Equal(t, 1, code, "an undelivered mail fails the run")
 	assert.Equal(t, 0, sum.Notifications, "no mail delivered")

@@ -325,6 +325,12 @@ func printReport(out io.Writer, rep *abs.Report) {
 		default:
 			fmt.Fprintf(out, "  %-28s still open: %s\n", "", strings.Join(s.Advisories, ", "))
 		}
+		if s.Waiting != "" {
+			fmt.Fprintf(out, "  %-28s %s\n", "", s.Waiting)
+		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(out, "  %-28s warning: %s\n", "", w)
+		}
 		if s.Log != "" {
 			fmt.Fprintf(out, "  %-28s build log (last lines):\n%s\n", "", indentBy("    | ", s.Log))
 		}

@@ -163,6 +163,33 @@ var Migrations = []Migration{
 		},
 	},
 	{
+		Version: 4,
+		Name:    "source commits, mailed failures, runs of retried rebuilds",
+		SQL: []string{
+			`CREATE TABLE abs_source_commit (
+				ref_key     TEXT PRIMARY KEY,
+				commit_hash TEXT NOT NULL,
+				resolved_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_mailed (
+				image       TEXT NOT NULL,
+				owner       TEXT NOT NULL,
+				kind        TEXT NOT NULL,
+				fingerprint TEXT NOT NULL,
+				sent_at     BIGINT NOT NULL,
+				PRIMARY KEY (image, owner, kind))`,
+			`CREATE TABLE abs_rebuild_run (
+				rebuild    TEXT NOT NULL,
+				attempt    INTEGER NOT NULL,
+				cycle      TEXT NOT NULL,
+				state      TEXT NOT NULL,
+				detail     TEXT NOT NULL,
+				retried_by TEXT NOT NULL,
+				at         BIGINT NOT NULL,
+				PRIMARY KEY (rebuild, attempt))`,
+			`CREATE INDEX abs_rebuild_run_cycle ON abs_rebuild_run (cycle)`,
+		},
+	},
+	{
 		Version: 5,
 		Name:    "storm control: pause switches, the build queue",
 		SQL: []string{
