@@ -26,6 +26,10 @@ type CycleOptions struct {
 	// ID names the cycle; by default a new unique id. Starting a cycle
 	// with an existing id does nothing.
 	ID string
+
+	// manual names an image rebuilt even when nothing affects it
+	// (RebuildNow).
+	manual string
 }
 
 func newID(prefix string) string {
@@ -67,7 +71,7 @@ func (o *Orchestrator) startCycle(ctx context.Context, tx store.Tx, opts CycleOp
 	if cause == "" {
 		cause = "manual"
 	}
-	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun}
+	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun, Rebuild: opts.manual}
 	if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
 		DryRun: opts.DryRun, State: string(CycleQueued), Started: o.now()}); err != nil {
 		return "", fmt.Errorf("abs: start cycle: %w", err)
@@ -188,6 +192,7 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 		return err
 	}
 	// 4. Decide what to rebuild, parents before children.
+	markManual(ctx, c.ID, states)
 	steps, err := decide(states, o.rebuildP, o.rebaser != nil)
 	if err != nil {
 		return err
@@ -251,7 +256,7 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 		Synced: changed, Affected: affected, Plan: steps, Warnings: warnings}
 	for _, s := range states {
 		ir := ImageReport{Name: s.img.Name, Reference: s.img.Ref(), Digest: s.digest, Findings: s.findings, Unfixed: s.unfixed,
-			Explanation: s.expl.String()}
+			Explanation: s.expl.String(), Platforms: s.platformGrades(true)}
 		if s.err != nil {
 			ir.Error = s.err.Error()
 		} else {
@@ -262,6 +267,11 @@ func newReport(c store.Cycle, changed []string, affected map[string][]string, st
 			}
 		}
 		rep.Images = append(rep.Images, ir)
+	}
+	for i := range rep.Plan {
+		if s := stateOf(states, rep.Plan[i].Image); s != nil {
+			rep.Plan[i].Platforms = s.platformGrades(false)
+		}
 	}
 	return rep
 }
@@ -372,8 +382,10 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 			}
 		}
 		for _, w := range rep.Warnings {
-			for _, ow := range o.image(w.Image).Owners {
-				owners[ow] = true
+			if img := o.image(w.Image); img != nil {
+				for _, ow := range img.Owners {
+					owners[ow] = true
+				}
 			}
 		}
 		for _, ow := range o.failedImageOwners(rep) {

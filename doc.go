@@ -28,6 +28,13 @@
 //     and is not worse (grade, set of unapplied advisories);
 //  7. publishes; 8. tells each owner once.
 //
+// A tag that points at an image index is handled per platform and as one
+// unit: one inventory and grade per platform image (the image's grade is
+// the worst platform's, PlatformGrade in reports), every platform rebuilt
+// (rebased onto the new base index's image for the same platform, or
+// built from source for it) and verified, and the new index published
+// only when every platform passed.
+//
 // The steps are durable jobs on River (github.com/riverqueue/river): a
 // cycle job plans and, in the same transaction, records the plan and
 // enqueues one rebuild job per image, unique per (image digest, cause,
@@ -68,6 +75,16 @@
 // applies each source's batch with advisory.ApplyBatch, the same rules as
 // advisory.Store. Inventories are stored under the scanner's release
 // (VersionedScanner), so a new scanner release rescans.
+//
+// Projects and their images live in the database too, and change while
+// the orchestrator runs: CreateProject, UpdateImage (the build service,
+// auto-rebuild, auto-publish, the git source as a SourceSpec, tags,
+// owners, base, build args; IfVersion for optimistic concurrency),
+// SetSSHKey and SetToken (stored encrypted with age, WithSecretKey; only
+// a fingerprint comes back), TestAccess, and the other methods, each
+// recorded in the audit log (Audit) with the actor WithActor names. Every
+// replica reloads them at the start of each cycle and job; the projects
+// given to New seed and sync them (New says how).
 //
 // Certification and supply chain are opt-in. WithCertification adds a
 // gate to the verify step: the certify package's checks run on the image

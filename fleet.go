@@ -166,8 +166,21 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 			}
 		}
 	}
+	return imageNames(out), nil
+}
+
+// imageNames turns managed keys into image names, the platform keys of a
+// multi-platform image (store.PlatformKey) into its name, once, sorted.
+func imageNames(keys []string) []string {
+	out := keys[:0:0]
+	for _, k := range keys {
+		if n, _, ok := store.SplitPlatformKey(k); ok {
+			k = n
+		}
+		out = append(out, k)
+	}
 	sort.Strings(out)
-	return out, nil
+	return slices.Compact(out)
 }
 
 // affectedByBase returns the managed images built on a Red Hat image the
@@ -218,7 +231,8 @@ func groupKey(layer string, inv *rpmscan.Inventory) string {
 // once.
 type fleet struct {
 	groups []*group
-	digest map[string]string // image name -> digest
+	digest map[string]string // image name (or platform key) -> digest
+	index  map[string]string // multi-platform image name -> index digest
 }
 
 type group struct {
@@ -231,12 +245,15 @@ func (o *Orchestrator) loadFleet(ctx context.Context) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{digest: map[string]string{}}
+	f := &fleet{digest: map[string]string{}, index: map[string]string{}}
 	byKey := map[string]*group{}
 	for _, n := range sortedKeys(c.managed) {
 		d := c.managed[n]
 		rec, ok := c.recs[d]
 		if !ok {
+			// An index: its platforms' images are graded under their
+			// platform keys (store.PlatformKey).
+			f.index[n] = d
 			continue
 		}
 		f.digest[n] = d

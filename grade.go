@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -55,20 +56,101 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 		return nil, err
 	}
 	var out []ImageGrade
+	platforms := map[string][]int{} // image name -> its platforms' results
+	type platformResult struct {
+		platform, digest string
+		group            int
+	}
+	var pres []platformResult
 	for i, gr := range f.groups {
 		expl := res[i].expl
 		for _, n := range gr.images {
-			gd := ImageGrade{Image: n, Digest: f.digest[n], Grade: expl.Grade, Findings: res[i].findings, Unfixed: res[i].unfixed,
-				Explanation: expl}
-			if !expl.NextDrop.IsZero() {
-				t := expl.NextDrop
-				gd.NextDrop = &t
+			if img, p, ok := store.SplitPlatformKey(n); ok {
+				platforms[img] = append(platforms[img], len(pres))
+				pres = append(pres, platformResult{platform: p, digest: f.digest[n], group: i})
+				continue
 			}
-			out = append(out, gd)
+			out = append(out, imageGrade(n, f.digest[n], res[i].findings, res[i].unfixed, expl))
 		}
+	}
+	// A multi-platform image: its platforms' findings together, so
+	// that its grade (and next drop) is the worst platform's. Images
+	// whose platforms are in the same groups (indexes on one base) share
+	// the result.
+	combined := map[string]*result{}
+	for _, n := range sortedKeys(platforms) {
+		d, ok := f.index[n]
+		if !ok {
+			continue
+		}
+		ps := platforms[n]
+		sort.Slice(ps, func(i, j int) bool { return pres[ps[i]].platform < pres[ps[j]].platform })
+		var key strings.Builder
+		pgs := make([]PlatformGrade, len(ps))
+		for i, k := range ps {
+			r := res[pres[k].group]
+			pgs[i] = PlatformGrade{Platform: pres[k].platform, Digest: pres[k].digest, Grade: r.expl.Grade, Findings: r.findings}
+			fmt.Fprintf(&key, "%s=%d,", pres[k].platform, pres[k].group)
+		}
+		c := combined[key.String()]
+		if c == nil {
+			c = &result{}
+			for _, k := range ps {
+				r := res[pres[k].group]
+				c.findings = appendFindings(c.findings, r.findings)
+				c.unfixed = appendUnfixed(c.unfixed, r.unfixed)
+			}
+			c.expl = healthindex.Explain(o.policy, c.findings, now)
+			combined[key.String()] = c
+		}
+		gd := imageGrade(n, d, c.findings, c.unfixed, c.expl)
+		gd.Platforms = pgs
+		out = append(out, gd)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Image < out[j].Image })
 	return out, nil
+}
+
+func imageGrade(n, digest string, findings []advisory.Finding, unfixed []advisory.Unfixed, expl healthindex.Explanation) ImageGrade {
+	gd := ImageGrade{Image: n, Digest: digest, Grade: expl.Grade, Findings: findings, Unfixed: unfixed, Explanation: expl}
+	if !expl.NextDrop.IsZero() {
+		t := expl.NextDrop
+		gd.NextDrop = &t
+	}
+	return gd
+}
+
+// appendFindings appends to dst the findings of add it does not hold
+// yet (platforms often share findings, with the same package build).
+func appendFindings(dst, add []advisory.Finding) []advisory.Finding {
+	type key struct{ adv, pkg, installed, fixed, match string }
+	seen := make(map[key]bool, len(dst))
+	for _, f := range dst {
+		seen[key{f.Advisory, f.Package, f.Installed, f.Fixed, string(f.Match)}] = true
+	}
+	for _, f := range add {
+		if k := (key{f.Advisory, f.Package, f.Installed, f.Fixed, string(f.Match)}); !seen[k] {
+			seen[k] = true
+			dst = append(dst, f)
+		}
+	}
+	return dst
+}
+
+// appendUnfixed appends to dst the unfixed CVEs of add it does not hold
+// yet.
+func appendUnfixed(dst, add []advisory.Unfixed) []advisory.Unfixed {
+	seen := make(map[advisory.Unfixed]bool, len(dst))
+	for _, u := range dst {
+		seen[u] = true
+	}
+	for _, u := range add {
+		if !seen[u] {
+			seen[u] = true
+			dst = append(dst, u)
+		}
+	}
+	return dst
 }
 
 // grade regrades the cycle's images and records the grade history.
@@ -91,6 +173,10 @@ func (o *Orchestrator) grade(ctx context.Context, cycle string, states []*imageS
 			continue
 		}
 		s.findings, s.unfixed, s.expl = g.Findings, g.Unfixed, g.Explanation
+		if err := s.setPlatformGrades(g.Platforms); err != nil {
+			s.err = err
+			continue
+		}
 		if overlayOf(ctx) == nil { // a dry run records no grade history
 			if _, err := store.RecordGrade(ctx, o.db, store.GradeRecord{Image: s.img.Name, Digest: s.digest,
 				Grade: letter(g.Grade), At: now, NextDrop: s.expl.NextDrop}); err != nil {
@@ -98,8 +184,15 @@ func (o *Orchestrator) grade(ctx context.Context, cycle string, states []*imageS
 			}
 		}
 		n := len(idsOf(s.findings, nil))
-		o.note(cycle, "grade", s.img.Name, "graded", fmt.Sprintf("%s: grade %s, %d unapplied advisories", s.img.Name, g.Grade, n),
-			"grade", g.Grade, "unapplied", n, "unfixed", len(s.unfixed))
+		text := fmt.Sprintf("%s: grade %s, %d unapplied advisories", s.img.Name, g.Grade, n)
+		if len(g.Platforms) > 0 {
+			text += " (" + platformText(g.Platforms) + ")"
+		}
+		kv := []any{"grade", g.Grade, "unapplied", n, "unfixed", len(s.unfixed)}
+		if len(g.Platforms) > 0 {
+			kv = append(kv, "platforms", platformText(g.Platforms))
+		}
+		o.note(cycle, "grade", s.img.Name, "graded", text, kv...)
 	}
 	return nil
 }

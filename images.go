@@ -53,3 +53,12 @@ func (o *Orchestrator) imageByNameOrRepository(s string) *Image {
 	}
 	return nil
 }
+
+// imageRef returns the "repository:tag" of the named image, or the name
+// itself when the image was removed meanwhile.
+func (o *Orchestrator) imageRef(name string) string {
+	if img := o.image(name); img != nil {
+		return img.Ref()
+	}
+	return name
+}

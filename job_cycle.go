@@ -32,7 +32,7 @@ func (o *Orchestrator) workCycle(ctx context.Context, job *river.Job[cycleArgs])
 			return err
 		}
 	}
-	if err := o.cycle(ctx, c); err != nil {
+	if err := o.cycle(withManual(ctx, a.Rebuild), c); err != nil {
 		if snooze, ok := o.cycleSnooze(c.ID, err); ok {
 			return snooze
 		}

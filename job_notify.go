@@ -19,6 +19,9 @@ import (
 // enqueued when the owner's last rebuild of the cycle is final.
 func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs]) error {
 	a := job.Args
+	if err := o.refreshImages(ctx); err != nil { // owners changed by any replica
+		return err
+	}
 	n, err := store.GetNotification(ctx, o.db, a.Notification)
 	if err != nil {
 		return err
@@ -41,6 +44,14 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 	if err != nil {
 		return err
 	}
+	c, err := store.GetCycle(ctx, o.db, a.Cycle)
+	if err != nil {
+		return err
+	}
+	plan, err := decodePlan(c.Plan)
+	if err != nil {
+		return err
+	}
 	var events []notify.Event
 	now := o.now()
 	for _, r := range rebuilds {
@@ -52,7 +63,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			// the owner's last rebuild is final.
 			return river.JobSnooze(time.Second)
 		}
-		ev := notify.Event{Time: r.Updated, Image: o.image(r.Image).Ref(), Owner: a.Owner}
+		ev := notify.Event{Time: r.Updated, Image: o.imageRef(r.Image), Owner: a.Owner}
 		switch RebuildState(r.State) {
 		case RebuildPublished:
 			p, err := store.GetPush(ctx, o.db, r.ID)
@@ -62,6 +73,7 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 			ev.Kind = notify.KindRebuilt
 			ev.Rebuilt = &notify.Rebuilt{OldDigest: r.OldDigest, NewDigest: r.NewDigest, Tags: p.Tags,
 				Advisories: r.Advisories, GradeBefore: r.BeforeGrade, GradeAfter: r.AfterGrade}
+			o.platformGradeText(ctx, plan, r, ev.Rebuilt)
 		case RebuildFailed:
 			first, tail := splitDetail(o.scrubText(r.Detail))
 			stage, cause, _ := strings.Cut(first, ": ")
@@ -71,26 +83,18 @@ func (o *Orchestrator) workNotify(ctx context.Context, job *river.Job[notifyArgs
 		}
 		events = append(events, ev)
 	}
-	c, err := store.GetCycle(ctx, o.db, a.Cycle)
-	if err != nil {
-		return err
-	}
-	plan, err := decodePlan(c.Plan)
-	if err != nil {
-		return err
-	}
 	for _, i := range plan.Images {
 		if i.Error == "" || !owned(i.Name) {
 			continue
 		}
-		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.image(i.Name).Ref(),
+		events = append(events, notify.Event{Kind: notify.KindImageFailed, Time: now, Image: o.imageRef(i.Name),
 			Owner: a.Owner, Failure: &notify.Failure{Stage: "scan", Cause: o.scrubText(i.Error)}})
 	}
 	for _, w := range plan.Warnings {
 		if !owned(w.Image) {
 			continue
 		}
-		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.image(w.Image).Ref(),
+		events = append(events, notify.Event{Kind: notify.KindGradeDropping, Time: now, Image: o.imageRef(w.Image),
 			Owner: a.Owner, GradeDrop: &notify.GradeDrop{At: w.At, Advisory: w.Advisory, From: w.From, To: w.To}})
 	}
 	events, marks, dropped, err := o.dedupFailures(ctx, a.Owner, events)

@@ -24,9 +24,15 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if RebuildState(r.State) != RebuildBuilt {
 		return nil // published before, or never built
 	}
+	if err := o.refreshImages(ctx); err != nil {
+		return err
+	}
 	img := o.image(r.Image)
 	if img == nil || !img.AutoPublish {
 		detail := "auto-publish is off; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		if img == nil {
+			detail = "image is no longer managed; the verified rebuild is staged as " + r.Image + "@" + r.NewDigest
+		}
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: detail})
 	}
 	if err := o.admitPublish(ctx, job.JobRow, r, img); err != nil { // storm.go: pause, freeze
@@ -36,7 +42,15 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "publish", permanent("publish", err))
 	}
-	newImg, err := remote.Image(ref, o.ropts(ctx)...)
+	desc, err := remote.Get(ref, o.ropts(ctx)...)
+	if err != nil {
+		return o.fail(ctx, job.JobRow, r, "publish", err)
+	}
+	// An index is published as a whole: its platforms, annotations and
+	// media types as staged; its first platform image carries the
+	// version labels.
+	var t rebuild.Target
+	newImg, err := o.targetImage(desc, &t)
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "publish", err)
 	}
@@ -51,6 +65,9 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	}
 	req := publish.Request{Repository: img.Repository, Image: newImg, VersionTag: vt, FloatingTags: img.Tags,
 		Catalog: publish.CatalogTarget{ProjectID: o.projectID(img), ImageID: img.CatalogImageID}}
+	if t.Index != nil {
+		req.Image, req.Index = nil, t.Index
+	}
 	// Signed before any tag moves (supplychain.go).
 	if err := o.signRebuild(ctx, r, img); err != nil {
 		return o.fail(ctx, job.JobRow, r, "sign", err)
@@ -59,7 +76,7 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 	if err != nil {
 		var it *publish.ImmutableTagError
 		if errors.As(err, &it) || errors.Is(err, publish.ErrInvalidRequest) || errors.Is(err, publish.ErrPlainHTTP) ||
-			errors.Is(err, publish.ErrCredentials) {
+			errors.Is(err, publish.ErrShapeChange) || errors.Is(err, publish.ErrCredentials) {
 			err = permanent("publish", err)
 		}
 		return o.fail(ctx, job.JobRow, r, "publish", err)
@@ -83,5 +100,8 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 }
 
 func (o *Orchestrator) projectID(img *Image) string {
+	if img.catalogProject != "" {
+		return img.catalogProject
+	}
 	return o.projectIDs[img.project]
 }

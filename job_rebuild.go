@@ -90,15 +90,22 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 			return err
 		})
 	}
+	if err := o.refreshImages(ctx); err != nil {
+		return err
+	}
 	img := o.image(r.Image)
 	if img == nil {
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "image is no longer managed"})
 	}
-	if !img.AutoRebuild {
-		// Planned while auto-rebuild was on, and turned off since.
+	if !img.AutoRebuild && Reason(r.Reason) != ReasonManual {
+		// Planned while auto-rebuild was on, and turned off since. A
+		// rebuild asked for by hand (RebuildNow) runs without it.
 		o.note(r.Cycle, "build", r.Image, "rebuild skipped", fmt.Sprintf("%s: skipped, auto-rebuild is off", r.Image),
 			"rebuild", r.ID, "why", "auto-rebuild is off")
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "auto-rebuild is off"})
+	}
+	if !img.BuildService {
+		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: "the build service is off"})
 	}
 	pins := map[string]string{}
 	if r.Parent != "" {
@@ -149,6 +156,9 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 		return o.fail(ctx, job.JobRow, r, "build", err)
 	}
 	defer built.Close()
+	if built.Index != nil {
+		return o.finishIndex(ctx, job.JobRow, r, img, built)
+	}
 	newImg := built.Image
 	newDigest, err := newImg.Digest()
 	if err != nil {
@@ -191,12 +201,17 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 	if err != nil {
 		return nil, permanent("build", err)
 	}
-	cur, err := remote.Image(oldRef, o.ropts(ctx)...)
+	desc, err := remote.Get(oldRef, o.ropts(ctx)...)
 	if err != nil {
 		return nil, err
 	}
-	t := &rebuild.Target{Name: img.Name, Ref: img.Ref(), Source: img.Source, Image: cur, Base: img.Base,
+	t := &rebuild.Target{Name: img.Name, Ref: img.Ref(), Source: img.Source, Base: img.Base,
 		BuildArgs: img.BuildArgs, Secrets: img.BuildSecrets, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
+	// An index is rebuilt as one unit, every platform (see indexTarget).
+	cur, err := o.targetImage(desc, t)
+	if err != nil {
+		return nil, permanent("build", err)
+	}
 	// The next release is the next one free among the repository's tags,
 	// so that a VERSION-RELEASE tag the team's own CI pushed is not taken
 	// again (the publish step refuses to move an immutable tag).
@@ -208,7 +223,10 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 		}
 		t.Tags = tags
 	}
-	canBuild := o.builder != nil && img.Source != nil
+	if img.credErr != nil && Method(r.Method) != MethodRebase {
+		return nil, permanent("build", img.credErr)
+	}
+	canBuild := o.builder != nil && img.Source != nil && img.credErr == nil
 	switch {
 	case Method(r.Method) == MethodRebase && o.rebaser != nil:
 		t.Builder = o.rebaser
@@ -240,6 +258,14 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 			return nil, permanent("build", err)
 		case t.Fallback == nil && t.Builder == o.rebaser && (errors.Is(err, rebuild.ErrNoBase) || errors.As(err, &pe)):
 			return nil, permanent("rebase", err)
+		case errors.Is(err, rebuild.ErrPlatformMissing):
+			// A base without the platform, or a builder that made
+			// another: the same inputs fail the same way.
+			stage := "build"
+			if t.Fallback == nil && t.Builder == o.rebaser {
+				stage = "rebase"
+			}
+			return nil, permanent(stage, err)
 		}
 		return nil, err
 	}
@@ -274,12 +300,30 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 	if err != nil {
 		return 0, fmt.Errorf("old inventory: %w", err)
 	}
+	now := o.now()
+	ga, err := o.noWorse(m, r, oldInv, inv, now)
+	if err != nil {
+		return 0, permanent("verify", err)
+	}
+	if err := o.certifyRebuild(ctx, r, img, rebuildArtifact{Image: newImg, Inventories: []*rpmscan.Inventory{inv}, Current: []*rpmscan.Inventory{oldInv}}); err != nil {
+		return 0, err
+	}
+	if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, now); err != nil {
+		return 0, err
+	}
+	return ga, nil
+}
+
+// noWorse accepts the rescanned inventory inv of a rebuilt image only
+// when it fixes the advisories the rebuild was for and is not worse than
+// the image it replaces (oldInv): no worse grade, no unapplied advisory
+// the old image did not have. It returns the new grade.
+func (o *Orchestrator) noWorse(m Matcher, r store.Rebuild, oldInv, inv *rpmscan.Inventory, now time.Time) (healthindex.Grade, error) {
 	if len(inv.Packages) == 0 && len(oldInv.Packages) > 0 {
 		// Nothing to match would grade A: an image whose packages cannot
 		// be seen cannot be shown to be no worse.
-		return 0, permanent("verify", fmt.Errorf("rescan finds no RPM packages where the old image had %d", len(oldInv.Packages)))
+		return 0, fmt.Errorf("rescan finds no RPM packages where the old image had %d", len(oldInv.Packages))
 	}
-	now := o.now()
 	before, after := m.Match(oldInv), m.Match(inv)
 	gb, ga := healthindex.GradeAt(o.policy, before, now), healthindex.GradeAt(o.policy, after, now)
 	afterIDs, beforeIDs := idsOf(after, nil), idsOf(before, nil)
@@ -290,10 +334,10 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 		}
 	}
 	if len(still) > 0 {
-		return 0, permanent("verify", fmt.Errorf("rebuild does not fix %s", strings.Join(still, ", ")))
+		return 0, fmt.Errorf("rebuild does not fix %s", strings.Join(still, ", "))
 	}
 	if ga > gb {
-		return 0, permanent("verify", fmt.Errorf("rebuild would lower the grade from %s to %s", gb, ga))
+		return 0, fmt.Errorf("rebuild would lower the grade from %s to %s", gb, ga)
 	}
 	var added []string
 	for _, id := range afterIDs {
@@ -302,13 +346,7 @@ func (o *Orchestrator) verify(ctx context.Context, r store.Rebuild, img *Image, 
 		}
 	}
 	if len(added) > 0 {
-		return 0, permanent("verify", fmt.Errorf("rebuild carries unapplied advisories the old image did not: %s", strings.Join(added, ", ")))
-	}
-	if err := o.certifyRebuild(ctx, r, img, rebuildArtifact{Image: newImg, Inventories: []*rpmscan.Inventory{inv}, Current: []*rpmscan.Inventory{oldInv}}); err != nil {
-		return 0, err
-	}
-	if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, now); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("rebuild carries unapplied advisories the old image did not: %s", strings.Join(added, ", "))
 	}
 	return ga, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -32,46 +33,53 @@ import (
 // each step a durable River job. Create it with New; call Start to run
 // workers and the poll loop, and Stop to stop them.
 type Orchestrator struct {
-	db         *store.DB
-	eng        engine
-	imgs       imageSnapshot
-	notes      []string
-	sources    []advisory.Source
-	indexOpts  []advisory.IndexOption
-	matcher    MatcherFunc
-	scanner    rpmscan.Scanner
-	scannerKey string
-	policy     healthindex.Policy
-	rebuildP   RebuildPolicy
-	builder    rebuild.Builder
-	rebaser    rebuild.Builder
-	publisher  publish.Publisher
-	notifier   notify.Notifier
-	log        *slog.Logger
-	progress   func(Progress)
-	now        Clock
-	remote     []remote.Option
-	nameOpts   []name.Option
-	insecure   map[string]bool
-	poll       time.Duration
-	warn       time.Duration
-	scanWork   int
-	buildWork  int
-	retry      backoff
-	rbBackoff  backoff
-	retryLimit int
-	wall       func() time.Time
-	rescue     time.Duration
-	jobTimeout time.Duration
-	workDir    string
-	projectIDs map[string]string
-	rebaserSet bool
-	noMigrate  bool
-	scrub      *secret.Scrubber
-	fleet      fleetSettings  // options_fleet.go
-	cert       *certification // WithCertification (certify.go)
-	supply     *supplyChain   // WithSigner (supplychain.go)
-	storm      Storm          // WithStorm (storm.go)
+	db          *store.DB
+	eng         engine
+	imgs        imageSnapshot
+	notes       []string
+	sources     []advisory.Source
+	indexOpts   []advisory.IndexOption
+	matcher     MatcherFunc
+	scanner     rpmscan.Scanner
+	scannerKey  string
+	policy      healthindex.Policy
+	rebuildP    RebuildPolicy
+	builder     rebuild.Builder
+	rebaser     rebuild.Builder
+	publisher   publish.Publisher
+	notifier    notify.Notifier
+	log         *slog.Logger
+	progress    func(Progress)
+	now         Clock
+	remote      []remote.Option
+	nameOpts    []name.Option
+	insecure    map[string]bool
+	poll        time.Duration
+	warn        time.Duration
+	scanWork    int
+	buildWork   int
+	retry       backoff
+	rbBackoff   backoff
+	retryLimit  int
+	wall        func() time.Time
+	rescue      time.Duration
+	jobTimeout  time.Duration
+	workDir     string
+	projectIDs  map[string]string
+	rebaserSet  bool
+	noMigrate   bool
+	scrub       *secret.Scrubber
+	secretKey   secret.Key
+	seedAuth    map[string]seedCred
+	seedPending []Project
+	plain       map[string]secret.Value // ciphertext → secret, of the last reload
+	imgGen      atomic.Int64
+	imgLoaded   atomic.Bool
+	reloadMu    sync.Mutex
+	fleet       fleetSettings  // options_fleet.go
+	cert        *certification // WithCertification (certify.go)
+	supply      *supplyChain   // WithSigner (supplychain.go)
+	storm       Storm          // WithStorm (storm.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -91,6 +99,18 @@ type Progress struct {
 
 // New builds an orchestrator over db for the given projects. It migrates
 // the database first, unless WithAutoMigrate(false) is given.
+//
+// Projects and their images live in the database, where CreateProject,
+// UpdateImage and the other methods change them at runtime; the projects
+// given to New (from a YAML file, or ProjectFromCatalog) seed and sync
+// it. They are upserted by ID (a slug of the name when ID is empty): one
+// not stored yet is inserted; a stored one is overwritten from the
+// configuration only when that project's or image's configuration
+// changed since it was last seeded, so a change made at runtime survives
+// restarts until the configuration of that image changes. Projects and
+// images created at runtime, or dropped from the configuration, are kept
+// (Notes names the latter). Credentials in a seeded Source stay in this
+// process's memory; one stored with SetSSHKey or SetToken wins.
 func New(ctx context.Context, db *Database, projects []Project, opts ...Option) (*Orchestrator, error) {
 	images, notes, err := Normalize(projects)
 	if err != nil {
@@ -122,13 +142,14 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 	if err := o.checkSupplyChain(); err != nil {
 		return nil, err
 	}
-	o.imgs.store(newImageSet(images))
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	if o.scrub != nil {
-		o.log = slog.New(o.scrub.Handler(o.log.Handler()))
+	if o.scrub == nil {
+		// Credentials stored at runtime are added as they are loaded.
+		o.scrub = secret.NewScrubber()
 	}
+	o.log = slog.New(o.scrub.Handler(o.log.Handler()))
 	if o.rescue == 0 {
 		o.rescue = max(DefaultRescueAfter, o.jobTimeout+5*time.Minute)
 	}
@@ -170,6 +191,21 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 		if err := o.db.Migrate(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if o.noMigrate {
+		// The schema may not exist yet (a separate migration step runs
+		// before Start): building touches no table, and the projects are
+		// seeded at the first reload.
+		o.imgs.store(newImageSet(images))
+		o.seedPending = projects
+	} else {
+		if err := o.seed(ctx, projects); err != nil {
+			return nil, err
+		}
+		if err := o.reloadImages(ctx); err != nil {
+			return nil, err
+		}
+		o.notes = append(o.notes, o.unconfiguredNotes(projects, images)...)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(o.workCycle))
@@ -216,8 +252,21 @@ func New(ctx context.Context, db *Database, projects []Project, opts ...Option) 
 // "auto-rebuild turns on auto-publish".
 func (o *Orchestrator) Notes() []string { return append([]string(nil), o.notes...) }
 
-// Images returns the managed images.
-func (o *Orchestrator) Images() []Image { return append([]Image(nil), o.fleetImages()...) }
+// Images returns the managed images as the pipeline sees them (owners
+// merged with the project's, the watched tag among the tags). Their
+// Source carries no credential: only Credential describes it.
+func (o *Orchestrator) Images() []Image {
+	out := append([]Image(nil), o.fleetImages()...)
+	for i := range out {
+		if src := out[i].Source; src != nil {
+			c := *src
+			c.Auth.Token, c.Auth.SSHKey, c.Auth.SSHKeyPassphrase = secret.Value{}, secret.Value{}, secret.Value{}
+			c.Auth.TrustOnFirstUse = nil
+			out[i].Source = &c
+		}
+	}
+	return out
+}
 
 // Start starts the job workers (and the poll loop, when an interval is
 // set). Work left by a previous process is picked up: its jobs once they

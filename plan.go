@@ -33,7 +33,13 @@ func decide(states []*imageState, policy RebuildPolicy, canRebase bool) ([]PlanS
 	cands := map[string]*cand{}
 	var held []PlanStep // images waiting for a fixed base
 	for _, s := range states {
-		if s.err != nil || !s.img.AutoRebuild {
+		if s.err != nil {
+			continue
+		}
+		if !s.img.AutoRebuild {
+			if s.manual != "" {
+				cands[s.img.Name] = &cand{s: s, reason: ReasonManual, why: "rebuild requested by hand"}
+			}
 			continue
 		}
 		advs, why := policy(*s.img, s.findings)
@@ -64,6 +70,8 @@ func decide(states []*imageState, policy RebuildPolicy, canRebase bool) ([]PlanS
 		case s.baseDigest != "" && s.baseNow != "" && s.baseNow != s.baseDigest:
 			cands[s.img.Name] = &cand{s: s, reason: ReasonBaseMoved,
 				why: fmt.Sprintf("base %s moved from %s to %s", s.baseName, short(s.baseDigest), short(s.baseNow))}
+		case s.manual != "":
+			cands[s.img.Name] = &cand{s: s, reason: ReasonManual, why: "rebuild requested by hand"}
 		}
 	}
 	// Children of rebuilt parents are rebuilt on the parents' new digests.
@@ -127,6 +135,8 @@ func decide(states []*imageState, policy RebuildPolicy, canRebase bool) ([]PlanS
 				ps.Key = store.AdvisoryKey(c.advs)
 			case ReasonBaseMoved:
 				ps.Key = "base:" + c.s.baseNow
+			case ReasonManual:
+				ps.Key = "manual:" + c.s.manual
 			default:
 				ps.Key = "parent:" + ps.ParentID
 			}
@@ -236,6 +246,9 @@ func cpeVersion(cpe string) string {
 // its base's layers (so a new base brings the fixes) and a rebaser is
 // configured; otherwise a build from source.
 func method(s *imageState, reason Reason, canRebase bool) Method {
+	if reason == ReasonManual && s.img.Source != nil {
+		return MethodBuild // a rebase onto a base that did not move changes nothing
+	}
 	if canRebase && s.baseName != "" && (s.rpmdbInBase || reason != ReasonAffected) {
 		return MethodRebase
 	}

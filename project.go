@@ -22,6 +22,9 @@ type Project struct {
 	Owners []string `json:"owners,omitempty"`
 	// Images are the project's managed images.
 	Images []Image `json:"images"`
+	// Version counts the project's changes; give it as
+	// ProjectUpdate.IfVersion to change only what was read.
+	Version int64 `json:"version"`
 }
 
 // Image is one managed image: where it is published, where its source
@@ -37,8 +40,17 @@ type Image struct {
 	// "latest").
 	Tag string `json:"tag,omitempty"`
 	// Source is the image's git source; a rebuild from source needs it,
-	// a rebase does not.
+	// a rebase does not. For images managed at runtime it is made from
+	// SourceSpec and the stored credential.
 	Source *rebuild.GitSource `json:"-"`
+	// SourceSpec is the storable part of Source (no credentials).
+	SourceSpec *SourceSpec `json:"source,omitempty"`
+	// Credential describes the stored SSH key or token of the source,
+	// never the secret itself. Read-only.
+	Credential *Credential `json:"credential,omitempty"`
+	// BuildService says whether the orchestrator may rebuild the image at
+	// all; off, it is scanned and graded only. Auto-rebuild turns it on.
+	BuildService bool `json:"build_service"`
 	// AutoRebuild lets the orchestrator rebuild the image on its own.
 	// Turning it on turns AutoPublish on as well (Normalize says so).
 	AutoRebuild bool `json:"auto_rebuild"`
@@ -62,8 +74,14 @@ type Image struct {
 	// CatalogImageID is the image's id in the catalog, for the catalog
 	// publisher.
 	CatalogImageID string `json:"catalog_image_id,omitempty"`
+	// Version counts the image's changes; give it as
+	// ImageUpdate.IfVersion to change only what was read.
+	Version int64 `json:"version"`
 
-	project string
+	project        string
+	projectID      string
+	catalogProject string // the project's catalog id ("" when the id is a slug)
+	credErr        error  // the stored credential could not be decrypted
 }
 
 // Ref returns "repository:tag".
@@ -111,7 +129,7 @@ func Normalize(projects []Project) ([]Image, []string, error) {
 			img.Owners = slices.Compact(owners)
 			tags := append([]string{img.Tag}, img.Tags...)
 			img.Tags = uniq(tags)
-			img.project = p.Name
+			img.project, img.projectID = p.Name, p.ID
 			out = append(out, img)
 		}
 	}

@@ -37,22 +37,47 @@ type storedImage struct {
 	Explanation string             `json:"explanation,omitempty"`
 	Error       string             `json:"error,omitempty"`
 	Warnings    []string           `json:"warnings,omitempty"`
+	Platforms   []storedPlatform   `json:"platforms,omitempty"`
+}
+
+type storedPlatform struct {
+	Platform string             `json:"platform"`
+	Digest   string             `json:"digest"`
+	Grade    string             `json:"grade,omitempty"`
+	Findings []advisory.Finding `json:"findings,omitempty"`
+}
+
+func storedPlatforms(pgs []PlatformGrade) []storedPlatform {
+	var out []storedPlatform
+	for _, p := range pgs {
+		out = append(out, storedPlatform{Platform: p.Platform, Digest: p.Digest, Grade: letter(p.Grade), Findings: p.Findings})
+	}
+	return out
+}
+
+func platformGrades(sps []storedPlatform) []PlatformGrade {
+	var out []PlatformGrade
+	for _, p := range sps {
+		out = append(out, PlatformGrade{Platform: p.Platform, Digest: p.Digest, Grade: grade(p.Grade), Findings: p.Findings})
+	}
+	return out
 }
 
 type storedStep struct {
-	ID          string   `json:"id"`
-	Image       string   `json:"image"`
-	Reason      string   `json:"reason"`
-	Why         string   `json:"why"`
-	Advisories  []string `json:"advisories,omitempty"`
-	Method      string   `json:"method"`
-	Parent      string   `json:"parent,omitempty"`
-	ParentID    string   `json:"parent_id,omitempty"`
-	Batch       int      `json:"batch"`
-	BeforeGrade string   `json:"before_grade"`
-	Key         string   `json:"key"`
-	Duplicate   bool     `json:"duplicate,omitempty"`
-	Retry       retryRec `json:"retry"`
+	ID          string           `json:"id"`
+	Image       string           `json:"image"`
+	Reason      string           `json:"reason"`
+	Why         string           `json:"why"`
+	Advisories  []string         `json:"advisories,omitempty"`
+	Method      string           `json:"method"`
+	Parent      string           `json:"parent,omitempty"`
+	ParentID    string           `json:"parent_id,omitempty"`
+	Batch       int              `json:"batch"`
+	BeforeGrade string           `json:"before_grade"`
+	Key         string           `json:"key"`
+	Duplicate   bool             `json:"duplicate,omitempty"`
+	Retry       retryRec         `json:"retry"`
+	Platforms   []storedPlatform `json:"platforms,omitempty"`
 }
 
 type storedWarning struct {
@@ -82,12 +107,13 @@ func (r *Report) stored() storedPlan {
 	p := storedPlan{Synced: r.Synced, Affected: r.Affected, Images: []storedImage{}}
 	for _, i := range r.Images {
 		p.Images = append(p.Images, storedImage{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: letter(i.Grade),
-			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings})
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings,
+			Platforms: storedPlatforms(i.Platforms)})
 	}
 	for _, s := range r.Plan {
 		p.Plan = append(p.Plan, storedStep{ID: s.ID, Image: s.Image, Reason: string(s.Reason), Why: s.Why, Advisories: s.Advisories,
 			Method: string(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: letter(s.BeforeGrade),
-			Key: s.Key, Duplicate: s.Duplicate, Retry: retryRecOf(s)})
+			Key: s.Key, Duplicate: s.Duplicate, Retry: retryRecOf(s), Platforms: storedPlatforms(s.Platforms)})
 	}
 	for _, w := range r.Warnings {
 		p.Warnings = append(p.Warnings, storedWarning{Image: w.Image, Digest: w.Digest, From: letter(w.From), To: letter(w.To),
@@ -101,12 +127,13 @@ func (p storedPlan) fill(r *Report) {
 	r.Images = []ImageReport{}
 	for _, i := range p.Images {
 		r.Images = append(r.Images, ImageReport{Name: i.Name, Reference: i.Reference, Digest: i.Digest, Grade: grade(i.Grade),
-			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings})
+			NextDrop: i.NextDrop, Findings: i.Findings, Unfixed: i.Unfixed, Explanation: i.Explanation, Error: i.Error, Warnings: i.Warnings,
+			Platforms: platformGrades(i.Platforms)})
 	}
 	for _, s := range p.Plan {
 		r.Plan = append(r.Plan, PlanStep{ID: s.ID, Image: s.Image, Reason: Reason(s.Reason), Why: s.Why, Advisories: s.Advisories,
 			Method: Method(s.Method), Parent: s.Parent, ParentID: s.ParentID, Batch: s.Batch, BeforeGrade: grade(s.BeforeGrade),
-			Key: s.Key, Duplicate: s.Duplicate})
+			Key: s.Key, Duplicate: s.Duplicate, Platforms: platformGrades(s.Platforms)})
 		s.Retry.fill(&r.Plan[len(r.Plan)-1])
 	}
 	for _, w := range p.Warnings {
@@ -174,24 +201,22 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
+	multi := map[string]bool{}
+	for _, im := range rep.Images {
+		multi[im.Name] = len(im.Platforms) > 0
+	}
 	for _, r := range rebuilds {
-		detail, tail := splitDetail(o.scrubText(r.Detail))
-		rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
-			Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
-			BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
-		rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
+		rr, err := o.rebuildReport(ctx, r)
 		if w := queued[r.ID]; w != "" && !rr.State.Final() {
 			rr.Waiting = w
 		}
-		hist, err := store.RebuildLog(ctx, o.db, r.ID)
 		if err != nil {
 			return nil, false, err
 		}
-		for _, h := range hist {
-			rr.History = append(rr.History, RebuildState(h))
-		}
-		if p, err := store.GetPush(ctx, o.db, r.ID); err == nil {
-			rr.Tags = p.Tags
+		if multi[r.Image] && r.NewDigest != "" {
+			if d, err := store.LogDetail(ctx, o.db, r.ID, string(RebuildBuilt)); err == nil {
+				rr.Platforms = parseVerified(d)
+			}
 		}
 		if !rr.State.Final() {
 			done = false
@@ -234,6 +259,27 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 		rep.Notifications = append(rep.Notifications, nr)
 	}
 	return rep, done, nil
+}
+
+// rebuildReport is a stored rebuild as reports show it: secrets
+// scrubbed, the build log tail apart, its state history and tags.
+func (o *Orchestrator) rebuildReport(ctx context.Context, r store.Rebuild) (RebuildReport, error) {
+	detail, tail := splitDetail(o.scrubText(r.Detail))
+	rr := RebuildReport{ID: r.ID, Image: r.Image, State: RebuildState(r.State), Reason: Reason(r.Reason), Method: Method(r.Method),
+		Detail: detail, Log: tail, Advisories: r.Advisories, OldDigest: r.OldDigest, NewDigest: r.NewDigest,
+		BeforeGrade: grade(r.BeforeGrade), AfterGrade: grade(r.AfterGrade), Attempt: r.Attempt}
+	rr.Waiting, rr.NextAttempt, rr.AttemptsLeft = o.retryOf(r)
+	hist, err := store.RebuildLog(ctx, o.db, r.ID)
+	if err != nil {
+		return rr, err
+	}
+	for _, h := range hist {
+		rr.History = append(rr.History, RebuildState(h))
+	}
+	if p, err := store.GetPush(ctx, o.db, r.ID); err == nil {
+		rr.Tags = p.Tags
+	}
+	return rr, nil
 }
 
 // failureDetail is the stored detail of a failed step: "stage: " and the

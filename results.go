@@ -71,6 +71,8 @@ const (
 	ReasonAffected   Reason = "directly affected"
 	ReasonBaseMoved  Reason = "base image moved"
 	ReasonDependency Reason = "dependency"
+	// ReasonManual: a rebuild asked for by hand (Orchestrator.RebuildNow).
+	ReasonManual Reason = "manual"
 )
 
 // Report is what a cycle found, planned and did.
@@ -118,6 +120,11 @@ type ImageReport struct {
 	// failing it, such as a source branch it could not resolve (the image
 	// was planned on the commit seen last).
 	Warnings []string `json:"warnings,omitempty"`
+	// Platforms are, for a multi-platform image (Digest is then the
+	// index digest), each platform's image, grade and findings in index
+	// order. Grade is the worst platform's; Findings and Unfixed are
+	// those of every platform together. Nil for a single image.
+	Platforms []PlatformGrade `json:"platforms,omitempty"`
 }
 
 // PlanStep is one image the cycle rebuilds.
@@ -151,6 +158,10 @@ type PlanStep struct {
 	// or that it waits for its base, source, configuration or
 	// credentials to change (or a manual retry, Orchestrator.Retry).
 	Waiting string `json:"waiting,omitempty"`
+	// Platforms are, for a multi-platform image, each platform's digest
+	// and grade before the rebuild (BeforeGrade is the worst); every
+	// platform is rebuilt or carried over, and published together.
+	Platforms []PlatformGrade `json:"platforms,omitempty"`
 
 	// holdBase marks an image whose base-image advisories wait for a
 	// fixed base: nothing is recorded or run for it.
@@ -198,6 +209,10 @@ type RebuildReport struct {
 	// again: this report keeps the run as it ended here, and the named
 	// cycle's report lists the rebuild as it stands now.
 	RetriedBy string `json:"retried_by,omitempty"`
+	// Platforms are, for a verified multi-platform rebuild, each
+	// platform's new image and grade (AfterGrade is the worst). A
+	// rebuild that failed on one platform names it in Detail.
+	Platforms []PlatformGrade `json:"platforms,omitempty"`
 }
 
 // NotificationReport is one owner's message.
@@ -222,6 +237,10 @@ type ImageGrade struct {
 	Findings    []advisory.Finding      `json:"findings,omitempty"`
 	Unfixed     []advisory.Unfixed      `json:"unfixed,omitempty"`
 	Explanation healthindex.Explanation `json:"-"`
+	// Platforms are, for a multi-platform image, each platform's grade in
+	// platform order; Grade is the worst of them, Findings and Unfixed
+	// those of every platform together. Nil for a single image.
+	Platforms []PlatformGrade `json:"platforms,omitempty"`
 }
 
 // ErrCycleFailed is returned by Wait and Report when a cycle gave up; the
@@ -262,6 +281,20 @@ type ImageSummary struct {
 	Waiting string `json:"waiting,omitempty"`
 	// Warnings are the image's warnings (ImageReport.Warnings).
 	Warnings []string `json:"warnings,omitempty"`
+	// Platforms are, for a multi-platform image, each platform's digests
+	// and grades before and after (as the image's, they stay the same
+	// unless the new index was published).
+	Platforms []PlatformSummary `json:"platforms,omitempty"`
+}
+
+// PlatformSummary is one platform of a multi-platform image in a
+// Summary.
+type PlatformSummary struct {
+	Platform    string            `json:"platform"`
+	BeforeGrade healthindex.Grade `json:"before_grade,omitempty"`
+	AfterGrade  healthindex.Grade `json:"after_grade,omitempty"`
+	OldDigest   string            `json:"old_digest"`
+	NewDigest   string            `json:"new_digest"`
 }
 
 // Summary returns every image of the report with its grade before and
@@ -299,6 +332,7 @@ func (r *Report) Summary() Summary {
 				is.Published, is.NewDigest, is.AfterGrade = true, rb.NewDigest, rb.AfterGrade
 			}
 		}
+		is.Platforms = platformSummaries(img.Platforms, byImage[img.Name])
 		s.Images = append(s.Images, is)
 	}
 	for _, n := range r.Notifications {
@@ -339,4 +373,25 @@ func (r *Report) Failed() bool {
 		}
 	}
 	return false
+}
+
+// platformSummaries pairs an image's platforms before a rebuild with
+// those of its published rebuild (when rb is one).
+func platformSummaries(before []PlatformGrade, rb RebuildReport) []PlatformSummary {
+	if len(before) == 0 {
+		return nil
+	}
+	out := make([]PlatformSummary, 0, len(before))
+	for _, b := range before {
+		ps := PlatformSummary{Platform: b.Platform, BeforeGrade: b.Grade, AfterGrade: b.Grade, OldDigest: b.Digest, NewDigest: b.Digest}
+		if rb.State == RebuildPublished {
+			for _, a := range rb.Platforms {
+				if a.Platform == b.Platform {
+					ps.AfterGrade, ps.NewDigest = a.Grade, a.Digest
+				}
+			}
+		}
+		out = append(out, ps)
+	}
+	return out
 }

@@ -24,7 +24,7 @@ const (
 
 // ErrUnknownImage is returned for an image name the orchestrator does not
 // manage.
-var ErrUnknownImage = errors.New("abs: unknown image")
+var ErrUnknownImage error = &kindError{msg: "abs: unknown image", kind: ErrNotFound}
 
 // Retry asks for the failed rebuilds of an image (by name or repository)
 // to run again, whatever they wait for (backoff, attempts used up, a

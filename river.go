@@ -141,6 +141,8 @@ type cycleArgs struct {
 	Cause    string `json:"cause"`
 	Advisory string `json:"advisory,omitempty"`
 	DryRun   bool   `json:"dry_run,omitempty"`
+	// Rebuild names an image rebuilt on request (RebuildNow).
+	Rebuild string `json:"rebuild,omitempty"`
 }
 
 func (cycleArgs) Kind() string { return KindCycle }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
@@ -58,7 +60,13 @@ type imageState struct {
 	findings    []advisory.Finding
 	unfixed     []advisory.Unfixed
 	expl        healthindex.Explanation
-	err         error
+	// platforms are the platforms of a multi-platform image (an index),
+	// in index order; nil for a single image. digest is then the index's,
+	// findings and expl those of every platform together (the grade is
+	// the worst platform's), and inv is nil.
+	platforms []*platformState
+	err       error
+	manual    string // the cycle id, when the cycle rebuilds the image on request (RebuildNow)
 }
 
 func stateOf(states []*imageState, name string) *imageState {
@@ -96,11 +104,14 @@ func (o *Orchestrator) ropts(ctx context.Context) []remote.Option {
 // resolve finds the digest each managed image's tag points to, scans the
 // digests not scanned before, and learns where each image's base stands.
 func (o *Orchestrator) resolve(ctx context.Context, cycle string) ([]*imageState, error) {
+	if err := o.refreshImages(ctx); err != nil { // projects changed by any replica
+		return nil, err
+	}
 	images := o.fleetImages()
 	states := make([]*imageState, len(images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.scanWork)
-	bases := newLayerCache(o.baseLayers)
+	bases := newLayerCache(o.baseFetch)
 	for i := range images {
 		s := &imageState{img: &images[i]}
 		states[i] = s
@@ -130,6 +141,9 @@ func (o *Orchestrator) resolveOne(ctx context.Context, cycle string, s *imageSta
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", s.img.Ref(), err)
 	}
+	if desc.MediaType.IsIndex() {
+		return o.resolveIndex(ctx, cycle, s, desc, bases)
+	}
 	img, err := desc.Image()
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", s.img.Ref(), err)
@@ -146,45 +160,17 @@ func (o *Orchestrator) resolveOne(ctx context.Context, cycle string, s *imageSta
 	for _, l := range m.Layers {
 		s.layers = append(s.layers, l.Digest.String())
 	}
-	has, err := store.HasImage(ctx, o.db, s.digest, o.scannerKey)
-	if err != nil {
+	if s.inv, err = o.inventory(ctx, cycle, s.img, img, s.digest, ""); err != nil {
 		return err
-	}
-	if has {
-		if s.inv, err = store.Inventory(ctx, o.db, s.digest); err != nil {
-			return err
-		}
-	} else {
-		o.note(cycle, "scan", s.img.Name, "scanning", fmt.Sprintf("scanning %s@%s", s.img.Repository, short(s.digest)),
-			"digest", s.digest, "scanner", o.scannerKey)
-		inv, err := o.scanner.Scan(ctx, img)
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", s.img.Ref(), err)
-		}
-		if inv.Image.Digest == "" {
-			inv.Image.Digest = s.digest
-		}
-		if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, o.now()); err != nil {
-			return err
-		}
-		s.inv = inv
-		o.note(cycle, "scan", s.img.Name, "scanned", fmt.Sprintf("%s: %d packages", s.img.Name, len(inv.Packages)),
-			"digest", s.digest, "packages", len(inv.Packages))
 	}
 	if err := store.SetManaged(ctx, o.db, s.img.Name, s.digest, o.now()); err != nil {
 		return err
 	}
-	// The base: the manifest annotations, else the labels, else the
-	// declared base.
-	s.baseName, s.baseDigest = m.Annotations[annBaseName], m.Annotations[annBaseDigest]
-	if s.baseName == "" {
-		if cf, err := img.ConfigFile(); err == nil {
-			s.baseName, s.baseDigest = cf.Config.Labels[annBaseName], cf.Config.Labels[annBaseDigest]
-		}
+	// An image that was an index before has no platforms any more.
+	if err := store.SetManagedPlatforms(ctx, o.db, s.img.Name, nil, o.now()); err != nil {
+		return err
 	}
-	if s.baseName == "" {
-		s.baseName = s.img.Base
-	}
+	s.baseName, s.baseDigest = recordedBase(m, img, s.img.Base)
 	if s.baseName == "" {
 		return nil
 	}
@@ -208,8 +194,60 @@ func (o *Orchestrator) resolveOne(ctx context.Context, cycle string, s *imageSta
 	return nil
 }
 
-// baseLayers reads the layer digests of an image by reference.
-func (o *Orchestrator) baseLayers(ctx context.Context, ref string) ([]string, error) {
+// recordedBase returns the base an image records: the manifest
+// annotations, else the labels, else the declared base.
+func recordedBase(m *v1.Manifest, img v1.Image, declared string) (baseName, baseDigest string) {
+	baseName, baseDigest = m.Annotations[annBaseName], m.Annotations[annBaseDigest]
+	if baseName == "" {
+		if cf, err := img.ConfigFile(); err == nil {
+			baseName, baseDigest = cf.Config.Labels[annBaseName], cf.Config.Labels[annBaseDigest]
+		}
+	}
+	if baseName == "" {
+		baseName = declared
+	}
+	return baseName, baseDigest
+}
+
+// inventory returns the inventory of the image with the given digest:
+// the stored one when this scanner release read it before, else a new
+// scan, stored. platform names the platform of an index's image ("" for
+// a single image).
+func (o *Orchestrator) inventory(ctx context.Context, cycle string, mi *Image, img v1.Image, digest, platform string) (*rpmscan.Inventory, error) {
+	has, err := store.HasImage(ctx, o.db, digest, o.scannerKey)
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		return store.Inventory(ctx, o.db, digest)
+	}
+	what, on := mi.Name, ""
+	var plat []any
+	if platform != "" {
+		what, on, plat = mi.Name+" "+platform, " ("+platform+")", []any{"platform", platform}
+	}
+	o.note(cycle, "scan", mi.Name, "scanning", fmt.Sprintf("scanning %s@%s%s", mi.Repository, short(digest), on),
+		append([]any{"digest", digest, "scanner", o.scannerKey}, plat...)...)
+	inv, err := o.scanner.Scan(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s%s: %w", mi.Ref(), on, err)
+	}
+	if inv.Image.Digest == "" {
+		inv.Image.Digest = digest
+	}
+	if err := store.PutInventory(ctx, o.db, inv, o.scannerKey, o.now()); err != nil {
+		return nil, err
+	}
+	o.note(cycle, "scan", mi.Name, "scanned", fmt.Sprintf("%s: %d packages", what, len(inv.Packages)),
+		append([]any{"digest", digest, "packages", len(inv.Packages)}, plat...)...)
+	return inv, nil
+}
+
+// baseLayers reads the layer digests of an image by reference; a key
+// "ref#os/arch[/variant]" reads those of the index's image for that
+// platform (see baseKey).
+func (o *Orchestrator) baseLayers(ctx context.Context, key string) ([]string, error) {
+	ref, platform, _ := strings.Cut(key, "#")
 	r, err := o.ref(ref)
 	if err != nil {
 		return nil, err
@@ -218,7 +256,12 @@ func (o *Orchestrator) baseLayers(ctx context.Context, ref string) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	img, err := desc.Image()
+	var img v1.Image
+	if platform != "" && desc.MediaType.IsIndex() {
+		img, err = o.platformImage(desc, platform)
+	} else {
+		img, err = desc.Image()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -159,7 +159,20 @@ type File struct {
 	// Storm shapes rebuild storms: batching, build budgets, freeze
 	// windows, soak time (abs.Storm). Without it, nothing is shaped.
 	Storm *Storm `yaml:"storm"`
-	// Projects are the managed images, grouped by project.
+	// API is the REST API with roles and /metrics (package api).
+	API API `yaml:"api"`
+	// Secrets says where the key that encrypts the credentials stored at
+	// runtime (abs.Orchestrator.SetSSHKey, SetToken) comes from: a file,
+	// or the environment variable KeyEnv names, holding age X25519
+	// identities ("AGE-SECRET-KEY-1…", as age-keygen writes them). The
+	// first identity encrypts; the ones after it still decrypt, for a
+	// rotation (abs.Orchestrator.RotateSecrets).
+	Secrets struct {
+		KeyFile string `yaml:"key_file"`
+		KeyEnv  string `yaml:"key_env"`
+	} `yaml:"secrets"`
+	// Projects are the managed images, grouped by project. They seed the
+	// projects stored in the database (abs.New says how).
 	Projects []Project `yaml:"projects"`
 	// WorkDir is where builds check sources out (default the system temp
 	// dir).
@@ -215,17 +228,20 @@ type Project struct {
 
 // Image is one managed image in the configuration file.
 type Image struct {
-	Name        string            `yaml:"name"`
-	Repository  string            `yaml:"repository"`
-	Tag         string            `yaml:"tag"`
-	Tags        []string          `yaml:"tags"`
-	AutoRebuild bool              `yaml:"auto_rebuild"`
-	AutoPublish bool              `yaml:"auto_publish"`
-	Owners      []string          `yaml:"owners"`
-	Base        string            `yaml:"base"`
-	BuildArgs   map[string]string `yaml:"build_args"`
-	CatalogID   string            `yaml:"catalog_image_id"`
-	Source      *Source           `yaml:"source"`
+	Name        string   `yaml:"name"`
+	Repository  string   `yaml:"repository"`
+	Tag         string   `yaml:"tag"`
+	Tags        []string `yaml:"tags"`
+	AutoRebuild bool     `yaml:"auto_rebuild"`
+	AutoPublish bool     `yaml:"auto_publish"`
+	// BuildService lets the orchestrator rebuild the image at all; off,
+	// it is scanned and graded only. Auto-rebuild turns it on.
+	BuildService bool              `yaml:"build_service"`
+	Owners       []string          `yaml:"owners"`
+	Base         string            `yaml:"base"`
+	BuildArgs    map[string]string `yaml:"build_args"`
+	CatalogID    string            `yaml:"catalog_image_id"`
+	Source       *Source           `yaml:"source"`
 	// BuildSecrets are build secrets by id (RUN
 	// --mount=type=secret,id=ID), each read from a file or from an
 	// environment variable, never written inline.
@@ -253,6 +269,9 @@ type Source struct {
 	TokenEnv              string `yaml:"token_env"`
 	KnownHostsFile        string `yaml:"known_hosts_file"`
 	InsecureIgnoreHostKey bool   `yaml:"insecure_ignore_host_key"`
+	// TrustOnFirstUse records the SSH host key seen first and enforces
+	// it afterwards (abs.SourceSpec.TrustOnFirstUse).
+	TrustOnFirstUse bool `yaml:"trust_on_first_use"`
 }
 
 // MaxFileSize bounds the configuration file; a larger file is refused
@@ -371,6 +390,9 @@ func (f *File) check() error {
 		return f.errorf("jobs.rescue_after", "must be at least jobs.timeout")
 	}
 	if _, err := f.level(); err != nil {
+		return err
+	}
+	if err := f.checkAPI(); err != nil {
 		return err
 	}
 	if f.Push.MaxConnections < 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/net/netutil"
+	"golang.org/x/sync/errgroup"
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
@@ -55,6 +56,16 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 	scrub := f.scrubber()
 	logger := slog.New(scrub.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	opts := []abs.Option{abs.WithLogger(logger), abs.WithWorkDir(f.WorkDir), abs.WithScrubber(scrub)}
+	if f.Secrets.KeyFile != "" || f.Secrets.KeyEnv != "" {
+		k, err := secret.LoadKey(f.Secrets.KeyFile, f.Secrets.KeyEnv)
+		if err != nil {
+			return nil, nil, f.errorf("secrets", "%v", err)
+		}
+		for _, id := range k.Identities() {
+			scrub.AddValue(id)
+		}
+		opts = append(opts, abs.WithSecretKey(k))
+	}
 	progress := f.progress()
 	if progress != nil {
 		opts = append(opts, abs.WithProgress(progress))
@@ -312,7 +323,8 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 		}
 		for ii, ci := range cp.Images {
 			img := abs.Image{Name: ci.Name, Repository: ci.Repository, Tag: ci.Tag, Tags: ci.Tags, AutoRebuild: ci.AutoRebuild,
-				AutoPublish: ci.AutoPublish, Owners: ci.Owners, Base: ci.Base, BuildArgs: ci.BuildArgs, CatalogImageID: ci.CatalogID}
+				AutoPublish: ci.AutoPublish, Owners: ci.Owners, Base: ci.Base, BuildArgs: ci.BuildArgs, CatalogImageID: ci.CatalogID,
+				BuildService: ci.BuildService || ci.AutoRebuild}
 			if s := ci.Source; s != nil {
 				key := fmt.Sprintf("projects[%d].images[%d].source.", pi, ii)
 				src := &rebuild.GitSource{URL: s.URL, Branch: s.Branch, Tag: s.Tag, Commit: s.Commit, ContextDir: s.ContextDir,
@@ -320,6 +332,10 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 				src.Auth.Username = s.Username
 				src.Auth.KnownHostsFile = s.KnownHostsFile
 				src.Auth.InsecureIgnoreHostKey = s.InsecureIgnoreHostKey
+				if s.TrustOnFirstUse {
+					img.SourceSpec = &abs.SourceSpec{URL: s.URL, Branch: s.Branch, Tag: s.Tag, Commit: s.Commit,
+						ContextDir: s.ContextDir, Containerfile: s.Containerfile, Username: s.Username, TrustOnFirstUse: true}
+				}
 				if s.SSHKeyFile != "" {
 					k, err := f.secret(key+"ssh_key", s.SSHKeyFile, "")
 					if err != nil {
@@ -368,9 +384,29 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 }
 
 // Serve runs until ctx is cancelled: the poll loop runs on the
-// orchestrator's workers, and when push.listen is set an HTTP server
-// accepts advisory pushes at "/push" (see abs.Orchestrator.Handler).
+// orchestrator's workers, when push.listen is set an HTTP server accepts
+// advisory pushes at "/push" (see abs.Orchestrator.Handler), and when
+// api.listen is set another serves the REST API and /metrics (APIHandler).
 func (f *File) Serve(ctx context.Context, o *abs.Orchestrator) error {
+	if f.API.Listen == "" {
+		return f.servePush(ctx, o)
+	}
+	h, err := f.APIHandler(o)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.API.Listen)
+	if err != nil {
+		return fmt.Errorf("config: api.listen: %w", err)
+	}
+	// The first of the two servers to fail stops the other.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return f.servePush(gctx, o) })
+	g.Go(func() error { return f.ServeAPI(gctx, ln, h) })
+	return g.Wait()
+}
+
+func (f *File) servePush(ctx context.Context, o *abs.Orchestrator) error {
 	if f.Push.Listen == "" {
 		<-ctx.Done()
 		return nil

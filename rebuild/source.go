@@ -14,12 +14,14 @@ import (
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/skeema/knownhosts"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -68,6 +70,15 @@ type GitAuth struct {
 	// and the source to whoever sits between us and the server; use it
 	// only on networks you control.
 	InsecureIgnoreHostKey bool
+	// TrustOnFirstUse, when set, decides about an SSH server that
+	// KnownHosts and KnownHostsFile hold no key for (the system's
+	// known_hosts files are then not read): it is called with the host
+	// ("host" or "[host]:port") and the key it presented as a known_hosts
+	// line, and the key is accepted when it returns nil. A hook that
+	// records the line and hands it back in KnownHosts next time makes
+	// trust-on-first-use: a host with a recorded key must present that
+	// key (ErrHostKeyMismatch otherwise). Its error is the fetch's cause.
+	TrustOnFirstUse func(host, knownHostsLine string) error
 	// CABundle holds extra PEM certificates trusted for HTTPS.
 	CABundle []byte
 }
@@ -194,7 +205,8 @@ func (s *GitSource) fail(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrInvalidSource), errors.Is(err, ErrRevisionNotFound):
-	case knownhosts.IsHostKeyChanged(err) || strings.Contains(msg, "knownhosts: key mismatch"):
+	case knownhosts.IsHostKeyChanged(err) || strings.Contains(msg, "knownhosts: key mismatch"),
+		errors.Is(err, ErrHostKeyMismatch) || strings.Contains(msg, ErrHostKeyMismatch.Error()):
 		kind = ErrHostKeyMismatch
 	case knownhosts.IsHostUnknown(err) || strings.Contains(msg, "knownhosts: key is unknown"):
 		kind = ErrHostKeyUnknown
@@ -377,6 +389,16 @@ func (s *GitSource) transportAuth(logger *slog.Logger) (transport.AuthMethod, fu
 		files = append(files, f.Name())
 		tmpName = f.Name()
 	}
+	if len(files) == 0 && s.Auth.TrustOnFirstUse != nil {
+		// Nothing known yet: an empty database, every key is first use.
+		f, err := os.CreateTemp("", "known_hosts-*")
+		if err != nil {
+			return nil, nop, err
+		}
+		_ = f.Close()
+		cleanup = func() { _ = os.Remove(f.Name()) }
+		files = append(files, f.Name())
+	}
 	var db *knownhosts.HostKeyDB
 	if len(files) == 0 {
 		db, err = gitssh.NewKnownHostsDb()
@@ -400,7 +422,49 @@ func (s *GitSource) transportAuth(logger *slog.Logger) (transport.AuthMethod, fu
 	}
 	auth.HostKeyCallback = db.HostKeyCallback()
 	auth.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port)))
+	if tofu := s.Auth.TrustOnFirstUse; tofu != nil {
+		known := auth.HostKeyCallback
+		auth.HostKeyCallback = func(hostname string, remote net.Addr, key gossh.PublicKey) error {
+			err := known(hostname, remote, key)
+			if err == nil || !knownhosts.IsHostUnknown(err) {
+				return err
+			}
+			host := knownhosts.Normalize(hostname)
+			if err := tofu(host, knownhosts.Line([]string{host}, key)); err != nil {
+				return fmt.Errorf("%w: host %s: first use refused: %w", ErrHostKeyMismatch, host, err)
+			}
+			return nil
+		}
+	}
 	return auth, cleanup, nil
+}
+
+// LsRemote lists the source's remote references (name to commit hash),
+// as git ls-remote does, with the source's credentials and host key
+// settings: a check that the source is reachable. Its errors are
+// FetchErrors, as Fetch's.
+func (s GitSource) LsRemote(ctx context.Context, opts ...Option) (map[string]string, error) {
+	cfg := newConfig(opts)
+	if err := s.validate(); err != nil {
+		return nil, s.fail(err)
+	}
+	auth, cleanup, err := s.transportAuth(cfg.logger)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	defer cleanup()
+	rem := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{s.URL}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth, CABundle: s.Auth.CABundle})
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	out := make(map[string]string, len(refs))
+	for _, r := range refs {
+		if r.Type() == plumbing.HashReference {
+			out[r.Name().String()] = r.Hash().String()
+		}
+	}
+	return out, nil
 }
 
 // parseKey parses an SSH private key in PEM or OpenSSH format. Its errors

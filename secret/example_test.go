@@ -53,3 +53,23 @@ func ExampleScrubber() {
 	// Output:
 	// 401 from registry: Basic [REDACTED] rejected, key [REDACTED]
 }
+
+// ExampleKey encrypts a credential for storage and decrypts it, during a
+// rotation: the new identity encrypts, the old one still decrypts.
+func ExampleKey() {
+	old, _ := secret.GenerateKey()
+	stored, _ := old.Encrypt(secret.New("ghp_example-token"))
+
+	next, _ := secret.GenerateKey()
+	rotating := next.With(old) // key file: the new identity first, the old one after
+	v, current, _ := rotating.Decrypt(stored)
+	fmt.Println(v, current) // a Value prints as a placeholder
+	if !current {
+		stored, _ = rotating.Encrypt(v) // re-encrypt with the new identity
+	}
+	_, current, _ = next.Decrypt(stored)
+	fmt.Println(current)
+	// Output:
+	// [REDACTED] false
+	// true
+}

@@ -100,10 +100,15 @@ func (s *Scrubber) addForms(forms []string) {
 	if s.set == nil {
 		s.set = map[string]bool{}
 	}
+	added := false
 	for _, f := range forms {
-		if f != "" {
+		if f != "" && !s.set[f] {
 			s.set[f] = true
+			added = true
 		}
+	}
+	if !added {
+		return // known already: keep the replacer
 	}
 	all := make([]string, 0, len(s.set))
 	for f := range s.set {

@@ -3,7 +3,10 @@
 // With no flags it runs a self-contained demonstration: an in-process
 // registry, demo advisories (DEMO DATA in the real CSAF shape), a rebase
 // onto an updated base image, verification, publishing and one email to a
-// local SMTP sink; nothing leaves the process.
+// local SMTP sink; nothing leaves the process. The demo then serves its
+// REST API on a loopback port, printing the URL and an admin token made
+// for this run, and its web console (package console) with a token of its
+// own, until Ctrl-C (with -json it exits after the summary).
 //
 //	go run ./examples/autorebuild            # the demo, with progress
 //	go run ./examples/autorebuild -json      # … ending with a JSON summary
@@ -16,12 +19,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +38,7 @@ import (
 
 	abs "github.com/openabs/abs"
 	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/api"
 	"github.com/openabs/abs/config"
 	"github.com/openabs/abs/demo"
 	"github.com/openabs/abs/notify"
@@ -38,6 +46,7 @@ import (
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/rpmscan"
 	_ "github.com/openabs/abs/rpmscan/sqlitedriver" // sqlite rpmdbs (RHEL 9, UBI 9)
+	"github.com/openabs/abs/secret"
 )
 
 func main() {
@@ -79,22 +88,76 @@ func main() {
 
 func runDemo(ctx context.Context, jsonOut bool, out io.Writer, progress func(abs.Progress)) error {
 	fmt.Fprintln(out, "openabs auto-rebuild demo: everything runs in this process; the advisories are DEMO DATA")
-	res, err := demoCycle(ctx, demoOptions{Progress: progress})
+	opts := demoOptions{Progress: progress}
+	show := func(res *demoResult) error {
+		printReport(out, res.Report)
+		for _, m := range res.Mail {
+			subject, text, err := m.Text()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "\nEmail sent to %s\nSubject: %s\n\n%s\n", strings.Join(m.To, ", "), subject, indent(text))
+		}
+		return nil
+	}
+	if !jsonOut {
+		// The interactive demo stays up with its REST API until Ctrl-C.
+		opts.Serve = func(ctx context.Context, o *abs.Orchestrator, res *demoResult) error {
+			if err := show(res); err != nil {
+				return err
+			}
+			_, stopConsole, err := demoConsole(ctx, o, "127.0.0.1:0", out)
+			if err != nil {
+				return err
+			}
+			defer stopConsole()
+			return serveDemoAPI(ctx, out, o)
+		}
+		_, err := demoCycle(ctx, opts)
+		return err
+	}
+	res, err := demoCycle(ctx, opts)
 	if err != nil {
 		return err
 	}
-	printReport(out, res.Report)
-	for _, m := range res.Mail {
-		subject, text, err := m.Text()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\nEmail sent to %s\nSubject: %s\n\n%s\n", strings.Join(m.To, ", "), subject, indent(text))
+	if err := show(res); err != nil {
+		return err
 	}
-	if jsonOut {
-		return json.NewEncoder(os.Stdout).Encode(res.Report.Summary())
+	return json.NewEncoder(os.Stdout).Encode(res.Report.Summary())
+}
+
+// serveDemoAPI serves the orchestrator's REST API on a loopback port with
+// an admin token made for this run, and prints both, until ctx ends.
+func serveDemoAPI(ctx context.Context, out io.Writer, o *abs.Orchestrator) error {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return err
 	}
-	return nil
+	token := hex.EncodeToString(b)
+	tokens, err := api.NewTokens(api.Token{Name: "demo", Role: api.Admin, Value: secret.New(token)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: api.New(o, tokens), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(out, "\nREST API: %s%s (OpenAPI: %s%s/openapi.json, metrics: %s/metrics)\n", base, api.Prefix, base, api.Prefix, base)
+	fmt.Fprintf(out, "Demo token (admin, this run only): %s\n", token)
+	fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' %s%s/images/demo%%2Fapp\n", token, base, api.Prefix)
+	fmt.Fprintln(out, "Ctrl-C stops the demo.")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		return err
+	}
 }
 
 // demoOptions tune demoCycle.
@@ -108,6 +171,10 @@ type demoOptions struct {
 	// rebase only.
 	Builder rebuild.Builder
 	Now     func() time.Time
+	// Serve, when set, runs after the cycle while the orchestrator and
+	// its world are still up (the demo's REST API); the demo ends when
+	// it returns.
+	Serve func(ctx context.Context, o *abs.Orchestrator, res *demoResult) error
 }
 
 // demoResult is what a demo cycle did.
@@ -190,7 +257,14 @@ func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Credentials given through the demo's API are encrypted with a key
+	// made for this run.
+	key, err := secret.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
 	o, err := abs.New(ctx, db, []abs.Project{project},
+		abs.WithSecretKey(key),
 		abs.WithSources(advisory.NewDir(advDir)),
 		abs.WithScanner(rpmscan.New(rpmscan.WithLogger(logger))),
 		abs.WithBuilder(opts.Builder), // builds from source when a rebase cannot apply
@@ -211,6 +285,9 @@ func demoCycle(ctx context.Context, opts demoOptions) (*demoResult, error) {
 		return nil, err
 	}
 	rep, runErr := o.RunCycle(ctx, abs.CycleOptions{Cause: "demo"})
+	if runErr == nil && opts.Serve != nil {
+		runErr = opts.Serve(ctx, o, &demoResult{Report: rep, Mail: sink.Messages()})
+	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := o.Stop(stopCtx); err != nil && runErr == nil {
@@ -266,7 +343,7 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 		}
 	}()
 	if !once {
-		fmt.Fprintf(out, "polling every %s; push endpoint %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen)
+		fmt.Fprintf(out, "polling every %s; push endpoint %s; API %s; Ctrl-C stops\n", cfg.PollInterval(), cfg.Push.Listen, cfg.API.Listen)
 		return cfg.Serve(ctx, o)
 	}
 	var rep *abs.Report

@@ -42,7 +42,7 @@ const buildkitModule = "github.com/moby/buildkit"
 
 // composers may import the root package: the application packages built
 // on the orchestrator's exported API.
-var composers = []string{"config"}
+var composers = []string{"config", "api", "console"}
 
 // heavy are dependencies only the orchestrator and the examples may link:
 // a leaf package that imports them drags a database or a job engine into

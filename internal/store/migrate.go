@@ -190,7 +190,13 @@ var Migrations = []Migration{
 		},
 	},
 	{
-		Version: 5,
+		Version:  5,
+		Name:     "projects and images managed at runtime; encrypted credentials; audit log",
+		SQL:      projectsSchema(`seq INTEGER PRIMARY KEY AUTOINCREMENT`),
+		Postgres: projectsSchema(`seq BIGSERIAL PRIMARY KEY`),
+	},
+	{
+		Version: 6,
 		Name:    "storm control: pause switches, the build queue",
 		SQL: []string{
 			`CREATE TABLE abs_pause (
@@ -214,6 +220,53 @@ var Migrations = []Migration{
 			`CREATE INDEX abs_queue_order ON abs_queue (step, state, critical, drop_at, queued_at)`,
 		},
 	},
+}
+
+// projectsSchema is migration 5; the audit log's sequence column is the
+// one statement the dialects spell differently.
+func projectsSchema(seq string) []string {
+	return []string{
+		`CREATE TABLE abs_project (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			spec       TEXT NOT NULL,
+			pos        BIGINT NOT NULL,
+			version    BIGINT NOT NULL,
+			seed_hash  TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL)`,
+		`CREATE TABLE abs_project_image (
+			name       TEXT PRIMARY KEY,
+			project    TEXT NOT NULL,
+			spec       TEXT NOT NULL,
+			pos        BIGINT NOT NULL,
+			version    BIGINT NOT NULL,
+			seed_hash  TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL)`,
+		`CREATE INDEX abs_project_image_project ON abs_project_image (project)`,
+		`CREATE TABLE abs_secret (
+			image       TEXT PRIMARY KEY,
+			kind        TEXT NOT NULL,
+			fingerprint TEXT NOT NULL,
+			cipher      TEXT NOT NULL,
+			pass_cipher TEXT NOT NULL,
+			updated_at  BIGINT NOT NULL)`,
+		`CREATE TABLE abs_host_key (
+			image      TEXT NOT NULL,
+			host       TEXT NOT NULL,
+			line       TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			PRIMARY KEY (image, host))`,
+		`CREATE TABLE abs_audit (
+			` + seq + `,
+			at     BIGINT NOT NULL,
+			actor  TEXT NOT NULL,
+			action TEXT NOT NULL,
+			target TEXT NOT NULL,
+			detail TEXT NOT NULL)`,
+		`INSERT INTO abs_meta (name, value) VALUES ('projects', 0)`,
+	}
 }
 
 // pgLockKey is the PostgreSQL advisory lock that serialises migrations
