@@ -1,10 +1,16 @@
 package api_test
 
 import (
+	"context"
+	"time"
+
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/openabs/abs/demo"
 	"net/http"
 	"slices"
 	"strings"
@@ -94,6 +100,9 @@ func reads(t *testing.T, e *env) {
 		require.NotNil(t, st.LastRebuild)
 		assert.Equal(t, abs.RebuildPublished, st.LastRebuild.State)
 		assert.NotEmpty(t, a.Header.Get("ETag"))
+		assert.Equal(t, []string{"CVE-2099-7777"}, st.Unfixed, "the VEX says curl has no fix yet")
+		assert.Empty(t, st.Findings)
+		assert.Nil(t, st.NextDrop, "grade A with nothing unapplied drops no further")
 	}
 	a := e.do("GET", img(app, "/rebuilds"), tokViewer, nil)
 	require.Equal(t, http.StatusOK, a.Status, string(a.Body))
@@ -130,6 +139,7 @@ func reads(t *testing.T, e *env) {
 	require.Equal(t, http.StatusOK, a.Status, string(a.Body))
 	a.json(t, &rep)
 	assert.Empty(t, rep.Images, "a scoped token sees only its projects' images")
+	readFindings(t, e)
 }
 
 // roles checks that a token outside its role or projects gets 403 and
@@ -531,4 +541,53 @@ func metrics(t *testing.T, e *env) {
 	} {
 		assert.Contains(t, body, want)
 	}
+}
+
+// readFindings reads, through the API, the status of an image still on
+// the old base (the build service off: scanned and graded only): its
+// findings with the rule that matched, its unfixed CVE and its next drop.
+func readFindings(t *testing.T, e *env) {
+	old, err := demo.Image(must(demo.OldRPMDB()))
+	require.NoError(t, err)
+	ref, err := name.ParseReference(e.reg + "/demo/old:1.0")
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, old, remote.WithContext(t.Context())))
+	a := e.do("POST", "/api/v1/projects", tokAdmin, map[string]any{"id": "p-old", "name": "old",
+		"images": []map[string]any{{"name": "demo/old", "repository": e.reg + "/demo/old", "tag": "1.0"}}})
+	require.Equal(t, http.StatusCreated, a.Status, string(a.Body))
+	defer e.do("DELETE", "/api/v1/projects/p-old", tokAdmin, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	_, err = e.o.RunCycle(ctx, abs.CycleOptions{})
+	require.NoError(t, err)
+
+	a = e.do("GET", img("demo/old"), tokViewer, nil)
+	require.Equal(t, http.StatusOK, a.Status, string(a.Body))
+	var st abs.ImageStatus
+	a.json(t, &st)
+	require.NotEmpty(t, st.Findings, "the old base misses the demo fixes")
+	var advs []string
+	for _, f := range st.Findings {
+		assert.NotEmpty(t, f.Match, "%s: the rule that matched", f.Advisory)
+		assert.NotEmpty(t, f.Package, f.Advisory)
+		advs = append(advs, f.Advisory)
+	}
+	for _, adv := range demo.Advisories {
+		assert.Contains(t, advs, adv.ID)
+	}
+	assert.Equal(t, []string{"CVE-2099-7777"}, st.Unfixed)
+	assert.Equal(t, "C", st.Grade, "the demo's Important advisories, weeks old")
+	require.NotNil(t, st.NextDrop, "grade C drops further")
+	assert.True(t, st.NextDrop.After(e.now), "the next drop is ahead")
+	assert.Equal(t, "D", st.NextGrade)
+	// The raw JSON names the fields as the OpenAPI document does.
+	assert.Contains(t, string(a.Body), `"match":`)
+	assert.Contains(t, string(a.Body), `"unfixed":["CVE-2099-7777"]`)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
