@@ -150,19 +150,13 @@ func roles(t *testing.T, e *env) {
 	var st0 abs.ImageStatus
 	before.json(t, &st0)
 	cycles0 := total(t, e, "/api/v1/cycles")
+	// What each role may do is the role matrix (matrix_test.go); here,
+	// tokens scoped to another project are refused on shop and change
+	// nothing.
 	forbidden := []struct {
 		tok, method, path string
 		body              any
 	}{
-		{tokViewer, "PATCH", img(app), `{"auto_publish":false}`},
-		{tokViewer, "DELETE", img(app), nil},
-		{tokViewer, "PUT", img(app, "/token"), `{"token":"ghp_0123456789abcdef"}`},
-		{tokViewer, "POST", img(app, "/rebuild"), nil},
-		{tokViewer, "POST", img(app, "/retry"), nil},
-		{tokViewer, "POST", "/api/v1/cycles", nil},
-		{tokViewer, "PATCH", "/api/v1/projects/" + shopID, `{"name":"x"}`},
-		{tokViewer, "POST", "/api/v1/projects/" + shopID + "/images", `{"repository":"r.example/x"}`},
-		{tokViewer, "GET", "/api/v1/audit", nil},
 		{tokEditorOther, "GET", img(app), nil},
 		{tokEditorOther, "PATCH", img(app), `{"auto_publish":false}`},
 		{tokEditorOther, "DELETE", img(app), nil},
@@ -175,12 +169,6 @@ func roles(t *testing.T, e *env) {
 		{tokEditorOther, "PATCH", "/api/v1/projects/" + shopID, `{"name":"x"}`},
 		{tokEditorOther, "POST", "/api/v1/cycles", nil},
 		{tokViewerOther, "GET", img(app), nil},
-		{tokEditorShop, "POST", "/api/v1/cycles", nil},
-		{tokEditorShop, "POST", "/api/v1/projects", `{"id":"p-new"}`},
-		{tokEditorShop, "DELETE", "/api/v1/projects/" + shopID, nil},
-		{tokEditorShop, "GET", "/api/v1/audit", nil},
-		{tokEditor, "DELETE", "/api/v1/projects/" + shopID, nil},
-		{tokEditor, "GET", "/api/v1/audit", nil},
 	}
 	for _, c := range forbidden {
 		a := e.do(c.method, c.path, c.tok, c.body)
