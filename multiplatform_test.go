@@ -2,6 +2,9 @@ package abs_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -31,6 +34,7 @@ import (
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
+	"github.com/openabs/abs/sign"
 )
 
 // fourPlatforms are the platforms of a typical certified image.
@@ -284,7 +288,8 @@ func TestMultiPlatformRebase(t *testing.T) {
 		t.Skip("skopeo not installed (apt-get install skopeo)")
 	}
 	e := newMultiEnv(t)
-	o := e.start(nil)
+	signer := newIndexSigner(t)
+	o := e.start(nil, signer.opt)
 	e.firstCycle(o)
 
 	e.moveBase()
@@ -351,6 +356,17 @@ func TestMultiPlatformRebase(t *testing.T) {
 	var got v1.IndexManifest
 	require.NoError(t, json.Unmarshal(raw, &got))
 	assert.Len(t, got.Manifests, 4)
+
+	// cosign verifies the published index and one platform's image by
+	// its own digest: signature and SLSA provenance.
+	indexRef, childRef := e.appRepo+"@"+r.NewDigest, e.appRepo+"@"+newChild["linux/arm64"]
+	prov := signer.verifyWithCosign(t, indexRef, childRef)
+	if p, ok := prov[indexRef]; ok {
+		assert.Contains(t, p, "https://openabs.dev/builders/rebase")
+		assert.Contains(t, p, demo.OpenSSL.ID, "the advisories fixed")
+		assert.Contains(t, p, strings.TrimPrefix(r.NewDigest, "sha256:"), "the subject is the index")
+		assert.Contains(t, prov[childRef], strings.TrimPrefix(newChild["linux/arm64"], "sha256:"), "the subject is the platform's image")
+	}
 
 	// The owner is told, with each platform's grade.
 	text := mailText(e.smtp)
@@ -456,7 +472,8 @@ func TestMultiPlatformFromSource(t *testing.T) {
 	srv := gittest.StartSSH(t, repo.Dir)
 	src := &rebuild.GitSource{URL: srv.URL, Branch: "main", Auth: rebuild.GitAuth{
 		SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
-	o := e.start(src, abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{InsecureRegistries: true}))
+	signer := newIndexSigner(t)
+	o := e.start(src, abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{InsecureRegistries: true}), signer.opt)
 	e.firstCycle(o)
 
 	e.moveBase()
@@ -490,6 +507,15 @@ func TestMultiPlatformFromSource(t *testing.T) {
 		assert.Equal(t, repo.Head, m.Annotations[rebuild.AnnotationRevision], a)
 	}
 
+	// cosign verifies the index and one platform's image; the
+	// provenance names the git source and the commit built.
+	indexRef, childRef := e.appRepo+"@"+r.NewDigest, e.appRepo+"@"+im.Manifests[1].Digest.String()
+	prov := signer.verifyWithCosign(t, indexRef, childRef)
+	for ref, p := range prov {
+		assert.Contains(t, p, mustJSON(t, secret.HideUserinfo(srv.URL)), "%s: the git URL", ref)
+		assert.Contains(t, p, repo.Head, "%s: the commit", ref)
+	}
+
 	// Each built image records the base's image for its platform; the
 	// next cycle sees no base move and nothing to do.
 	next, err := o.RunCycle(t.Context(), abs.CycleOptions{})
@@ -514,4 +540,55 @@ func TestMultiPlatformCertified(t *testing.T) {
 	require.Equal(t, abs.RebuildPublished, r.State, r.Detail)
 	require.Len(t, r.Platforms, 4)
 	assert.Equal(t, r.NewDigest, headDigest(t, e.appRepo+":latest"))
+}
+
+// indexSigner is a signing key made in the test and the path of its
+// public half in PEM, for cosign's --key.
+type indexSigner struct {
+	opt abs.Option
+	pub string
+}
+
+// newIndexSigner configures a signer on a fresh P-256 key (cosign's
+// default), so that the pipeline signs and attests every published index
+// whether or not the cosign CLI is here to verify it.
+func newIndexSigner(t *testing.T) indexSigner {
+	t.Helper()
+	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	key, err := sign.NewKey(pk)
+	require.NoError(t, err)
+	pem, err := key.PublicKeyPEM()
+	require.NoError(t, err)
+	pub := filepath.Join(t.TempDir(), "cosign.pub")
+	require.NoError(t, os.WriteFile(pub, pem, 0o644))
+	return indexSigner{opt: abs.WithSigner(sign.New(key, sign.WithPlainHTTP(), sign.WithLogger(logger(t)))), pub: pub}
+}
+
+// verifyWithCosign has the real cosign CLI verify, from the registry, the
+// signature and the SLSA provenance of each reference (IMAGE@DIGEST); it
+// returns each reference's provenance statement as JSON. It is a subtest
+// skipped without cosign ($ABS_COSIGN, or cosign on $PATH).
+func (s indexSigner) verifyWithCosign(t *testing.T, refs ...string) map[string]string {
+	t.Helper()
+	prov := map[string]string{}
+	t.Run("cosign", func(t *testing.T) {
+		bin := cosignBinary(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		defer cancel()
+		dir := t.TempDir()
+		for _, ref := range refs {
+			out, err := cosign(ctx, bin, dir, nil, "verify", "--key", s.pub, "--insecure-ignore-tlog=true",
+				"--allow-http-registry=true", ref)
+			require.NoError(t, err, "cosign verify %s: %s", ref, out)
+			assert.Contains(t, out, ref[strings.LastIndexByte(ref, '@')+1:], "the signed digest")
+			out, err = cosign(ctx, bin, dir, nil, "verify-attestation", "--key", s.pub, "--insecure-ignore-tlog=true",
+				"--allow-http-registry=true", "--type", "slsaprovenance1", ref)
+			require.NoError(t, err, "cosign verify-attestation %s: %s", ref, out)
+			st := mustJSON(t, attestedStatement(t, out))
+			assert.Contains(t, st, `"predicateType":"https://slsa.dev/provenance/v1"`, ref)
+			prov[ref] = st
+		}
+	})
+	return prov
 }
