@@ -101,6 +101,9 @@ func indexOf(t *testing.T, imgs map[string]v1.Image) v1.ImageIndex {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range fourPlatforms {
 		p := p
+		if imgs[p.Architecture] == nil {
+			continue // a platform the index lacks
+		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: imgs[p.Architecture], Descriptor: v1.Descriptor{
 			Platform: &p, Annotations: map[string]string{"io.example.arch": p.Architecture}}})
 	}
@@ -181,6 +184,19 @@ func (e *multiEnv) moveBase(stale ...string) {
 			}
 		}
 		imgs[p.Architecture] = multiBase(e.t, p, rpmdb, "2")
+	}
+	pushIndex(e.t, e.baseRef, indexOf(e.t, imgs))
+}
+
+// moveBaseWithout pushes a new base index (every platform fixed and
+// rebuilt) that lacks the architectures in missing.
+func (e *multiEnv) moveBaseWithout(missing ...string) {
+	imgs := map[string]v1.Image{}
+	for _, p := range fourPlatforms {
+		imgs[p.Architecture] = multiBase(e.t, p, e.newRPMDB, "2")
+	}
+	for _, m := range missing {
+		delete(imgs, m)
 	}
 	pushIndex(e.t, e.baseRef, indexOf(e.t, imgs))
 }
@@ -451,6 +467,49 @@ func TestMultiPlatformOneFails(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"linux/amd64": "A", "linux/arm64": "C", "linux/ppc64le": "A", "linux/s390x": "C"}, grades)
 	assert.NotEmpty(t, st.Findings)
+}
+
+// TestMultiPlatformBaseLacksPlatform: the base vendor's new index has
+// no s390x image any more, so the s390x image cannot be rebased and the
+// whole index fails: nothing is published (both tags unchanged, no new
+// version tag), and the rebuild, the report and the mail name linux/s390x
+// and say that the base lacks it.
+func TestMultiPlatformBaseLacksPlatform(t *testing.T) {
+	e := newMultiEnv(t)
+	o := e.start(nil)
+	e.firstCycle(o)
+
+	e.moveBaseWithout("s390x")
+	rep := e.advisoryArrives(o, abs.MethodRebase)
+	require.Len(t, rep.Rebuilds, 1)
+	r := rep.Rebuilds[0]
+	require.Equal(t, abs.RebuildFailed, r.State, r.Detail)
+	assert.Contains(t, r.Detail, "linux/s390x")
+	assert.Contains(t, r.Detail, "no image for the platform", "says the base lacks it")
+	assert.Contains(t, r.Detail, e.baseRef+" has only linux/amd64, linux/arm64, linux/ppc64le", "names the base and what it has")
+	assert.Empty(t, r.Tags)
+	assert.Empty(t, r.NewDigest, "no index staged")
+	sum := byName(rep)["demo/app"]
+	assert.False(t, sum.Published)
+	assert.Contains(t, sum.Error, "linux/s390x")
+	assert.Contains(t, sum.Error, "no image for the platform")
+	assert.True(t, rep.Failed())
+
+	assert.Equal(t, e.appDigest, headDigest(t, e.appRepo+":latest"), "nothing published")
+	assert.Equal(t, e.appDigest, headDigest(t, e.appRepo+":1.0-1"))
+	ref, err := gcrname.ParseReference(e.appRepo + ":1.0-2")
+	require.NoError(t, err)
+	_, err = remote.Head(ref, remote.WithContext(t.Context()))
+	assert.Error(t, err, "no new version tag")
+
+	text := mailText(e.smtp)
+	assert.Contains(t, text, "linux/s390x")
+	assert.Contains(t, text, "no image for the platform")
+
+	st, err := o.ImageStatus(t.Context(), "demo/app")
+	require.NoError(t, err)
+	assert.Equal(t, e.appDigest, st.Digest, "the old index")
+	assert.Equal(t, "C", st.Grade)
 }
 
 // TestMultiPlatformFromSource: the same index rebuilt from its git
