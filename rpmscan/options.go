@@ -1,6 +1,9 @@
 package rpmscan
 
-import "log/slog"
+import (
+	"log/slog"
+	"runtime"
+)
 
 // DefaultMaxFileSize is the largest file a scan copies out of an image
 // unless [WithMaxFileSize] says otherwise. The biggest real rpmdbs (a few
@@ -148,4 +151,31 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // default: a large rpmdb lists hundreds of thousands of files.
 func WithFiles() Option {
 	return func(s *LayerScanner) { s.files = true }
+}
+
+// MaxLayerConcurrency is the most layers [WithLayerConcurrency] lets a scan
+// read at once.
+const MaxLayerConcurrency = 8
+
+// defaultConcurrency reads one layer more than there are processors, at
+// least two (a registry download overlaps another layer's reading) and at
+// most four.
+func defaultConcurrency() int { return min(max(runtime.GOMAXPROCS(0)+1, 2), 4) }
+
+// WithLayerConcurrency sets how many layers a scan reads at once: while the
+// walk merges a layer, up to n-1 layers below it are decompressed, hashed
+// and read ahead. Each reader streams its layer and keeps only what the scan
+// could use (metadata files, bounded by the metadata limit over n, and a
+// temporary copy of each rpmdb file), so memory grows with n, not with the
+// layers' sizes; readers still running when the walk settles are stopped.
+// The result is that of reading the layers one by one, which n = 1 does.
+// Values <= 0 restore the default (the number of processors plus one, from
+// 2 to 4); values above [MaxLayerConcurrency] are lowered to it.
+func WithLayerConcurrency(n int) Option {
+	return func(s *LayerScanner) {
+		if n <= 0 {
+			n = defaultConcurrency()
+		}
+		s.concurrency = min(n, MaxLayerConcurrency)
+	}
 }
