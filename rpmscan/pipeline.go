@@ -80,7 +80,7 @@ func readLayer(ctx context.Context, tmp string, lim limits, budget int64, idx in
 	if err != nil {
 		return fail(layerErr(idx, l, "", fmt.Errorf("diff_id: %w", err)))
 	}
-	rc, err := uncompressed(l)
+	rc, err := uncompressed(ctx, l) // a reader the walk no longer needs must not hold it up
 	if err != nil {
 		return fail(layerErr(idx, l, "", fmt.Errorf("open: %w", err)))
 	}

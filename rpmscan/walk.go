@@ -212,7 +212,7 @@ func (w *walker) layer(ctx context.Context, idx int, l v1.Layer) (err error) {
 	if err != nil {
 		return layerErr(idx, l, "", fmt.Errorf("diff_id: %w", err))
 	}
-	rc, err := uncompressed(l)
+	rc, err := uncompressed(ctx, l)
 	if err != nil {
 		return layerErr(idx, l, "", fmt.Errorf("open: %w", err))
 	}
