@@ -43,9 +43,9 @@ func BenchmarkScan(b *testing.B) {
 }
 
 // BenchmarkScanLayers scans the image of BenchmarkScan reading one layer at
-// a time (seq, the walk before layers were read concurrently) and with the
-// default number of layers at once (concurrent). Sub-benchmarks alternate
-// under -count, so the two are measured back to back on a loaded machine.
+// a time (n1, the walk before layers were read concurrently), two, three
+// and four layers at once. bench/scan-layers.sh runs them alternately, so
+// that they are measured back to back on a loaded machine.
 func BenchmarkScanLayers(b *testing.B) {
 	db, err := testutil.RPMDB200(b.TempDir())
 	if err != nil {
@@ -61,7 +61,7 @@ func BenchmarkScanLayers(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		n    int
-	}{{"seq", 1}, {"concurrent", 0}} {
+	}{{"n1", 1}, {"n2", 2}, {"n3", 3}, {"n4", 4}} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := rpmscan.New(rpmscan.WithTempDir(b.TempDir()), rpmscan.WithLayerConcurrency(bc.n))
 			inv, err := s.Scan(b.Context(), img) // warm the image's cached digests

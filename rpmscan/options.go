@@ -157,10 +157,11 @@ func WithFiles() Option {
 // read at once.
 const MaxLayerConcurrency = 8
 
-// defaultConcurrency reads one layer more than there are processors, at
-// least two (a registry download overlaps another layer's reading) and at
-// most four.
-func defaultConcurrency() int { return min(max(runtime.GOMAXPROCS(0)+1, 2), 4) }
+// defaultConcurrency gives each layer read at once two processors: one
+// layer's reading already keeps two busy (decompressing and walking on one,
+// hashing on another), so on two processors the layers are read one by
+// one, which paired runs on a loaded two-core machine also found fastest.
+func defaultConcurrency() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
 
 // WithLayerConcurrency sets how many layers a scan reads at once: while the
 // walk merges a layer, up to n-1 layers below it are decompressed, hashed
@@ -169,8 +170,9 @@ func defaultConcurrency() int { return min(max(runtime.GOMAXPROCS(0)+1, 2), 4) }
 // temporary copy of each rpmdb file), so memory grows with n, not with the
 // layers' sizes; readers still running when the walk settles are stopped.
 // The result is that of reading the layers one by one, which n = 1 does.
-// Values <= 0 restore the default (the number of processors plus one, from
-// 2 to 4); values above [MaxLayerConcurrency] are lowered to it.
+// More layers at once only pays with idle processors: each layer read keeps
+// about two busy. Values <= 0 restore the default, GOMAXPROCS/2 from 1 to
+// 4; values above [MaxLayerConcurrency] are lowered to it.
 func WithLayerConcurrency(n int) Option {
 	return func(s *LayerScanner) {
 		if n <= 0 {
