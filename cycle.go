@@ -167,6 +167,9 @@ func (o *Orchestrator) cycle(ctx context.Context, c store.Cycle) error {
 	if err != nil {
 		return err
 	}
+	if err := o.holdForBatch(ctx, c); err != nil {
+		return err // wait for the batch window (storm.go)
+	}
 	// 2. Resolve each image's tag, scan what was not seen, and find what
 	// the new advisories affect.
 	states, err := o.resolve(ctx, c.ID)
@@ -373,7 +376,7 @@ func (o *Orchestrator) enqueuePlan(ctx context.Context, c store.Cycle, rep *Repo
 				due = RebuildState(p.State).Final()
 			}
 			if due {
-				if _, err := o.eng.InsertTx(ctx, tx, rebuildArgs{Rebuild: st.ID, Image: st.Image, Attempt: attempt}, nil); err != nil {
+				if _, err := o.eng.InsertTx(ctx, tx, rebuildArgs{Rebuild: st.ID, Image: st.Image, Attempt: attempt}, rebuildPriority(s, st)); err != nil {
 					return err
 				}
 			}

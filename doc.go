@@ -58,6 +58,16 @@
 // The package links no SQL driver: register one as "sqlite" (import
 // github.com/openabs/abs/rpmscan/sqlitedriver) for SQLite.
 //
+// When one advisory affects a whole fleet, WithStorm shapes the storm:
+// advisories arriving within a batch window are folded into one rebuild
+// per image, build budgets (global, per project, per registry) are counted
+// in the database so they hold across replicas, and the builds past them
+// queue Critical first, then by the soonest grade drop; freeze windows hold
+// publishes, a soak time holds non-critical rebuilds, and Pause and Resume
+// switch a project (or every project) off and on. Held work stays queued
+// and reports say why it waits. Rollback moves an image's tags back to the
+// digest published before.
+//
 // Results are typed: a Report carries CycleState, RebuildState,
 // NotificationState, Method and Reason constants and healthindex.Grade
 // grades, and lists per image the CVEs that affect it with no fix yet

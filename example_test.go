@@ -174,3 +174,21 @@ func ExampleOrchestrator_Regrade() {
 	// demo/api C 5 findings
 	// demo/app C 5 findings
 }
+
+// ExampleFreezeWindow: no publishes from Friday 18:00 to Monday 06:00,
+// Paris time, as two windows that chain.
+func ExampleFreezeWindow() {
+	paris, _ := time.LoadLocation("Europe/Paris")
+	storm := abs.Storm{Freeze: []abs.FreezeWindow{
+		{Days: []time.Weekday{time.Friday}, From: 18 * time.Hour, To: 24 * time.Hour, Location: paris},
+		{Days: []time.Weekday{time.Saturday, time.Sunday, time.Monday}, From: 0, To: 6 * time.Hour, Location: paris},
+		{Days: []time.Weekday{time.Saturday, time.Sunday}, Location: paris},
+	}}
+	at := time.Date(2026, 12, 4, 19, 0, 0, 0, paris) // a Friday evening
+	for _, w := range storm.Freeze {
+		if end, ok := w.End(at); ok {
+			fmt.Println("frozen until", end.Format("Mon 15:04"), "at least")
+		}
+	}
+	// Output: frozen until Sat 00:00 at least
+}

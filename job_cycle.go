@@ -33,6 +33,9 @@ func (o *Orchestrator) workCycle(ctx context.Context, job *river.Job[cycleArgs])
 		}
 	}
 	if err := o.cycle(withManual(ctx, a.Rebuild), c); err != nil {
+		if snooze, ok := o.cycleSnooze(c.ID, err); ok {
+			return snooze
+		}
 		err = o.scrubErr(err)
 		if ctx.Err() == nil && job.Attempt >= job.MaxAttempts {
 			o.note(a.Cycle, "cycle", "", "cycle failed", fmt.Sprintf("cycle failed: %v", err), "error", err.Error())

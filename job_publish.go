@@ -35,6 +35,9 @@ func (o *Orchestrator) workPublish(ctx context.Context, job *river.Job[publishAr
 		}
 		return o.finish(ctx, r, store.RebuildUpdate{State: string(RebuildSkipped), Detail: detail})
 	}
+	if err := o.admitPublish(ctx, job.JobRow, r, img); err != nil { // storm.go: pause, freeze
+		return err
+	}
 	ref, err := o.digestRef(img.Repository + "@" + r.NewDigest)
 	if err != nil {
 		return o.fail(ctx, job.JobRow, r, "publish", permanent("publish", err))

@@ -130,6 +130,11 @@ func (o *Orchestrator) workRebuild(ctx context.Context, job *river.Job[rebuildAr
 			return river.JobSnooze(time.Second)
 		}
 	}
+	release, err := o.admitBuild(ctx, job.JobRow, r, img) // storm.go: pause, freeze, soak, budgets
+	if err != nil {
+		return err
+	}
+	defer release()
 	if RebuildState(r.State) != RebuildBuilding {
 		if err := store.UpdateRebuild(ctx, o.db, r.ID, store.RebuildUpdate{State: string(RebuildBuilding), Detail: r.Method}, o.now()); err != nil {
 			return err
@@ -201,7 +206,7 @@ func (o *Orchestrator) build(ctx context.Context, r store.Rebuild, img *Image, p
 		return nil, err
 	}
 	t := &rebuild.Target{Name: img.Name, Ref: img.Ref(), Source: img.Source, Base: img.Base,
-		BuildArgs: img.BuildArgs, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
+		BuildArgs: img.BuildArgs, Secrets: img.BuildSecrets, Reason: rebuild.Reason{Advisories: r.Advisories, Text: r.Reason}}
 	// An index is rebuilt as one unit, every platform (see indexTarget).
 	cur, err := o.targetImage(desc, t)
 	if err != nil {

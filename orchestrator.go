@@ -79,6 +79,7 @@ type Orchestrator struct {
 	fleet       fleetSettings  // options_fleet.go
 	cert        *certification // WithCertification (certify.go)
 	supply      *supplyChain   // WithSigner (supplychain.go)
+	storm       Storm          // WithStorm (storm.go)
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/openabs/abs/rebuild"
+	"github.com/openabs/abs/secret"
 )
 
 // Project groups managed images, as a catalog certification project does.
@@ -66,6 +67,10 @@ type Image struct {
 	Base string `json:"base,omitempty"`
 	// BuildArgs are passed to builds from source.
 	BuildArgs map[string]string `json:"build_args,omitempty"`
+	// BuildSecrets are passed to builds from source as build secrets, by
+	// id (RUN --mount=type=secret,id=ID; rebuild.Request.Secrets). They
+	// never reach a layer, a log, a report or the database.
+	BuildSecrets map[string]secret.Value `json:"-"`
 	// CatalogImageID is the image's id in the catalog, for the catalog
 	// publisher.
 	CatalogImageID string `json:"catalog_image_id,omitempty"`

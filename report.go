@@ -197,12 +197,19 @@ func (o *Orchestrator) report(ctx context.Context, id string) (*Report, bool, er
 	if err != nil {
 		return nil, false, err
 	}
+	queued, err := o.queueWaiting(ctx, id) // storm.go: paused, frozen, soaking, waiting for a slot
+	if err != nil {
+		return nil, false, err
+	}
 	multi := map[string]bool{}
 	for _, im := range rep.Images {
 		multi[im.Name] = len(im.Platforms) > 0
 	}
 	for _, r := range rebuilds {
 		rr, err := o.rebuildReport(ctx, r)
+		if w := queued[r.ID]; w != "" && !rr.State.Final() {
+			rr.Waiting = w
+		}
 		if err != nil {
 			return nil, false, err
 		}

@@ -27,6 +27,17 @@ type engine interface {
 	// (false when a unique job with the same arguments exists).
 	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (bool, error)
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error)
+	// Wake makes a scheduled (snoozed) job available now; running
+	// reports a job still running, which it leaves alone.
+	Wake(ctx context.Context, id int64) (running bool, err error)
+}
+
+func (e *riverEngine[TTx]) Wake(ctx context.Context, id int64) (bool, error) {
+	row, err := e.client.JobRetry(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return row.State == rivertype.JobStateRunning, nil
 }
 
 type riverEngine[TTx any] struct {

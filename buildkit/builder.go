@@ -273,6 +273,7 @@ func (b *Builder) prepare(req *rebuild.Request) (*job, error) {
 		j.platforms = []string{rebuild.PlatformString(*req.Platform)}
 	}
 	j.secrets = secretValues(b.Secrets, b.Credentials)
+	j.secrets = append(j.secrets, secretValues(req.Secrets, nil)...)
 	j.scrub = func(s string) string { return scrub(s, j.secrets) }
 	data, err := os.ReadFile(req.Source.Containerfile)
 	if err != nil {
@@ -417,7 +418,7 @@ func (b *Builder) solveOn(ctx context.Context, lease *Lease, j *job) (map[string
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": contextFS, "dockerfile": dockerfileFS},
 		Exports:       []client.ExportEntry{{Type: client.ExporterImage, Attrs: exp}},
-		Session:       []session.Attachable{b.authProvider(), secretsprovider.FromMap(b.secretBytes())},
+		Session:       []session.Attachable{b.authProvider(), secretsprovider.FromMap(b.secretBytes(req.Secrets))},
 	}
 	if j.cacheRef != "" {
 		ca := map[string]string{"ref": j.cacheRef}
@@ -475,9 +476,14 @@ func (b *Builder) solveOn(ctx context.Context, lease *Lease, j *job) (map[string
 	return res.resp.ExporterResponse, log, steps, cached, nil
 }
 
-func (b *Builder) secretBytes() map[string][]byte {
-	m := make(map[string][]byte, len(b.Secrets))
+// secretBytes are the builder's secrets and the request's, the
+// request's winning for the same id.
+func (b *Builder) secretBytes(req map[string]rebuild.Secret) map[string][]byte {
+	m := make(map[string][]byte, len(b.Secrets)+len(req))
 	for k, v := range b.Secrets {
+		m[k] = []byte(v.Reveal())
+	}
+	for k, v := range req {
 		m[k] = []byte(v.Reveal())
 	}
 	return m

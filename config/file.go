@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
 )
 
@@ -65,9 +66,18 @@ type File struct {
 	Registries []Registry `yaml:"registries"`
 	// Builder says how images are rebuilt from source.
 	Builder struct {
-		// Kind is "buildah" (default), "podman", or "none" (rebase
-		// only).
-		Kind          string `yaml:"kind"`
+		// Kind is "buildah" (default), "podman", "buildkit" (remote
+		// buildkitd daemons: daemons, max_per_daemon, cache; the
+		// program must link package buildkit, see File.NewBuildKit), or
+		// "none" (rebase only).
+		Kind string `yaml:"kind"`
+		// Daemons are the buildkitd daemons of kind buildkit.
+		Daemons []BuildKitDaemon `yaml:"daemons"`
+		// MaxPerDaemon is how many builds run on each daemon at once
+		// (default 1).
+		MaxPerDaemon int `yaml:"max_per_daemon"`
+		// Cache is a registry repository for BuildKit's layer cache.
+		Cache         string `yaml:"cache"`
 		Path          string `yaml:"path"`
 		StorageDriver string `yaml:"storage_driver"`
 		Isolation     string `yaml:"isolation"`
@@ -146,6 +156,9 @@ type File struct {
 		// (default DefaultPushConnections); more wait to be accepted.
 		MaxConnections int `yaml:"max_connections"`
 	} `yaml:"push"`
+	// Storm shapes rebuild storms: batching, build budgets, freeze
+	// windows, soak time (abs.Storm). Without it, nothing is shaped.
+	Storm *Storm `yaml:"storm"`
 	// API is the REST API with roles and /metrics (package api).
 	API API `yaml:"api"`
 	// Secrets says where the key that encrypts the credentials stored at
@@ -172,6 +185,11 @@ type File struct {
 	// about how many documents an advisory feed's sync has read. It is not
 	// read from the file: set it before Open.
 	Progress func(abs.Progress) `yaml:"-"`
+	// NewBuildKit makes the builder of kind buildkit. It is not read
+	// from the file: a program that links package buildkit sets it
+	// before Open (examples/autorebuild does), so that this package and
+	// the orchestrator stay free of BuildKit.
+	NewBuildKit func(BuildKit) (rebuild.Builder, error) `yaml:"-"`
 
 	path  string
 	scrub *secret.Scrubber
@@ -224,6 +242,16 @@ type Image struct {
 	BuildArgs    map[string]string `yaml:"build_args"`
 	CatalogID    string            `yaml:"catalog_image_id"`
 	Source       *Source           `yaml:"source"`
+	// BuildSecrets are build secrets by id (RUN
+	// --mount=type=secret,id=ID), each read from a file or from an
+	// environment variable, never written inline.
+	BuildSecrets map[string]BuildSecret `yaml:"build_secrets"`
+}
+
+// BuildSecret is where one build secret is read from.
+type BuildSecret struct {
+	File string `yaml:"secret_file"`
+	Env  string `yaml:"secret_env"`
 }
 
 // Source is an image's git source and the credentials to fetch it.
@@ -374,9 +402,15 @@ func (f *File) check() error {
 		return f.errorf("workers", "must not be negative")
 	}
 	switch f.Builder.Kind {
-	case "", "buildah", "podman", "none":
+	case "", "buildah", "podman", "buildkit", "none":
 	default:
-		return f.errorf("builder.kind", "unknown kind (want buildah, podman or none)")
+		return f.errorf("builder.kind", "unknown kind (want buildah, podman, buildkit or none)")
+	}
+	if err := f.checkBuildKit(); err != nil {
+		return err
+	}
+	if _, err := f.storm(); err != nil {
+		return err
 	}
 	if e := f.Notify.Email; e != nil {
 		switch e.TLS {

@@ -136,7 +136,21 @@ func (f *File) Open(ctx context.Context, extra ...abs.Option) (*abs.Orchestrator
 		p := rebuild.Podman()
 		p.Credentials, p.InsecureHosts = creds, insecure
 		opts = append(opts, abs.WithBuilder(p))
+	case "buildkit":
+		if f.NewBuildKit == nil {
+			return nil, nil, f.errorf("builder.kind", "buildkit needs a program that links package buildkit (examples/autorebuild does)")
+		}
+		b, err := f.NewBuildKit(f.buildKit(creds, insecure, ropts, logger))
+		if err != nil {
+			return nil, nil, f.errorf("builder", "%s", f.scrubber().Scrub(err.Error()))
+		}
+		opts = append(opts, abs.WithBuilder(b))
 	}
+	storm, err := f.storm()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, abs.WithStorm(storm))
 	if f.Builder.Rebase != nil && !*f.Builder.Rebase {
 		opts = append(opts, abs.WithRebaser(nil))
 	} else {
@@ -347,6 +361,20 @@ func (f *File) projects(ctx context.Context, catalog *partnerapi.Client) ([]abs.
 					f.scrubber().AddBasic(user, tok)
 				}
 				img.Source = src
+			}
+			for id, bs := range ci.BuildSecrets {
+				key := fmt.Sprintf("projects[%d].images[%d].build_secrets.%s.secret", pi, ii, id)
+				if bs.File == "" && bs.Env == "" {
+					return nil, f.errorf(key+"_file", "a build secret needs secret_file or secret_env")
+				}
+				v, err := f.secret(key, bs.File, bs.Env)
+				if err != nil {
+					return nil, err
+				}
+				if img.BuildSecrets == nil {
+					img.BuildSecrets = map[string]secret.Value{}
+				}
+				img.BuildSecrets[id] = secret.New(v)
 			}
 			p.Images = append(p.Images, img)
 		}

@@ -182,6 +182,15 @@ func (b *Buildah) Build(ctx context.Context, req *Request) (*Result, error) {
 		i := slices.Index(args, "build") + 1
 		args = slices.Insert(args, i, "--authfile", rf.AuthFile)
 	}
+	secretArgs, removeSecrets, err := writeSecretFiles(work, req.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	defer removeSecrets()
+	if len(secretArgs) > 0 {
+		i := slices.Index(args, "build") + 1
+		args = slices.Insert(args, i, secretArgs...)
+	}
 	if b.Root == "" {
 		// A private store holds nothing worth keeping; buildah leaves
 		// read-only files behind that os.RemoveAll handles.
@@ -189,6 +198,9 @@ func (b *Buildah) Build(ctx context.Context, req *Request) (*Result, error) {
 		defer os.RemoveAll(filepath.Join(work, "run"))
 	}
 	secrets := credentialSecrets(b.Credentials)
+	for _, k := range slices.Sorted(maps.Keys(req.Secrets)) {
+		secrets = append(secrets, req.Secrets[k])
+	}
 	log, err := run(ctx, orDefault(b.Path, "buildah"), args, append(slices.Clone(b.Env), rf.Env()...), work, secrets)
 	for try := 1; err != nil && ctx.Err() == nil && try < runtimeStartTries && runtimeStartFailed(log); try++ {
 		// The OCI runtime failed to start the RUN step's container

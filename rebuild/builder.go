@@ -49,6 +49,12 @@ type Request struct {
 	Base string
 	// BuildArgs are passed to the build (ARG values).
 	BuildArgs map[string]string
+	// Secrets are build secrets by id, for RUN steps that mount them
+	// (RUN --mount=type=secret,id=ID). Builders hand them over without
+	// putting them in a layer, a build argument, a log or the state:
+	// Buildah through --secret and a private file removed after the
+	// build, BuildKit as session secrets.
+	Secrets map[string]Secret
 	// Labels are set on the new image.
 	Labels map[string]string
 	// Annotations are set on the new image's manifest.

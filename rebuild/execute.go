@@ -408,7 +408,7 @@ func runStep(ctx context.Context, cfg *config, t *Target, out *Outcome) {
 		}
 		req := &Request{
 			Ref: t.Ref, Image: t.Image, Source: src, Pins: out.Pins, Base: t.Base,
-			BuildArgs: t.BuildArgs, Labels: st.Labels(), Annotations: st.Annotations(),
+			BuildArgs: t.BuildArgs, Secrets: t.Secrets, Labels: st.Labels(), Annotations: st.Annotations(),
 			NoCache: t.NoCache, WorkDir: dir,
 		}
 		log.LogAttrs(ctx, slog.LevelInfo, "rebuild: building", slog.String("builder", b.Name()), slog.Any("pins", out.Pins))

@@ -48,6 +48,8 @@ type Target struct {
 	Reason Reason
 	// BuildArgs are passed to the build.
 	BuildArgs map[string]string
+	// Secrets are passed to the build as build secrets (Request.Secrets).
+	Secrets map[string]Secret
 	// NoCache disables build caches.
 	NoCache bool
 	// Image is the current image, if the caller has it (Rebase uses it

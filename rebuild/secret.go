@@ -2,6 +2,12 @@ package rebuild
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/openabs/abs/secret"
@@ -82,4 +88,39 @@ func (e *redactedError) Is(target error) bool {
 		}
 	}
 	return false
+}
+
+// ErrSecretID is wrapped when a build secret's id cannot be passed to a
+// build tool.
+var ErrSecretID = errors.New("rebuild: invalid build secret id")
+
+var secretIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// writeSecretFiles writes each build secret to its own file (mode 0600)
+// in a private directory under work and returns buildah's --secret
+// arguments (which name the files, never the values) and the function
+// that removes the files.
+func writeSecretFiles(work string, secrets map[string]Secret) ([]string, func(), error) {
+	if len(secrets) == 0 {
+		return nil, func() {}, nil
+	}
+	dir, err := os.MkdirTemp(work, "secrets-")
+	if err != nil {
+		return nil, nil, err
+	}
+	remove := func() { _ = os.RemoveAll(dir) }
+	var args []string
+	for i, id := range slices.Sorted(maps.Keys(secrets)) {
+		if !secretIDRe.MatchString(id) {
+			remove()
+			return nil, nil, fmt.Errorf("%w: %q", ErrSecretID, id)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("s%d", i))
+		if err := os.WriteFile(p, []byte(secrets[id].Reveal()), 0o600); err != nil {
+			remove()
+			return nil, nil, err
+		}
+		args = append(args, "--secret", "id="+id+",src="+p)
+	}
+	return args, remove, nil
 }

@@ -305,6 +305,7 @@ func runConfig(ctx context.Context, path string, once, dryRun, jsonOut bool, out
 		return err
 	}
 	cfg.Progress = progress
+	cfg.NewBuildKit = newBuildKit
 	var opts []abs.Option
 	if once {
 		opts = append(opts, abs.WithPollInterval(0)) // just this one cycle

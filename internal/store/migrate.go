@@ -195,6 +195,31 @@ var Migrations = []Migration{
 		SQL:      projectsSchema(`seq INTEGER PRIMARY KEY AUTOINCREMENT`),
 		Postgres: projectsSchema(`seq BIGSERIAL PRIMARY KEY`),
 	},
+	{
+		Version: 6,
+		Name:    "storm control: pause switches, the build queue",
+		SQL: []string{
+			`CREATE TABLE abs_pause (
+				scope     TEXT PRIMARY KEY,
+				reason    TEXT NOT NULL,
+				paused_at BIGINT NOT NULL)`,
+			`CREATE TABLE abs_queue (
+				rebuild    TEXT NOT NULL,
+				step       TEXT NOT NULL,
+				job        BIGINT NOT NULL,
+				image      TEXT NOT NULL,
+				project    TEXT NOT NULL,
+				registry   TEXT NOT NULL,
+				critical   INTEGER NOT NULL,
+				drop_at    BIGINT NOT NULL,
+				state      TEXT NOT NULL,
+				why        TEXT NOT NULL,
+				queued_at  BIGINT NOT NULL,
+				started_at BIGINT NOT NULL,
+				PRIMARY KEY (rebuild, step))`,
+			`CREATE INDEX abs_queue_order ON abs_queue (step, state, critical, drop_at, queued_at)`,
+		},
+	},
 }
 
 // projectsSchema is migration 5; the audit log's sequence column is the
