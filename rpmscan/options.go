@@ -2,7 +2,6 @@ package rpmscan
 
 import (
 	"log/slog"
-	"runtime"
 )
 
 // DefaultMaxFileSize is the largest file a scan copies out of an image
@@ -157,11 +156,12 @@ func WithFiles() Option {
 // read at once.
 const MaxLayerConcurrency = 8
 
-// defaultConcurrency gives each layer read at once two processors: one
-// layer's reading already keeps two busy (decompressing and walking on one,
-// hashing on another), so on two processors the layers are read one by
-// one, which paired runs on a loaded two-core machine also found fastest.
-func defaultConcurrency() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
+// defaultConcurrency reads layers one by one. One layer's reading already
+// keeps two processors busy (decompressing and walking on one, hashing on
+// another); reading ahead is opt-in until it is measured to pay on more
+// processors than the two-core machines it was measured on, where one by
+// one was as fast or faster.
+func defaultConcurrency() int { return 1 }
 
 // WithLayerConcurrency sets how many layers a scan reads at once: while the
 // walk merges a layer, up to n-1 layers below it are decompressed, hashed
@@ -171,8 +171,9 @@ func defaultConcurrency() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
 // layers' sizes; readers still running when the walk settles are stopped.
 // The result is that of reading the layers one by one, which n = 1 does.
 // More layers at once only pays with idle processors: each layer read keeps
-// about two busy. Values <= 0 restore the default, GOMAXPROCS/2 from 1 to
-// 4; values above [MaxLayerConcurrency] are lowered to it.
+// about two busy, so GOMAXPROCS/2 is a reasonable choice on a machine with
+// processors to spare. Values <= 0 restore the default, 1; values above
+// [MaxLayerConcurrency] are lowered to it.
 func WithLayerConcurrency(n int) Option {
 	return func(s *LayerScanner) {
 		if n <= 0 {

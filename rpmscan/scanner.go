@@ -17,10 +17,9 @@ import (
 // LayerScanner is the default [Scanner]. It streams the image's layers from
 // the top down, follows whiteouts as an overlay filesystem would, copies the
 // rpmdb (and nothing else) into a private temporary directory that is always
-// removed, and reads it with a bounded reader of its own. On a machine
-// with processors to spare it reads a few layers at once (see
-// [WithLayerConcurrency]) and merges them top-down, with the result of a
-// one-by-one walk. It is safe for concurrent use.
+// removed, and reads it with a bounded reader of its own. Asked to
+// ([WithLayerConcurrency]), it reads a few layers at once and merges them
+// top-down, with the result of a one-by-one walk. It is safe for concurrent use.
 type LayerScanner struct {
 	log     *slog.Logger
 	limits  limits
