@@ -30,6 +30,9 @@ type CycleOptions struct {
 	// manual names an image rebuilt even when nothing affects it
 	// (RebuildNow).
 	manual string
+	// audited says the caller records the cycle in the audit log itself
+	// (Retry).
+	audited bool
 }
 
 func newID(prefix string) string {
@@ -72,9 +75,15 @@ func (o *Orchestrator) startCycle(ctx context.Context, tx store.Tx, opts CycleOp
 		cause = "manual"
 	}
 	args := cycleArgs{Cycle: id, Cause: cause, Advisory: opts.Advisory, DryRun: opts.DryRun, Rebuild: opts.manual}
-	if _, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
-		DryRun: opts.DryRun, State: string(CycleQueued), Started: o.now()}); err != nil {
+	added, err := store.PutCycle(ctx, tx, store.Cycle{ID: id, Cause: cause, Advisory: opts.Advisory,
+		DryRun: opts.DryRun, State: string(CycleQueued), Started: o.now()})
+	if err != nil {
 		return "", fmt.Errorf("abs: start cycle: %w", err)
+	}
+	if added {
+		if err := o.auditCycle(ctx, tx, id, cause, opts); err != nil {
+			return "", fmt.Errorf("abs: start cycle: %w", err)
+		}
 	}
 	if _, err := o.eng.InsertTx(ctx, tx, args, nil); err != nil {
 		return "", fmt.Errorf("abs: start cycle: %w", err)

@@ -65,7 +65,11 @@ func (o *Orchestrator) Handler(key sec.Value) http.Handler {
 			http.Error(w, "body must be {\"advisory\":\"ID\"}", http.StatusBadRequest)
 			return
 		}
-		id, err := o.Trigger(r.Context(), req.Advisory)
+		ctx := r.Context()
+		if _, ok := actorOf(ctx); !ok {
+			ctx = WithActor(ctx, "advisory-push")
+		}
+		id, err := o.Trigger(ctx, req.Advisory)
 		if err != nil {
 			o.log.Error("push: cannot start cycle", "advisory", req.Advisory, "error", err)
 			http.Error(w, "cannot start cycle", http.StatusInternalServerError)
@@ -81,7 +85,7 @@ func authorized(key sec.Value, r *http.Request, body []byte) bool {
 	if key.IsZero() {
 		return false
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(key.Reveal()))
 		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}

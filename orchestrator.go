@@ -80,6 +80,9 @@ type Orchestrator struct {
 	cert        *certification // WithCertification (certify.go)
 	supply      *supplyChain   // WithSigner (supplychain.go)
 	storm       Storm          // WithStorm (storm.go)
+	// localSources allows file:// and http:// sources at runtime
+	// (WithLocalSources, sources_local.go).
+	localSources bool
 
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
@@ -254,8 +257,16 @@ func (o *Orchestrator) Notes() []string { return append([]string(nil), o.notes..
 
 // Images returns the managed images as the pipeline sees them (owners
 // merged with the project's, the watched tag among the tags). Their
-// Source carries no credential: only Credential describes it.
+// Source carries no credential: only Credential describes it. The list
+// is reloaded first when another replica (or this one) changed the stored
+// projects; when the database cannot be read, the list last loaded is
+// returned.
 func (o *Orchestrator) Images() []Image {
+	ctx, cancel := context.WithTimeout(context.Background(), imagesRefreshTimeout)
+	if err := o.refreshImages(ctx); err != nil {
+		o.log.Warn("images: reload", "error", err)
+	}
+	cancel()
 	out := append([]Image(nil), o.fleetImages()...)
 	for i := range out {
 		if src := out[i].Source; src != nil {

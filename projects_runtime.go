@@ -273,7 +273,11 @@ func (o *Orchestrator) prepareRuntimeImage(img Image) (Image, []string, error) {
 		return img, nil, invalid("source", "credentials are set with SetSSHKey or SetToken, not with the image")
 	}
 	img.Source, img.Credential, img.Version = nil, nil, 0
-	return o.prepareImage(img)
+	img, notes, err := o.prepareImage(img)
+	if err == nil {
+		err = o.runtimeSource(img.SourceSpec)
+	}
+	return img, notes, err
 }
 
 func (o *Orchestrator) insertImage(ctx context.Context, tx store.Tx, projectID string, img Image, now time.Time) error {
@@ -468,6 +472,15 @@ func (o *Orchestrator) UpdateImage(ctx context.Context, name string, u ImageUpda
 				}
 				continue
 			}
+			if note, moved := movedHost(name, cur.SourceSpec, next.SourceSpec); moved {
+				dropped, err := store.DeleteSecret(ctx, tx, name)
+				if err != nil {
+					return err
+				}
+				if dropped {
+					n = append(n, note)
+				}
+			}
 			detail := diffImages(&cur, &next)
 			if len(n) > 0 {
 				detail += " (" + strings.Join(n, "; ") + ")"
@@ -503,6 +516,11 @@ func (o *Orchestrator) applyImageUpdate(img Image, u ImageUpdate) (Image, []stri
 			img.SourceSpec = nil
 		} else {
 			s := *u.Source
+			if img.SourceSpec == nil || img.SourceSpec.URL != s.URL {
+				if err := o.runtimeSource(&s); err != nil {
+					return img, nil, err
+				}
+			}
 			img.SourceSpec = &s
 		}
 	}

@@ -664,6 +664,10 @@ func validSource(s *SourceSpec) error {
 		if _, ok := u.User.Password(); ok {
 			return invalid("source.url", "must not carry a password; use SetToken")
 		}
+		if u.User != nil && (u.Scheme == "https" || u.Scheme == "http") {
+			// A token in the user part would be stored in clear.
+			return invalid("source.url", "must not carry a user or token; set source.username and use SetToken")
+		}
 	}
 	if s.Branch != "" && s.Tag != "" {
 		return invalid("source", "branch and tag are exclusive")

@@ -302,7 +302,7 @@ func TestRuntimeProjectOnTwoReplicas(t *testing.T) {
 	}
 	_, _, err := orch[0].CreateProject(abs.WithActor(t.Context(), "portal"), p)
 	require.NoError(t, err)
-	assert.Empty(t, orch[1].Images(), "the other replica has not planned yet")
+	assert.Len(t, orch[1].Images(), 2, "the other replica sees the new images at once")
 
 	rep, err := orch[1].RunCycle(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)

@@ -32,6 +32,9 @@ var ErrUnknownImage error = &kindError{msg: "abs: unknown image", kind: ErrNotFo
 // The cycle plans as any other: when the image's inputs changed since, the
 // new rebuild runs instead.
 func (o *Orchestrator) Retry(ctx context.Context, image string) (string, error) {
+	if err := o.refreshImages(ctx); err != nil {
+		return "", err
+	}
 	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
@@ -44,8 +47,10 @@ func (o *Orchestrator) Retry(ctx context.Context, image string) (string, error) 
 		}
 		o.note("", "plan", img.Name, "retry requested", fmt.Sprintf("%s: retry requested (%d failed rebuilds)", img.Name, n),
 			"rebuilds", n)
-		id, err = o.startCycle(ctx, tx, CycleOptions{Cause: "retry"})
-		return err
+		if id, err = o.startCycle(ctx, tx, CycleOptions{Cause: "retry", audited: true}); err != nil {
+			return err
+		}
+		return o.audit(ctx, tx, "retry", img.Name, fmt.Sprintf("%d failed rebuilds asked to run again; cycle %s", n, id))
 	})
 	if err != nil {
 		return "", fmt.Errorf("abs: retry %s: %w", img.Name, err)

@@ -74,14 +74,15 @@ type CycleInfo struct {
 }
 
 // Stats are the counts a metrics endpoint reports, read from the stored
-// state in a few aggregate queries.
+// state.
 type Stats struct {
 	// At is the orchestrator's current time.
 	At time.Time `json:"at"`
 	// Images is the number of managed images.
 	Images int `json:"images"`
-	// Grades counts the managed images by their last recorded grade; ""
-	// counts the images not graded yet.
+	// Grades counts the managed images by their grade now, as
+	// ImageStatus gives it (after a published rebuild, the new digest's);
+	// "" counts the images not graded yet.
 	Grades map[string]int `json:"grades"`
 	// NextDrops maps each managed image with a grade drop ahead to its
 	// time.
@@ -140,10 +141,20 @@ func pageBounds(page, pageSize int) (limit, offset int, err error) {
 // index; an image the orchestrator does not manage gives an error
 // wrapping ErrUnknownImage (and ErrNotFound).
 func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatus, error) {
+	if err := o.refreshImages(ctx); err != nil { // images created by any replica
+		return ImageStatus{}, err
+	}
 	img := o.image(name)
 	if img == nil {
 		return ImageStatus{}, fmt.Errorf("%w: %q", ErrUnknownImage, name)
 	}
+	return o.status(ctx, img, true)
+}
+
+// status is ImageStatus of a managed image; without timeline, the
+// freshness timeline is left out (Stats needs only the grade and the
+// next drop).
+func (o *Orchestrator) status(ctx context.Context, img *Image, timeline bool) (ImageStatus, error) {
 	st := ImageStatus{Image: *img}
 	if err := o.lastRebuild(ctx, &st); err != nil {
 		return st, err
@@ -185,6 +196,9 @@ func (o *Orchestrator) ImageStatus(ctx context.Context, name string) (ImageStatu
 	if !expl.NextDrop.IsZero() {
 		t := expl.NextDrop
 		st.NextDrop, st.NextGrade = &t, letter(expl.NextGrade)
+	}
+	if !timeline {
+		return st, nil
 	}
 	from, err := store.FirstGraded(ctx, o.db, img.Name, st.Digest)
 	if err != nil {
@@ -341,6 +355,11 @@ func (o *Orchestrator) RebuildHistory(ctx context.Context, image string, page, p
 	if err != nil {
 		return nil, 0, fmt.Errorf("abs: rebuilds of %s: %w", image, err)
 	}
+	if total == 0 {
+		if err := o.refreshImages(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	if total == 0 && o.image(image) == nil {
 		return nil, 0, fmt.Errorf("%w: %q", ErrUnknownImage, image)
 	}
@@ -409,6 +428,9 @@ func cycleInfo(r store.CycleRow) CycleInfo {
 // plans as any other (its other images are rebuilt when they are due);
 // the manual rebuild is published as the image's AutoPublish says.
 func (o *Orchestrator) RebuildNow(ctx context.Context, image string) (string, error) {
+	if err := o.refreshImages(ctx); err != nil {
+		return "", err
+	}
 	img := o.imageByNameOrRepository(image)
 	if img == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnknownImage, image)
@@ -447,24 +469,29 @@ func markManual(ctx context.Context, cycle string, states []*imageState) {
 }
 
 // Stats returns the counts GET /metrics reports, from the stored state.
+// The grades take a few queries per managed image (those of ImageStatus,
+// without the timeline); the rest are aggregate queries.
 func (o *Orchestrator) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{At: o.now(), Grades: map[string]int{}, NextDrops: map[string]time.Time{},
 		Notifications: map[NotificationState]int{}}
 	fail := func(err error) (Stats, error) { return Stats{}, fmt.Errorf("abs: stats: %w", err) }
-	grades, err := store.LatestGrades(ctx, o.db)
-	if err != nil {
+	if err := o.refreshImages(ctx); err != nil {
 		return fail(err)
 	}
-	for _, img := range o.fleetImages() {
-		st.Images++
-		g, ok := grades[img.Name]
-		if !ok {
-			st.Grades[""]++
-			continue
+	// The grades are ImageStatus's: at the current time, of the digest
+	// the tag points at (a published rebuild's once its verification is
+	// stored), not the grade recorded when the last cycle scanned.
+	imgs := o.fleetImages()
+	for i := range imgs {
+		img := &imgs[i]
+		is, err := o.status(ctx, img, false)
+		if err != nil {
+			return fail(err)
 		}
-		st.Grades[g.Grade]++
-		if !g.NextDrop.IsZero() {
-			st.NextDrops[img.Name] = g.NextDrop
+		st.Images++
+		st.Grades[is.Grade]++
+		if is.NextDrop != nil {
+			st.NextDrops[img.Name] = *is.NextDrop
 		}
 	}
 	states, err := store.CycleStates(ctx, o.db)
@@ -514,3 +541,7 @@ func (o *Orchestrator) Stats(ctx context.Context) (Stats, error) {
 // ProjectID returns the id of the project the image belongs to ("" for an
 // image of a project declared without an id).
 func (i Image) ProjectID() string { return i.projectID }
+
+// imagesRefreshTimeout bounds the reload Images does, which takes no
+// context.
+const imagesRefreshTimeout = 10 * time.Second

@@ -94,16 +94,48 @@ func TestImageStatusAndStats(t *testing.T) {
 	stats, err := o.Stats(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, 2, stats.Images)
-	assert.Equal(t, map[string]int{"C": 2}, stats.Grades, "the grades the cycle recorded, before the rebuilds")
+	assert.Equal(t, map[string]int{"A": 2}, stats.Grades, "the grades ImageStatus gives: the published rebuilds'")
+	assert.Empty(t, stats.NextDrops, "an image with no finding has no drop ahead")
 	assert.Equal(t, []abs.RebuildCount{{State: abs.RebuildPublished, Method: abs.MethodRebase, Count: 2}}, stats.Rebuilds)
 	assert.False(t, stats.NewestAdvisory.IsZero())
 	assert.Equal(t, 1, stats.Notifications[abs.NotificationSent])
 	require.Len(t, stats.Cycles, 1)
 	assert.Equal(t, abs.CyclePlanned, stats.Cycles[0].State)
 
-	// The status before the rebuild: the old digest's findings, with the
-	// rule that matched, and a timeline that starts at its first grade.
 	rep2, err := o.Plan(t.Context(), abs.CycleOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, rep2.Plan, "nothing left to do")
+
+	// The status before a rebuild (a fresh registry, the build service
+	// off, so the tag stays on the old digest): the old digest's findings,
+	// each with the rule that matched, the next drop, and a timeline that
+	// starts at its first grade.
+	e = newEnv(t, demo.Advisories...)
+	for i := range e.projects {
+		for j := range e.projects[i].Images {
+			im := &e.projects[i].Images[j]
+			im.AutoRebuild, im.AutoPublish, im.BuildService = false, false, false
+		}
+	}
+	off := e.start(e.sqlite("off.db"))
+	require.Empty(t, wait(t, off, must(off.StartCycle(t.Context(), abs.CycleOptions{}))).Rebuilds)
+	st, err = off.ImageStatus(t.Context(), e.fleet.Apps[0].Name)
+	require.NoError(t, err)
+	assert.Nil(t, st.LastRebuild)
+	assert.Equal(t, "C", st.Grade)
+	require.NotEmpty(t, st.Findings)
+	for _, f := range st.Findings {
+		assert.NotEmpty(t, f.Match, f.Advisory)
+	}
+	require.NotNil(t, st.NextDrop)
+	assert.Equal(t, "D", st.NextGrade)
+	require.NotEmpty(t, st.Timeline)
+	assert.Equal(t, "C", st.Timeline[0].Grade)
+	require.NotNil(t, st.Timeline[0].Until)
+	assert.True(t, st.Timeline[0].From.Before(*st.NextDrop))
+	assert.Equal(t, *st.NextDrop, st.Timeline[0].Until.UTC(), "the first step ends at the next drop")
+	stats, err = off.Stats(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"C": 2}, stats.Grades)
+	assert.Len(t, stats.NextDrops, 2)
 }

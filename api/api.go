@@ -169,7 +169,9 @@ func allowed(mux *http.ServeMux, r *http.Request) string {
 
 // authenticate reads the bearer token; without a valid one it answers 401.
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (Principal, bool) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	// The scheme is case-insensitive (RFC 9110, section 11.1).
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer")
 	p, found := Principal{}, false
 	if ok {
 		p, found = s.tokens.Authenticate(strings.TrimSpace(tok))

@@ -236,3 +236,43 @@ func TestReplicasOnPostgres(t *testing.T) {
 	a = e.do("GET", "/metrics", tokViewer, nil)
 	assert.Contains(t, string(a.Body), `openabs_rebuilds{method="rebase",state="published"} 2`)
 }
+
+// TestReplicaSeesImageCreatedElsewhere: an image created through one
+// replica's API is read and rebuilt through another's at once, without a
+// scan or a job on the second replica in between.
+func TestReplicaSeesImageCreatedElsewhere(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	w := newWorld(t)
+	key, err := secret.GenerateKey()
+	require.NoError(t, err)
+	open := func() *abs.Database {
+		db, err := abs.OpenPostgres(t.Context(), dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	oa := w.orchestrator(t, open(), nil, slog.New(slog.DiscardHandler), key)
+	ob := w.orchestrator(t, open(), nil, slog.New(slog.DiscardHandler), key)
+	ea, eb := serveEnv(t, oa, &bytes.Buffer{}), serveEnv(t, ob, &bytes.Buffer{})
+	require.Empty(t, ob.Images(), "B has loaded its (empty) list")
+
+	app := w.fleet.Apps[0]
+	a := ea.do("POST", "/api/v1/projects", tokAdmin, map[string]any{"id": shopID, "name": "shop",
+		"images": []map[string]any{{"name": app.Name, "repository": app.Repository, "tag": app.Tag, "build_service": true}}})
+	require.Equal(t, http.StatusCreated, a.Status, string(a.Body))
+
+	a = eb.do("GET", img(app.Name), tokViewer, nil)
+	require.Equal(t, http.StatusOK, a.Status, string(a.Body))
+	var st abs.ImageStatus
+	a.json(t, &st)
+	assert.Equal(t, app.Repository, st.Image.Repository)
+	a = eb.do("POST", img(app.Name, "/rebuild"), tokEditor, nil)
+	assert.Equal(t, http.StatusAccepted, a.Status, string(a.Body))
+	a = eb.do("POST", img(app.Name, "/retry"), tokEditor, nil)
+	assert.Equal(t, http.StatusAccepted, a.Status, string(a.Body))
+	names := []string{}
+	for _, i := range ob.Images() {
+		names = append(names, i.Name)
+	}
+	assert.Equal(t, []string{app.Name}, names, "Images() of B")
+}

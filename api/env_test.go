@@ -42,6 +42,9 @@ const (
 	tokEditorOther = "editor-other-token-012345678"
 	tokViewer      = "viewer-token-0123456789abcdef"
 	tokViewerOther = "viewer-other-token-012345678"
+	tokMatrixDev   = "matrix-dev-token-0123456789a"
+	tokMatrixRO    = "matrix-ro-token-0123456789ab"
+	matrixID       = "p-matrix"
 	pushSecret     = "push-secret-0123456789"
 	shopID         = "p-shop"
 )
@@ -54,6 +57,8 @@ func testTokens(t testing.TB) *api.Tokens {
 		api.Token{Name: "other-dev", Role: api.Editor, Projects: []string{"p-other"}, Value: secret.New(tokEditorOther)},
 		api.Token{Name: "auditor", Role: api.Viewer, Value: secret.New(tokViewer)},
 		api.Token{Name: "other-ro", Role: api.Viewer, Projects: []string{"p-other"}, Value: secret.New(tokViewerOther)},
+		api.Token{Name: "matrix-dev", Role: api.Editor, Projects: []string{matrixID}, Value: secret.New(tokMatrixDev)},
+		api.Token{Name: "matrix-ro", Role: api.Viewer, Projects: []string{matrixID}, Value: secret.New(tokMatrixRO)},
 	)
 	require.NoError(t, err)
 	return ts
@@ -65,6 +70,7 @@ func testTokens(t testing.TB) *api.Tokens {
 type env struct {
 	t    testing.TB
 	o    *abs.Orchestrator
+	reg  string // the registry's host
 	srv  *httptest.Server
 	now  time.Time
 	log  *bytes.Buffer
@@ -113,7 +119,10 @@ func newEnv(t testing.TB, kind dbKind) *env {
 	}
 	key, err := secret.GenerateKey()
 	require.NoError(t, err)
-	e := &env{t: t, now: now, log: &bytes.Buffer{}}
+	// A VEX document: curl on RHEL 9 is affected by CVE-2099-7777 and has
+	// no fix yet (an unfixed CVE, never graded).
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "advisories", "cve-2099-7777.json"), []byte(unfixedCurl), 0o600))
+	e := &env{t: t, now: now, log: &bytes.Buffer{}, reg: reg.Host}
 	logger := slog.New(slog.NewTextHandler(lockedWriter{e}, nil))
 	o, err := abs.New(ctx, db, []abs.Project{project},
 		abs.WithSources(advisory.NewDir(filepath.Join(dir, "advisories"))),
@@ -235,3 +244,25 @@ func (e *env) waitCycle(id string) *abs.Report {
 	require.NoError(e.t, err)
 	return rep
 }
+
+// unfixedCurl is a CSAF VEX document (DEMO DATA) saying curl on RHEL 9 is
+// affected by CVE-2099-7777 and has no fix yet.
+const unfixedCurl = `{
+  "document": {"aggregate_severity": {"text": "Critical"}, "category": "csaf_vex", "csaf_version": "2.0",
+    "title": "DEMO curl: unfixed flaw",
+    "tracking": {"current_release_date": "2099-01-10T12:00:00+00:00", "id": "CVE-2099-7777",
+      "initial_release_date": "2099-01-01T00:00:00+00:00", "status": "final", "version": "1"}},
+  "product_tree": {"branches": [{"category": "vendor", "name": "Red Hat", "branches": [
+    {"category": "product_family", "name": "Red Hat Enterprise Linux 9", "branches": [
+      {"category": "product_name", "name": "Red Hat Enterprise Linux 9",
+       "product": {"name": "Red Hat Enterprise Linux 9", "product_id": "red_hat_enterprise_linux_9",
+         "product_identification_helper": {"cpe": "cpe:/o:redhat:enterprise_linux:9"}}}]},
+    {"category": "product_version", "name": "curl",
+     "product": {"name": "curl", "product_id": "curl", "product_identification_helper": {"purl": "pkg:rpm/redhat/curl"}}}]}],
+    "relationships": [{"category": "default_component_of",
+      "full_product_name": {"name": "curl as a component of Red Hat Enterprise Linux 9", "product_id": "red_hat_enterprise_linux_9:curl"},
+      "product_reference": "curl", "relates_to_product_reference": "red_hat_enterprise_linux_9"}]},
+  "vulnerabilities": [{"cve": "CVE-2099-7777",
+    "product_status": {"known_affected": ["red_hat_enterprise_linux_9:curl"]},
+    "threats": [{"category": "impact", "details": "Critical", "product_ids": ["red_hat_enterprise_linux_9:curl"]}]}]
+}`

@@ -167,7 +167,14 @@ func TestBrowser(t *testing.T) {
 
 	b.open("/images/demo/app")
 	assert.Equal(t, "C", b.text("#grade"))
-	assert.Contains(t, b.text("#timeline ~ figure"), "", "the timeline chart is on the page")
+	// The timeline chart is an SVG inside the figure, titled for screen
+	// readers, with drawn shapes (the library's chart, not an empty box).
+	chart := run(b, chromedp.Evaluate[string](`(() => { const s = document.querySelector('#timeline ~ figure svg');
+		return s ? s.querySelector('title').textContent + '|' + s.querySelectorAll('path, rect, line, polyline, circle, text').length : '' })()`))
+	title, shapes, found := strings.Cut(chart, "|")
+	require.True(t, found, "an svg inside the figure after #timeline")
+	assert.Contains(t, title, "Freshness grade timeline: ")
+	assert.NotEqual(t, "0", shapes, "the chart draws something")
 	b.shot("image-before")
 
 	// Configure: auto-rebuild on turns auto-publish on.

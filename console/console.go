@@ -100,7 +100,14 @@ type Console struct {
 	secure      *bool
 	log         *slog.Logger
 	now         func() time.Time
+	// planSlot lets one dry run run at a time, for planTimeout at most,
+	// as the API's GET /plan.
+	planSlot    chan struct{}
+	planTimeout time.Duration
 }
+
+// DefaultPlanTimeout bounds a dry run started from the console.
+const DefaultPlanTimeout = 2 * time.Minute
 
 // New returns the web console of o, signing users in with tokens (the
 // REST API's tokens and roles). The handler serves every page and asset
@@ -111,7 +118,7 @@ func New(o *abs.Orchestrator, tokens *api.Tokens, opts ...Option) http.Handler {
 
 func newConsole(svc service, tokens *api.Tokens, opts ...Option) *Console {
 	c := &Console{svc: svc, tokens: tokens, ttl: DefaultSessionTTL, maxSessions: DefaultMaxSessions,
-		log: slog.New(slog.DiscardHandler), now: time.Now}
+		log: slog.New(slog.DiscardHandler), now: time.Now, planSlot: make(chan struct{}, 1), planTimeout: DefaultPlanTimeout}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -279,6 +286,9 @@ func (c *Console) edit(h func(http.ResponseWriter, request, abs.Image)) http.Han
 // maxForm bounds a form post (an SSH key is a few kilobytes).
 const maxForm = 256 << 10
 
+// findImage finds the named image among the managed images (Images
+// reloads them when any replica changed the stored projects, so an image
+// created elsewhere is found at once).
 func (c *Console) findImage(name string) (abs.Image, bool) {
 	for _, img := range c.svc.Images() {
 		if img.Name == name {

@@ -87,6 +87,7 @@ func newWorld(t testing.TB) *world {
 		abs.WithWorkDir(dir),
 		abs.WithLogger(logger),
 		abs.WithPollInterval(0),
+		abs.WithLocalSources(), // the sources are file:// repositories
 	)
 	require.NoError(t, err)
 	require.NoError(t, o.Start(ctx))

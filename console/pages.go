@@ -500,7 +500,16 @@ func (c *Console) retry(w http.ResponseWriter, r request, img abs.Image) {
 }
 
 func (c *Console) dryRun(w http.ResponseWriter, r request, img abs.Image) {
-	rep, err := c.svc.Plan(r.actorContext(), abs.CycleOptions{Cause: "console dry run"})
+	select {
+	case c.planSlot <- struct{}{}:
+		defer func() { <-c.planSlot }()
+	default:
+		c.back(w, r, "/images/"+img.Name, flash{Kind: "error", Text: "Another dry run is running; try again in a moment."})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.actorContext(), c.planTimeout)
+	defer cancel()
+	rep, err := c.svc.Plan(ctx, abs.CycleOptions{Cause: "console dry run"})
 	if err != nil {
 		c.back(w, r, "/images/"+img.Name, flash{Kind: "error", Text: "Dry run failed: " + err.Error()})
 		return
@@ -550,18 +559,19 @@ func (c *Console) cyclePage(w http.ResponseWriter, r request) {
 		return
 	}
 	// Show only the images the principal may read.
+	readable := map[string]bool{}
+	for _, img := range c.svc.Images() {
+		readable[img.Name] = r.canRead(img)
+	}
 	var imgs []abs.ImageReport
 	for _, i := range rep.Images {
-		if img, ok := c.findImage(i.Name); ok && r.canRead(img) {
+		if readable[i.Name] {
 			imgs = append(imgs, i)
 		}
 	}
 	rep.Images = imgs
-	rep.Plan = slices.DeleteFunc(rep.Plan, func(s abs.PlanStep) bool { img, ok := c.findImage(s.Image); return !ok || !r.canRead(img) })
-	rep.Rebuilds = slices.DeleteFunc(rep.Rebuilds, func(s abs.RebuildReport) bool {
-		img, ok := c.findImage(s.Image)
-		return !ok || !r.canRead(img)
-	})
+	rep.Plan = slices.DeleteFunc(rep.Plan, func(s abs.PlanStep) bool { return !readable[s.Image] })
+	rep.Rebuilds = slices.DeleteFunc(rep.Rebuilds, func(s abs.RebuildReport) bool { return !readable[s.Image] })
 	d := cycleData{Report: rep, Image: r.URL.Query().Get("image"), Done: cycleDone(rep)}
 	c.render(w, r, http.StatusOK, "cycle.html", "Cycle "+rep.Cycle, d)
 }

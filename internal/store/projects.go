@@ -276,6 +276,19 @@ func DeleteImage(ctx context.Context, q Querier, name string) error {
 	return BumpProjects(ctx, q)
 }
 
+// DeleteSecret removes an image's credential and reports whether there
+// was one.
+func DeleteSecret(ctx context.Context, q Querier, image string) (bool, error) {
+	n, err := q.Exec(ctx, `DELETE FROM abs_secret WHERE image = $1`, image)
+	if err != nil {
+		return false, fmt.Errorf("store: delete secret: %w", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	return true, BumpProjects(ctx, q)
+}
+
 // PutSecret stores (or replaces) an image's credential.
 func PutSecret(ctx context.Context, q Querier, s SecretRow) error {
 	_, err := q.Exec(ctx, `INSERT INTO abs_secret (image, kind, fingerprint, cipher, pass_cipher, updated_at)
