@@ -18,7 +18,8 @@ import (
 // and drains the whole storm. It reports the time to plan (cycle start
 // to recorded plan), the time to drain (plan to every rebuild
 // published), the peak of concurrent builds measured from the builds'
-// recorded start and end times, the deepest queue seen, and fails if an
+// recorded start and end times and their average (build time over the
+// span from the first start to the last end), the deepest queue seen, and fails if an
 // image is built twice or the budget is exceeded. The queue depth over
 // time is logged (-v).
 //
@@ -33,6 +34,7 @@ func BenchmarkStorm(b *testing.B) {
 	b.ReportAllocs()
 	var plan, drain time.Duration
 	var peak, deepest int
+	var avg float64
 	for b.Loop() {
 		f.mu.Lock()
 		f.spans, f.published = nil, map[string]int{}
@@ -102,6 +104,7 @@ func BenchmarkStorm(b *testing.B) {
 			}
 		}
 		peak = f.maxConcurrent(nil)[""]
+		avg = f.meanConcurrent()
 		if peak > budget {
 			b.Fatalf("%d builds ran at once, budget %d", peak, budget)
 		}
@@ -113,6 +116,7 @@ func BenchmarkStorm(b *testing.B) {
 	b.ReportMetric(plan.Seconds(), "plan-s")
 	b.ReportMetric(drain.Seconds(), "drain-s")
 	b.ReportMetric(float64(peak), "peak-builds")
+	b.ReportMetric(avg, "avg-builds")
 	b.ReportMetric(float64(deepest), "max-waiting")
 	b.ReportMetric(float64(n)/drain.Seconds(), "builds/s")
 }
