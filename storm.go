@@ -449,7 +449,8 @@ func (o *Orchestrator) admitBuild(ctx context.Context, job *rivertype.JobRow, r 
 		return func() {}, nil
 	}
 	var granted, first bool
-	var woken []int64
+	var ahead int
+	var gs []store.QueueEntry
 	err = o.db.InTx(ctx, func(tx store.Tx) error {
 		if err := store.LockQueue(ctx, tx, o.db.Dialect()); err != nil {
 			return err
@@ -472,23 +473,26 @@ func (o *Orchestrator) admitBuild(ctx context.Context, job *rivertype.JobRow, r 
 		if err := store.PutQueueEntry(ctx, tx, e); err != nil {
 			return err
 		}
-		gs, err := o.grantSlots(ctx, tx)
-		if err != nil {
+		if gs, err = o.grantSlots(ctx, tx); err != nil {
 			return err
 		}
 		for _, g := range gs {
-			if g.Rebuild == r.ID {
-				granted = true
-			} else {
-				woken = append(woken, g.Job)
-			}
+			granted = granted || g.Rebuild == r.ID
 		}
-		return nil
+		if !granted {
+			ahead, err = store.WaitingAhead(ctx, tx, e)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	o.wake(ctx, woken...)
+	o.handOut(ctx, gs, r.ID)
+	if !granted && ahead < o.standbySize() {
+		if granted, err = o.standBy(ctx, r.ID); err != nil {
+			return nil, err
+		}
+	}
 	if !granted {
 		if first {
 			o.note(r.Cycle, "build", r.Image, "build waits", r.Image+": waiting for a build slot", "rebuild", r.ID)
@@ -496,6 +500,101 @@ func (o *Orchestrator) admitBuild(ctx context.Context, job *rivertype.JobRow, r 
 		return nil, river.JobSnooze(jitter(slotRecheck))
 	}
 	return func() { o.releaseSlot(context.WithoutCancel(ctx), r.ID) }, nil
+}
+
+// standbyWait bounds how long a build next in line for a slot waits in
+// its worker for the slot (see standBy) before its job sleeps.
+const standbyWait = 2 * time.Second
+
+// standbySize is how many builds next in line for a slot wait in their
+// worker rather than sleep: the build workers the global budget leaves
+// spare (half of them without a global budget).
+func (o *Orchestrator) standbySize() int {
+	if g := o.storm.Budgets.Global; g > 0 {
+		return max(o.buildWork-g, 0)
+	}
+	return o.buildWork / 2
+}
+
+// standBy waits, in the job's worker and at most standbyWait, for the
+// entry of rebuild to be granted a slot: a slot freed in this process
+// hands it over at once (handOut), one freed in another is seen by a
+// look at the entry every standbyLook. It reports whether the slot came.
+// At most standbySize builds of this process stand by at once.
+func (o *Orchestrator) standBy(ctx context.Context, rebuild string) (bool, error) {
+	ch := make(chan struct{})
+	o.sweep.mu.Lock()
+	if len(o.sweep.waiters) >= o.standbySize() {
+		o.sweep.mu.Unlock()
+		return false, nil
+	}
+	if o.sweep.waiters == nil {
+		o.sweep.waiters = map[string]chan struct{}{}
+	}
+	o.sweep.waiters[rebuild] = ch
+	o.sweep.mu.Unlock()
+	defer func() {
+		o.sweep.mu.Lock()
+		if o.sweep.waiters[rebuild] == ch {
+			delete(o.sweep.waiters, rebuild)
+		}
+		o.sweep.mu.Unlock()
+	}()
+	deadline := time.NewTimer(standbyWait)
+	defer deadline.Stop()
+	look := time.NewTicker(standbyLook)
+	defer look.Stop()
+	for {
+		select {
+		case <-ch:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-deadline.C:
+		case <-look.C:
+		}
+		// A slot granted by another process, or the last look.
+		e, err := store.GetQueueEntry(ctx, o.db, rebuild, store.StepBuild)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+		if err == nil && e.State == store.QueueRunning {
+			return true, nil
+		}
+		select {
+		case <-deadline.C:
+			return false, nil
+		default:
+		}
+		if err != nil {
+			return false, nil // the entry is gone
+		}
+	}
+}
+
+// standbyLook is how often a standing-by build looks at its entry.
+const standbyLook = 250 * time.Millisecond
+
+// handOut passes the slots just granted (gs, committed) to their builds:
+// one standing by in this process takes its slot at once, the others'
+// jobs are woken. The entry of rebuild self, granted to the caller, is
+// left out.
+func (o *Orchestrator) handOut(ctx context.Context, gs []store.QueueEntry, self string) {
+	var wake []store.QueueEntry
+	o.sweep.mu.Lock()
+	for _, g := range gs {
+		if g.Rebuild == self {
+			continue
+		}
+		if ch, ok := o.sweep.waiters[g.Rebuild]; ok {
+			close(ch)
+			delete(o.sweep.waiters, g.Rebuild)
+			continue
+		}
+		wake = append(wake, g)
+	}
+	o.sweep.mu.Unlock()
+	o.wakeGranted(ctx, wake)
 }
 
 // queueLook bounds how far down the queue a slot decision looks.
@@ -546,7 +645,7 @@ func (o *Orchestrator) grantSlots(ctx context.Context, tx store.Tx) ([]store.Que
 // releaseSlot gives a build slot back and, in the same transaction,
 // grants it to the next waiting entries, whose jobs are then woken.
 func (o *Orchestrator) releaseSlot(ctx context.Context, rebuild string) {
-	var jobs []int64
+	var gs []store.QueueEntry
 	err := o.db.InTx(ctx, func(tx store.Tx) error {
 		if err := store.LockQueue(ctx, tx, o.db.Dialect()); err != nil {
 			return err
@@ -554,17 +653,15 @@ func (o *Orchestrator) releaseSlot(ctx context.Context, rebuild string) {
 		if err := store.DeleteQueueEntry(ctx, tx, rebuild, store.StepBuild); err != nil {
 			return err
 		}
-		gs, err := o.grantSlots(ctx, tx)
-		for _, g := range gs {
-			jobs = append(jobs, g.Job)
-		}
+		var err error
+		gs, err = o.grantSlots(ctx, tx)
 		return err
 	})
 	if err != nil {
 		o.log.Warn("release build slot", "rebuild", rebuild, "error", err.Error())
 		return
 	}
-	o.wake(ctx, jobs...)
+	o.handOut(ctx, gs, "")
 }
 
 // slotSweep is how often (plus up to as much again, at random) each
@@ -583,18 +680,15 @@ func (o *Orchestrator) sweepSlots(ctx context.Context) {
 			return
 		case <-time.After(jitter(slotSweep)):
 		}
-		var jobs []int64
+		var gs, lost []store.QueueEntry
 		next := map[string]bool{}
 		err := o.db.InTx(ctx, func(tx store.Tx) error {
 			if err := store.LockQueue(ctx, tx, o.db.Dialect()); err != nil {
 				return err
 			}
-			gs, err := o.grantSlots(ctx, tx)
-			if err != nil {
+			var err error
+			if gs, err = o.grantSlots(ctx, tx); err != nil {
 				return err
-			}
-			for _, g := range gs {
-				jobs = append(jobs, g.Job)
 			}
 			idle, err := store.GrantedBuilds(ctx, tx)
 			if err != nil {
@@ -602,7 +696,7 @@ func (o *Orchestrator) sweepSlots(ctx context.Context) {
 			}
 			for _, e := range idle {
 				if seen[e.Rebuild] {
-					jobs = append(jobs, e.Job)
+					lost = append(lost, e)
 				}
 				next[e.Rebuild] = true
 			}
@@ -615,7 +709,8 @@ func (o *Orchestrator) sweepSlots(ctx context.Context) {
 			continue
 		}
 		seen = next
-		o.wake(ctx, jobs...)
+		o.handOut(ctx, gs, "")
+		o.handOut(ctx, lost, "")
 	}
 }
 
@@ -649,11 +744,61 @@ func (o *Orchestrator) stopSweep() {
 	}
 }
 
-// sweeper is the state of sweepSlots.
+// sweeper is the state of sweepSlots and of the builds standing by.
 type sweeper struct {
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	waiters map[string]chan struct{} // rebuild → closed when granted
+}
+
+// wakeGranted wakes the jobs of entries granted a slot. A job still
+// running (recording its snooze) is tried again for a few seconds, in
+// the background, as long as its entry holds the slot and its build has
+// not begun: a job that went on to build and finish is never run again.
+func (o *Orchestrator) wakeGranted(ctx context.Context, gs []store.QueueEntry) {
+	var left []store.QueueEntry
+	for _, g := range gs {
+		if running, err := o.eng.Wake(ctx, g.Job); err != nil {
+			o.log.Debug("wake job", "job", g.Job, "error", err.Error())
+		} else if running {
+			left = append(left, g)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for len(left) > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			granted, err := store.GrantedBuilds(ctx, o.db)
+			if err != nil {
+				continue
+			}
+			still := map[string]bool{}
+			for _, e := range granted {
+				still[e.Rebuild] = true
+			}
+			var next []store.QueueEntry
+			for _, g := range left {
+				if !still[g.Rebuild] {
+					continue // it took its slot, or the entry is gone
+				}
+				if running, err := o.eng.Wake(ctx, g.Job); err == nil && running {
+					next = append(next, g)
+				}
+			}
+			left = next
+		}
+	}()
 }
 
 // jitter returns d plus up to as much again, at random, so that jobs
