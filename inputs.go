@@ -18,7 +18,9 @@ import (
 // build file, host verification including the known_hosts file's
 // content) and the credentials a rebuild uses (git token and keys, the
 // builder's registry credentials, the registry credentials of reads,
-// staging pushes and the publisher for the image's registry). It is part
+// staging pushes and the publisher for the image's registry) and the
+// builder's configuration (rebuild.Fingerprinter: Buildah's and Command's
+// flags, format and environment, and a user builder's). It is part
 // of the rebuild's id, so a change plans a new rebuild at once: a failed
 // rebuild is tried again when its branch moved on or a password changed.
 //
@@ -83,19 +85,36 @@ func (o *Orchestrator) inputsAt(s *imageState, commit, registryCreds string) str
 		credField(cred, "ssh-key", src.Auth.SSHKey.Reveal())
 		credField(cred, "passphrase", src.Auth.SSHKeyPassphrase.Reveal())
 	}
-	if b, ok := o.builder.(*rebuild.Buildah); ok {
-		hosts := make([]string, 0, len(b.Credentials))
-		for host := range b.Credentials {
-			hosts = append(hosts, host)
-		}
-		sort.Strings(hosts)
-		for _, host := range hosts {
-			c := b.Credentials[host]
-			credField(cred, "registry:"+host, c.Username+"\x00"+c.Password.Reveal())
-		}
+	// The builders' configuration (flags, format, environment) enters
+	// through the credential digest, since environment values may hold
+	// secrets.
+	if f, ok := o.builder.(rebuild.Fingerprinter); ok {
+		credField(cred, "builder-config", o.builder.Name()+"\x00"+f.Fingerprint())
+	}
+	if f, ok := o.rebaser.(rebuild.Fingerprinter); ok {
+		credField(cred, "rebaser-config", o.rebaser.Name()+"\x00"+f.Fingerprint())
+	}
+	var logins map[string]rebuild.Credential
+	switch b := o.builder.(type) {
+	case *rebuild.Buildah:
+		logins = b.Credentials
 		for _, host := range b.InsecureHosts {
 			field("insecure-registry", host)
 		}
+	case *rebuild.Command:
+		logins = b.Credentials
+		for _, host := range b.InsecureHosts {
+			field("insecure-registry", host)
+		}
+	}
+	hosts := make([]string, 0, len(logins))
+	for host := range logins {
+		hosts = append(hosts, host)
+	}
+	sort.Strings(hosts)
+	for _, host := range hosts {
+		c := logins[host]
+		credField(cred, "registry:"+host, c.Username+"\x00"+c.Password.Reveal())
 	}
 	credField(cred, "registry-credentials", registryCreds)
 	field("credentials", string(cred.Sum(nil)))

@@ -59,6 +59,18 @@ func TestInputsFingerprint(t *testing.T) {
 			o.builder = &rebuild.Buildah{Credentials: map[string]rebuild.Credential{"reg.example": {Username: "u", Password: secret.New("new")}}}
 		}, false},
 		{"no builder", func(o *Orchestrator, _ *imageState) { o.builder = nil }, false},
+		{"builder format", func(o *Orchestrator, _ *imageState) { o.builder.(*rebuild.Buildah).Format = "docker" }, false},
+		{"builder extra args", func(o *Orchestrator, _ *imageState) {
+			o.builder.(*rebuild.Buildah).ExtraArgs = []string{"--squash"}
+		}, false},
+		{"builder env value", func(o *Orchestrator, _ *imageState) { o.builder.(*rebuild.Buildah).Env = []string{"TMPDIR=/var/tmp"} }, false},
+		{"builder isolation", func(o *Orchestrator, _ *imageState) { o.builder.(*rebuild.Buildah).Isolation = "oci" }, false},
+		{"builder default spelled out", func(o *Orchestrator, _ *imageState) { o.builder.(*rebuild.Buildah).Pull = "always" }, true},
+		{"command builder", func(o *Orchestrator, _ *imageState) {
+			o.builder = &rebuild.Command{Args: []string{"buildah", "build"}, Credentials: map[string]rebuild.Credential{
+				"reg.example": {Username: "u", Password: secret.New("registry-password")}}}
+		}, false},
+		{"rebaser", func(o *Orchestrator, _ *imageState) { o.rebaser = &rebuild.Rebase{} }, false},
 		{"owners do not matter", func(_ *Orchestrator, s *imageState) { s.img.Owners = []string{"b@example.com"} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +84,35 @@ func TestInputsFingerprint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBuilderFingerprint: each part of a Command's or Buildah's
+// configuration that can change a build changes its fingerprint, and
+// credentials are not part of it (they are fingerprinted separately).
+func TestBuilderFingerprint(t *testing.T) {
+	cmd := func() *rebuild.Command {
+		return &rebuild.Command{Args: []string{"buildah", "build", "{{.ContextDir}}"}, Env: []string{"A=1"},
+			InsecureHosts: []string{"127.0.0.1:5000"}}
+	}
+	ref := cmd().Fingerprint()
+	assert.Equal(t, ref, cmd().Fingerprint(), "stable")
+	for name, change := range map[string]func(c *rebuild.Command){
+		"args":           func(c *rebuild.Command) { c.Args[1] = "bud" },
+		"args split":     func(c *rebuild.Command) { c.Args = []string{"buildah build", "{{.ContextDir}}"} },
+		"env value":      func(c *rebuild.Command) { c.Env = []string{"A=2"} },
+		"format":         func(c *rebuild.Command) { c.Format = rebuild.FormatDocker },
+		"insecure hosts": func(c *rebuild.Command) { c.InsecureHosts = nil },
+		"name":           func(c *rebuild.Command) { c.BuilderName = "podman" },
+	} {
+		c := cmd()
+		change(c)
+		assert.NotEqual(t, ref, c.Fingerprint(), name)
+	}
+	c := cmd()
+	c.Credentials = map[string]rebuild.Credential{"reg.example": {Username: "u", Password: secret.New("pw")}}
+	assert.Equal(t, ref, c.Fingerprint(), "credentials are fingerprinted by the caller")
+	assert.NotEqual(t, (&rebuild.Buildah{}).Fingerprint(), (&rebuild.Buildah{ExtraArgs: []string{"--layers"}}).Fingerprint())
+	assert.Empty(t, (*rebuild.Buildah)(nil).Fingerprint())
 }
 
 // TestCredentialPrints: the registry credentials the remote options

@@ -2,6 +2,9 @@ package abs_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -31,6 +34,7 @@ import (
 	"github.com/openabs/abs/publish"
 	"github.com/openabs/abs/rebuild"
 	"github.com/openabs/abs/secret"
+	"github.com/openabs/abs/sign"
 )
 
 // fourPlatforms are the platforms of a typical certified image.
@@ -97,6 +101,9 @@ func indexOf(t *testing.T, imgs map[string]v1.Image) v1.ImageIndex {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range fourPlatforms {
 		p := p
+		if imgs[p.Architecture] == nil {
+			continue // a platform the index lacks
+		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: imgs[p.Architecture], Descriptor: v1.Descriptor{
 			Platform: &p, Annotations: map[string]string{"io.example.arch": p.Architecture}}})
 	}
@@ -177,6 +184,19 @@ func (e *multiEnv) moveBase(stale ...string) {
 			}
 		}
 		imgs[p.Architecture] = multiBase(e.t, p, rpmdb, "2")
+	}
+	pushIndex(e.t, e.baseRef, indexOf(e.t, imgs))
+}
+
+// moveBaseWithout pushes a new base index (every platform fixed and
+// rebuilt) that lacks the architectures in missing.
+func (e *multiEnv) moveBaseWithout(missing ...string) {
+	imgs := map[string]v1.Image{}
+	for _, p := range fourPlatforms {
+		imgs[p.Architecture] = multiBase(e.t, p, e.newRPMDB, "2")
+	}
+	for _, m := range missing {
+		delete(imgs, m)
 	}
 	pushIndex(e.t, e.baseRef, indexOf(e.t, imgs))
 }
@@ -284,7 +304,8 @@ func TestMultiPlatformRebase(t *testing.T) {
 		t.Skip("skopeo not installed (apt-get install skopeo)")
 	}
 	e := newMultiEnv(t)
-	o := e.start(nil)
+	signer := newIndexSigner(t)
+	o := e.start(nil, signer.opt)
 	e.firstCycle(o)
 
 	e.moveBase()
@@ -351,6 +372,17 @@ func TestMultiPlatformRebase(t *testing.T) {
 	var got v1.IndexManifest
 	require.NoError(t, json.Unmarshal(raw, &got))
 	assert.Len(t, got.Manifests, 4)
+
+	// cosign verifies the published index and one platform's image by
+	// its own digest: signature and SLSA provenance.
+	indexRef, childRef := e.appRepo+"@"+r.NewDigest, e.appRepo+"@"+newChild["linux/arm64"]
+	prov := signer.verifyWithCosign(t, indexRef, childRef)
+	if p, ok := prov[indexRef]; ok {
+		assert.Contains(t, p, "https://openabs.dev/builders/rebase")
+		assert.Contains(t, p, demo.OpenSSL.ID, "the advisories fixed")
+		assert.Contains(t, p, strings.TrimPrefix(r.NewDigest, "sha256:"), "the subject is the index")
+		assert.Contains(t, prov[childRef], strings.TrimPrefix(newChild["linux/arm64"], "sha256:"), "the subject is the platform's image")
+	}
 
 	// The owner is told, with each platform's grade.
 	text := mailText(e.smtp)
@@ -437,6 +469,49 @@ func TestMultiPlatformOneFails(t *testing.T) {
 	assert.NotEmpty(t, st.Findings)
 }
 
+// TestMultiPlatformBaseLacksPlatform: the base vendor's new index has
+// no s390x image any more, so the s390x image cannot be rebased and the
+// whole index fails: nothing is published (both tags unchanged, no new
+// version tag), and the rebuild, the report and the mail name linux/s390x
+// and say that the base lacks it.
+func TestMultiPlatformBaseLacksPlatform(t *testing.T) {
+	e := newMultiEnv(t)
+	o := e.start(nil)
+	e.firstCycle(o)
+
+	e.moveBaseWithout("s390x")
+	rep := e.advisoryArrives(o, abs.MethodRebase)
+	require.Len(t, rep.Rebuilds, 1)
+	r := rep.Rebuilds[0]
+	require.Equal(t, abs.RebuildFailed, r.State, r.Detail)
+	assert.Contains(t, r.Detail, "linux/s390x")
+	assert.Contains(t, r.Detail, "no image for the platform", "says the base lacks it")
+	assert.Contains(t, r.Detail, e.baseRef+" has only linux/amd64, linux/arm64, linux/ppc64le", "names the base and what it has")
+	assert.Empty(t, r.Tags)
+	assert.Empty(t, r.NewDigest, "no index staged")
+	sum := byName(rep)["demo/app"]
+	assert.False(t, sum.Published)
+	assert.Contains(t, sum.Error, "linux/s390x")
+	assert.Contains(t, sum.Error, "no image for the platform")
+	assert.True(t, rep.Failed())
+
+	assert.Equal(t, e.appDigest, headDigest(t, e.appRepo+":latest"), "nothing published")
+	assert.Equal(t, e.appDigest, headDigest(t, e.appRepo+":1.0-1"))
+	ref, err := gcrname.ParseReference(e.appRepo + ":1.0-2")
+	require.NoError(t, err)
+	_, err = remote.Head(ref, remote.WithContext(t.Context()))
+	assert.Error(t, err, "no new version tag")
+
+	text := mailText(e.smtp)
+	assert.Contains(t, text, "linux/s390x")
+	assert.Contains(t, text, "no image for the platform")
+
+	st, err := o.ImageStatus(t.Context(), "demo/app")
+	require.NoError(t, err)
+	assert.Equal(t, e.appDigest, st.Digest, "the old index")
+	assert.Equal(t, "C", st.Grade)
+}
+
 // TestMultiPlatformFromSource: the same index rebuilt from its git
 // source (served over SSH) by buildah, one build per platform on the
 // base index's image for it, verified per platform and published as one
@@ -456,7 +531,8 @@ func TestMultiPlatformFromSource(t *testing.T) {
 	srv := gittest.StartSSH(t, repo.Dir)
 	src := &rebuild.GitSource{URL: srv.URL, Branch: "main", Auth: rebuild.GitAuth{
 		SSHKey: secret.New(string(srv.ClientKey.PrivatePEM)), KnownHosts: srv.KnownHosts}}
-	o := e.start(src, abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{InsecureRegistries: true}))
+	signer := newIndexSigner(t)
+	o := e.start(src, abs.WithRebaser(nil), abs.WithBuilder(&rebuild.Buildah{InsecureRegistries: true}), signer.opt)
 	e.firstCycle(o)
 
 	e.moveBase()
@@ -490,6 +566,15 @@ func TestMultiPlatformFromSource(t *testing.T) {
 		assert.Equal(t, repo.Head, m.Annotations[rebuild.AnnotationRevision], a)
 	}
 
+	// cosign verifies the index and one platform's image; the
+	// provenance names the git source and the commit built.
+	indexRef, childRef := e.appRepo+"@"+r.NewDigest, e.appRepo+"@"+im.Manifests[1].Digest.String()
+	prov := signer.verifyWithCosign(t, indexRef, childRef)
+	for ref, p := range prov {
+		assert.Contains(t, p, mustJSON(t, secret.HideUserinfo(srv.URL)), "%s: the git URL", ref)
+		assert.Contains(t, p, repo.Head, "%s: the commit", ref)
+	}
+
 	// Each built image records the base's image for its platform; the
 	// next cycle sees no base move and nothing to do.
 	next, err := o.RunCycle(t.Context(), abs.CycleOptions{})
@@ -514,4 +599,55 @@ func TestMultiPlatformCertified(t *testing.T) {
 	require.Equal(t, abs.RebuildPublished, r.State, r.Detail)
 	require.Len(t, r.Platforms, 4)
 	assert.Equal(t, r.NewDigest, headDigest(t, e.appRepo+":latest"))
+}
+
+// indexSigner is a signing key made in the test and the path of its
+// public half in PEM, for cosign's --key.
+type indexSigner struct {
+	opt abs.Option
+	pub string
+}
+
+// newIndexSigner configures a signer on a fresh P-256 key (cosign's
+// default), so that the pipeline signs and attests every published index
+// whether or not the cosign CLI is here to verify it.
+func newIndexSigner(t *testing.T) indexSigner {
+	t.Helper()
+	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	key, err := sign.NewKey(pk)
+	require.NoError(t, err)
+	pem, err := key.PublicKeyPEM()
+	require.NoError(t, err)
+	pub := filepath.Join(t.TempDir(), "cosign.pub")
+	require.NoError(t, os.WriteFile(pub, pem, 0o644))
+	return indexSigner{opt: abs.WithSigner(sign.New(key, sign.WithPlainHTTP(), sign.WithLogger(logger(t)))), pub: pub}
+}
+
+// verifyWithCosign has the real cosign CLI verify, from the registry, the
+// signature and the SLSA provenance of each reference (IMAGE@DIGEST); it
+// returns each reference's provenance statement as JSON. It is a subtest
+// skipped without cosign ($ABS_COSIGN, or cosign on $PATH).
+func (s indexSigner) verifyWithCosign(t *testing.T, refs ...string) map[string]string {
+	t.Helper()
+	prov := map[string]string{}
+	t.Run("cosign", func(t *testing.T) {
+		bin := cosignBinary(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		defer cancel()
+		dir := t.TempDir()
+		for _, ref := range refs {
+			out, err := cosign(ctx, bin, dir, nil, "verify", "--key", s.pub, "--insecure-ignore-tlog=true",
+				"--allow-http-registry=true", ref)
+			require.NoError(t, err, "cosign verify %s: %s", ref, out)
+			assert.Contains(t, out, ref[strings.LastIndexByte(ref, '@')+1:], "the signed digest")
+			out, err = cosign(ctx, bin, dir, nil, "verify-attestation", "--key", s.pub, "--insecure-ignore-tlog=true",
+				"--allow-http-registry=true", "--type", "slsaprovenance1", ref)
+			require.NoError(t, err, "cosign verify-attestation %s: %s", ref, out)
+			st := mustJSON(t, attestedStatement(t, out))
+			assert.Contains(t, st, `"predicateType":"https://slsa.dev/provenance/v1"`, ref)
+			prov[ref] = st
+		}
+	})
+	return prov
 }

@@ -72,8 +72,10 @@ func WithBuilderID(prefix string) SupplyChainOption {
 // each platform's manifest. The provenance (in-toto statement, SLSA v1
 // predicate: source URL and commit, base image digest, builder, build
 // arguments, advisories fixed, the re-scan's grade) is attested on the
-// published digest; the SBOM is attested on each image manifest (for an
-// index, each platform's own SBOM on its manifest).
+// published digest and, for an index, on each platform's manifest too
+// (with that manifest as its subject and that platform's base image); the
+// SBOM is attested on each image manifest (for an index, each platform's
+// own SBOM on its manifest).
 //
 // The order keeps tags honest: the verified rebuild is staged by digest
 // before the publish step, and the publish step signs and attests that
@@ -130,6 +132,7 @@ func (o *Orchestrator) signRebuild(ctx context.Context, r store.Rebuild, img *Im
 		img  v1.Image
 		hash v1.Hash
 		arch string
+		meta meta // how this platform's image was made
 	}
 	var images []platformImage
 	var annotations map[string]string
@@ -156,9 +159,15 @@ func (o *Orchestrator) signRebuild(ctx context.Context, r store.Rebuild, img *Im
 			if m.Platform != nil {
 				pi.arch = m.Platform.Architecture
 			}
+			ccf, _ := child.ConfigFile()
+			var cann map[string]string
+			if cm, err := child.Manifest(); err == nil {
+				cann = cm.Annotations
+			}
+			pi.meta = imageMeta(cann, ccf)
 			images = append(images, pi)
 			if cf == nil {
-				cf, _ = child.ConfigFile()
+				cf = ccf
 			}
 		}
 	} else {
@@ -180,10 +189,27 @@ func (o *Orchestrator) signRebuild(ctx context.Context, r store.Rebuild, img *Im
 	tag := versionTagOf(cf, r.NewDigest)
 	published := img.Repository + "@" + r.NewDigest
 
-	// Provenance of the published digest.
+	// Provenance of the published digest and, for an index, of each
+	// platform's image (its own subject, source and base), so that a
+	// client pulling one platform by digest can verify how it was made.
+	// An index whose own annotations do not name its source commit
+	// takes them from its first platform (all are built from one commit).
+	if meta.revision == "" && len(images) > 0 && images[0].hash != desc.Digest {
+		meta.source, meta.revision = images[0].meta.source, images[0].meta.revision
+	}
 	prov, err := o.provenanceOf(r, img, published, tag, meta)
 	if err != nil {
 		return permanent("sign", err)
+	}
+	provs := map[string][]byte{}
+	for _, pi := range images {
+		ref := img.Repository + "@" + pi.hash.String()
+		if ref == published {
+			continue
+		}
+		if provs[ref], err = o.provenanceOf(r, img, ref, tag, pi.meta); err != nil {
+			return permanent("sign", err)
+		}
 	}
 	// SBOMs: one per image manifest.
 	sboms := map[string][][]byte{}
@@ -225,7 +251,7 @@ func (o *Orchestrator) signRebuild(ctx context.Context, r store.Rebuild, img *Im
 		if ref == published {
 			continue
 		}
-		if err := attest(ref, sboms[ref]); err != nil {
+		if err := attest(ref, append(sboms[ref], provs[ref])); err != nil {
 			return err
 		}
 	}

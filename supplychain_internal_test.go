@@ -83,7 +83,8 @@ func attestations(t *testing.T, repo, digest string) []string {
 
 // TestSignIndex: for a multi-platform rebuild the index digest is signed
 // and carries the provenance, and each platform's manifest is signed and
-// carries its own SBOM.
+// carries its own SBOM and its own provenance (verifiable when a client
+// pulls that platform by digest).
 func TestSignIndex(t *testing.T) {
 	repo := testutil.Registry(t) + "/team/multi"
 	idx := platformIndex(t, "amd64", "arm64")
@@ -103,7 +104,8 @@ func TestSignIndex(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, im.Manifests, 2)
 	for _, m := range im.Manifests {
-		assert.ElementsMatch(t, []string{sbom.PredicateSPDX, sbom.PredicateCycloneDX}, attestations(t, repo, m.Digest.String()), m.Platform.Architecture)
+		assert.ElementsMatch(t, []string{sbom.PredicateSPDX, sbom.PredicateCycloneDX, provenance.PredicateType},
+			attestations(t, repo, m.Digest.String()), m.Platform.Architecture)
 		ref, err := name.ParseReference(repo + ":sha256-" + m.Digest.Hex + ".sig")
 		require.NoError(t, err)
 		_, err = remote.Head(ref, remote.WithContext(t.Context()))

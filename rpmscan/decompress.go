@@ -3,6 +3,7 @@ package rpmscan
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,8 +35,10 @@ var (
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 )
 
-// uncompressed returns the uncompressed tar stream of l.
-func uncompressed(l v1.Layer) (io.ReadCloser, error) {
+// uncompressed returns the uncompressed tar stream of l. The end of abort
+// closes the stored stream under the decompressor, which unblocks a read
+// waiting on it (a stalled registry download).
+func uncompressed(abort context.Context, l v1.Layer) (io.ReadCloser, error) {
 	if s, ok := l.(storedUncompressed); ok && s.StoredUncompressed() {
 		return l.Uncompressed()
 	}
@@ -51,6 +54,8 @@ func uncompressed(l v1.Layer) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw := rc
+	rc = &abortable{ReadCloser: raw, stop: context.AfterFunc(abort, func() { raw.Close() })}
 	br := bufio.NewReaderSize(rc, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -75,6 +80,16 @@ func uncompressed(l v1.Layer) (io.ReadCloser, error) {
 	}
 	// Often the "compressed" bytes are not compressed at all.
 	return &stream{Reader: br, close: rc.Close}, nil
+}
+
+type abortable struct {
+	io.ReadCloser
+	stop func() bool
+}
+
+func (a *abortable) Close() error {
+	a.stop()
+	return a.ReadCloser.Close()
 }
 
 type stream struct {

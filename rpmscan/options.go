@@ -1,6 +1,8 @@
 package rpmscan
 
-import "log/slog"
+import (
+	"log/slog"
+)
 
 // DefaultMaxFileSize is the largest file a scan copies out of an image
 // unless [WithMaxFileSize] says otherwise. The biggest real rpmdbs (a few
@@ -148,4 +150,35 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // default: a large rpmdb lists hundreds of thousands of files.
 func WithFiles() Option {
 	return func(s *LayerScanner) { s.files = true }
+}
+
+// MaxLayerConcurrency is the most layers [WithLayerConcurrency] lets a scan
+// read at once.
+const MaxLayerConcurrency = 8
+
+// defaultConcurrency reads layers one by one. One layer's reading already
+// keeps two processors busy (decompressing and walking on one, hashing on
+// another); reading ahead is opt-in until it is measured to pay on more
+// processors than the two-core machines it was measured on, where one by
+// one was as fast or faster.
+func defaultConcurrency() int { return 1 }
+
+// WithLayerConcurrency sets how many layers a scan reads at once: while the
+// walk merges a layer, up to n-1 layers below it are decompressed, hashed
+// and read ahead. Each reader streams its layer and keeps only what the scan
+// could use (metadata files, bounded by the metadata limit over n, and a
+// temporary copy of each rpmdb file), so memory grows with n, not with the
+// layers' sizes; readers still running when the walk settles are stopped.
+// The result is that of reading the layers one by one, which n = 1 does.
+// More layers at once only pays with idle processors: each layer read keeps
+// about two busy, so GOMAXPROCS/2 is a reasonable choice on a machine with
+// processors to spare. Values <= 0 restore the default, 1; values above
+// [MaxLayerConcurrency] are lowered to it.
+func WithLayerConcurrency(n int) Option {
+	return func(s *LayerScanner) {
+		if n <= 0 {
+			n = defaultConcurrency()
+		}
+		s.concurrency = min(n, MaxLayerConcurrency)
+	}
 }

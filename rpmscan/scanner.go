@@ -17,20 +17,23 @@ import (
 // LayerScanner is the default [Scanner]. It streams the image's layers from
 // the top down, follows whiteouts as an overlay filesystem would, copies the
 // rpmdb (and nothing else) into a private temporary directory that is always
-// removed, and reads it with a bounded reader of its own. It is safe for
-// concurrent use.
+// removed, and reads it with a bounded reader of its own. Asked to
+// ([WithLayerConcurrency]), it reads a few layers at once and merges them
+// top-down, with the result of a one-by-one walk. It is safe for concurrent use.
 type LayerScanner struct {
 	log     *slog.Logger
 	limits  limits
 	tempDir string
 	files   bool
+	// concurrency is how many layers are read at once.
+	concurrency int
 }
 
 var _ Scanner = (*LayerScanner)(nil)
 
 // New returns a LayerScanner configured by opts.
 func New(opts ...Option) *LayerScanner {
-	s := &LayerScanner{log: discardLogger(), limits: defaultLimits()}
+	s := &LayerScanner{log: discardLogger(), limits: defaultLimits(), concurrency: defaultConcurrency()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -94,15 +97,12 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	defer os.RemoveAll(tmp)
 
 	w := newWalker(tmp, s.limits)
-	for i := len(layers) - 1; i >= 0; i-- {
-		if err := w.layer(ctx, i, layers[i]); err != nil {
-			return nil, err
-		}
-		if i > 0 && w.settled() {
-			s.log.DebugContext(ctx, "rpmscan: lower layers cannot change the result; stopping",
-				slog.String("image", inv.Image.Digest), slog.Int("layer", i), slog.Int("skipped", i))
-			break
-		}
+	err = w.walk(ctx, layers, s.concurrency, func(i int) {
+		s.log.DebugContext(ctx, "rpmscan: lower layers cannot change the result; stopping",
+			slog.String("image", inv.Image.Digest), slog.Int("layer", i), slog.Int("skipped", i))
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	inv.OS = osFrom(w.osRelease(), w.file(pathRedHatRelease))

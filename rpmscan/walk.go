@@ -212,7 +212,7 @@ func (w *walker) layer(ctx context.Context, idx int, l v1.Layer) (err error) {
 	if err != nil {
 		return layerErr(idx, l, "", fmt.Errorf("diff_id: %w", err))
 	}
-	rc, err := uncompressed(l)
+	rc, err := uncompressed(ctx, l)
 	if err != nil {
 		return layerErr(idx, l, "", fmt.Errorf("open: %w", err))
 	}
@@ -254,18 +254,23 @@ func (w *walker) layer(ctx context.Context, idx int, l v1.Layer) (err error) {
 	if err := dr.check(diffID); err != nil {
 		return layerErr(idx, l, "", err)
 	}
-	// Whiteouts and replacements only affect the layers below.
-	for _, p := range w.pendingDeleted {
+	w.endLayer(idx, w.pendingDeleted, w.pendingOpaque)
+	w.pendingDeleted, w.pendingOpaque = w.pendingDeleted[:0], w.pendingOpaque[:0]
+	return nil
+}
+
+// endLayer applies the whiteouts and replacements of layer idx, read to
+// its end: they only affect the layers below.
+func (w *walker) endLayer(idx int, deleted, opaque []string) {
+	for _, p := range deleted {
 		w.deleted[p] = true
 	}
-	for _, d := range w.pendingOpaque {
+	for _, d := range opaque {
 		w.opaque[d] = true
 	}
-	w.pendingDeleted, w.pendingOpaque = w.pendingDeleted[:0], w.pendingOpaque[:0]
 	if w.rpmdbLayer == idx {
 		w.rpmdbDone = true
 	}
-	return nil
 }
 
 const (
@@ -275,56 +280,9 @@ const (
 )
 
 func (w *walker) entry(idx int, hdr *tar.Header, r io.Reader) error {
-	name, err := cleanName(hdr.Name)
-	if err != nil {
+	name, c, err := screen(hdr, w.mark)
+	if err != nil || c == classNone || !w.visible(idx, name, c) {
 		return err
-	}
-	if hdr.Typeflag == tar.TypeLink {
-		if t, err := cleanName(hdr.Linkname); err != nil || t == "" {
-			return fmt.Errorf("%w: hard link to %q", ErrUnsafePath, hdr.Linkname)
-		}
-	}
-	if name == "" {
-		return nil
-	}
-	base := path.Base(name)
-	if strings.HasPrefix(base, whiteoutPrefix) {
-		dir := path.Dir(name)
-		switch {
-		case base == whiteoutOpaque:
-			if dir == "." || ancestors[dir] {
-				w.pendingOpaque = append(w.pendingOpaque, dir)
-			}
-		case strings.HasPrefix(base, whiteoutMeta):
-			// Other aufs metadata (.wh..wh.plnk, ...) carries nothing we need.
-		default:
-			victim := base[len(whiteoutPrefix):]
-			if victim == "" || victim == "." || victim == ".." {
-				return fmt.Errorf("%w: malformed whiteout", ErrUnsafePath)
-			}
-			// Only deletions of what the scan looks at, or of a
-			// directory above it, can change the result.
-			if p := path.Join(dir, victim); ancestors[p] || classify(p) != classNone {
-				w.pendingDeleted = append(w.pendingDeleted, p)
-			}
-		}
-		return nil
-	}
-	if hdr.Typeflag != tar.TypeDir && ancestors[name] {
-		w.pendingDeleted = append(w.pendingDeleted, name)
-	}
-	c := classify(name)
-	if c == classNone {
-		return nil
-	}
-	if (c == classRPMDB || c == classRPMDBAux) && w.rpmdbDone {
-		return nil
-	}
-	if n := w.view[name]; n != nil && n.layer != idx {
-		return nil // an upper layer already decided this path
-	}
-	if w.hidden(name) {
-		return nil
 	}
 	switch c {
 	case classRPMDB, classRPMDBAux:
@@ -334,57 +292,168 @@ func (w *walker) entry(idx int, hdr *tar.Header, r io.Reader) error {
 	}
 }
 
-func (w *walker) rpmdbEntry(idx int, name string, hdr *tar.Header, r io.Reader) error {
-	if hdr.Typeflag != tar.TypeReg {
-		return fmt.Errorf("%w: it is a %s", ErrRPMDBNotRegular, typeName(hdr))
+// mark notes a whiteout (or a replacement) of p, or an opaque directory p,
+// to apply once the layer is read.
+func (w *walker) mark(opaque bool, p string) {
+	if opaque {
+		w.pendingOpaque = append(w.pendingOpaque, p)
+	} else {
+		w.pendingDeleted = append(w.pendingDeleted, p)
 	}
-	if hdr.Size > w.limits.file {
-		return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, hdr.Size, w.limits.file)
-	}
-	// The temp name is built from our own tables, never from the tar name.
-	dir := filepath.Join(w.tmp, strconv.Itoa(rpmdbIndex[name]))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return tempErr("temp dir", err)
-	}
-	dst := filepath.Join(dir, path.Base(name))
-	f, err := createTemp(dst)
+}
+
+// screen makes the checks of a tar entry that depend on the entry alone,
+// tells mark about its whiteouts and replacements that matter to the scan,
+// and returns its clean name and class (classNone for nothing to read).
+func screen(hdr *tar.Header, mark func(opaque bool, p string)) (string, class, error) {
+	name, err := cleanName(hdr.Name)
 	if err != nil {
-		return tempErr("temp file", err)
+		return "", classNone, err
 	}
-	err = copyOut(f, r, hdr.Size)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = tempErr("temp file", cerr)
+	if hdr.Typeflag == tar.TypeLink {
+		if t, err := cleanName(hdr.Linkname); err != nil || t == "" {
+			return "", classNone, fmt.Errorf("%w: hard link to %q", ErrUnsafePath, hdr.Linkname)
+		}
 	}
+	if name == "" {
+		return "", classNone, nil
+	}
+	base := path.Base(name)
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		dir := path.Dir(name)
+		switch {
+		case base == whiteoutOpaque:
+			if dir == "." || ancestors[dir] {
+				mark(true, dir)
+			}
+		case strings.HasPrefix(base, whiteoutMeta):
+			// Other aufs metadata (.wh..wh.plnk, ...) carries nothing we need.
+		default:
+			victim := base[len(whiteoutPrefix):]
+			if victim == "" || victim == "." || victim == ".." {
+				return "", classNone, fmt.Errorf("%w: malformed whiteout", ErrUnsafePath)
+			}
+			// Only deletions of what the scan looks at, or of a
+			// directory above it, can change the result.
+			if p := path.Join(dir, victim); ancestors[p] || classify(p) != classNone {
+				mark(false, p)
+			}
+		}
+		return "", classNone, nil
+	}
+	if hdr.Typeflag != tar.TypeDir && ancestors[name] {
+		mark(false, name)
+	}
+	return name, classify(name), nil
+}
+
+// visible reports whether an entry of layer idx at name, of class c, shows
+// in the merged view given what the upper layers hold.
+func (w *walker) visible(idx int, name string, c class) bool {
+	if (c == classRPMDB || c == classRPMDBAux) && w.rpmdbDone {
+		return false
+	}
+	if n := w.view[name]; n != nil && n.layer != idx {
+		return false // an upper layer already decided this path
+	}
+	return !w.hidden(name)
+}
+
+func (w *walker) rpmdbEntry(idx int, name string, hdr *tar.Header, r io.Reader) error {
+	if err := w.rpmdbCheck(hdr.Typeflag, hdr.Linkname, hdr.Size); err != nil {
+		return err
+	}
+	dst, err := w.rpmdbDst(name)
 	if err != nil {
 		return err
 	}
-	w.view[name] = &node{layer: idx, kind: kindRegular, file: dst}
-	if classify(name) == classRPMDB && w.rpmdbLayer < 0 {
-		w.rpmdbLayer = idx
+	if err := copyFile(dst, r, hdr.Size); err != nil {
+		return err
+	}
+	w.setRPMDB(idx, name, dst)
+	return nil
+}
+
+// rpmdbCheck says whether an rpmdb entry may be copied.
+func (w *walker) rpmdbCheck(typeflag byte, linkname string, size int64) error {
+	if typeflag != tar.TypeReg {
+		return fmt.Errorf("%w: it is a %s", ErrRPMDBNotRegular, typeName(&tar.Header{Typeflag: typeflag, Linkname: linkname}))
+	}
+	if size > w.limits.file {
+		return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, size, w.limits.file)
 	}
 	return nil
 }
 
+// rpmdbDst returns where the view keeps the copy of the rpmdb file name.
+// The temp name is built from our own tables, never from the tar name.
+func (w *walker) rpmdbDst(name string) (string, error) {
+	dir := filepath.Join(w.tmp, strconv.Itoa(rpmdbIndex[name]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", tempErr("temp dir", err)
+	}
+	return filepath.Join(dir, path.Base(name)), nil
+}
+
+// copyFile copies size bytes of r to a new file dst.
+func copyFile(dst string, r io.Reader, size int64) error {
+	f, err := createTemp(dst)
+	if err != nil {
+		return tempErr("temp file", err)
+	}
+	err = copyOut(f, r, size)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = tempErr("temp file", cerr)
+	}
+	return err
+}
+
+func (w *walker) setRPMDB(idx int, name, file string) {
+	w.view[name] = &node{layer: idx, kind: kindRegular, file: file}
+	if classify(name) == classRPMDB && w.rpmdbLayer < 0 {
+		w.rpmdbLayer = idx
+	}
+}
+
+// metaLimit is the largest metadata file read.
+func (w *walker) metaLimit() int64 { return min(w.limits.file, maxMetadataSize) }
+
 func (w *walker) metaEntry(idx int, name string, hdr *tar.Header, r io.Reader) error {
+	return w.setMeta(idx, name, hdr.Typeflag, hdr.Linkname, hdr.Size, func() ([]byte, error) {
+		return readMeta(r, hdr.Size)
+	})
+}
+
+// readMeta reads a metadata file's content.
+func readMeta(r io.Reader, size int64) ([]byte, error) {
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorruptLayer, err)
+	}
+	return data, nil
+}
+
+// setMeta puts a metadata entry in the view; read returns the content of
+// a regular file.
+func (w *walker) setMeta(idx int, name string, typeflag byte, linkname string, size int64, read func() ([]byte, error)) error {
 	n := &node{layer: idx}
-	switch hdr.Typeflag {
+	switch typeflag {
 	case tar.TypeReg:
-		limit := min(w.limits.file, maxMetadataSize)
-		if hdr.Size > limit {
-			return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, hdr.Size, limit)
+		if limit := w.metaLimit(); size > limit {
+			return fmt.Errorf("%w: %d bytes > %d", ErrEntryTooLarge, size, limit)
 		}
-		if err := w.chargeMeta(name, hdr.Size); err != nil {
+		if err := w.chargeMeta(name, size); err != nil {
 			return err
 		}
-		data := make([]byte, hdr.Size)
-		if _, err := io.ReadFull(r, data); err != nil {
-			return fmt.Errorf("%w: %w", ErrCorruptLayer, err)
+		data, err := read()
+		if err != nil {
+			return err
 		}
 		n.kind, n.data = kindRegular, data
 	case tar.TypeSymlink:
-		n.kind, n.target = kindSymlink, resolveSymlink(path.Dir(name), hdr.Linkname)
+		n.kind, n.target = kindSymlink, resolveSymlink(path.Dir(name), linkname)
 	case tar.TypeLink:
-		t, _ := cleanName(hdr.Linkname) // checked in entry
+		t, _ := cleanName(linkname) // checked in screen
 		n.kind, n.target = kindHardlink, t
 	default:
 		n.kind = kindOther

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -67,3 +68,22 @@ type wrapErr struct{ errno syscall.Errno }
 
 func (w *wrapErr) Error() string { return "write: " + w.errno.Error() }
 func (w *wrapErr) Unwrap() error { return w.errno }
+
+// TestReadLayerOverflow checks that a layer record stops at its budget
+// and says so, rather than holding a layer's metadata without bound.
+func TestReadLayerOverflow(t *testing.T) {
+	var es []testutil.Entry
+	for i := range 4 {
+		es = append(es, testutil.File(fmt.Sprintf("root/buildinfo/content_manifests/m%d.json", i), make([]byte, 1<<20)))
+	}
+	l, err := testutil.UncompressedLayer(es...)
+	require.NoError(t, err)
+	var done atomic.Bool
+	rec := readLayer(t.Context(), t.TempDir(), defaultLimits(), 2<<20, 0, l, &done)
+	assert.True(t, rec.overflow)
+	assert.LessOrEqual(t, len(rec.entries), 2)
+	rec = readLayer(t.Context(), t.TempDir(), defaultLimits(), 8<<20, 0, l, &done)
+	assert.False(t, rec.overflow)
+	assert.NoError(t, rec.err)
+	assert.Len(t, rec.entries, 4)
+}

@@ -213,7 +213,8 @@ func summaryOf(sum abs.Summary, image string) *abs.ImageSummary {
 //  5. that retry meets a failing Containerfile: the log tail is in the
 //     owner's mail; the fixed commit pushed to the branch is noticed when
 //     the next run plans (no wait for the backoff), built and published
-//     (pullable by skopeo);
+//     (pullable by skopeo); before that, -retry IMAGE runs the failed
+//     build again although its backoff has not ended;
 //  7. the SMTP server goes down during that run: the mail is reported
 //     undelivered and the run fails; with the server up again the next
 //     run delivers it, once;
@@ -322,6 +323,20 @@ func TestFleetWalkThrough(t *testing.T) {
 	assert.Contains(t, got[0], "Rebuild failed")
 	assert.Contains(t, got[0], "log tail:")
 	assert.Contains(t, got[0], "not-in-the-repo.txt")
+	require.Contains(t, s.Waiting, "next attempt at", "the failed build waits for its backoff")
+	assert.Contains(t, s.Waiting, fmt.Sprintf("%d attempts left", abs.DefaultRetryLimit-1))
+
+	// -retry runs the failed build again before its backoff ended:
+	// the same failure, one attempt fewer left.
+	sum, code, log = w.run(t, "5 -retry", "-retry", app.Repository)
+	assert.Equal(t, 1, code, log)
+	assert.Contains(t, log, "retry requested")
+	s = summaryOf(sum, app.Repository)
+	require.NotNil(t, s, "5 -retry")
+	assert.Equal(t, abs.RebuildFailed, s.State, "the rebuild ran again")
+	assert.Contains(t, s.Log, "not-in-the-repo.txt")
+	assert.Contains(t, s.Waiting, fmt.Sprintf("%d attempts left", abs.DefaultRetryLimit-2))
+	w.newMails(&mails)
 
 	// The fixed commit is pushed to the branch. The next run notices the
 	// moved branch when it plans (ls-remote), so the failed rebuild does

@@ -1,6 +1,7 @@
 // Package gittest starts real git servers on loopback for tests: an SSH
-// server (gliderlabs/ssh in front of the git binary's upload-pack) and a
-// smart-HTTP server over TLS (git http-backend through net/http/cgi).
+// server (gliderlabs/ssh in front of the git binary's upload-pack),
+// OpenSSH's sshd with three host keys (StartOpenSSH) and a smart-HTTP
+// server over TLS (git http-backend through net/http/cgi).
 //
 // Typical use:
 //
