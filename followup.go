@@ -62,12 +62,14 @@ func (o *Orchestrator) enqueueDueNotifications(ctx context.Context, tx store.Tx,
 	if len(pending) == 0 {
 		return nil
 	}
-	rebuilds, err := store.Rebuilds(ctx, tx, cycle)
+	// Only the images of rebuilds not final yet: this runs each time a
+	// rebuild ends, so it must not read every rebuild of a large cycle.
+	open, err := store.UnfinishedImages(ctx, tx, cycle)
 	if err != nil {
 		return err
 	}
 	for _, n := range pending {
-		if !o.ownerDone(n.Owner, rebuilds) {
+		if !o.ownerDone(n.Owner, open) {
 			continue
 		}
 		if _, err := o.eng.InsertTx(ctx, tx, notifyArgs{Notification: n.ID, Cycle: cycle, Owner: n.Owner}, nil); err != nil {
@@ -77,11 +79,12 @@ func (o *Orchestrator) enqueueDueNotifications(ctx context.Context, tx store.Tx,
 	return nil
 }
 
-// ownerDone reports whether every rebuild of an owner's images is final.
-func (o *Orchestrator) ownerDone(owner string, rebuilds []store.Rebuild) bool {
-	for _, r := range rebuilds {
-		img := o.image(r.Image)
-		if img != nil && slices.Contains(img.Owners, owner) && !RebuildState(r.State).Final() {
+// ownerDone reports whether none of an owner's images is among open (the
+// images whose rebuild is not final).
+func (o *Orchestrator) ownerDone(owner string, open []string) bool {
+	for _, name := range open {
+		img := o.image(name)
+		if img != nil && slices.Contains(img.Owners, owner) {
 			return false
 		}
 	}

@@ -62,6 +62,7 @@ type Orchestrator struct {
 	rbBackoff   backoff
 	retryLimit  int
 	wall        func() time.Time
+	sweep       sweeper // storm.go: build slot sweeps
 	rescue      time.Duration
 	jobTimeout  time.Duration
 	workDir     string
@@ -289,6 +290,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	if err := o.eng.Start(ctx); err != nil {
 		return fmt.Errorf("abs: start: %w", err)
 	}
+	o.startSweep() // storm.go
 	return nil
 }
 
@@ -297,6 +299,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 // their work resumes from the recorded state on the next Start, in this
 // process or another.
 func (o *Orchestrator) Stop(ctx context.Context) error {
+	o.stopSweep() // storm.go
 	err := o.eng.Stop(ctx)
 	if err == nil {
 		return nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -316,9 +318,12 @@ func (o *Orchestrator) snoozeFor(t time.Time, ceiling time.Duration) time.Durati
 	return min(max(t.Sub(o.now()), time.Second), ceiling)
 }
 
-// slotRecheck is how long a build waiting for a slot sleeps before it
-// looks again when no finishing build woke it.
-const slotRecheck = 15 * time.Second
+// slotRecheck is how long (plus up to as much again, at random) a build
+// waiting for a slot sleeps before it looks again. A slot is granted to
+// it by the decision that frees it, which wakes it at once, and
+// sweepSlots wakes it if that wake-up was lost; this look is the last
+// resort.
+const slotRecheck = time.Minute
 
 // pauseRecheck is how long paused work sleeps between looks (Resume wakes
 // it at once).
@@ -444,6 +449,8 @@ func (o *Orchestrator) admitBuild(ctx context.Context, job *rivertype.JobRow, r 
 		return func() {}, nil
 	}
 	var granted, first bool
+	var ahead int
+	var gs []store.QueueEntry
 	err = o.db.InTx(ctx, func(tx store.Tx) error {
 		if err := store.LockQueue(ctx, tx, o.db.Dialect()); err != nil {
 			return err
@@ -453,7 +460,7 @@ func (o *Orchestrator) admitBuild(ctx context.Context, job *rivertype.JobRow, r 
 		case err == nil:
 			e.Queued = prev.Queued
 			if prev.State == store.QueueRunning {
-				granted = true // the slot of an earlier run of this job
+				granted = true // granted while it waited, or held by an earlier run of this job
 				return nil
 			}
 			first = prev.State != store.QueueWaiting
@@ -466,81 +473,338 @@ func (o *Orchestrator) admitBuild(ctx context.Context, job *rivertype.JobRow, r 
 		if err := store.PutQueueEntry(ctx, tx, e); err != nil {
 			return err
 		}
-		running, err := store.RunningBuilds(ctx, tx)
-		if err != nil {
+		if gs, err = o.grantSlots(ctx, tx); err != nil {
 			return err
 		}
-		u := newUsage(o.storm.Budgets, running)
-		if u.full() {
-			return nil
+		for _, g := range gs {
+			granted = granted || g.Rebuild == r.ID
 		}
-		waiting, err := store.WaitingBuilds(ctx, tx, queueLook)
-		if err != nil {
-			return err
+		if !granted {
+			ahead, err = store.WaitingAhead(ctx, tx, e)
 		}
-		for _, w := range waiting {
-			if !u.fits(w) {
-				continue // its project or registry is full; others go first
-			}
-			if w.Rebuild == r.ID {
-				granted = true
-				return store.StartQueueEntry(ctx, tx, r.ID, store.StepBuild, o.now())
-			}
-			u.add(w) // its turn comes first: keep its slot
-			if u.full() {
-				return nil
-			}
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	o.handOut(ctx, gs, r.ID)
+	if !granted && ahead < o.standbySize() {
+		if granted, err = o.standBy(ctx, r.ID); err != nil {
+			return nil, err
+		}
 	}
 	if !granted {
 		if first {
 			o.note(r.Cycle, "build", r.Image, "build waits", r.Image+": waiting for a build slot", "rebuild", r.ID)
 		}
-		return nil, river.JobSnooze(slotRecheck)
+		return nil, river.JobSnooze(jitter(slotRecheck))
 	}
-	return func() {
-		release()
-		o.wakeWaiting(context.WithoutCancel(ctx))
-	}, nil
+	return func() { o.releaseSlot(context.WithoutCancel(ctx), r.ID) }, nil
+}
+
+// standbyWait bounds how long a build next in line for a slot waits in
+// its worker for the slot (see standBy) before its job sleeps.
+const standbyWait = 2 * time.Second
+
+// standbySize is how many builds next in line for a slot wait in their
+// worker rather than sleep: the build workers the global budget leaves
+// spare (half of them without a global budget).
+func (o *Orchestrator) standbySize() int {
+	if g := o.storm.Budgets.Global; g > 0 {
+		return max(o.buildWork-g, 0)
+	}
+	return o.buildWork / 2
+}
+
+// standBy waits, in the job's worker and at most standbyWait, for the
+// entry of rebuild to be granted a slot: a slot freed in this process
+// hands it over at once (handOut), one freed in another is seen by a
+// look at the entry every standbyLook. It reports whether the slot came.
+// At most standbySize builds of this process stand by at once.
+func (o *Orchestrator) standBy(ctx context.Context, rebuild string) (bool, error) {
+	ch := make(chan struct{})
+	o.sweep.mu.Lock()
+	if len(o.sweep.waiters) >= o.standbySize() {
+		o.sweep.mu.Unlock()
+		return false, nil
+	}
+	if o.sweep.waiters == nil {
+		o.sweep.waiters = map[string]chan struct{}{}
+	}
+	o.sweep.waiters[rebuild] = ch
+	o.sweep.mu.Unlock()
+	defer func() {
+		o.sweep.mu.Lock()
+		if o.sweep.waiters[rebuild] == ch {
+			delete(o.sweep.waiters, rebuild)
+		}
+		o.sweep.mu.Unlock()
+	}()
+	deadline := time.NewTimer(standbyWait)
+	defer deadline.Stop()
+	look := time.NewTicker(standbyLook)
+	defer look.Stop()
+	for {
+		select {
+		case <-ch:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-deadline.C:
+		case <-look.C:
+		}
+		// A slot granted by another process, or the last look.
+		e, err := store.GetQueueEntry(ctx, o.db, rebuild, store.StepBuild)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+		if err == nil && e.State == store.QueueRunning {
+			return true, nil
+		}
+		select {
+		case <-deadline.C:
+			return false, nil
+		default:
+		}
+		if err != nil {
+			return false, nil // the entry is gone
+		}
+	}
+}
+
+// standbyLook is how often a standing-by build looks at its entry.
+const standbyLook = 250 * time.Millisecond
+
+// handOut passes the slots just granted (gs, committed) to their builds:
+// one standing by in this process takes its slot at once, the others'
+// jobs are woken. The entry of rebuild self, granted to the caller, is
+// left out.
+func (o *Orchestrator) handOut(ctx context.Context, gs []store.QueueEntry, self string) {
+	var wake []store.QueueEntry
+	o.sweep.mu.Lock()
+	for _, g := range gs {
+		if g.Rebuild == self {
+			continue
+		}
+		if ch, ok := o.sweep.waiters[g.Rebuild]; ok {
+			close(ch)
+			delete(o.sweep.waiters, g.Rebuild)
+			continue
+		}
+		wake = append(wake, g)
+	}
+	o.sweep.mu.Unlock()
+	o.wakeGranted(ctx, wake)
 }
 
 // queueLook bounds how far down the queue a slot decision looks.
 const queueLook = 1000
 
-// wakeWaiting wakes the builds whose turn has come now that a slot is free:
-// the first waiting entries that fit the budgets.
-func (o *Orchestrator) wakeWaiting(ctx context.Context) {
-	var jobs []int64
-	err := o.db.InTx(ctx, func(tx store.Tx) error {
-		running, err := store.RunningBuilds(ctx, tx)
+// queuePage is how many waiting entries a slot decision reads at a time.
+const queuePage = 64
+
+// grantSlots gives the free build slots, in tx under LockQueue, to the
+// first waiting entries that fit every budget, in queue order: each is
+// marked as holding its slot (so that no other decision, in this process
+// or another, hands the slot out again) and returned, for its job to be
+// woken. A waiting entry whose project or registry is full is passed
+// over, keeping its place for when that budget frees up.
+func (o *Orchestrator) grantSlots(ctx context.Context, tx store.Tx) ([]store.QueueEntry, error) {
+	running, err := store.RunningBuilds(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	u := newUsage(o.storm.Budgets, running)
+	var out []store.QueueEntry
+	for skipped := 0; !u.full() && skipped < queueLook; {
+		waiting, err := store.WaitingBuilds(ctx, tx, queuePage, skipped)
 		if err != nil {
-			return err
-		}
-		u := newUsage(o.storm.Budgets, running)
-		waiting, err := store.WaitingBuilds(ctx, tx, queueLook)
-		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, w := range waiting {
 			if u.full() {
 				break
 			}
-			if u.fits(w) {
-				u.add(w)
-				jobs = append(jobs, w.Job)
+			if !u.fits(w) {
+				skipped++ // granted entries leave the waiting set; skipped ones stay
+				continue
 			}
+			if err := store.StartQueueEntry(ctx, tx, w.Rebuild, store.StepBuild, o.now()); err != nil {
+				return nil, err
+			}
+			u.add(w)
+			out = append(out, w)
 		}
-		return nil
+		if len(waiting) < queuePage {
+			break
+		}
+	}
+	return out, nil
+}
+
+// releaseSlot gives a build slot back and, in the same transaction,
+// grants it to the next waiting entries, whose jobs are then woken.
+func (o *Orchestrator) releaseSlot(ctx context.Context, rebuild string) {
+	var gs []store.QueueEntry
+	err := o.db.InTx(ctx, func(tx store.Tx) error {
+		if err := store.LockQueue(ctx, tx, o.db.Dialect()); err != nil {
+			return err
+		}
+		if err := store.DeleteQueueEntry(ctx, tx, rebuild, store.StepBuild); err != nil {
+			return err
+		}
+		var err error
+		gs, err = o.grantSlots(ctx, tx)
+		return err
 	})
 	if err != nil {
-		o.log.Warn("wake waiting builds", "error", err.Error())
+		o.log.Warn("release build slot", "rebuild", rebuild, "error", err.Error())
 		return
 	}
-	o.wake(ctx, jobs...)
+	o.handOut(ctx, gs, "")
+}
+
+// slotSweep is how often (plus up to as much again, at random) each
+// orchestrator with budgets grants free slots and wakes the jobs of
+// entries granted a slot at least one sweep ago that have not begun: a
+// wake-up lost to a crash or to a job that was still recording its
+// snooze costs a second or two, not a build slot.
+const slotSweep = time.Second
+
+// sweepSlots runs until ctx ends (see slotSweep).
+func (o *Orchestrator) sweepSlots(ctx context.Context) {
+	seen := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(slotSweep)):
+		}
+		var gs, lost []store.QueueEntry
+		next := map[string]bool{}
+		err := o.db.InTx(ctx, func(tx store.Tx) error {
+			if err := store.LockQueue(ctx, tx, o.db.Dialect()); err != nil {
+				return err
+			}
+			var err error
+			if gs, err = o.grantSlots(ctx, tx); err != nil {
+				return err
+			}
+			idle, err := store.GrantedBuilds(ctx, tx)
+			if err != nil {
+				return err
+			}
+			for _, e := range idle {
+				if seen[e.Rebuild] {
+					lost = append(lost, e)
+				}
+				next[e.Rebuild] = true
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				o.log.Warn("sweep build slots", "error", err.Error())
+			}
+			continue
+		}
+		seen = next
+		o.handOut(ctx, gs, "")
+		o.handOut(ctx, lost, "")
+	}
+}
+
+// startSweep starts sweepSlots when budgets are set; stopSweep ends it.
+func (o *Orchestrator) startSweep() {
+	if !o.storm.Budgets.set() {
+		return
+	}
+	o.sweep.mu.Lock()
+	defer o.sweep.mu.Unlock()
+	if o.sweep.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	o.sweep.cancel, o.sweep.done = cancel, done
+	go func() {
+		defer close(done)
+		o.sweepSlots(ctx)
+	}()
+}
+
+func (o *Orchestrator) stopSweep() {
+	o.sweep.mu.Lock()
+	cancel, done := o.sweep.cancel, o.sweep.done
+	o.sweep.cancel, o.sweep.done = nil, nil
+	o.sweep.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// sweeper is the state of sweepSlots and of the builds standing by.
+type sweeper struct {
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	waiters map[string]chan struct{} // rebuild → closed when granted
+}
+
+// wakeGranted wakes the jobs of entries granted a slot. A job still
+// running (recording its snooze) is tried again for a few seconds, in
+// the background, as long as its entry holds the slot and its build has
+// not begun: a job that went on to build and finish is never run again.
+func (o *Orchestrator) wakeGranted(ctx context.Context, gs []store.QueueEntry) {
+	var left []store.QueueEntry
+	for _, g := range gs {
+		if running, err := o.eng.Wake(ctx, g.Job); err != nil {
+			o.log.Debug("wake job", "job", g.Job, "error", err.Error())
+		} else if running {
+			left = append(left, g)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for len(left) > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			granted, err := store.GrantedBuilds(ctx, o.db)
+			if err != nil {
+				continue
+			}
+			still := map[string]bool{}
+			for _, e := range granted {
+				still[e.Rebuild] = true
+			}
+			var next []store.QueueEntry
+			for _, g := range left {
+				if !still[g.Rebuild] {
+					continue // it took its slot, or the entry is gone
+				}
+				if running, err := o.eng.Wake(ctx, g.Job); err == nil && running {
+					next = append(next, g)
+				}
+			}
+			left = next
+		}
+	}()
+}
+
+// jitter returns d plus up to as much again, at random, so that jobs
+// and replicas looking again do not do so in step.
+func jitter(d time.Duration) time.Duration {
+	return d + rand.N(d)
 }
 
 // wake makes snoozed jobs available now. A job that recorded its wait

@@ -18,7 +18,10 @@ import (
 // and drains the whole storm. It reports the time to plan (cycle start
 // to recorded plan), the time to drain (plan to every rebuild
 // published), the peak of concurrent builds measured from the builds'
-// recorded start and end times, the deepest queue seen, and fails if an
+// recorded start and end times and their average (build time over the
+// span from the first start to the last end), the build slots held on
+// average (sampled each second; a slot is held from its grant through
+// the build, verify and staging), the deepest queue seen, and fails if an
 // image is built twice or the budget is exceeded. The queue depth over
 // time is logged (-v).
 //
@@ -33,6 +36,7 @@ func BenchmarkStorm(b *testing.B) {
 	b.ReportAllocs()
 	var plan, drain time.Duration
 	var peak, deepest int
+	var avg, slots float64
 	for b.Loop() {
 		f.mu.Lock()
 		f.spans, f.published = nil, map[string]int{}
@@ -45,6 +49,7 @@ func BenchmarkStorm(b *testing.B) {
 			b.Fatal(err)
 		}
 		var series []string
+		var slotSum, samples int
 		planned := false
 		tick := time.NewTicker(time.Second)
 		for done := false; !done; {
@@ -71,6 +76,10 @@ func BenchmarkStorm(b *testing.B) {
 			built, published := len(f.spans), len(f.published)
 			f.mu.Unlock()
 			deepest = max(deepest, q.Waiting)
+			if published < n {
+				slotSum += q.Running
+				samples++
+			}
 			series = append(series, fmt.Sprintf("%5.0fs held=%d waiting=%d running=%d built=%d published=%d",
 				time.Since(t0).Seconds(), q.Held, q.Waiting, q.Running, built, published))
 			done = published == n
@@ -102,6 +111,10 @@ func BenchmarkStorm(b *testing.B) {
 			}
 		}
 		peak = f.maxConcurrent(nil)[""]
+		avg = f.meanConcurrent()
+		if samples > 0 {
+			slots = float64(slotSum) / float64(samples)
+		}
 		if peak > budget {
 			b.Fatalf("%d builds ran at once, budget %d", peak, budget)
 		}
@@ -113,6 +126,8 @@ func BenchmarkStorm(b *testing.B) {
 	b.ReportMetric(plan.Seconds(), "plan-s")
 	b.ReportMetric(drain.Seconds(), "drain-s")
 	b.ReportMetric(float64(peak), "peak-builds")
+	b.ReportMetric(avg, "avg-builds")
+	b.ReportMetric(slots, "avg-slots")
 	b.ReportMetric(float64(deepest), "max-waiting")
 	b.ReportMetric(float64(n)/drain.Seconds(), "builds/s")
 }

@@ -283,6 +283,31 @@ func (f *stormFleet) maxConcurrent(key func(image string) string) map[string]int
 	return peak
 }
 
+// meanConcurrent is how many builds ran at once on average: the builds'
+// total time over the span from the first start to the last end.
+func (f *stormFleet) meanConcurrent() float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.spans) == 0 {
+		return 0
+	}
+	first, last := f.spans[0].start, f.spans[0].end
+	var busy time.Duration
+	for _, s := range f.spans {
+		busy += s.end.Sub(s.start)
+		if s.start.Before(first) {
+			first = s.start
+		}
+		if s.end.After(last) {
+			last = s.end
+		}
+	}
+	if last.Equal(first) {
+		return 0
+	}
+	return float64(busy) / float64(last.Sub(first))
+}
+
 // projectOf maps "app-0007" to its project in a fleet of p projects.
 func projectOf(p int) func(string) string {
 	return func(image string) string {

@@ -115,9 +115,32 @@ func RunningBuilds(ctx context.Context, q Querier) ([]QueueEntry, error) {
 }
 
 // WaitingBuilds returns up to limit entries waiting for a build slot, in
-// the order they are served.
-func WaitingBuilds(ctx context.Context, q Querier, limit int) ([]QueueEntry, error) {
-	return queryQueue(ctx, q, `WHERE step = 'build' AND state = 'waiting' ORDER BY critical DESC, drop_at, queued_at, rebuild LIMIT $1`, limit)
+// the order they are served, skipping the first offset.
+func WaitingBuilds(ctx context.Context, q Querier, limit, offset int) ([]QueueEntry, error) {
+	return queryQueue(ctx, q, `WHERE step = 'build' AND state = 'waiting' ORDER BY critical DESC, drop_at, queued_at, rebuild LIMIT $1 OFFSET $2`,
+		limit, offset)
+}
+
+// WaitingAhead counts the entries waiting for a build slot that are
+// served before e.
+func WaitingAhead(ctx context.Context, q Querier, e QueueEntry) (int, error) {
+	crit := 0
+	if e.Critical {
+		crit = 1
+	}
+	var n int64
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_queue WHERE step = 'build' AND state = 'waiting' AND (critical > $1
+		OR critical = $1 AND (drop_at < $2 OR drop_at = $2 AND (queued_at < $3 OR queued_at = $3 AND rebuild < $4)))`,
+		crit, dropNanos(e.DropAt), nanos(e.Queued), e.Rebuild).Scan(&n)
+	return int(n), err
+}
+
+// GrantedBuilds returns the entries granted a build slot whose build has
+// not begun yet (the rebuild is still planned): their jobs were woken,
+// or are about to be.
+func GrantedBuilds(ctx context.Context, q Querier) ([]QueueEntry, error) {
+	return queryQueue(ctx, q, `WHERE step = 'build' AND state = 'running'
+		AND rebuild IN (SELECT id FROM abs_rebuild WHERE state = 'planned')`)
 }
 
 // QueueEntries returns every entry.

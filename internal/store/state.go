@@ -698,6 +698,26 @@ func Rebuilds(ctx context.Context, q Querier, cycle string) ([]Rebuild, error) {
 	return queryRebuilds(ctx, q, query+` ORDER BY created_at, id`, args...)
 }
 
+// UnfinishedImages returns the images of a cycle's rebuilds that are not
+// final yet (neither published, failed nor skipped).
+func UnfinishedImages(ctx context.Context, q Querier, cycle string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT image FROM abs_rebuild
+		WHERE cycle = $1 AND state NOT IN ('published', 'failed', 'skipped')`, cycle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // queryRebuilds runs a query selecting rebuildCols and scans its rows.
 func queryRebuilds(ctx context.Context, q Querier, query string, args ...any) ([]Rebuild, error) {
 	rows, err := q.Query(ctx, query, args...)
