@@ -29,6 +29,7 @@ import (
 	"github.com/openabs/abs/internal/gittest"
 	"github.com/openabs/abs/internal/regtest"
 	"github.com/openabs/abs/internal/smtptest"
+	"github.com/openabs/abs/rebuild"
 )
 
 // redHatFeed serves the demo advisories in the layout of Red Hat's CSAF
@@ -389,11 +390,14 @@ func TestFleetWalkThrough(t *testing.T) {
 	assert.Equal(t, before, map[string][]string{app.Name: w.tags(t, app.Repository), api.Name: w.tags(t, api.Repository)}, "no push")
 }
 
-// buildahProcesses returns the pids of the running buildah processes.
-func buildahProcesses() []int {
+// buildahProcesses returns the pids of the running buildah processes
+// that build for the work directory dir (their rebuild.ScratchEnv lies in
+// it). Other tests' builds, in this package or in a package tested at the
+// same time, are never counted, and so never killed.
+func buildahProcesses(dir string) []int {
 	var pids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, d := range dirs {
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, d := range procs {
 		comm, err := os.ReadFile(d)
 		if err != nil || strings.TrimSpace(string(comm)) != "buildah" {
 			continue
@@ -405,12 +409,27 @@ func buildahProcesses() []int {
 		if _, rest, _ := strings.Cut(string(stat), ") "); strings.HasPrefix(rest, "Z") {
 			continue
 		}
+		env, err := os.ReadFile(filepath.Join(filepath.Dir(d), "environ"))
+		if err != nil || !scratchIn(env, dir) {
+			continue
+		}
 		var pid int
 		if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(d)), "%d", &pid); err == nil {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// scratchIn reports whether a process environment (NUL-separated) sets
+// rebuild.ScratchEnv to a path inside dir.
+func scratchIn(env []byte, dir string) bool {
+	for kv := range strings.SplitSeq(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, rebuild.ScratchEnv+"="); ok {
+			return v == dir || strings.HasPrefix(v, dir+string(filepath.Separator))
+		}
+	}
+	return false
 }
 
 // TestFleetWalkKilledMidBuild is step 6 of the walk with the example
@@ -431,9 +450,6 @@ func TestFleetWalkKilledMidBuild(t *testing.T) {
 		t.Skip("buildah runs as root here (chroot isolation, vfs storage)")
 	}
 	gittest.RequireGit(t)
-	if len(buildahProcesses()) > 0 {
-		t.Skip("another buildah runs on this machine: orphans could not be told apart")
-	}
 	w := &fleetWalk{bin: binary(t), dir: t.TempDir(), smtp: smtptest.Start(t),
 		reg:   regtest.Distribution(t, regtest.WithBasicAuth(regUser, regRight)),
 		login: remote.WithAuth(&authn.Basic{Username: regUser, Password: regRight})}
@@ -471,7 +487,7 @@ func TestFleetWalkKilledMidBuild(t *testing.T) {
 		if strings.HasPrefix(sc.Text(), "[build] ") {
 			deadline := time.Now().Add(10 * time.Second)
 			for len(orphans) == 0 && time.Now().Before(deadline) {
-				orphans = buildahProcesses()
+				orphans = buildahProcesses(w.dir)
 				time.Sleep(5 * time.Millisecond)
 			}
 			require.NoError(t, cmd.Process.Kill())
@@ -482,14 +498,14 @@ func TestFleetWalkKilledMidBuild(t *testing.T) {
 	killed := time.Now()
 	require.NotEmpty(t, orphans, "buildah ran when the example was killed:\n%s", log.String())
 	alive := 0
-	for _, pid := range buildahProcesses() {
+	for _, pid := range buildahProcesses(w.dir) {
 		if slices.Contains(orphans, pid) {
 			alive++
 		}
 	}
 	t.Logf("%d of %d buildah processes outlived the killed example", alive, len(orphans))
 	t.Cleanup(func() {
-		for _, pid := range buildahProcesses() {
+		for _, pid := range buildahProcesses(w.dir) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
@@ -520,7 +536,7 @@ func TestFleetWalkKilledMidBuild(t *testing.T) {
 	assert.ElementsMatch(t, []string{"1.0-1", "1.0-2", "latest"}, w.tags(t, app.Repository), "published once, as 1.0-2")
 	skopeoPullsWithLogin(t, app.Repository+":1.0-2")
 	for _, pid := range orphans {
-		assert.NotContains(t, buildahProcesses(), pid, "the orphaned build tool is killed")
+		assert.NotContains(t, buildahProcesses(w.dir), pid, "the orphaned build tool is killed")
 	}
 	left, err := filepath.Glob(filepath.Join(w.dir, "abs-rb-*"))
 	require.NoError(t, err)
