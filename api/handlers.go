@@ -157,12 +157,8 @@ func (s *server) getProject(w http.ResponseWriter, r *http.Request, p Principal)
 }
 
 func (s *server) updateProject(w http.ResponseWriter, r *http.Request, p Principal) {
-	id, ok := pathName(w, r, "id")
+	id, ok := editableProject(w, r, p)
 	if !ok {
-		return
-	}
-	if !p.CanEdit(id) {
-		forbidden(w, r, p, "change project "+id)
 		return
 	}
 	var b projectPatch
@@ -220,12 +216,8 @@ func (s *server) listImages(w http.ResponseWriter, r *http.Request, p Principal)
 }
 
 func (s *server) createImage(w http.ResponseWriter, r *http.Request, p Principal) {
-	id, ok := pathName(w, r, "id")
+	id, ok := editableProject(w, r, p)
 	if !ok {
-		return
-	}
-	if !p.CanEdit(id) {
-		forbidden(w, r, p, "change project "+id)
 		return
 	}
 	var b imageBody
@@ -561,3 +553,16 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request, p Principal) {
 
 // escape is a path segment for Location headers.
 func escape(s string) string { return url.PathEscape(s) }
+
+// editableProject reads the {id} of the path and answers 403 when p may
+// not change that project; ok is false when an answer was written.
+func editableProject(w http.ResponseWriter, r *http.Request, p Principal) (id string, ok bool) {
+	if id, ok = pathName(w, r, "id"); !ok {
+		return "", false
+	}
+	if !p.CanEdit(id) {
+		forbidden(w, r, p, "change project "+id)
+		return "", false
+	}
+	return id, true
+}
