@@ -220,6 +220,28 @@ var Migrations = []Migration{
 			`CREATE INDEX abs_queue_order ON abs_queue (step, state, critical, drop_at, queued_at)`,
 		},
 	},
+	{
+		Version:  7,
+		Name:     "distinct packages stored once, layers list them by id",
+		SQL:      packagesSchema(`id INTEGER PRIMARY KEY AUTOINCREMENT`),
+		Postgres: packagesSchema(`id BIGSERIAL PRIMARY KEY`),
+	},
+}
+
+// packagesSchema is migration 7: every distinct package once in
+// abs_package, each layer its packages' ids in order (abs_layer.pkg_ids,
+// see encodeIDs). Layers stored before it keep their JSON packages and
+// are read from them. The per-package rows of abs_layer_package, which
+// nothing reads since the fleet's reverse index moved into memory, go.
+func packagesSchema(id string) []string {
+	return []string{
+		`CREATE TABLE abs_package (
+			` + id + `,
+			key TEXT NOT NULL UNIQUE,
+			doc TEXT NOT NULL)`,
+		`ALTER TABLE abs_layer ADD COLUMN pkg_ids TEXT NOT NULL DEFAULT ''`,
+		`DROP TABLE abs_layer_package`,
+	}
 }
 
 // projectsSchema is migration 5; the audit log's sequence column is the
