@@ -221,10 +221,12 @@ var Migrations = []Migration{
 		},
 	},
 	{
-		Version:  7,
-		Name:     "distinct packages stored once, layers list them by id",
-		SQL:      packagesSchema(`id INTEGER PRIMARY KEY AUTOINCREMENT`),
-		Postgres: packagesSchema(`id BIGSERIAL PRIMARY KEY`),
+		Version: 7,
+		Name:    "distinct packages stored once, layers list them by id; platform rows found by image",
+		SQL: packagesSchema(`id INTEGER PRIMARY KEY AUTOINCREMENT`,
+			`UPDATE abs_managed SET image = substr(name, 1, instr(name, char(31)) - 1) WHERE instr(name, char(31)) > 0`),
+		Postgres: packagesSchema(`id BIGSERIAL PRIMARY KEY`,
+			`UPDATE abs_managed SET image = split_part(name, chr(31), 1) WHERE strpos(name, chr(31)) > 0`),
 	},
 }
 
@@ -233,8 +235,14 @@ var Migrations = []Migration{
 // see encodeIDs). Layers stored before it keep their JSON packages and
 // are read from them. The per-package rows of abs_layer_package, which
 // nothing reads since the fleet's reverse index moved into memory, go.
-func packagesSchema(id string) []string {
+// The managed rows of a multi-platform image's platforms name the image
+// in abs_managed.image (indexed), filled for the rows already there by
+// setImage: finding them no longer reads the whole table.
+func packagesSchema(id, setImage string) []string {
 	return []string{
+		`ALTER TABLE abs_managed ADD COLUMN image TEXT NOT NULL DEFAULT ''`,
+		setImage,
+		`CREATE INDEX abs_managed_image ON abs_managed (image)`,
 		`CREATE TABLE abs_package (
 			` + id + `,
 			key TEXT NOT NULL UNIQUE,

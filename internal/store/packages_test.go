@@ -83,3 +83,46 @@ func TestLayersBeforeMigration7(t *testing.T) {
 		})
 	}
 }
+
+// TestPlatformRowsBeforeMigration7: migration 7 names the image of the
+// platform rows already stored, on both dialects, so their image still
+// finds them.
+func TestPlatformRowsBeforeMigration7(t *testing.T) {
+	for name, open := range backends() {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			db := open(t)
+			require.NoError(t, db.Migrate(ctx))
+			now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+			require.NoError(t, store.SetManaged(ctx, db, "app", "sha256:index", now))
+			require.NoError(t, store.SetManaged(ctx, db, "app-other", "sha256:other", now))
+			require.NoError(t, store.SetManagedPlatforms(ctx, db, "app", map[string]string{"linux/amd64": "sha256:a", "linux/arm64": "sha256:b"}, now))
+			// As rows written before the column existed.
+			_, err := db.Exec(ctx, `UPDATE abs_managed SET image = ''`)
+			require.NoError(t, err)
+			got, err := store.ManagedPlatforms(ctx, db, "app")
+			require.NoError(t, err)
+			require.Empty(t, got)
+
+			var m store.Migration
+			for _, mm := range store.Migrations {
+				if mm.Version == 7 {
+					m = mm
+				}
+			}
+			stmts := m.SQL
+			if db.Dialect() == store.Postgres {
+				stmts = m.Postgres
+			}
+			require.Contains(t, stmts[1], "UPDATE abs_managed SET image")
+			_, err = db.Exec(ctx, stmts[1])
+			require.NoError(t, err)
+			got, err = store.ManagedPlatforms(ctx, db, "app")
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"linux/amd64": "sha256:a", "linux/arm64": "sha256:b"}, got)
+			got, err = store.ManagedPlatforms(ctx, db, "app-other")
+			require.NoError(t, err)
+			assert.Empty(t, got)
+		})
+	}
+}
