@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/openabs/abs/advisory"
@@ -71,6 +72,9 @@ type fleetCache struct {
 	pkgs    []rpmscan.Package
 	layers  map[string][]uint32
 	index   map[string][]string // package name -> layer keys
+	// pkgName[i] numbers the name of pkgs[i]: nameID[pkgs[i].Name].
+	pkgName []int32
+	nameID  map[string]int32
 	groups  []*group
 	// names are the managed keys, sorted; nameGroup[i] is the group of
 	// names[i], -1 for an index's own entry (its platforms are grouped).
@@ -114,14 +118,24 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 		return nil, err
 	}
 	c := &fleetCache{gen: gen, managed: d.Managed, recs: d.Images, pkgs: d.Packages, layers: d.Layers, index: map[string][]string{}}
+	c.pkgName, c.nameID = make([]int32, len(c.pkgs)), map[string]int32{}
+	for i, p := range c.pkgs {
+		n, ok := c.nameID[p.Name]
+		if !ok {
+			n = int32(len(c.nameID))
+			c.nameID[p.Name] = n
+		}
+		c.pkgName[i] = n
+	}
+	seen := make([]int, len(c.nameID)) // name id -> the last layer (counted from 1) that listed it
+	k := 0
 	for layer, ids := range c.layers {
-		var last string
+		k++
 		for _, id := range ids {
-			n := c.pkgs[id].Name
-			if n != last && !slices.Contains(c.index[n], layer) {
-				c.index[n] = append(c.index[n], layer)
+			if n := c.pkgName[id]; seen[n] != k {
+				seen[n] = k
+				c.index[c.pkgs[id].Name] = append(c.index[c.pkgs[id].Name], layer)
 			}
-			last = n
 		}
 	}
 	c.names = sortedKeys(c.managed)
@@ -169,9 +183,11 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 		return nil, err
 	}
 	layerSet := map[string]bool{}
-	fixed := map[string]bool{}
+	var fixed []int32 // the name ids of the packages the advisory fixes
 	for _, f := range advs[0].Fixes {
-		fixed[f.Name] = true
+		if n, ok := c.nameID[f.Name]; ok && !slices.Contains(fixed, n) {
+			fixed = append(fixed, n)
+		}
 		for _, l := range c.index[f.Name] {
 			layerSet[l] = true
 		}
@@ -185,23 +201,25 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 	}
 	hit := make([]bool, len(c.groups))
 	verdict := map[string]bool{}
-	var key strings.Builder
+	var (
+		key []byte
+		ids []uint32
+	)
 	for gi, g := range c.groups {
 		if !layerSet[g.layer] {
 			continue
 		}
 		// Only the packages the advisory names can match it; groups with
 		// the same ones and product share the verdict.
-		key.Reset()
-		key.WriteString(g.key[len(g.layer):])
-		var ids []uint32
+		key = append(key[:0], g.key[len(g.layer):]...)
+		ids = ids[:0]
 		for _, id := range c.layers[g.layer] {
-			if fixed[c.pkgs[id].Name] {
+			if slices.Contains(fixed, c.pkgName[id]) {
 				ids = append(ids, id)
-				fmt.Fprintf(&key, "|%d", id)
+				key = strconv.AppendUint(append(key, '|'), uint64(id), 10)
 			}
 		}
-		v, ok := verdict[key.String()]
+		v, ok := verdict[string(key)]
 		if !ok {
 			inv := *g.inv
 			inv.Packages = make([]rpmscan.Package, len(ids))
@@ -209,7 +227,7 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 				inv.Packages[i] = c.pkgs[id]
 			}
 			v = len(m.Match(&inv)) > 0
-			verdict[key.String()] = v
+			verdict[string(key)] = v
 		}
 		hit[gi] = v
 	}
