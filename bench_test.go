@@ -90,48 +90,62 @@ func seedFleetInto(tb testing.TB, db *store.DB, s fleetSpec) {
 		}
 		return out
 	}
+	inventory := func(i, plat int) *rpmscan.Inventory {
+		b, arch := i%s.bases, fleetArches[plat].arch
+		inv := &rpmscan.Inventory{
+			Image:    rpmscan.ImageInfo{Digest: fmt.Sprintf("sha256:%d%063x", plat, i+1)},
+			OS:       rpmscan.OS{ID: "rhel", VersionID: "9.4"},
+			Packages: base(b, arch),
+			RPMDB:    &rpmscan.RPMDB{Path: "var/lib/rpm/rpmdb.sqlite", Backend: "sqlite", LayerDigest: fmt.Sprintf("sha256:base%d%059x", plat, b)},
+		}
+		if s.ownLayerEvery > 0 && i%s.ownLayerEvery == 0 {
+			inv.RPMDB.LayerDigest = fmt.Sprintf("sha256:own%d%060x", plat, i)
+			inv.Packages = append(inv.Packages, rpmscan.Package{Name: fmt.Sprintf("app-%d", i%50), Version: "2.0", Release: "1.el9", Arch: arch})
+		}
+		return inv
+	}
+	putImage := func(tx store.Tx, i int) error {
+		n := fmt.Sprintf("app-%04d", i)
+		if !s.isIndex(i) {
+			inv := inventory(i, 0)
+			if err := store.PutInventory(ctx, tx, inv, "", fleetNow); err != nil {
+				return err
+			}
+			if err := store.SetManaged(ctx, tx, n, inv.Image.Digest, fleetNow); err != nil {
+				return err
+			}
+			return nil
+		}
+		plats := map[string]string{}
+		for p := range fleetArches {
+			inv := inventory(i, p)
+			if err := store.PutInventory(ctx, tx, inv, "", fleetNow); err != nil {
+				return err
+			}
+			plats[fleetArches[p].platform] = inv.Image.Digest
+		}
+		if err := store.SetManaged(ctx, tx, n, fmt.Sprintf("sha256:f%063x", i+1), fleetNow); err != nil {
+			return err
+		}
+		if err := store.SetManagedPlatforms(ctx, tx, n, plats, fleetNow); err != nil {
+			return err
+		}
+		return nil
+	}
+	// Images in transactions of 1,000: PostgreSQL slows down on a row
+	// updated many times in one transaction (the fleet generation).
+	for start := 0; start < s.images; start += 1000 {
+		err := db.InTx(ctx, func(tx store.Tx) error {
+			for i := start; i < min(start+1000, s.images); i++ {
+				if err := putImage(tx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		require.NoError(tb, err)
+	}
 	err := db.InTx(ctx, func(tx store.Tx) error {
-		inventory := func(i, plat int) *rpmscan.Inventory {
-			b, arch := i%s.bases, fleetArches[plat].arch
-			inv := &rpmscan.Inventory{
-				Image:    rpmscan.ImageInfo{Digest: fmt.Sprintf("sha256:%d%063x", plat, i+1)},
-				OS:       rpmscan.OS{ID: "rhel", VersionID: "9.4"},
-				Packages: base(b, arch),
-				RPMDB:    &rpmscan.RPMDB{Path: "var/lib/rpm/rpmdb.sqlite", Backend: "sqlite", LayerDigest: fmt.Sprintf("sha256:base%d%059x", plat, b)},
-			}
-			if s.ownLayerEvery > 0 && i%s.ownLayerEvery == 0 {
-				inv.RPMDB.LayerDigest = fmt.Sprintf("sha256:own%d%060x", plat, i)
-				inv.Packages = append(inv.Packages, rpmscan.Package{Name: fmt.Sprintf("app-%d", i%50), Version: "2.0", Release: "1.el9", Arch: arch})
-			}
-			return inv
-		}
-		for i := range s.images {
-			n := fmt.Sprintf("app-%04d", i)
-			if !s.isIndex(i) {
-				inv := inventory(i, 0)
-				if err := store.PutInventory(ctx, tx, inv, "", fleetNow); err != nil {
-					return err
-				}
-				if err := store.SetManaged(ctx, tx, n, inv.Image.Digest, fleetNow); err != nil {
-					return err
-				}
-				continue
-			}
-			plats := map[string]string{}
-			for p := range fleetArches {
-				inv := inventory(i, p)
-				if err := store.PutInventory(ctx, tx, inv, "", fleetNow); err != nil {
-					return err
-				}
-				plats[fleetArches[p].platform] = inv.Image.Digest
-			}
-			if err := store.SetManaged(ctx, tx, n, fmt.Sprintf("sha256:f%063x", i+1), fleetNow); err != nil {
-				return err
-			}
-			if err := store.SetManagedPlatforms(ctx, tx, n, plats, fleetNow); err != nil {
-				return err
-			}
-		}
 		for k := range s.advisories {
 			sev := []advisory.Severity{advisory.SeverityLow, advisory.SeverityModerate, advisory.SeverityImportant, advisory.SeverityCritical}[k%4]
 			a := advisory.Advisory{ID: fmt.Sprintf("RHSA-2025:%04d", k), Type: advisory.TypeSecurity, Severity: sev,
