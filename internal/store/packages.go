@@ -372,11 +372,11 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 }
 
 // managedImages reads the managed names and the records of their
-// digests, each digest's once, decoding them on every processor while the
-// rows stream in.
+// digests, decoding the records on every processor while the rows stream
+// in.
 func managedImages(ctx context.Context, q Querier) (map[string]string, map[string]ImageRecord, error) {
 	type row struct{ digest, layer, doc string }
-	managed := map[string]string{}
+	var managed map[string]string
 	const batch = 512
 	g, gctx := errgroup.WithContext(ctx)
 	work := make(chan []row, runtime.GOMAXPROCS(0))
@@ -403,25 +403,25 @@ func managedImages(ctx context.Context, q Querier) (map[string]string, map[strin
 	}
 	g.Go(func() error {
 		defer close(work)
-		rows, err := q.Query(gctx, `SELECT m.name, m.digest, COALESCE(i.rpmdb_layer, ''), COALESCE(i.inventory, '')
-			FROM abs_managed m LEFT JOIN abs_image i ON i.digest = m.digest ORDER BY m.digest`)
+		// Two plain queries: PostgreSQL answers the semi-join from one
+		// hash of the digests, where a join of both tables spills its
+		// wide rows to disk.
+		var err error
+		if managed, err = Managed(gctx, q); err != nil {
+			return err
+		}
+		rows, err := q.Query(gctx, `SELECT digest, rpmdb_layer, inventory FROM abs_image
+			WHERE digest IN (SELECT digest FROM abs_managed)`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		rs := make([]row, 0, batch)
-		last := ""
 		for rows.Next() {
-			var name string
 			var r row
-			if err := rows.Scan(&name, &r.digest, &r.layer, &r.doc); err != nil {
+			if err := rows.Scan(&r.digest, &r.layer, &r.doc); err != nil {
 				return err
 			}
-			managed[name] = r.digest
-			if r.doc == "" || r.digest == last {
-				continue // not scanned, or read for another name
-			}
-			last = r.digest
 			if rs = append(rs, r); len(rs) == batch {
 				select {
 				case work <- rs:
