@@ -68,7 +68,7 @@ func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
 type fleetCache struct {
 	gen     int64
 	managed map[string]string // image name (or platform key) -> digest
-	recs    map[string]store.ImageRecord
+	recs    map[string]*store.ImageRecord
 	pkgs    []rpmscan.Package
 	layers  map[string][]uint32
 	// pkgName[i] numbers the name of pkgs[i]: nameID[pkgs[i].Name].

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -144,6 +145,31 @@ func decodeIDs(dst []int64, s string) ([]int64, error) {
 	return dst, nil
 }
 
+// decodeIDs32 is decodeIDs for the fleet, whose package ids fit in 32
+// bits (a larger one is malformed: there are not that many packages).
+func decodeIDs32(s string) ([]uint32, error) {
+	buf, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errIDs
+	}
+	n := 0
+	for _, b := range buf {
+		if b < 0x80 {
+			n++ // the last byte of a varint
+		}
+	}
+	out := make([]uint32, 0, n)
+	for len(buf) > 0 {
+		v, k := binary.Uvarint(buf)
+		if k <= 0 || v > math.MaxUint32 {
+			return nil, errIDs
+		}
+		out = append(out, uint32(v))
+		buf = buf[k:]
+	}
+	return out, nil
+}
+
 // LayerPackages returns the packages stored for an rpmdb layer key, or
 // ErrNotFound.
 func LayerPackages(ctx context.Context, q Querier, layer string) ([]rpmscan.Package, error) {
@@ -229,7 +255,7 @@ type FleetData struct {
 	// PlatformKey) to its current digest.
 	Managed map[string]string
 	// Images are the stored records of the managed digests.
-	Images map[string]ImageRecord
+	Images map[string]*ImageRecord
 	// Packages are the distinct packages of the managed images' layers.
 	Packages []rpmscan.Package
 	// Layers maps each of those layers to its packages, as indexes into
@@ -255,7 +281,7 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 
 	// The layers, by their stored package ids; the ids are then mapped
 	// to dense indexes into f.Packages as their packages are read.
-	stored := map[string][]int64{}
+	stored := map[string][]uint32{}
 	intern := map[rpmscan.Package]uint32{}
 	add := func(p rpmscan.Package) uint32 {
 		n, ok := intern[p]
@@ -296,13 +322,13 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 				f.Layers[d] = seq
 				continue
 			}
-			ids, err := decodeIDs(nil, enc)
+			ids, err := decodeIDs32(enc)
 			if err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: layer %s: %w", d, err)
 			}
 			for _, id := range ids {
-				maxID = max(maxID, id)
+				maxID = max(maxID, int64(id))
 			}
 			stored[d] = ids
 		}
@@ -326,10 +352,18 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 	// not read, and for ids no layer lists.
 	dense := make([]uint32, maxID+1)
 	const wanted = ^uint32(0)
+	distinct := 0
 	for _, ids := range stored {
 		for _, id := range ids {
-			dense[id] = wanted
+			if dense[id] != wanted {
+				dense[id] = wanted
+				distinct++
+			}
 		}
+	}
+	f.Packages = slices.Grow(f.Packages, distinct)
+	if len(intern) == 0 {
+		intern = make(map[rpmscan.Package]uint32, distinct)
 	}
 	rows, err := q.Query(ctx, `SELECT id, doc FROM abs_package WHERE id <= $1`, maxID)
 	if err != nil {
@@ -374,7 +408,7 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 // managedImages reads the managed names and the records of their
 // digests, decoding the records on every processor while the rows stream
 // in.
-func managedImages(ctx context.Context, q Querier) (map[string]string, map[string]ImageRecord, error) {
+func managedImages(ctx context.Context, q Querier) (map[string]string, map[string]*ImageRecord, error) {
 	type row struct{ digest, layer, doc string }
 	var managed map[string]string
 	const batch = 512
@@ -452,11 +486,11 @@ func managedImages(ctx context.Context, q Querier) (map[string]string, map[strin
 			n += len(ds)
 		}
 	}
-	out := make(map[string]ImageRecord, n)
+	out := make(map[string]*ImageRecord, n)
 	for _, p := range parts {
 		for _, ds := range p {
-			for _, d := range ds {
-				out[d.digest] = d.rec
+			for i := range ds {
+				out[ds[i].digest] = &ds[i].rec
 			}
 		}
 	}
