@@ -74,11 +74,13 @@ type fleetCache struct {
 	// pkgName[i] numbers the name of pkgs[i]: nameID[pkgs[i].Name].
 	pkgName []int32
 	nameID  map[string]int32
-	// The reverse index: the layers (numbered as in layerKeys) listing a
-	// package named by name id n are post[postOff[n]:postOff[n+1]].
+	// The reverse index: the packages named by name id n are
+	// postPkg[postOff[n]:postOff[n+1]], listed by the layers (numbered as
+	// in layerKeys) at the same places in postLayer, in layer order.
 	layerKeys []string
 	postOff   []int32
-	post      []int32
+	postLayer []int32
+	postPkg   []uint32
 	groups    []*group
 	// names are the managed keys, sorted; nameGroup[i] is the group of
 	// names[i], -1 for an index's own entry (its platforms are grouped).
@@ -135,29 +137,23 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	c.layerKeys = sortedKeys(c.layers)
 	layerNum := make(map[string]int32, len(c.layerKeys))
 	c.postOff = make([]int32, len(c.nameID)+1)
-	seen := make([]int32, len(c.nameID)) // name id -> the last layer (counted from 1) that listed it
 	for k, layer := range c.layerKeys {
 		layerNum[layer] = int32(k)
 		for _, id := range c.layers[layer] {
-			if n := c.pkgName[id]; seen[n] != int32(k+1) {
-				seen[n] = int32(k + 1)
-				c.postOff[n+1]++
-			}
+			c.postOff[c.pkgName[id]+1]++
 		}
 	}
 	for n := range len(c.nameID) {
 		c.postOff[n+1] += c.postOff[n]
 	}
-	c.post = make([]int32, c.postOff[len(c.nameID)])
+	c.postLayer = make([]int32, c.postOff[len(c.nameID)])
+	c.postPkg = make([]uint32, len(c.postLayer))
 	fill := slices.Clone(c.postOff[:len(c.nameID)])
-	clear(seen)
 	for k, layer := range c.layerKeys {
 		for _, id := range c.layers[layer] {
-			if n := c.pkgName[id]; seen[n] != int32(k+1) {
-				seen[n] = int32(k + 1)
-				c.post[fill[n]] = int32(k)
-				fill[n]++
-			}
+			n := c.pkgName[id]
+			c.postLayer[fill[n]], c.postPkg[fill[n]] = int32(k), id
+			fill[n]++
 		}
 	}
 	c.names = sortedKeys(c.managed)
@@ -217,10 +213,21 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 	if len(fixed) == 0 && len(advs[0].Images) == 0 {
 		return nil, nil
 	}
-	layerSet := make([]bool, len(c.layerKeys))
+	// named[k] are layer k's packages the advisory names; with one name,
+	// runs of the posting list itself.
+	named := make([][]uint32, len(c.layerKeys))
 	for _, n := range fixed {
-		for _, k := range c.post[c.postOff[n]:c.postOff[n+1]] {
-			layerSet[k] = true
+		for p := c.postOff[n]; p < c.postOff[n+1]; {
+			k, q := c.postLayer[p], p+1
+			for q < c.postOff[n+1] && c.postLayer[q] == k {
+				q++
+			}
+			if len(fixed) == 1 {
+				named[k] = c.postPkg[p:q:q]
+			} else {
+				named[k] = append(named[k], c.postPkg[p:q]...)
+			}
+			p = q
 		}
 	}
 	m, err := o.matcher(advs, nil)
@@ -229,23 +236,17 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 	}
 	hit := make([]bool, len(c.groups))
 	verdict := map[string]bool{}
-	var (
-		key []byte
-		ids []uint32
-	)
+	var key []byte
 	for gi, g := range c.groups {
-		if g.layerN < 0 || !layerSet[g.layerN] {
+		if g.layerN < 0 || len(named[g.layerN]) == 0 {
 			continue
 		}
 		// Only the packages the advisory names can match it; groups with
 		// the same ones and product share the verdict.
+		ids := named[g.layerN]
 		key = append(key[:0], g.key[len(g.layer):]...)
-		ids = ids[:0]
-		for _, id := range c.layers[g.layer] {
-			if slices.Contains(fixed, c.pkgName[id]) {
-				ids = append(ids, id)
-				key = strconv.AppendUint(append(key, '|'), uint64(id), 10)
-			}
+		for _, id := range ids {
+			key = strconv.AppendUint(append(key, '|'), uint64(id), 10)
 		}
 		v, ok := verdict[string(key)]
 		if !ok {

@@ -2,6 +2,8 @@ package abs_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -41,6 +43,7 @@ func TestRegradeFromNextChange(t *testing.T) {
 	defer sdb.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	changes := map[string]int{}
+	affected := 0
 	for step := range 60 {
 		switch r := rng.IntN(10); {
 		case r < 6:
@@ -55,8 +58,13 @@ func TestRegradeFromNextChange(t *testing.T) {
 			a := advisory.Advisory{ID: fmt.Sprintf("RHSA-2026:%04d", 5000+step), Type: advisory.TypeSecurity,
 				Severity: advisory.Severity(1 + rng.IntN(4)), Issued: now.Add(-time.Duration(rng.IntN(200)) * 24 * time.Hour), Source: "test",
 				Fixes: fixesAllArches(fix)}
+			if rng.IntN(2) == 0 { // and a second package
+				fix.Name, fix.Version, fix.Release = pkgName(rng.IntN(s.pkgs)), "1.0", fmt.Sprintf("%d.el9", 1+rng.IntN(2*s.bases))
+				a.Fixes = append(a.Fixes, fixesAllArches(fix)...)
+			}
 			_, err := store.PutAdvisory(ctx, sdb, a, now)
 			require.NoError(t, err)
+			affected += checkAffected(t, kept, sdb, a)
 			changes["advisory"]++
 		default:
 			// An image rebuilt onto another base layer.
@@ -84,6 +92,7 @@ func TestRegradeFromNextChange(t *testing.T) {
 	require.Greater(t, changes["time"], 10)
 	require.Greater(t, changes["advisory"], 3)
 	require.Greater(t, changes["image"], 3)
+	require.Positive(t, affected, "some new advisory affected images")
 }
 
 // checkAgainstIndex matches every graded image's stored inventory (each
@@ -121,4 +130,34 @@ func checkAgainstIndex(t *testing.T, db *store.DB, grades []abs.ImageGrade) {
 		}
 	}
 	require.Positive(t, flagged)
+}
+
+// checkAffected compares Affected with matching every managed image's
+// stored inventories (each platform's, for an index) against the
+// advisory alone.
+func checkAffected(t *testing.T, o *abs.Orchestrator, db *store.DB, a advisory.Advisory) int {
+	t.Helper()
+	ctx := context.Background()
+	got, err := o.Affected(ctx, a.ID)
+	require.NoError(t, err)
+	ix := advisory.NewIndex([]advisory.Advisory{a})
+	managed, err := store.Managed(ctx, db)
+	require.NoError(t, err)
+	var want []string
+	for k, d := range managed {
+		inv, err := store.Inventory(ctx, db, d)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // an index's own digest
+		}
+		require.NoError(t, err)
+		if len(ix.Match(inv)) > 0 {
+			n, _, _ := store.SplitPlatformKey(k)
+			if !slices.Contains(want, n) {
+				want = append(want, n)
+			}
+		}
+	}
+	slices.Sort(want)
+	require.Equal(t, want, got, a.ID)
+	return len(want)
 }
