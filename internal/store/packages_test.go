@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -72,6 +73,16 @@ func TestLayersBeforeMigration7(t *testing.T) {
 			f, err = store.LoadFleet(ctx, db)
 			require.NoError(t, err)
 			assert.Len(t, f.Images, 1)
+			assert.Len(t, f.Layers, 1)
+			// Many older records: read through the managed digests instead
+			// of the whole table, alike.
+			for i := range 4 {
+				require.NoError(t, store.PutInventory(ctx, db, inv(fmt.Sprintf("sha256:hist%d", i), "sha256:histbase", "zlib"), "", now))
+			}
+			f, err = store.LoadFleet(ctx, db)
+			require.NoError(t, err)
+			assert.Len(t, f.Images, 1)
+			assert.Contains(t, f.Images, "sha256:new")
 			assert.Len(t, f.Layers, 1)
 
 			_, err = db.Exec(ctx, `UPDATE abs_layer SET pkg_ids = '!!' WHERE digest = 'sha256:newbase'`)
