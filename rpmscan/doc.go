@@ -52,7 +52,10 @@
 // by one, when its turn comes. Readers still running when the walk
 // settles are stopped, their downloads closed. The image digest (for a
 // docker archive, a hash of every compressed layer) is computed while the
-// layers are read.
+// layers are read, and the rpmdb is read as soon as no lower layer can
+// change it, while the walk goes on below for the metadata files; the
+// errors are still those of checking the digest, then walking, then
+// reading the rpmdb.
 //
 // The rpmdb in the topmost layer that holds one is the live database. If
 // that layer holds more than one, sqlite wins over ndb over Berkeley DB,

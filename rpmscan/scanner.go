@@ -116,10 +116,26 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	}
 	defer os.RemoveAll(tmp)
 
+	// The rpmdb is read as soon as it is final, while the walk goes on to
+	// the lower layers for the metadata files. Its result counts only if
+	// the walk succeeds, as if it had been read after the walk.
 	w := newWalker(tmp, s.limits)
+	rctx, cancelRead := context.WithCancel(wctx)
+	var db chan rpmdbRead
+	defer func() {
+		cancelRead()
+		if db != nil {
+			<-db // the copy it reads is removed next
+		}
+	}()
 	err = w.walk(wctx, layers, s.concurrency, func(i int) {
 		s.log.DebugContext(ctx, "rpmscan: lower layers cannot change the result; stopping",
 			slog.Int("layer", i), slog.Int("skipped", i))
+	}, func() {
+		if dbPath, dbFile, dbLayer, ok := w.rpmdb(); ok {
+			db = make(chan rpmdbRead, 1)
+			go func() { db <- s.readRPMDB(rctx, tmp, dbPath, dbFile, dbLayer) }()
+		}
 	})
 	if err := first(err); err != nil {
 		return nil, err
@@ -152,25 +168,19 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	inv.ContentSets = mergeSets(sets...)
 	inv.BuildInfo = buildInfo(manifests, paths)
 
-	dbPath, dbFile, dbLayer, ok := w.rpmdb()
-	if !ok {
+	if db == nil {
 		s.log.DebugContext(ctx, "rpmscan: no rpmdb", slog.String("image", inv.Image.Digest))
 		return inv, nil
 	}
-	backend, err := sniff(dbFile)
-	if err != nil {
-		return nil, &RPMDBError{Path: dbPath, Err: err}
-	}
-	pkgs, files, err := readRPMDB(ctx, dbFile, backend, s.limits, s.files)
-	if err != nil {
+	r := <-db
+	db = nil
+	if r.err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
-		if derr := diskFull(tmp, err); derr != nil {
-			return nil, derr
-		}
-		return nil, &RPMDBError{Path: dbPath, Backend: backend, Err: err}
+		return nil, r.err
 	}
+	dbPath, backend, dbLayer, pkgs, files := r.path, r.backend, r.layer, r.pkgs, r.files
 	layerDigest, err := layers[dbLayer].Digest()
 	if err != nil {
 		return nil, fmt.Errorf("rpmscan: layer %d digest: %w", dbLayer, err)
@@ -181,6 +191,44 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 		slog.String("image", inv.Image.Digest), slog.String("rpmdb", dbPath),
 		slog.String("backend", backend), slog.Int("layer", dbLayer), slog.Int("packages", len(pkgs)))
 	return inv, nil
+}
+
+// rpmdbRead is the outcome of reading the rpmdb.
+type rpmdbRead struct {
+	path, backend string
+	layer         int
+	pkgs          []Package
+	files         []InstalledFiles
+	err           error
+}
+
+// readRPMDB reads the rpmdb copied to file, from path in layer; errors
+// are those Scan returns.
+func (s *LayerScanner) readRPMDB(ctx context.Context, tmp, path, file string, layer int) (r rpmdbRead) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = rpmdbRead{err: fmt.Errorf("rpmscan: unexpected panic: %v", p)}
+		}
+	}()
+	r = rpmdbRead{path: path, layer: layer}
+	backend, err := sniff(file)
+	if err != nil {
+		r.err = &RPMDBError{Path: path, Err: err}
+		return r
+	}
+	r.backend = backend
+	r.pkgs, r.files, err = readRPMDB(ctx, file, backend, s.limits, s.files)
+	if err != nil {
+		r.pkgs, r.files = nil, nil
+		if cerr := ctx.Err(); cerr != nil {
+			r.err = cerr
+		} else if derr := diskFull(tmp, err); derr != nil {
+			r.err = derr
+		} else {
+			r.err = &RPMDBError{Path: path, Backend: backend, Err: err}
+		}
+	}
+	return r
 }
 
 // head is what a scan learns from the image's manifest.

@@ -58,3 +58,45 @@ func TestScanHeadChecksFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestScanRPMDBReadDuringWalk puts the rpmdb in the top layer, where it
+// is final and read while the walk goes on below for os-release: the
+// inventory is the one-by-one walk's, and a damaged lower layer still
+// fails the scan, with the layer's error rather than the rpmdb's, as
+// reading the rpmdb after the walk would.
+func TestScanRPMDBReadDuringWalk(t *testing.T) {
+	top, err := testutil.Layer(testutil.File("var/lib/rpm/Packages", readFixture(t, "rpmdb/bdb/Packages")))
+	require.NoError(t, err)
+	badDB, err := testutil.Layer(testutil.File("var/lib/rpm/Packages", []byte("not a database, not at all")))
+	require.NoError(t, err)
+	base, err := testutil.Layer(testutil.File("etc/os-release", []byte("ID=rhel\nVERSION_ID=9.6\n")))
+	require.NoError(t, err)
+	rawBase, err := testutil.Tar(testutil.File("etc/os-release", []byte("ID=rhel\nVERSION_ID=9.6\n")))
+	require.NoError(t, err)
+	damaged := testutil.RawLayer(testutil.Gzip(rawBase), append(rawBase, 0)) // not its diff_id
+
+	for _, n := range []int{1, 2, 3} {
+		tmp := t.TempDir()
+		s := rpmscan.New(rpmscan.WithTempDir(tmp), rpmscan.WithLayerConcurrency(n))
+
+		inv, err := s.Scan(t.Context(), image(t, base, top))
+		require.NoError(t, err, "%d at once", n)
+		assert.Equal(t, "9.6", inv.OS.VersionID)
+		assert.Len(t, inv.Packages, len(fixturePackages(t)))
+		assertEmptyDir(t, tmp)
+
+		for _, upper := range []v1.Layer{top, badDB} {
+			_, err = s.Scan(t.Context(), image(t, damaged, upper))
+			require.ErrorIs(t, err, rpmscan.ErrDigestMismatch, "%d at once", n)
+			require.NotErrorIs(t, err, rpmscan.ErrCorruptRPMDB)
+			var le *rpmscan.LayerError
+			require.ErrorAs(t, err, &le)
+			assert.Equal(t, 0, le.Index)
+			assertEmptyDir(t, tmp)
+		}
+
+		_, err = s.Scan(t.Context(), image(t, base, badDB))
+		require.ErrorIs(t, err, rpmscan.ErrCorruptRPMDB, "%d at once", n)
+		assertEmptyDir(t, tmp)
+	}
+}
