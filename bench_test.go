@@ -64,11 +64,24 @@ func pkgName(i int) string {
 // as earlier cycles would have, and returns the database path.
 func seedFleet(tb testing.TB, s fleetSpec) string {
 	tb.Helper()
-	ctx := context.Background()
 	path := filepath.Join(tb.TempDir(), "fleet.db")
-	db, err := store.OpenSQLite(ctx, path)
+	seedFleetAt(tb, path, s)
+	return path
+}
+
+// seedFleetAt seeds a fleet into a new SQLite database at path.
+func seedFleetAt(tb testing.TB, path string, s fleetSpec) {
+	tb.Helper()
+	db, err := store.OpenSQLite(context.Background(), path)
 	require.NoError(tb, err)
 	defer db.Close()
+	seedFleetInto(tb, db, s)
+}
+
+// seedFleetInto seeds a fleet into a new database of either dialect.
+func seedFleetInto(tb testing.TB, db *store.DB, s fleetSpec) {
+	tb.Helper()
+	ctx := context.Background()
 	require.NoError(tb, db.Migrate(ctx))
 	base := func(b int, arch string) []rpmscan.Package {
 		var out []rpmscan.Package
@@ -77,7 +90,7 @@ func seedFleet(tb testing.TB, s fleetSpec) string {
 		}
 		return out
 	}
-	err = db.InTx(ctx, func(tx store.Tx) error {
+	err := db.InTx(ctx, func(tx store.Tx) error {
 		inventory := func(i, plat int) *rpmscan.Inventory {
 			b, arch := i%s.bases, fleetArches[plat].arch
 			inv := &rpmscan.Inventory{
@@ -134,7 +147,6 @@ func seedFleet(tb testing.TB, s fleetSpec) string {
 		return err
 	})
 	require.NoError(tb, err)
-	return path
 }
 
 func newAdvisory(s fleetSpec) advisory.Advisory {

@@ -2,6 +2,7 @@ package abs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -57,17 +58,45 @@ func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
 }
 
 // fleetCache is the stored fleet in memory: every managed image's record
-// and the packages of every rpmdb layer, with the reverse index from
-// package name to layers. It is reloaded when the store's fleet
-// generation moves (a new inventory, a managed image's new digest, in
-// this process or another sharing the database).
+// and the packages of their rpmdb layers, each distinct package held once
+// (layers list them by index), with the reverse index from package name
+// to layers and the images grouped by what matching reads (same layer,
+// product and base). It is reloaded when the store's fleet generation
+// moves (a new inventory, a managed image's new digest, in this process
+// or another sharing the database).
 type fleetCache struct {
 	gen     int64
-	managed map[string]string // image name -> digest
+	managed map[string]string // image name (or platform key) -> digest
 	recs    map[string]store.ImageRecord
-	layers  map[string][]rpmscan.Package
+	pkgs    []rpmscan.Package
+	layers  map[string][]uint32
 	index   map[string][]string // package name -> layer keys
-	byLayer map[string][]string // layer key -> image names
+	groups  []*group
+	// names are the managed keys, sorted; nameGroup[i] is the group of
+	// names[i], -1 for an index's own entry (its platforms are grouped).
+	names     []string
+	nameGroup []int32
+}
+
+// group is managed images (names or platform keys, sorted) that matching
+// cannot tell apart: the same rpmdb layer, OS, content sets and base.
+type group struct {
+	key    string
+	layer  string
+	inv    *rpmscan.Inventory // without Packages: see fleetCache.inventory
+	images []string
+}
+
+// inventory is the group's inventory with its layer's packages, built
+// anew for each use so that the fleet holds each package once.
+func (c *fleetCache) inventory(g *group) *rpmscan.Inventory {
+	inv := *g.inv
+	ids := c.layers[g.layer]
+	inv.Packages = make([]rpmscan.Package, len(ids))
+	for i, id := range ids {
+		inv.Packages[i] = c.pkgs[id]
+	}
+	return &inv
 }
 
 func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
@@ -80,29 +109,41 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	if o.fcache != nil && o.fcache.gen == gen {
 		return o.fcache, nil
 	}
-	c := &fleetCache{gen: gen, index: map[string][]string{}, byLayer: map[string][]string{}}
-	if c.managed, err = store.Managed(ctx, o.db); err != nil {
+	d, err := store.LoadFleet(ctx, o.db)
+	if err != nil {
 		return nil, err
 	}
-	if c.recs, err = store.Images(ctx, o.db, nil); err != nil {
-		return nil, err
-	}
-	if c.layers, err = store.AllLayers(ctx, o.db); err != nil {
-		return nil, err
-	}
-	for layer, pk := range c.layers {
-		seen := map[string]bool{}
-		for _, p := range pk {
-			if !seen[p.Name] {
-				seen[p.Name] = true
-				c.index[p.Name] = append(c.index[p.Name], layer)
+	c := &fleetCache{gen: gen, managed: d.Managed, recs: d.Images, pkgs: d.Packages, layers: d.Layers, index: map[string][]string{}}
+	for layer, ids := range c.layers {
+		var last string
+		for _, id := range ids {
+			n := c.pkgs[id].Name
+			if n != last && !slices.Contains(c.index[n], layer) {
+				c.index[n] = append(c.index[n], layer)
 			}
+			last = n
 		}
 	}
-	for _, n := range sortedKeys(c.managed) {
-		if rec, ok := c.recs[c.managed[n]]; ok {
-			c.byLayer[rec.Layer] = append(c.byLayer[rec.Layer], n)
+	c.names = sortedKeys(c.managed)
+	c.nameGroup = make([]int32, len(c.names))
+	byKey := map[string]int32{}
+	for i, n := range c.names {
+		rec, ok := c.recs[c.managed[n]]
+		if !ok {
+			c.nameGroup[i] = -1
+			continue
 		}
+		key := groupKey(rec.Layer, &rec.Inventory)
+		gi, ok := byKey[key]
+		if !ok {
+			gi = int32(len(c.groups))
+			byKey[key] = gi
+			inv := rec.Inventory
+			inv.Packages = nil
+			c.groups = append(c.groups, &group{key: key, layer: rec.Layer, inv: &inv})
+		}
+		c.groups[gi].images = append(c.groups[gi].images, n)
+		c.nameGroup[i] = gi
 	}
 	o.fcache = c
 	return c, nil
@@ -110,9 +151,10 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 
 // Affected returns the managed images (by name) that a stored advisory
 // affects, through the reverse index from package names to rpmdb layers
-// to images: only the images holding a package the advisory fixes are
-// matched, each distinct (layer, product) once, against that advisory
-// alone, and nothing is rescanned.
+// to images: only the groups of images holding a package the advisory
+// fixes are matched, against that advisory alone and only those
+// packages, each distinct (packages, product) once, and nothing is
+// rescanned.
 func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]string, error) {
 	advs, err := store.AdvisoriesByID(ctx, o.db, []string{advisoryID})
 	if ov := overlayOf(ctx); ov != nil && err == nil {
@@ -141,29 +183,40 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	out := o.affectedByBase(c, m, advisoryID)
-	for layer := range layerSet {
-		// Only the packages the advisory names can match it.
-		var pk []rpmscan.Package
-		for _, p := range c.layers[layer] {
-			if fixed[p.Name] {
-				pk = append(pk, p)
+	hit := make([]bool, len(c.groups))
+	verdict := map[string]bool{}
+	var key strings.Builder
+	for gi, g := range c.groups {
+		if !layerSet[g.layer] {
+			continue
+		}
+		// Only the packages the advisory names can match it; groups with
+		// the same ones and product share the verdict.
+		key.Reset()
+		key.WriteString(g.key[len(g.layer):])
+		var ids []uint32
+		for _, id := range c.layers[g.layer] {
+			if fixed[c.pkgs[id].Name] {
+				ids = append(ids, id)
+				fmt.Fprintf(&key, "|%d", id)
 			}
 		}
-		verdict := map[string]bool{}
-		for _, n := range c.byLayer[layer] {
-			rec := c.recs[c.managed[n]]
-			key := groupKey(layer, &rec.Inventory)
-			hit, ok := verdict[key]
-			if !ok {
-				inv := rec.Inventory
-				inv.Packages = pk
-				hit = len(m.Match(&inv)) > 0
-				verdict[key] = hit
+		v, ok := verdict[key.String()]
+		if !ok {
+			inv := *g.inv
+			inv.Packages = make([]rpmscan.Package, len(ids))
+			for i, id := range ids {
+				inv.Packages[i] = c.pkgs[id]
 			}
-			if hit && !slices.Contains(out, n) {
-				out = append(out, n)
-			}
+			v = len(m.Match(&inv)) > 0
+			verdict[key.String()] = v
+		}
+		hit[gi] = v
+	}
+	out := o.affectedByBase(c, m, advisoryID)
+	for i, n := range c.names {
+		if gi := c.nameGroup[i]; gi >= 0 && hit[gi] {
+			out = append(out, n)
 		}
 	}
 	return imageNames(out), nil
@@ -196,7 +249,7 @@ func (o *Orchestrator) affectedByBase(c *fleetCache, m Matcher, id string) []str
 		return nil
 	}
 	var out []string
-	for _, n := range sortedKeys(c.managed) {
+	for _, n := range c.names {
 		rec, ok := c.recs[c.managed[n]]
 		if !ok || rec.Inventory.Base == nil || !slices.Contains(repos, redHatRepository(rec.Inventory.Base.Name)) {
 			continue
@@ -222,51 +275,17 @@ func redHatRepository(ref string) string {
 	return repo
 }
 
+// groupKey identifies the images that matching cannot tell apart: the
+// same rpmdb layer (so the same packages), OS, content sets and base.
 func groupKey(layer string, inv *rpmscan.Inventory) string {
-	return layer + "|" + inv.OS.ID + "|" + inv.OS.VersionID + "|" + inv.OS.CPEName + "|" + strings.Join(inv.ContentSets, ",")
-}
-
-// fleet is a set of managed images grouped so that images with the same
-// packages and product (same rpmdb layer, OS and content sets) are matched
-// once.
-type fleet struct {
-	groups []*group
-	digest map[string]string // image name (or platform key) -> digest
-	index  map[string]string // multi-platform image name -> index digest
-}
-
-type group struct {
-	inv    *rpmscan.Inventory
-	images []string
-}
-
-func (o *Orchestrator) loadFleet(ctx context.Context) (*fleet, error) {
-	c, err := o.fleetCache(ctx)
-	if err != nil {
-		return nil, err
+	k := layer + "|" + inv.OS.ID + "|" + inv.OS.VersionID + "|" + inv.OS.CPEName + "|" + strings.Join(inv.ContentSets, ",")
+	if inv.Base != nil {
+		doc, _ := json.Marshal(struct {
+			Base      *rpmscan.BaseImage
+			BuildInfo []rpmscan.BuildInfo
+			Arch      string
+		}{inv.Base, inv.BuildInfo, inv.Image.Labels["architecture"]})
+		k += "|" + string(doc)
 	}
-	f := &fleet{digest: map[string]string{}, index: map[string]string{}}
-	byKey := map[string]*group{}
-	for _, n := range sortedKeys(c.managed) {
-		d := c.managed[n]
-		rec, ok := c.recs[d]
-		if !ok {
-			// An index: its platforms' images are graded under their
-			// platform keys (store.PlatformKey).
-			f.index[n] = d
-			continue
-		}
-		f.digest[n] = d
-		key := groupKey(rec.Layer, &rec.Inventory)
-		g := byKey[key]
-		if g == nil {
-			inv := rec.Inventory
-			inv.Packages = c.layers[rec.Layer]
-			g = &group{inv: &inv}
-			byKey[key] = g
-			f.groups = append(f.groups, g)
-		}
-		g.images = append(g.images, n)
-	}
-	return f, nil
+	return k
 }

@@ -4,112 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sort"
-	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/openabs/abs/advisory"
 	"github.com/openabs/abs/healthindex"
 	"github.com/openabs/abs/internal/store"
 )
-
-// Regrade grades every managed image from its stored inventory and the
-// stored advisories at the orchestrator's current time, without touching
-// a registry. Images with the same packages are matched once.
-func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
-	m, err := o.matcherFor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	um, _ := m.(UnfixedMatcher)
-	f, err := o.loadFleet(ctx)
-	if err != nil {
-		return nil, err
-	}
-	now := o.now()
-	type result struct {
-		findings []advisory.Finding
-		unfixed  []advisory.Unfixed
-		expl     healthindex.Explanation
-	}
-	res := make([]result, len(f.groups))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, gr := range f.groups {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			findings := m.Match(gr.inv)
-			res[i] = result{findings: findings, expl: healthindex.Explain(o.policy, findings, now)}
-			if um != nil {
-				res[i].unfixed = um.Unfixed(gr.inv)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []ImageGrade
-	platforms := map[string][]int{} // image name -> its platforms' results
-	type platformResult struct {
-		platform, digest string
-		group            int
-	}
-	var pres []platformResult
-	for i, gr := range f.groups {
-		expl := res[i].expl
-		for _, n := range gr.images {
-			if img, p, ok := store.SplitPlatformKey(n); ok {
-				platforms[img] = append(platforms[img], len(pres))
-				pres = append(pres, platformResult{platform: p, digest: f.digest[n], group: i})
-				continue
-			}
-			out = append(out, imageGrade(n, f.digest[n], res[i].findings, res[i].unfixed, expl))
-		}
-	}
-	// A multi-platform image: its platforms' findings together, so
-	// that its grade (and next drop) is the worst platform's. Images
-	// whose platforms are in the same groups (indexes on one base) share
-	// the result.
-	combined := map[string]*result{}
-	for _, n := range sortedKeys(platforms) {
-		d, ok := f.index[n]
-		if !ok {
-			continue
-		}
-		ps := platforms[n]
-		sort.Slice(ps, func(i, j int) bool { return pres[ps[i]].platform < pres[ps[j]].platform })
-		var key strings.Builder
-		pgs := make([]PlatformGrade, len(ps))
-		for i, k := range ps {
-			r := res[pres[k].group]
-			pgs[i] = PlatformGrade{Platform: pres[k].platform, Digest: pres[k].digest, Grade: r.expl.Grade, Findings: r.findings}
-			fmt.Fprintf(&key, "%s=%d,", pres[k].platform, pres[k].group)
-		}
-		c := combined[key.String()]
-		if c == nil {
-			c = &result{}
-			for _, k := range ps {
-				r := res[pres[k].group]
-				c.findings = appendFindings(c.findings, r.findings)
-				c.unfixed = appendUnfixed(c.unfixed, r.unfixed)
-			}
-			c.expl = healthindex.Explain(o.policy, c.findings, now)
-			combined[key.String()] = c
-		}
-		gd := imageGrade(n, d, c.findings, c.unfixed, c.expl)
-		gd.Platforms = pgs
-		out = append(out, gd)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Image < out[j].Image })
-	return out, nil
-}
 
 func imageGrade(n, digest string, findings []advisory.Finding, unfixed []advisory.Unfixed, expl healthindex.Explanation) ImageGrade {
 	gd := ImageGrade{Image: n, Digest: digest, Grade: expl.Grade, Findings: findings, Unfixed: unfixed, Explanation: expl}

@@ -88,6 +88,8 @@ type Orchestrator struct {
 	emitMu  sync.Mutex
 	fmu     sync.Mutex
 	fcache  *fleetCache
+	gmu     sync.Mutex
+	gcache  *gradeCache
 	mu      sync.Mutex
 	mcache  Matcher
 	mcacheK string

@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 		os.Exit(killHelper())
 	}
 	code := m.Run()
+	for _, f := range bigCleanup {
+		f()
+	}
 	storetest.Stop()
 	os.Exit(code)
 }

@@ -166,3 +166,15 @@ func ExampleByUrgency() {
 	// B critical 2024-02-19
 	// A clean 0001-01-01
 }
+
+func ExampleExplainUntil() {
+	now := time.Date(2024, time.February, 15, 0, 0, 0, 0, time.UTC)
+	e, until := healthindex.ExplainUntil(nil, exampleFindings(), now)
+	fmt.Println("grade", e.Grade, "until", until.Format(time.RFC3339))
+	// Any instant before until explains alike: nothing to recompute.
+	later := healthindex.Explain(nil, exampleFindings(), until.Add(-time.Hour))
+	fmt.Println(later.Grade, later.NextDrop.Equal(e.NextDrop))
+	// Output:
+	// grade C until 2024-04-01T09:00:00Z
+	// C true
+}

@@ -41,11 +41,32 @@ type Explanation struct {
 // and the next drop with the findings that will cause it. Its result agrees
 // with [GradeAt] and [NewTimeline] for the same inputs.
 func Explain(p Policy, findings []advisory.Finding, at time.Time) Explanation {
+	e, _ := ExplainUntil(p, findings, at)
+	return e
+}
+
+// ExplainUntil is [Explain], and the instant until which its explanation
+// holds: for every instant t in [at, until), Explain(p, findings, t)
+// differs from it only in At, since no finding's grade changes before
+// until (a grade, a cause or the next drop can change only when one
+// does). A zero until means the explanation holds for ever. A fleet can
+// thus regrade from each image's next change instead of recomputing
+// every explanation.
+func ExplainUntil(p Policy, findings []advisory.Finding, at time.Time) (Explanation, time.Time) {
 	p = orDefault(p)
 	at = at.UTC()
 	schedules := make([][]Step, len(findings))
+	var until time.Time
 	for i, f := range findings {
 		schedules[i] = normalize(p.Schedule(f))
+		for _, s := range schedules[i] {
+			if s.At.After(at) {
+				if until.IsZero() || s.At.Before(until) {
+					until = s.At
+				}
+				break // sorted: the first later step is the finding's next change
+			}
+		}
 	}
 	causes := func(t time.Time, want Grade) []Cause {
 		var cs []Cause
@@ -73,7 +94,7 @@ func Explain(p Policy, findings []advisory.Finding, at time.Time) Explanation {
 		e.NextDrop, e.NextGrade = drop, tl.At(drop)
 		e.NextCauses = causes(drop, e.NextGrade)
 	}
-	return e
+	return e, until
 }
 
 // String renders the explanation for people, one finding per line.

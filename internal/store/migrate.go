@@ -220,6 +220,36 @@ var Migrations = []Migration{
 			`CREATE INDEX abs_queue_order ON abs_queue (step, state, critical, drop_at, queued_at)`,
 		},
 	},
+	{
+		Version: 7,
+		Name:    "distinct packages stored once, layers list them by id; platform rows found by image",
+		SQL: packagesSchema(`id INTEGER PRIMARY KEY AUTOINCREMENT`,
+			`UPDATE abs_managed SET image = substr(name, 1, instr(name, char(31)) - 1) WHERE instr(name, char(31)) > 0`),
+		Postgres: packagesSchema(`id BIGSERIAL PRIMARY KEY`,
+			`UPDATE abs_managed SET image = split_part(name, chr(31), 1) WHERE strpos(name, chr(31)) > 0`),
+	},
+}
+
+// packagesSchema is migration 7: every distinct package once in
+// abs_package, each layer its packages' ids in order (abs_layer.pkg_ids,
+// see encodeIDs). Layers stored before it keep their JSON packages and
+// are read from them. The per-package rows of abs_layer_package, which
+// nothing reads since the fleet's reverse index moved into memory, go.
+// The managed rows of a multi-platform image's platforms name the image
+// in abs_managed.image (indexed), filled for the rows already there by
+// setImage: finding them no longer reads the whole table.
+func packagesSchema(id, setImage string) []string {
+	return []string{
+		`ALTER TABLE abs_managed ADD COLUMN image TEXT NOT NULL DEFAULT ''`,
+		setImage,
+		`CREATE INDEX abs_managed_image ON abs_managed (image)`,
+		`CREATE TABLE abs_package (
+			` + id + `,
+			key TEXT NOT NULL UNIQUE,
+			doc TEXT NOT NULL)`,
+		`ALTER TABLE abs_layer ADD COLUMN pkg_ids TEXT NOT NULL DEFAULT ''`,
+		`DROP TABLE abs_layer_package`,
+	}
 }
 
 // projectsSchema is migration 5; the audit log's sequence column is the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // platformSep separates a managed image's name from one of its platforms
@@ -49,8 +48,9 @@ func SetManagedPlatforms(ctx context.Context, q Querier, name string, platforms 
 			}
 			continue
 		}
-		if _, err := q.Exec(ctx, `INSERT INTO abs_managed (name, digest, resolved_at) VALUES ($1, $2, $3)
-			ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, resolved_at = excluded.resolved_at`, k, d, nanos(now)); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO abs_managed (name, digest, resolved_at, image) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, resolved_at = excluded.resolved_at, image = excluded.image`,
+			k, d, nanos(now), name); err != nil {
 			return err
 		}
 		changed = true
@@ -90,8 +90,7 @@ func ManagedPlatforms(ctx context.Context, q Querier, name string) (map[string]s
 // managedPlatformKeys returns the managed rows of name's platforms, by
 // their full key.
 func managedPlatformKeys(ctx context.Context, q Querier, name string) (map[string]string, error) {
-	prefix := name + platformSep
-	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed WHERE substr(name, 1, $2) = $1`, prefix, utf8.RuneCountInString(prefix))
+	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed WHERE image = $1`, name)
 	if err != nil {
 		return nil, err
 	}

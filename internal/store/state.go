@@ -205,23 +205,8 @@ func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, scanne
 		return err
 	}
 	if !has {
-		pk, err := json.Marshal(inv.Packages)
-		if err != nil {
+		if err := putLayer(ctx, q, layer, inv.Packages, now); err != nil {
 			return err
-		}
-		if _, err := q.Exec(ctx, `INSERT INTO abs_layer (digest, packages, scanned_at) VALUES ($1, $2, $3)
-			ON CONFLICT (digest) DO NOTHING`, layer, string(pk), nanos(now)); err != nil {
-			return err
-		}
-		for i, p := range inv.Packages {
-			doc, err := json.Marshal(p)
-			if err != nil {
-				return err
-			}
-			if _, err := q.Exec(ctx, `INSERT INTO abs_layer_package (layer, seq, name, pkg) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (layer, seq) DO NOTHING`, layer, i, p.Name, string(doc)); err != nil {
-				return err
-			}
 		}
 	}
 	rest := *inv
@@ -249,19 +234,6 @@ func FleetGeneration(ctx context.Context, q Querier) (int64, error) {
 func bumpFleet(ctx context.Context, q Querier) error {
 	_, err := q.Exec(ctx, `UPDATE abs_meta SET value = value + 1 WHERE name = 'fleet'`)
 	return err
-}
-
-// LayerPackages returns the packages stored for an rpmdb layer key.
-func LayerPackages(ctx context.Context, q Querier, layer string) ([]rpmscan.Package, error) {
-	var doc string
-	if err := q.QueryRow(ctx, `SELECT packages FROM abs_layer WHERE digest = $1`, layer).Scan(&doc); err != nil {
-		return nil, err
-	}
-	var pk []rpmscan.Package
-	if err := json.Unmarshal([]byte(doc), &pk); err != nil {
-		return nil, fmt.Errorf("store: layer %s: %w", layer, err)
-	}
-	return pk, nil
 }
 
 // Inventory returns the stored inventory of an image digest, or
@@ -339,28 +311,6 @@ func SetManaged(ctx context.Context, q Querier, name, digest string, now time.Ti
 	return bumpFleet(ctx, q)
 }
 
-// AllLayers returns the packages of every stored layer key.
-func AllLayers(ctx context.Context, q Querier) (map[string][]rpmscan.Package, error) {
-	rows, err := q.Query(ctx, `SELECT digest, packages FROM abs_layer`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string][]rpmscan.Package{}
-	for rows.Next() {
-		var d, doc string
-		if err := rows.Scan(&d, &doc); err != nil {
-			return nil, err
-		}
-		var pk []rpmscan.Package
-		if err := json.Unmarshal([]byte(doc), &pk); err != nil {
-			return nil, fmt.Errorf("store: layer %s: %w", d, err)
-		}
-		out[d] = pk
-	}
-	return out, rows.Err()
-}
-
 // Managed returns every managed image name and its current digest.
 func Managed(ctx context.Context, q Querier) (map[string]string, error) {
 	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed`)
@@ -375,35 +325,6 @@ func Managed(ctx context.Context, q Querier) (map[string]string, error) {
 			return nil, err
 		}
 		out[n] = d
-	}
-	return out, rows.Err()
-}
-
-// ImagesWithPackages is the reverse index: the managed image names whose
-// current inventory holds a package with one of the given names, sorted.
-func ImagesWithPackages(ctx context.Context, q Querier, names []string) ([]string, error) {
-	if len(names) == 0 {
-		return nil, nil
-	}
-	args := make([]any, len(names))
-	for i, n := range names {
-		args[i] = n
-	}
-	rows, err := q.Query(ctx, `SELECT DISTINCT m.name FROM abs_managed m
-		JOIN abs_image i ON i.digest = m.digest
-		JOIN abs_layer_package lp ON lp.layer = i.rpmdb_layer
-		WHERE lp.name IN (`+placeholders(1, len(names))+`) ORDER BY m.name`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
 	}
 	return out, rows.Err()
 }

@@ -137,10 +137,18 @@ func TestStore(t *testing.T) {
 					{[]string{"zlib"}, []string{"nolayer"}},
 					{[]string{"kernel"}, nil},
 				} {
-					imgs, err := store.ImagesWithPackages(ctx, db, tc.names)
-					require.NoError(t, err)
-					assert.Equal(t, tc.want, imgs, tc.names)
+					assert.Equal(t, tc.want, withPackages(t, db, tc.names), tc.names)
 				}
+				// Two layers of one base list the same distinct packages.
+				f, err := store.LoadFleet(ctx, db)
+				require.NoError(t, err)
+				assert.Len(t, f.Packages, 4, "openssl-libs, glibc, curl, zlib, each once")
+				assert.Len(t, f.Layers, 3)
+				pk, err := store.LayerPackages(ctx, db, store.LayerKey(inv("sha256:app1", "sha256:base"), ""))
+				require.NoError(t, err)
+				assert.Equal(t, []string{"openssl-libs", "glibc"}, []string{pk[0].Name, pk[1].Name}, "in the layer's order")
+				_, err = store.LayerPackages(ctx, db, "sha256:nothere")
+				assert.ErrorIs(t, err, store.ErrNotFound)
 			})
 
 			t.Run("grades", func(t *testing.T) {

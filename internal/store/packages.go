@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openabs/abs/rpmscan"
+)
+
+// packageChunk is how many packages one statement inserts or looks up:
+// well under SQLite's and PostgreSQL's limits on bound parameters.
+const packageChunk = 400
+
+// packageKey is the key of a package's document in abs_package.
+func packageKey(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:16])
+}
+
+// putLayer stores an rpmdb layer's packages: each distinct package once
+// in abs_package, the layer as its packages' ids in order.
+func putLayer(ctx context.Context, q Querier, layer string, pkgs []rpmscan.Package, now time.Time) error {
+	keys := make([]string, len(pkgs))
+	docs := map[string]string{}
+	for i, p := range pkgs {
+		doc, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		keys[i] = packageKey(doc)
+		docs[keys[i]] = string(doc)
+	}
+	ids, err := packageIDs(ctx, q, docs)
+	if err != nil {
+		return err
+	}
+	seq := make([]int64, len(keys))
+	for i, k := range keys {
+		seq[i] = ids[k]
+	}
+	_, err = q.Exec(ctx, `INSERT INTO abs_layer (digest, packages, pkg_ids, scanned_at) VALUES ($1, '', $2, $3)
+		ON CONFLICT (digest) DO NOTHING`, layer, encodeIDs(seq), nanos(now))
+	return err
+}
+
+// packageIDs returns the ids of the package documents (by key), inserting
+// the ones not stored yet.
+func packageIDs(ctx context.Context, q Querier, docs map[string]string) (map[string]int64, error) {
+	keys := slices.Sorted(maps.Keys(docs))
+	ids := make(map[string]int64, len(keys))
+	for start := 0; start < len(keys); start += packageChunk {
+		chunk := keys[start:min(start+packageChunk, len(keys))]
+		var ins strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		for i, k := range chunk {
+			if i > 0 {
+				ins.WriteString(", ")
+			}
+			fmt.Fprintf(&ins, "($%d, $%d)", 2*i+1, 2*i+2)
+			args = append(args, k, docs[k])
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO abs_package (key, doc) VALUES `+ins.String()+`
+			ON CONFLICT (key) DO NOTHING`, args...); err != nil {
+			return nil, err
+		}
+		keyArgs := make([]any, len(chunk))
+		for i, k := range chunk {
+			keyArgs[i] = k
+		}
+		rows, err := q.Query(ctx, `SELECT id, key FROM abs_package WHERE key IN (`+placeholders(1, len(chunk))+`)`, keyArgs...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var k string
+			if err := rows.Scan(&id, &k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids[k] = id
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range keys {
+		if _, ok := ids[k]; !ok {
+			return nil, fmt.Errorf("store: package %s was not stored", k)
+		}
+	}
+	return ids, nil
+}
+
+// encodeIDs spells package ids as base64 of their unsigned varints: about
+// three bytes a package, a portable TEXT on both dialects.
+func encodeIDs(ids []int64) string {
+	buf := make([]byte, 0, 3*len(ids))
+	for _, id := range ids {
+		buf = binary.AppendUvarint(buf, uint64(id))
+	}
+	return base64.RawStdEncoding.EncodeToString(buf)
+}
+
+// errIDs is returned for a pkg_ids value that does not decode.
+var errIDs = errors.New("store: malformed package ids")
+
+// decodeIDs is encodeIDs reversed, appending to dst.
+func decodeIDs(dst []int64, s string) ([]int64, error) {
+	buf, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errIDs
+	}
+	for len(buf) > 0 {
+		v, n := binary.Uvarint(buf)
+		if n <= 0 || v > 1<<62 {
+			return nil, errIDs
+		}
+		dst = append(dst, int64(v))
+		buf = buf[n:]
+	}
+	return dst, nil
+}
+
+// LayerPackages returns the packages stored for an rpmdb layer key, or
+// ErrNotFound.
+func LayerPackages(ctx context.Context, q Querier, layer string) ([]rpmscan.Package, error) {
+	var doc, enc string
+	if err := q.QueryRow(ctx, `SELECT packages, pkg_ids FROM abs_layer WHERE digest = $1`, layer).Scan(&doc, &enc); err != nil {
+		return nil, err
+	}
+	if doc != "" {
+		return decodePackages(layer, doc)
+	}
+	ids, err := decodeIDs(nil, enc)
+	if err != nil {
+		return nil, fmt.Errorf("store: layer %s: %w", layer, err)
+	}
+	byID, err := packagesByID(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rpmscan.Package, len(ids))
+	for i, id := range ids {
+		p, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("store: layer %s: package %d is missing", layer, id)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// decodePackages reads a layer stored before migration 7: its packages as
+// one JSON array.
+func decodePackages(layer, doc string) ([]rpmscan.Package, error) {
+	var pk []rpmscan.Package
+	if err := json.Unmarshal([]byte(doc), &pk); err != nil {
+		return nil, fmt.Errorf("store: layer %s: %w", layer, err)
+	}
+	return pk, nil
+}
+
+func packagesByID(ctx context.Context, q Querier, ids []int64) (map[int64]rpmscan.Package, error) {
+	uniq := map[int64]bool{}
+	var args []any
+	for _, id := range ids {
+		if !uniq[id] {
+			uniq[id] = true
+			args = append(args, id)
+		}
+	}
+	out := make(map[int64]rpmscan.Package, len(args))
+	for start := 0; start < len(args); start += packageChunk {
+		chunk := args[start:min(start+packageChunk, len(args))]
+		rows, err := q.Query(ctx, `SELECT id, doc FROM abs_package WHERE id IN (`+placeholders(1, len(chunk))+`)`, chunk...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var doc string
+			var p rpmscan.Package
+			if err := rows.Scan(&id, &doc); err == nil {
+				err = json.Unmarshal([]byte(doc), &p)
+			}
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: package %d: %w", id, err)
+			}
+			out[id] = p
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// FleetData is the managed fleet as stored: what the orchestrator keeps
+// in memory to find affected images and regrade without a query per
+// image. Packages are held once each; layers name them by index.
+type FleetData struct {
+	// Managed maps every managed name (and platform key, see
+	// PlatformKey) to its current digest.
+	Managed map[string]string
+	// Images are the stored records of the managed digests.
+	Images map[string]ImageRecord
+	// Packages are the distinct packages of the managed images' layers.
+	Packages []rpmscan.Package
+	// Layers maps each of those layers to its packages, as indexes into
+	// Packages in the layer's order.
+	Layers map[string][]uint32
+}
+
+// LoadFleet reads the managed fleet: the managed names, the records of
+// their digests (not of older digests), and the packages of those
+// records' layers, each distinct package decoded once.
+func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
+	f := &FleetData{Images: map[string]ImageRecord{}, Layers: map[string][]uint32{}}
+	var err error
+	if f.Managed, err = Managed(ctx, q); err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, `SELECT digest, rpmdb_layer, inventory FROM abs_image
+		WHERE digest IN (SELECT digest FROM abs_managed)`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var d, layer, doc string
+		if err := rows.Scan(&d, &layer, &doc); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rec := ImageRecord{Layer: layer}
+		if err := json.Unmarshal([]byte(doc), &rec.Inventory); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: image %s: %w", d, err)
+		}
+		f.Images[d] = rec
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, err
+	}
+
+	// Layers by their stored ids first; the ids are then mapped to dense
+	// indexes as their packages are read.
+	stored := map[string][]int64{}
+	index := map[int64]uint32{}
+	intern := map[rpmscan.Package]uint32{}
+	rows, err = q.Query(ctx, `SELECT digest, packages, pkg_ids FROM abs_layer
+		WHERE digest IN (SELECT i.rpmdb_layer FROM abs_image i JOIN abs_managed m ON m.digest = i.digest)`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var d, doc, enc string
+		if err := rows.Scan(&d, &doc, &enc); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if doc != "" { // stored before migration 7
+			pk, err := decodePackages(d, doc)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			seq := make([]uint32, len(pk))
+			for i, p := range pk {
+				n, ok := intern[p]
+				if !ok {
+					n = uint32(len(f.Packages))
+					f.Packages = append(f.Packages, p)
+					intern[p] = n
+				}
+				seq[i] = n
+			}
+			f.Layers[d] = seq
+			continue
+		}
+		ids, err := decodeIDs(nil, enc)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: layer %s: %w", d, err)
+		}
+		for _, id := range ids {
+			index[id] = 0
+		}
+		stored[d] = ids
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil || len(stored) == 0 {
+		return f, err
+	}
+	rows, err = q.Query(ctx, `SELECT id, doc FROM abs_package`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		var doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if _, want := index[id]; !want {
+			continue
+		}
+		var p rpmscan.Package
+		if err := json.Unmarshal([]byte(doc), &p); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: package %d: %w", id, err)
+		}
+		n, ok := intern[p]
+		if !ok {
+			n = uint32(len(f.Packages))
+			f.Packages = append(f.Packages, p)
+			intern[p] = n
+		}
+		index[id] = n + 1 // 0 is "wanted, not read"
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, err
+	}
+	for d, ids := range stored {
+		seq := make([]uint32, len(ids))
+		for i, id := range ids {
+			n := index[id]
+			if n == 0 {
+				return nil, fmt.Errorf("store: layer %s: package %d is missing", d, id)
+			}
+			seq[i] = n - 1
+		}
+		f.Layers[d] = seq
+	}
+	return f, nil
+}

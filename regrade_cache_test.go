@@ -1,0 +1,82 @@
+package abs_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	abs "github.com/openabs/abs"
+	"github.com/openabs/abs/advisory"
+	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/rpmscan"
+)
+
+// TestRegradeFromNextChange: one orchestrator regrades a fleet again and
+// again while time moves on by random steps, advisories arrive and
+// images move to other digests; after every step its grades (kept
+// between regrades and explained again only past their next change)
+// equal those of a new orchestrator on the same database, which computes
+// everything.
+func TestRegradeFromNextChange(t *testing.T) {
+	s := fleetSpec{images: 120, bases: 12, pkgs: 20, ownLayerEvery: 3, advisories: 80, universe: 30, indexes: 15}
+	path := seedFleet(t, s)
+	ctx := context.Background()
+	now := fleetNow
+	clock := func() time.Time { return now }
+	open := func() *abs.Orchestrator {
+		db, err := abs.OpenSQLite(ctx, path)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		o, err := abs.New(ctx, db, nil, abs.WithClock(clock))
+		require.NoError(t, err)
+		return o
+	}
+	kept := open()
+	sdb, err := store.OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	defer sdb.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	changes := map[string]int{}
+	for step := range 60 {
+		switch r := rng.IntN(10); {
+		case r < 6:
+			now = now.Add(time.Duration(rng.IntN(40*24)) * time.Hour)
+			changes["time"]++
+		case r < 8:
+			a := advisory.Advisory{ID: fmt.Sprintf("RHSA-2026:%04d", 5000+step), Type: advisory.TypeSecurity,
+				Severity: advisory.Severity(1 + rng.IntN(4)), Issued: now.Add(-time.Duration(rng.IntN(200)) * 24 * time.Hour), Source: "test",
+				Fixes: fixesAllArches(advisory.Fix{Product: "BaseOS-9.4.0.Z.MAIN", CPE: "cpe:/o:redhat:enterprise_linux:9::baseos",
+					Name: pkgName(rng.IntN(s.pkgs)), Version: "1.0", Release: fmt.Sprintf("%d.el9", 1+rng.IntN(2*s.bases))})}
+			_, err := store.PutAdvisory(ctx, sdb, a, now)
+			require.NoError(t, err)
+			changes["advisory"]++
+		default:
+			// An image rebuilt onto another base layer.
+			i := rng.IntN(s.images)
+			if s.isIndex(i) {
+				continue
+			}
+			b := rng.IntN(s.bases)
+			inv := &rpmscan.Inventory{Image: rpmscan.ImageInfo{Digest: fmt.Sprintf("sha256:e%063x", step)}, OS: rpmscan.OS{ID: "rhel", VersionID: "9.4"},
+				RPMDB: &rpmscan.RPMDB{Path: "var/lib/rpm/rpmdb.sqlite", Backend: "sqlite", LayerDigest: fmt.Sprintf("sha256:base0%059x", b)}}
+			for p := range s.pkgs {
+				inv.Packages = append(inv.Packages, rpmscan.Package{Name: pkgName(p), Version: "1.0", Release: fmt.Sprintf("%d.el9", b+1), Arch: "x86_64"})
+			}
+			require.NoError(t, store.PutInventory(ctx, sdb, inv, "", now))
+			require.NoError(t, store.SetManaged(ctx, sdb, fmt.Sprintf("app-%04d", i), inv.Image.Digest, now))
+			changes["image"]++
+		}
+		got, err := kept.Regrade(ctx)
+		require.NoError(t, err)
+		want, err := open().Regrade(ctx)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "step %d at %s", step, now)
+	}
+	require.Greater(t, changes["time"], 10)
+	require.Greater(t, changes["advisory"], 3)
+	require.Greater(t, changes["image"], 3)
+}
