@@ -372,10 +372,13 @@ func parseBDBPage(p []byte, order binary.ByteOrder) bdbPage {
 }
 
 // How many bytes a pageCache reads at once: the walk through the hash
-// pages is sequential, overflow chains run a few pages at a time.
+// pages is sequential, while overflow chains run one or two pages before
+// they jump (centos7-many: 5,163 steps to the next page, 2,866 jumps), so
+// they read two 4 KiB pages at a time (BenchmarkReadRPMDB/bdb: 26.5 ms
+// with 32 KiB blocks, 24.7 ms with 8 KiB, 26.8 ms with 4 KiB).
 const (
 	pageBlock     = 256 << 10
-	overflowBlock = 32 << 10
+	overflowBlock = 8 << 10
 )
 
 // pageCache reads pages of a database file a block at a time, so a walk
