@@ -25,8 +25,13 @@ import (
 //	go test -run '^$' -bench Fleet100k -benchtime 5x -timeout 60m .
 //
 // Seeding it takes a minute or two on SQLite and several on PostgreSQL,
-// once per test process.
+// once per test process (see bigFleetEnv).
 var bigFleet = fleetSpec{images: 100000, bases: 200, pkgs: 200, ownLayerEvery: 4, advisories: 3000, universe: 2000, indexes: 25000}
+
+// bigFleetEnv names a directory that keeps the seeded SQLite fleet
+// between runs (seeded when it holds none): for profiling. Remove it after
+// changing the schema or the fleet.
+const bigFleetEnv = "ABS_BENCH_FLEET_DIR"
 
 var (
 	bigOnce    sync.Once
@@ -43,11 +48,19 @@ func bigFleetSQLite(b *testing.B) string {
 		b.Skip("the 100,000-image fleet is skipped under -short")
 	}
 	bigOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "openabs-fleet100k")
-		if err != nil {
-			b.Fatal(err)
+		dir := os.Getenv(bigFleetEnv)
+		if dir != "" {
+			if _, err := os.Stat(filepath.Join(dir, "fleet.db")); err == nil {
+				bigPath = filepath.Join(dir, "fleet.db")
+				return
+			}
+		} else {
+			var err error
+			if dir, err = os.MkdirTemp("", "openabs-fleet100k"); err != nil {
+				b.Fatal(err)
+			}
+			bigCleanup = append(bigCleanup, func() { _ = os.RemoveAll(dir) })
 		}
-		bigCleanup = append(bigCleanup, func() { _ = os.RemoveAll(dir) })
 		start := time.Now()
 		seedFleetAt(b, filepath.Join(dir, "fleet.db"), bigFleet)
 		b.Logf("seeded %d images on SQLite in %s", bigFleet.images, time.Since(start).Round(time.Second))

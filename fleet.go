@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/openabs/abs/advisory"
@@ -70,8 +71,15 @@ type fleetCache struct {
 	recs    map[string]store.ImageRecord
 	pkgs    []rpmscan.Package
 	layers  map[string][]uint32
-	index   map[string][]string // package name -> layer keys
-	groups  []*group
+	// pkgName[i] numbers the name of pkgs[i]: nameID[pkgs[i].Name].
+	pkgName []int32
+	nameID  map[string]int32
+	// The reverse index: the layers (numbered as in layerKeys) listing a
+	// package named by name id n are post[postOff[n]:postOff[n+1]].
+	layerKeys []string
+	postOff   []int32
+	post      []int32
+	groups    []*group
 	// names are the managed keys, sorted; nameGroup[i] is the group of
 	// names[i], -1 for an index's own entry (its platforms are grouped).
 	names     []string
@@ -83,6 +91,7 @@ type fleetCache struct {
 type group struct {
 	key    string
 	layer  string
+	layerN int32              // the layer's number in fleetCache.layerKeys
 	inv    *rpmscan.Inventory // without Packages: see fleetCache.inventory
 	images []string
 }
@@ -113,34 +122,65 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &fleetCache{gen: gen, managed: d.Managed, recs: d.Images, pkgs: d.Packages, layers: d.Layers, index: map[string][]string{}}
-	for layer, ids := range c.layers {
-		var last string
-		for _, id := range ids {
-			n := c.pkgs[id].Name
-			if n != last && !slices.Contains(c.index[n], layer) {
-				c.index[n] = append(c.index[n], layer)
+	c := &fleetCache{gen: gen, managed: d.Managed, recs: d.Images, pkgs: d.Packages, layers: d.Layers}
+	c.pkgName, c.nameID = make([]int32, len(c.pkgs)), map[string]int32{}
+	for i, p := range c.pkgs {
+		n, ok := c.nameID[p.Name]
+		if !ok {
+			n = int32(len(c.nameID))
+			c.nameID[p.Name] = n
+		}
+		c.pkgName[i] = n
+	}
+	c.layerKeys = sortedKeys(c.layers)
+	layerNum := make(map[string]int32, len(c.layerKeys))
+	c.postOff = make([]int32, len(c.nameID)+1)
+	seen := make([]int32, len(c.nameID)) // name id -> the last layer (counted from 1) that listed it
+	for k, layer := range c.layerKeys {
+		layerNum[layer] = int32(k)
+		for _, id := range c.layers[layer] {
+			if n := c.pkgName[id]; seen[n] != int32(k+1) {
+				seen[n] = int32(k + 1)
+				c.postOff[n+1]++
 			}
-			last = n
+		}
+	}
+	for n := range len(c.nameID) {
+		c.postOff[n+1] += c.postOff[n]
+	}
+	c.post = make([]int32, c.postOff[len(c.nameID)])
+	fill := slices.Clone(c.postOff[:len(c.nameID)])
+	clear(seen)
+	for k, layer := range c.layerKeys {
+		for _, id := range c.layers[layer] {
+			if n := c.pkgName[id]; seen[n] != int32(k+1) {
+				seen[n] = int32(k + 1)
+				c.post[fill[n]] = int32(k)
+				fill[n]++
+			}
 		}
 	}
 	c.names = sortedKeys(c.managed)
 	c.nameGroup = make([]int32, len(c.names))
-	byKey := map[string]int32{}
+	byID := map[groupID]int32{}
 	for i, n := range c.names {
 		rec, ok := c.recs[c.managed[n]]
 		if !ok {
 			c.nameGroup[i] = -1
 			continue
 		}
-		key := groupKey(rec.Layer, &rec.Inventory)
-		gi, ok := byKey[key]
+		id := groupIDOf(rec.Layer, &rec.Inventory)
+		gi, ok := byID[id]
 		if !ok {
 			gi = int32(len(c.groups))
-			byKey[key] = gi
+			byID[id] = gi
 			inv := rec.Inventory
 			inv.Packages = nil
-			c.groups = append(c.groups, &group{key: key, layer: rec.Layer, inv: &inv})
+			ln, ok := layerNum[rec.Layer]
+			if !ok {
+				ln = -1 // no packages stored
+			}
+			c.groups = append(c.groups, &group{key: id.key(), layer: rec.Layer, layerN: ln, inv: &inv})
 		}
 		c.groups[gi].images = append(c.groups[gi].images, n)
 		c.nameGroup[i] = gi
@@ -168,16 +208,20 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	layerSet := map[string]bool{}
-	fixed := map[string]bool{}
+	var fixed []int32 // the name ids of the packages the advisory fixes
 	for _, f := range advs[0].Fixes {
-		fixed[f.Name] = true
-		for _, l := range c.index[f.Name] {
-			layerSet[l] = true
+		if n, ok := c.nameID[f.Name]; ok && !slices.Contains(fixed, n) {
+			fixed = append(fixed, n)
 		}
 	}
-	if len(layerSet) == 0 && len(advs[0].Images) == 0 {
+	if len(fixed) == 0 && len(advs[0].Images) == 0 {
 		return nil, nil
+	}
+	layerSet := make([]bool, len(c.layerKeys))
+	for _, n := range fixed {
+		for _, k := range c.post[c.postOff[n]:c.postOff[n+1]] {
+			layerSet[k] = true
+		}
 	}
 	m, err := o.matcher(advs, nil)
 	if err != nil {
@@ -185,23 +229,25 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 	}
 	hit := make([]bool, len(c.groups))
 	verdict := map[string]bool{}
-	var key strings.Builder
+	var (
+		key []byte
+		ids []uint32
+	)
 	for gi, g := range c.groups {
-		if !layerSet[g.layer] {
+		if g.layerN < 0 || !layerSet[g.layerN] {
 			continue
 		}
 		// Only the packages the advisory names can match it; groups with
 		// the same ones and product share the verdict.
-		key.Reset()
-		key.WriteString(g.key[len(g.layer):])
-		var ids []uint32
+		key = append(key[:0], g.key[len(g.layer):]...)
+		ids = ids[:0]
 		for _, id := range c.layers[g.layer] {
-			if fixed[c.pkgs[id].Name] {
+			if slices.Contains(fixed, c.pkgName[id]) {
 				ids = append(ids, id)
-				fmt.Fprintf(&key, "|%d", id)
+				key = strconv.AppendUint(append(key, '|'), uint64(id), 10)
 			}
 		}
-		v, ok := verdict[key.String()]
+		v, ok := verdict[string(key)]
 		if !ok {
 			inv := *g.inv
 			inv.Packages = make([]rpmscan.Package, len(ids))
@@ -209,7 +255,7 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 				inv.Packages[i] = c.pkgs[id]
 			}
 			v = len(m.Match(&inv)) > 0
-			verdict[key.String()] = v
+			verdict[string(key)] = v
 		}
 		hit[gi] = v
 	}
@@ -275,17 +321,38 @@ func redHatRepository(ref string) string {
 	return repo
 }
 
-// groupKey identifies the images that matching cannot tell apart: the
+// groupID identifies the images that matching cannot tell apart: the
 // same rpmdb layer (so the same packages), OS, content sets and base.
-func groupKey(layer string, inv *rpmscan.Inventory) string {
-	k := layer + "|" + inv.OS.ID + "|" + inv.OS.VersionID + "|" + inv.OS.CPEName + "|" + strings.Join(inv.ContentSets, ",")
+type groupID struct {
+	layer, osID, version, cpe, contentSets, base string
+}
+
+func groupIDOf(layer string, inv *rpmscan.Inventory) groupID {
+	id := groupID{layer: layer, osID: inv.OS.ID, version: inv.OS.VersionID, cpe: inv.OS.CPEName}
+	switch len(inv.ContentSets) {
+	case 0:
+	case 1:
+		id.contentSets = inv.ContentSets[0]
+	default:
+		id.contentSets = strings.Join(inv.ContentSets, ",")
+	}
 	if inv.Base != nil {
 		doc, _ := json.Marshal(struct {
 			Base      *rpmscan.BaseImage
 			BuildInfo []rpmscan.BuildInfo
 			Arch      string
 		}{inv.Base, inv.BuildInfo, inv.Image.Labels["architecture"]})
-		k += "|" + string(doc)
+		id.base = string(doc)
+	}
+	return id
+}
+
+// key spells the group's identity as one string beginning with its
+// layer.
+func (id groupID) key() string {
+	k := id.layer + "|" + id.osID + "|" + id.version + "|" + id.cpe + "|" + id.contentSets
+	if id.base != "" {
+		k += "|" + id.base
 	}
 	return k
 }

@@ -2,6 +2,7 @@ package abs
 
 import (
 	"context"
+	"encoding/binary"
 	"runtime"
 	"slices"
 	"strconv"
@@ -17,9 +18,13 @@ import (
 )
 
 // signer is a Matcher that can tell which inventories it cannot tell
-// apart (advisory.Index.Signature): those are matched once.
+// apart (advisory.Index.Signature): those are matched once. It tells
+// which package names it reads (advisory.Index.Relevant), so that groups
+// with the same packages of those names (and the same product and base)
+// are known to share a signature without building their inventories.
 type signer interface {
 	Signature(inv *rpmscan.Inventory) advisory.Signature
+	Relevant(name string) bool
 }
 
 // groupResult is what matching and grading gave for a set of images
@@ -87,10 +92,45 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 			todo = append(todo, i)
 		}
 	}
-	if err := parallel(ctx, len(todo), func(j int) {
-		keys[todo[j]] = sg.Signature(c.inventory(c.groups[todo[j]]))
-	}); err != nil {
-		return nil, nil, err
+	if len(todo) > 0 {
+		// Groups with the same relevant packages, product and base share
+		// a signature: one of them is asked for it.
+		relevant := make([]bool, len(c.nameID))
+		for n, id := range c.nameID {
+			relevant[id] = sg.Relevant(n)
+		}
+		first := map[string]int{}
+		var reps []int
+		same := make([]int, len(todo)) // todo[j]'s representative
+		var key []byte
+		for j, i := range todo {
+			g := c.groups[i]
+			key = binary.AppendUvarint(key[:0], uint64(len(g.key)-len(g.layer)))
+			key = append(key, g.key[len(g.layer):]...)
+			if advisory.NeedsAllPackages(g.inv) {
+				key = append(append(key, '|'), g.layer...)
+			}
+			for _, id := range c.layers[g.layer] {
+				if relevant[c.pkgName[id]] {
+					key = binary.LittleEndian.AppendUint32(key, id)
+				}
+			}
+			r, ok := first[string(key)]
+			if !ok {
+				r = i
+				first[string(key)] = i
+				reps = append(reps, i)
+			}
+			same[j] = r
+		}
+		if err := parallel(ctx, len(reps), func(j int) {
+			keys[reps[j]] = sg.Signature(c.inventory(c.groups[reps[j]]))
+		}); err != nil {
+			return nil, nil, err
+		}
+		for j, i := range todo {
+			keys[i] = keys[same[j]]
+		}
 	}
 	// One group per signature not matched yet.
 	var match []int

@@ -47,10 +47,14 @@ func TestRegradeFromNextChange(t *testing.T) {
 			now = now.Add(time.Duration(rng.IntN(40*24)) * time.Hour)
 			changes["time"]++
 		case r < 8:
+			fix := advisory.Fix{Product: "BaseOS-9.4.0.Z.MAIN", CPE: "cpe:/o:redhat:enterprise_linux:9::baseos",
+				Name: pkgName(rng.IntN(s.pkgs)), Version: "1.0", Release: fmt.Sprintf("%d.el9", 1+rng.IntN(2*s.bases))}
+			if rng.IntN(3) == 0 { // a package only some images added on their base
+				fix.Name, fix.Version, fix.Release = fmt.Sprintf("app-%d", 3*rng.IntN(10)), "2.0", "2.el9"
+			}
 			a := advisory.Advisory{ID: fmt.Sprintf("RHSA-2026:%04d", 5000+step), Type: advisory.TypeSecurity,
 				Severity: advisory.Severity(1 + rng.IntN(4)), Issued: now.Add(-time.Duration(rng.IntN(200)) * 24 * time.Hour), Source: "test",
-				Fixes: fixesAllArches(advisory.Fix{Product: "BaseOS-9.4.0.Z.MAIN", CPE: "cpe:/o:redhat:enterprise_linux:9::baseos",
-					Name: pkgName(rng.IntN(s.pkgs)), Version: "1.0", Release: fmt.Sprintf("%d.el9", 1+rng.IntN(2*s.bases))})}
+				Fixes: fixesAllArches(fix)}
 			_, err := store.PutAdvisory(ctx, sdb, a, now)
 			require.NoError(t, err)
 			changes["advisory"]++
@@ -75,8 +79,46 @@ func TestRegradeFromNextChange(t *testing.T) {
 		want, err := open().Regrade(ctx)
 		require.NoError(t, err)
 		require.Equal(t, want, got, "step %d at %s", step, now)
+		checkAgainstIndex(t, sdb, got)
 	}
 	require.Greater(t, changes["time"], 10)
 	require.Greater(t, changes["advisory"], 3)
 	require.Greater(t, changes["image"], 3)
+}
+
+// checkAgainstIndex matches every graded image's stored inventory (each
+// platform's, for an index) on its own against an index of the stored
+// advisories: grouping and signatures change nothing.
+func checkAgainstIndex(t *testing.T, db *store.DB, grades []abs.ImageGrade) {
+	t.Helper()
+	ctx := context.Background()
+	advs, err := store.Advisories(ctx, db)
+	require.NoError(t, err)
+	ix := advisory.NewIndex(advs)
+	managed, err := store.Managed(ctx, db)
+	require.NoError(t, err)
+	flagged := 0
+	for _, g := range grades {
+		if len(g.Platforms) == 0 {
+			inv, err := store.Inventory(ctx, db, managed[g.Image])
+			require.NoError(t, err)
+			want := ix.Match(inv)
+			require.Equal(t, len(want), len(g.Findings), g.Image)
+			if len(want) > 0 {
+				require.Equal(t, want, g.Findings, g.Image)
+				flagged++
+			}
+			continue
+		}
+		for _, p := range g.Platforms {
+			inv, err := store.Inventory(ctx, db, managed[store.PlatformKey(g.Image, p.Platform)])
+			require.NoError(t, err)
+			want := ix.Match(inv)
+			require.Equal(t, len(want), len(p.Findings), "%s %s", g.Image, p.Platform)
+			if len(want) > 0 {
+				require.Equal(t, want, p.Findings, "%s %s", g.Image, p.Platform)
+			}
+		}
+	}
+	require.Positive(t, flagged)
 }

@@ -37,12 +37,12 @@ func (ix *Index) Signature(inv *rpmscan.Inventory) Signature {
 	for _, cs := range inv.ContentSets {
 		field(cs)
 	}
-	if major, _, _ := strings.Cut(inv.OS.VersionID, "."); !isNumber(major) {
+	if NeedsAllPackages(inv) {
 		field(elMajor(inv.Packages)) // applicableTo falls back to it
 	}
 	for i := range inv.Packages {
 		p := &inv.Packages[i]
-		if len(ix.names[p.Name]) == 0 && len(ix.unfixed[p.Name]) == 0 {
+		if !ix.Relevant(p.Name) {
 			continue
 		}
 		field(p.Name)
@@ -58,6 +58,24 @@ func (ix *Index) Signature(inv *rpmscan.Inventory) Signature {
 	var s Signature
 	h.Sum(s[:0])
 	return s
+}
+
+// Relevant reports whether the index holds fixes or VEX entries for
+// packages called name. Match, Unfixed and Signature read only those
+// packages, except that an inventory whose OS version names no major
+// release is placed by the releases of all its packages; a caller holding
+// many inventories can thus tell which share a signature before asking
+// for it.
+func (ix *Index) Relevant(name string) bool {
+	return len(ix.names[name]) > 0 || len(ix.unfixed[name]) > 0
+}
+
+// NeedsAllPackages reports whether Signature reads the releases of all
+// the inventory's packages, not only the relevant ones: when its OS
+// version names no major release.
+func NeedsAllPackages(inv *rpmscan.Inventory) bool {
+	major, _, _ := strings.Cut(inv.OS.VersionID, ".")
+	return !isNumber(major)
 }
 
 // writeBase adds to h what the base-image rules read: the base, the

@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openabs/abs/rpmscan"
 )
@@ -123,6 +126,13 @@ func decodeIDs(dst []int64, s string) ([]int64, error) {
 	if err != nil {
 		return nil, errIDs
 	}
+	n := 0
+	for _, b := range buf {
+		if b < 0x80 {
+			n++ // the last byte of a varint
+		}
+	}
+	dst = slices.Grow(dst, n)
 	for len(buf) > 0 {
 		v, n := binary.Uvarint(buf)
 		if n <= 0 || v > 1<<62 {
@@ -229,88 +239,99 @@ type FleetData struct {
 
 // LoadFleet reads the managed fleet: the managed names, the records of
 // their digests (not of older digests), and the packages of those
-// records' layers, each distinct package decoded once.
+// records' layers, each distinct package decoded once. Records are
+// decoded on every processor while the database streams them.
 func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
-	f := &FleetData{Images: map[string]ImageRecord{}, Layers: map[string][]uint32{}}
+	f := &FleetData{Layers: map[string][]uint32{}}
 	var err error
-	if f.Managed, err = Managed(ctx, q); err != nil {
+	if f.Managed, f.Images, err = managedImages(ctx, q); err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT digest, rpmdb_layer, inventory FROM abs_image
-		WHERE digest IN (SELECT digest FROM abs_managed)`)
-	if err != nil {
-		return nil, err
+	need := map[string]bool{}
+	for _, rec := range f.Images {
+		need[rec.Layer] = true
 	}
-	for rows.Next() {
-		var d, layer, doc string
-		if err := rows.Scan(&d, &layer, &doc); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		rec := ImageRecord{Layer: layer}
-		if err := json.Unmarshal([]byte(doc), &rec.Inventory); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: image %s: %w", d, err)
-		}
-		f.Images[d] = rec
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, err
-	}
+	layers := slices.Sorted(maps.Keys(need))
 
-	// Layers by their stored ids first; the ids are then mapped to dense
-	// indexes as their packages are read.
+	// The layers, by their stored package ids; the ids are then mapped
+	// to dense indexes into f.Packages as their packages are read.
 	stored := map[string][]int64{}
-	index := map[int64]uint32{}
 	intern := map[rpmscan.Package]uint32{}
-	rows, err = q.Query(ctx, `SELECT digest, packages, pkg_ids FROM abs_layer
-		WHERE digest IN (SELECT i.rpmdb_layer FROM abs_image i JOIN abs_managed m ON m.digest = i.digest)`)
-	if err != nil {
-		return nil, err
+	add := func(p rpmscan.Package) uint32 {
+		n, ok := intern[p]
+		if !ok {
+			n = uint32(len(f.Packages))
+			f.Packages = append(f.Packages, p)
+			intern[p] = n
+		}
+		return n
 	}
-	for rows.Next() {
-		var d, doc, enc string
-		if err := rows.Scan(&d, &doc, &enc); err != nil {
-			rows.Close()
+	var maxID int64
+	for start := 0; start < len(layers); start += packageChunk {
+		chunk := layers[start:min(start+packageChunk, len(layers))]
+		args := make([]any, len(chunk))
+		for i, l := range chunk {
+			args[i] = l
+		}
+		rows, err := q.Query(ctx, `SELECT digest, packages, pkg_ids FROM abs_layer WHERE digest IN (`+placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
 			return nil, err
 		}
-		if doc != "" { // stored before migration 7
-			pk, err := decodePackages(d, doc)
-			if err != nil {
+		for rows.Next() {
+			var d, doc, enc string
+			if err := rows.Scan(&d, &doc, &enc); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			seq := make([]uint32, len(pk))
-			for i, p := range pk {
-				n, ok := intern[p]
-				if !ok {
-					n = uint32(len(f.Packages))
-					f.Packages = append(f.Packages, p)
-					intern[p] = n
+			if doc != "" { // stored before migration 7
+				pk, err := decodePackages(d, doc)
+				if err != nil {
+					rows.Close()
+					return nil, err
 				}
-				seq[i] = n
+				seq := make([]uint32, len(pk))
+				for i, p := range pk {
+					seq[i] = add(p)
+				}
+				f.Layers[d] = seq
+				continue
 			}
-			f.Layers[d] = seq
-			continue
+			ids, err := decodeIDs(nil, enc)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: layer %s: %w", d, err)
+			}
+			for _, id := range ids {
+				maxID = max(maxID, id)
+			}
+			stored[d] = ids
 		}
-		ids, err := decodeIDs(nil, enc)
+		err = rows.Err()
+		rows.Close()
 		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: layer %s: %w", d, err)
+			return nil, err
 		}
+	}
+	if len(stored) == 0 {
+		return f, nil
+	}
+	var top int64
+	if err := q.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM abs_package`).Scan(&top); err != nil {
+		return nil, err
+	}
+	if maxID > top {
+		return nil, fmt.Errorf("store: package %d is missing", maxID)
+	}
+	// dense[id] is 1 + the package's index in f.Packages; 0 while it is
+	// not read, and for ids no layer lists.
+	dense := make([]uint32, maxID+1)
+	const wanted = ^uint32(0)
+	for _, ids := range stored {
 		for _, id := range ids {
-			index[id] = 0
+			dense[id] = wanted
 		}
-		stored[d] = ids
 	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil || len(stored) == 0 {
-		return f, err
-	}
-	rows, err = q.Query(ctx, `SELECT id, doc FROM abs_package`)
+	rows, err := q.Query(ctx, `SELECT id, doc FROM abs_package WHERE id <= $1`, maxID)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +342,7 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 			rows.Close()
 			return nil, err
 		}
-		if _, want := index[id]; !want {
+		if id < 0 || id > maxID || dense[id] != wanted {
 			continue
 		}
 		var p rpmscan.Package
@@ -329,13 +350,7 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 			rows.Close()
 			return nil, fmt.Errorf("store: package %d: %w", id, err)
 		}
-		n, ok := intern[p]
-		if !ok {
-			n = uint32(len(f.Packages))
-			f.Packages = append(f.Packages, p)
-			intern[p] = n
-		}
-		index[id] = n + 1 // 0 is "wanted, not read"
+		dense[id] = add(p) + 1
 	}
 	err = rows.Err()
 	rows.Close()
@@ -345,8 +360,8 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 	for d, ids := range stored {
 		seq := make([]uint32, len(ids))
 		for i, id := range ids {
-			n := index[id]
-			if n == 0 {
+			n := dense[id]
+			if n == 0 || n == wanted {
 				return nil, fmt.Errorf("store: layer %s: package %d is missing", d, id)
 			}
 			seq[i] = n - 1
@@ -354,4 +369,96 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 		f.Layers[d] = seq
 	}
 	return f, nil
+}
+
+// managedImages reads the managed names and the records of their
+// digests, each digest's once, decoding them on every processor while the
+// rows stream in.
+func managedImages(ctx context.Context, q Querier) (map[string]string, map[string]ImageRecord, error) {
+	type row struct{ digest, layer, doc string }
+	managed := map[string]string{}
+	const batch = 512
+	g, gctx := errgroup.WithContext(ctx)
+	work := make(chan []row, runtime.GOMAXPROCS(0))
+	workers := runtime.GOMAXPROCS(0)
+	type decoded struct {
+		digest string
+		rec    ImageRecord
+	}
+	parts := make([][][]decoded, workers) // worker -> its batches
+	for w := range workers {
+		g.Go(func() error {
+			for rs := range work {
+				ds := make([]decoded, len(rs))
+				for i, r := range rs {
+					ds[i] = decoded{digest: r.digest, rec: ImageRecord{Layer: r.layer}}
+					if err := json.Unmarshal([]byte(r.doc), &ds[i].rec.Inventory); err != nil {
+						return fmt.Errorf("store: image %s: %w", r.digest, err)
+					}
+				}
+				parts[w] = append(parts[w], ds)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(work)
+		rows, err := q.Query(gctx, `SELECT m.name, m.digest, COALESCE(i.rpmdb_layer, ''), COALESCE(i.inventory, '')
+			FROM abs_managed m LEFT JOIN abs_image i ON i.digest = m.digest ORDER BY m.digest`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		rs := make([]row, 0, batch)
+		last := ""
+		for rows.Next() {
+			var name string
+			var r row
+			if err := rows.Scan(&name, &r.digest, &r.layer, &r.doc); err != nil {
+				return err
+			}
+			managed[name] = r.digest
+			if r.doc == "" || r.digest == last {
+				continue // not scanned, or read for another name
+			}
+			last = r.digest
+			if rs = append(rs, r); len(rs) == batch {
+				select {
+				case work <- rs:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				rs = make([]row, 0, batch)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(rs) > 0 {
+			select {
+			case work <- rs:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	n := 0
+	for _, p := range parts {
+		for _, ds := range p {
+			n += len(ds)
+		}
+	}
+	out := make(map[string]ImageRecord, n)
+	for _, p := range parts {
+		for _, ds := range p {
+			for _, d := range ds {
+				out[d.digest] = d.rec
+			}
+		}
+	}
+	return managed, out, nil
 }
