@@ -17,6 +17,10 @@
 #   SCAN=path              the openabs binary (default: built from ./examples/scan)
 #   SCAN_OLD=path          a second openabs binary, shown as openabs-old
 #                          (for before/after comparisons of the scanner)
+#   SCAN_FLAGS="..."       extra flags for both openabs binaries (each must
+#                          accept them), e.g.
+#                          "-layer-concurrency 1" (layers one by one; the
+#                          default reads GOMAXPROCS layers at once)
 #   SYFT=path TRIVY=path   the peers (default: PATH, then $(go env GOPATH)/bin)
 #   KEEP=dir               write (and reuse) the images in dir instead of a
 #                          temporary directory removed at the end
@@ -112,8 +116,10 @@ for img in $IMAGES; do
 	echo "$img: $RUNS runs of each tool ..." >&2
 	for ((i = 0; i < RUNS; i++)); do
 		run "$img" floor sh -c 'for l; do gzip -dc "$l"; done | wc -c' sh "${layers[@]}"
-		run "$img" openabs "$SCAN" -format json "docker-archive:$tarball"
-		[ -z "${SCAN_OLD:-}" ] || run "$img" openabs-old "$SCAN_OLD" -format json "docker-archive:$tarball"
+		# shellcheck disable=SC2086 # SCAN_FLAGS is split into flags
+		run "$img" openabs "$SCAN" ${SCAN_FLAGS:-} -format json "docker-archive:$tarball"
+		# shellcheck disable=SC2086
+		[ -z "${SCAN_OLD:-}" ] || run "$img" openabs-old "$SCAN_OLD" ${SCAN_FLAGS:-} -format json "docker-archive:$tarball"
 		[ -z "$syft" ] || run "$img" syft "$syft" "docker-archive:$tarball" -o json -q
 		[ -z "$trivy" ] || run "$img" trivy "$trivy" image --input "$tarball" --cache-backend memory \
 			--cache-dir "$work/trivy-cache" --list-all-pkgs --format json --scanners "" --offline-scan -q

@@ -308,8 +308,9 @@ func linearArchive(p string, t *name.Tag) (v1.Image, error) {
 		foreign, isForeign := desc.LayerSources[ids[i]]
 		switch {
 		case compressed:
-			l := &archiveLayer{diffID: ids[i], open: open}
+			l := &archiveLayer{diffID: ids[i], mediaType: types.DockerLayer, open: open}
 			if isForeign {
+				l.mediaType = foreign.MediaType
 				l.once.Do(func() { l.desc = foreign })
 			}
 			img.layers[i], err = partial.CompressedToLayer(l)
@@ -397,10 +398,13 @@ func (a *archive) compressed(name string) (bool, error) {
 }
 
 // archiveLayer is a compressed layer file of an archive; its digest is
-// computed on first use.
+// computed on first use. Its media type is known without it, so a reader
+// asking for the media type before reading does not wait for a hash of
+// the whole file.
 type archiveLayer struct {
-	diffID v1.Hash
-	open   func() (io.ReadCloser, error)
+	diffID    v1.Hash
+	mediaType types.MediaType
+	open      func() (io.ReadCloser, error)
 
 	once sync.Once
 	desc v1.Descriptor
@@ -421,14 +425,11 @@ func (l *archiveLayer) descriptor() (v1.Descriptor, error) {
 	return l.desc, l.err
 }
 
-func (l *archiveLayer) Digest() (v1.Hash, error) { d, err := l.descriptor(); return d.Digest, err }
-func (l *archiveLayer) Size() (int64, error)     { d, err := l.descriptor(); return d.Size, err }
-func (l *archiveLayer) MediaType() (types.MediaType, error) {
-	d, err := l.descriptor()
-	return d.MediaType, err
-}
-func (l *archiveLayer) DiffID() (v1.Hash, error)           { return l.diffID, nil }
-func (l *archiveLayer) Compressed() (io.ReadCloser, error) { return l.open() }
+func (l *archiveLayer) Digest() (v1.Hash, error)            { d, err := l.descriptor(); return d.Digest, err }
+func (l *archiveLayer) Size() (int64, error)                { d, err := l.descriptor(); return d.Size, err }
+func (l *archiveLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+func (l *archiveLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *archiveLayer) Compressed() (io.ReadCloser, error)  { return l.open() }
 
 // plainArchiveLayer is an uncompressed layer file of an archive (what
 // `docker save` writes).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/knqyf263/go-rpmdb/pkg/bdb"
@@ -265,7 +266,7 @@ func bdbPackages(ctx context.Context, file string, b *budget) error {
 	if meta.Swapped {
 		order = binary.BigEndian
 	}
-	page, op := make([]byte, ps), make([]byte, ps)
+	main, over := newPageCache(d, ps, pageBlock), newPageCache(d, ps, overflowBlock)
 	seen := make([]uint32, last+1) // chain id that last visited each page
 	chain := uint32(0)
 	var blob []byte // reused from header to header
@@ -275,17 +276,15 @@ func bdbPackages(ctx context.Context, file string, b *budget) error {
 				return err
 			}
 		}
-		if err := d.at(page, int64(pn*ps)); err != nil {
+		page, err := main.page(pn)
+		if err != nil {
 			return err
 		}
-		hp, err := bdb.ParseHashPage(page, meta.Swapped)
-		if err != nil {
-			return corrupt("bdb page %d: %v", pn, err)
-		}
-		if hp.PageType != bdb.HashUnsortedPageType && hp.PageType != bdb.HashPageType {
+		hp := parseBDBPage(page, order)
+		if hp.typ != bdb.HashUnsortedPageType && hp.typ != bdb.HashPageType {
 			continue
 		}
-		ne := uint64(hp.NumEntries)
+		ne := uint64(hp.entries)
 		if ne%2 != 0 {
 			return corrupt("bdb page %d: odd entry count %d", pn, ne)
 		}
@@ -305,16 +304,17 @@ func bdbPackages(ctx context.Context, file string, b *budget) error {
 			if v+bdb.HashOffPageSize > ps {
 				return corrupt("bdb page %d: off-page entry at %d crosses the page end", pn, v)
 			}
-			entry, err := bdb.ParseHashOffPageEntry(page[v:v+bdb.HashOffPageSize], meta.Swapped)
-			if err != nil {
-				return corrupt("bdb page %d: %v", pn, err)
-			}
-			if err := b.header(int64(entry.Length)); err != nil {
+			// A HOFFPAGE entry: type, 3 bytes of padding, page number,
+			// length (db_page.h).
+			entryPage, entryLen := order.Uint32(page[v+4:]), order.Uint32(page[v+8:])
+			if err := b.header(int64(entryLen)); err != nil {
 				return err
 			}
 			chain++
-			blob = blob[:0]
-			for cur := uint64(entry.PageNo); cur != 0; {
+			// The chain holds the header: room for all of it at once
+			// (the length is bounded by the limits and the file).
+			blob = slices.Grow(blob[:0], int(min(int64(entryLen), d.size)))
+			for cur := uint64(entryPage); cur != 0; {
 				if cur > last || cur*ps >= 1<<32 {
 					return corrupt("bdb overflow page %d out of range", cur)
 				}
@@ -322,20 +322,20 @@ func bdbPackages(ctx context.Context, file string, b *budget) error {
 					return corrupt("bdb overflow chain loops at page %d", cur)
 				}
 				seen[cur] = chain
-				if err := d.at(op, int64(cur*ps)); err != nil {
-					return err
+				op := main.cached(cur)
+				if op == nil {
+					if op, err = over.page(cur); err != nil {
+						return err
+					}
 				}
-				oh, err := bdb.ParseHashPage(op, meta.Swapped)
-				if err != nil {
-					return corrupt("bdb overflow page %d: %v", cur, err)
+				oh := parseBDBPage(op, order)
+				if oh.typ != bdb.OverflowPageType {
+					return corrupt("bdb page %d in a value chain is of type %d", cur, oh.typ)
 				}
-				if oh.PageType != bdb.OverflowPageType {
-					return corrupt("bdb page %d in a value chain is of type %d", cur, oh.PageType)
-				}
-				if oh.NextPageNo == 0 {
-					end := bdb.PageHeaderSize + uint64(oh.FreeAreaOffset)
+				if oh.next == 0 {
+					end := bdb.PageHeaderSize + uint64(oh.free)
 					if end > ps {
-						return corrupt("bdb overflow page %d: free offset %d beyond page", cur, oh.FreeAreaOffset)
+						return corrupt("bdb overflow page %d: free offset %d beyond page", cur, oh.free)
 					}
 					blob = append(blob, op[bdb.PageHeaderSize:end]...)
 				} else {
@@ -346,7 +346,7 @@ func bdbPackages(ctx context.Context, file string, b *budget) error {
 				if len(blob) > maxHeaderSize {
 					return fmt.Errorf("%w: a header chain longer than %d bytes", ErrRPMDBTooLarge, maxHeaderSize)
 				}
-				cur = uint64(oh.NextPageNo)
+				cur = uint64(oh.next)
 			}
 			if err := b.add(blob); err != nil {
 				return err
@@ -354,6 +354,70 @@ func bdbPackages(ctx context.Context, file string, b *budget) error {
 		}
 	}
 	return nil
+}
+
+// bdbPage is the part of a Berkeley DB page header the walk reads.
+type bdbPage struct {
+	next    uint32 // next page of an overflow chain, 0 at its end
+	entries uint16
+	free    uint16 // high free byte offset
+	typ     uint8
+}
+
+// parseBDBPage reads the header of a page of at least
+// bdb.PageHeaderSize bytes, laid out as db_page.h's PAGE (what
+// bdb.ParseHashPage decodes, without its allocations).
+func parseBDBPage(p []byte, order binary.ByteOrder) bdbPage {
+	return bdbPage{next: order.Uint32(p[16:]), entries: order.Uint16(p[20:]), free: order.Uint16(p[22:]), typ: p[25]}
+}
+
+// How many bytes a pageCache reads at once: the walk through the hash
+// pages is sequential, while overflow chains run one or two pages before
+// they jump (centos7-many: 5,163 steps to the next page, 2,866 jumps), so
+// they read two 4 KiB pages at a time (BenchmarkReadRPMDB/bdb: 26.5 ms
+// with 32 KiB blocks, 24.7 ms with 8 KiB, 26.8 ms with 4 KiB).
+const (
+	pageBlock     = 256 << 10
+	overflowBlock = 8 << 10
+)
+
+// pageCache reads pages of a database file a block at a time, so a walk
+// through consecutive pages makes one read per block, not per page.
+type pageCache struct {
+	d     *dbFile
+	ps    uint64
+	buf   []byte
+	start uint64 // file offset of buf
+}
+
+func newPageCache(d *dbFile, ps uint64, block int) *pageCache {
+	return &pageCache{d: d, ps: ps, buf: make([]byte, 0, max(uint64(block), ps))}
+}
+
+// cached returns page pn if it is in the cache.
+func (c *pageCache) cached(pn uint64) []byte {
+	off := pn * c.ps
+	if off < c.start || off+c.ps > c.start+uint64(len(c.buf)) {
+		return nil
+	}
+	return c.buf[off-c.start : off-c.start+c.ps]
+}
+
+// page returns page pn, valid until the next call; the caller has checked
+// that the page lies inside the file.
+func (c *pageCache) page(pn uint64) ([]byte, error) {
+	off := pn * c.ps
+	if off < c.start || off+c.ps > c.start+uint64(len(c.buf)) {
+		n := min(uint64(cap(c.buf)), uint64(c.d.size)-off)
+		n -= n % c.ps
+		c.buf = c.buf[:n]
+		if err := c.d.at(c.buf, int64(off)); err != nil {
+			c.buf = c.buf[:0]
+			return nil, err
+		}
+		c.start = off
+	}
+	return c.buf[off-c.start : off-c.start+c.ps], nil
 }
 
 const (

@@ -42,14 +42,20 @@
 // temporary directory removed when the scan ends; os-release,
 // redhat-release and content manifests are read into memory.
 //
-// With processors to spare ([WithLayerConcurrency]), up to n layers are
-// read at once: each reader streams its layer and keeps a bounded record
-// of what the scan could use (the wanted entries, metadata content, a copy
-// of each rpmdb file, the whiteouts that matter), and the records are
-// merged top-down with the rules of the one-by-one walk, so the inventory
-// and any error are the same. A record outgrowing its bound makes that
-// layer be read again, one by one, when its turn comes. Readers still
-// running when the walk settles are stopped, their downloads closed.
+// On more than one processor, up to n layers are read at once (n is
+// GOMAXPROCS by default, see [WithLayerConcurrency]): each reader streams
+// its layer and keeps a bounded record of what the scan could use (the
+// wanted entries, metadata content, a copy of each rpmdb file, the
+// whiteouts that matter), and the records are merged top-down with the
+// rules of the one-by-one walk, so the inventory and any error are the
+// same. A record outgrowing its bound makes that layer be read again, one
+// by one, when its turn comes. Readers still running when the walk
+// settles are stopped, their downloads closed. The image digest (for a
+// docker archive, a hash of every compressed layer) is computed while the
+// layers are read, and the rpmdb is read as soon as no lower layer can
+// change it, while the walk goes on below for the metadata files; the
+// errors are still those of checking the digest, then walking, then
+// reading the rpmdb.
 //
 // The rpmdb in the topmost layer that holds one is the live database. If
 // that layer holds more than one, sqlite wins over ndb over Berkeley DB,

@@ -2,6 +2,7 @@ package rpmscan
 
 import (
 	"log/slog"
+	"runtime"
 )
 
 // DefaultMaxFileSize is the largest file a scan copies out of an image
@@ -156,12 +157,20 @@ func WithFiles() Option {
 // read at once.
 const MaxLayerConcurrency = 8
 
-// defaultConcurrency reads layers one by one. One layer's reading already
-// keeps two processors busy (decompressing and walking on one, hashing on
-// another); reading ahead is opt-in until it is measured to pay on more
-// processors than the two-core machines it was measured on, where one by
-// one was as fast or faster.
-func defaultConcurrency() int { return 1 }
+// defaultConcurrency is one layer at a time per processor the Go runtime
+// may use (GOMAXPROCS), at most [MaxLayerConcurrency], and one by one on a
+// single processor. Decompression is the cost of a scan and a single
+// stream inflates on one processor, so reading the next layers while the
+// current one is walked is what lets a scan use a second processor; on
+// two processors, two at once was faster than one (a 1.2 GiB five-layer
+// image) and than three.
+func defaultConcurrency() int {
+	n := runtime.GOMAXPROCS(0)
+	if n < 2 {
+		return 1
+	}
+	return min(n, MaxLayerConcurrency)
+}
 
 // WithLayerConcurrency sets how many layers a scan reads at once: while the
 // walk merges a layer, up to n-1 layers below it are decompressed, hashed
@@ -170,10 +179,10 @@ func defaultConcurrency() int { return 1 }
 // temporary copy of each rpmdb file), so memory grows with n, not with the
 // layers' sizes; readers still running when the walk settles are stopped.
 // The result is that of reading the layers one by one, which n = 1 does.
-// More layers at once only pays with idle processors: each layer read keeps
-// about two busy, so GOMAXPROCS/2 is a reasonable choice on a machine with
-// processors to spare. Values <= 0 restore the default, 1; values above
-// [MaxLayerConcurrency] are lowered to it.
+// Values <= 0 restore the default: GOMAXPROCS, at most
+// [MaxLayerConcurrency], or 1 on a single processor. Values above
+// MaxLayerConcurrency are lowered to it. A program running several scans
+// at once may prefer 1, so that scans, not layers, share the processors.
 func WithLayerConcurrency(n int) Option {
 	return func(s *LayerScanner) {
 		if n <= 0 {

@@ -234,13 +234,22 @@ func (w *walker) mergeEntry(idx int, e *recEntry) error {
 }
 
 // walk reads layers from the top down into w until the view is settled,
-// reading up to n layers at once.
-func (w *walker) walk(ctx context.Context, layers []v1.Layer, n int, settledAt func(i int)) error {
+// reading up to n layers at once. Once the layer holding the live rpmdb
+// has been read to its end, which no lower layer can change, it calls
+// rpmdbFinal (once, on the walk's goroutine) while it goes on below.
+func (w *walker) walk(ctx context.Context, layers []v1.Layer, n int, settledAt func(i int), rpmdbFinal func()) error {
+	final := func() {
+		if w.rpmdbDone && rpmdbFinal != nil {
+			rpmdbFinal()
+			rpmdbFinal = nil
+		}
+	}
 	if n <= 1 || len(layers) < 2 {
 		for i := len(layers) - 1; i >= 0; i-- {
 			if err := w.layer(ctx, i, layers[i]); err != nil {
 				return err
 			}
+			final()
 			if i > 0 && w.settled() {
 				settledAt(i)
 				return nil
@@ -293,6 +302,7 @@ func (w *walker) walk(ctx context.Context, layers []v1.Layer, n int, settledAt f
 		if w.rpmdbDone {
 			rpmdbDone.Store(true)
 		}
+		final()
 		if i > 0 && w.settled() {
 			settledAt(i)
 			return nil

@@ -17,9 +17,10 @@ import (
 // LayerScanner is the default [Scanner]. It streams the image's layers from
 // the top down, follows whiteouts as an overlay filesystem would, copies the
 // rpmdb (and nothing else) into a private temporary directory that is always
-// removed, and reads it with a bounded reader of its own. Asked to
-// ([WithLayerConcurrency]), it reads a few layers at once and merges them
-// top-down, with the result of a one-by-one walk. It is safe for concurrent use.
+// removed, and reads it with a bounded reader of its own. On more than one
+// processor it reads a few layers at once ([WithLayerConcurrency]) and
+// merges them top-down, with the result of a one-by-one walk. It is safe
+// for concurrent use.
 type LayerScanner struct {
 	log     *slog.Logger
 	limits  limits
@@ -57,18 +58,41 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("rpmscan: image digest: %w", err)
-	}
-	inv = &Inventory{
-		Image:       ImageInfo{Digest: digest.String()},
-		ContentSets: []string{},
-		Packages:    []Package{},
+	// The image digest and the manifest's check of the config do not
+	// depend on the layers' contents, and for a docker archive the digest
+	// means hashing every compressed layer file: they are worked out while
+	// the walk reads the layers. A failing check stops the walk, and the
+	// error reported is the one checking in order (digest, config,
+	// manifest, layers, walk) would have reported first.
+	wctx, cancelWalk := context.WithCancel(ctx)
+	defer cancelWalk()
+	heads := make(chan head, 1)
+	go func() {
+		h := readHead(img)
+		if h.digestErr != nil || h.verifyErr != nil {
+			cancelWalk()
+		}
+		heads <- h
+	}()
+	var h *head
+	join := func() *head {
+		if h == nil {
+			hh := <-heads
+			h = &hh
+		}
+		return h
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("rpmscan: image config: %w", err)
+		return nil, cmp.Or(join().digestErr, fmt.Errorf("rpmscan: image config: %w", err))
+	}
+	first := func(err error) error {
+		h := join()
+		return cmp.Or(h.digestErr, h.verifyErr, err)
+	}
+	inv = &Inventory{
+		ContentSets: []string{},
+		Packages:    []Package{},
 	}
 	for k, v := range cf.Config.Labels {
 		if labelMatters(k) {
@@ -78,31 +102,48 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 			inv.Image.Labels[k] = v
 		}
 	}
-	inv.Base = baseOf(img, cf.Config.Labels)
-	if err := verifyConfig(img); err != nil {
-		return nil, err
-	}
 	layers, err := img.Layers()
 	if err != nil {
-		return nil, fmt.Errorf("rpmscan: image layers: %w", err)
+		return nil, first(fmt.Errorf("rpmscan: image layers: %w", err))
 	}
 	if len(layers) > s.limits.layers {
-		return nil, fmt.Errorf("%w: %d layers > %d", ErrTooManyLayers, len(layers), s.limits.layers)
+		return nil, first(fmt.Errorf("%w: %d layers > %d", ErrTooManyLayers, len(layers), s.limits.layers))
 	}
 
 	tmp, err := os.MkdirTemp(s.tempDir, "rpmscan-")
 	if err != nil {
-		return nil, tempErr("temp dir", err)
+		return nil, first(tempErr("temp dir", err))
 	}
 	defer os.RemoveAll(tmp)
 
+	// The rpmdb is read as soon as it is final, while the walk goes on to
+	// the lower layers for the metadata files. Its result counts only if
+	// the walk succeeds, as if it had been read after the walk.
 	w := newWalker(tmp, s.limits)
-	err = w.walk(ctx, layers, s.concurrency, func(i int) {
+	rctx, cancelRead := context.WithCancel(wctx)
+	var db chan rpmdbRead
+	defer func() {
+		cancelRead()
+		if db != nil {
+			<-db // the copy it reads is removed next
+		}
+	}()
+	err = w.walk(wctx, layers, s.concurrency, func(i int) {
 		s.log.DebugContext(ctx, "rpmscan: lower layers cannot change the result; stopping",
-			slog.String("image", inv.Image.Digest), slog.Int("layer", i), slog.Int("skipped", i))
+			slog.Int("layer", i), slog.Int("skipped", i))
+	}, func() {
+		if dbPath, dbFile, dbLayer, ok := w.rpmdb(); ok {
+			db = make(chan rpmdbRead, 1)
+			go func() { db <- s.readRPMDB(rctx, tmp, dbPath, dbFile, dbLayer) }()
+		}
 	})
-	if err != nil {
+	if err := first(err); err != nil {
 		return nil, err
+	}
+	inv.Image.Digest = h.digest
+	inv.Base = baseFrom(h.annotations, "annotation")
+	if inv.Base == nil {
+		inv.Base = baseFrom(cf.Config.Labels, "label")
 	}
 
 	inv.OS = osFrom(w.osRelease(), w.file(pathRedHatRelease))
@@ -127,25 +168,19 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	inv.ContentSets = mergeSets(sets...)
 	inv.BuildInfo = buildInfo(manifests, paths)
 
-	dbPath, dbFile, dbLayer, ok := w.rpmdb()
-	if !ok {
+	if db == nil {
 		s.log.DebugContext(ctx, "rpmscan: no rpmdb", slog.String("image", inv.Image.Digest))
 		return inv, nil
 	}
-	backend, err := sniff(dbFile)
-	if err != nil {
-		return nil, &RPMDBError{Path: dbPath, Err: err}
-	}
-	pkgs, files, err := readRPMDB(ctx, dbFile, backend, s.limits, s.files)
-	if err != nil {
+	r := <-db
+	db = nil
+	if r.err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
-		if derr := diskFull(tmp, err); derr != nil {
-			return nil, derr
-		}
-		return nil, &RPMDBError{Path: dbPath, Backend: backend, Err: err}
+		return nil, r.err
 	}
+	dbPath, backend, dbLayer, pkgs, files := r.path, r.backend, r.layer, r.pkgs, r.files
 	layerDigest, err := layers[dbLayer].Digest()
 	if err != nil {
 		return nil, fmt.Errorf("rpmscan: layer %d digest: %w", dbLayer, err)
@@ -158,23 +193,78 @@ func (s *LayerScanner) Scan(ctx context.Context, img v1.Image) (inv *Inventory, 
 	return inv, nil
 }
 
+// rpmdbRead is the outcome of reading the rpmdb.
+type rpmdbRead struct {
+	path, backend string
+	layer         int
+	pkgs          []Package
+	files         []InstalledFiles
+	err           error
+}
+
+// readRPMDB reads the rpmdb copied to file, from path in layer; errors
+// are those Scan returns.
+func (s *LayerScanner) readRPMDB(ctx context.Context, tmp, path, file string, layer int) (r rpmdbRead) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = rpmdbRead{err: fmt.Errorf("rpmscan: unexpected panic: %v", p)}
+		}
+	}()
+	r = rpmdbRead{path: path, layer: layer}
+	backend, err := sniff(file)
+	if err != nil {
+		r.err = &RPMDBError{Path: path, Err: err}
+		return r
+	}
+	r.backend = backend
+	r.pkgs, r.files, err = readRPMDB(ctx, file, backend, s.limits, s.files)
+	if err != nil {
+		r.pkgs, r.files = nil, nil
+		if cerr := ctx.Err(); cerr != nil {
+			r.err = cerr
+		} else if derr := diskFull(tmp, err); derr != nil {
+			r.err = derr
+		} else {
+			r.err = &RPMDBError{Path: path, Backend: backend, Err: err}
+		}
+	}
+	return r
+}
+
+// head is what a scan learns from the image's manifest.
+type head struct {
+	digest      string
+	annotations map[string]string
+	digestErr   error // the image digest could not be computed
+	verifyErr   error // the config does not match the manifest
+}
+
+// readHead computes the image digest, reads the manifest's annotations and
+// checks the config against the manifest; it never panics.
+func readHead(img v1.Image) (h head) {
+	defer func() {
+		if r := recover(); r != nil {
+			h = head{digestErr: fmt.Errorf("rpmscan: unexpected panic: %v", r)}
+		}
+	}()
+	digest, err := img.Digest()
+	if err != nil {
+		return head{digestErr: fmt.Errorf("rpmscan: image digest: %w", err)}
+	}
+	h.digest = digest.String()
+	if m, err := img.Manifest(); err == nil && m != nil {
+		h.annotations = m.Annotations
+	}
+	h.verifyErr = verifyConfig(img)
+	return h
+}
+
 // Annotation (and label) keys naming an image's base, from the OCI image
 // spec.
 const (
 	annotationBaseName   = "org.opencontainers.image.base.name"
 	annotationBaseDigest = "org.opencontainers.image.base.digest"
 )
-
-// baseOf reads the base image from the manifest's annotations, or else
-// from the config labels of the same names.
-func baseOf(img v1.Image, labels map[string]string) *BaseImage {
-	if m, err := img.Manifest(); err == nil && m != nil {
-		if b := baseFrom(m.Annotations, "annotation"); b != nil {
-			return b
-		}
-	}
-	return baseFrom(labels, "label")
-}
 
 func baseFrom(m map[string]string, source string) *BaseImage {
 	name, digest := strings.TrimSpace(m[annotationBaseName]), strings.TrimSpace(m[annotationBaseDigest])

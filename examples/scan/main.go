@@ -3,7 +3,7 @@
 // grade.
 //
 //	go run ./examples/scan [-format json|table] [-insecure] [-platform os/arch|all]
-//	    [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF]
+//	    [-layer-concurrency N] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF]
 //	    [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE
 //
 // IMAGE is a registry reference (registry.example.com/ns/repo:tag), an OCI
@@ -12,6 +12,9 @@
 // -platform chooses the image of a multi-platform index (default
 // linux/amd64); -platform all scans (and grades) every platform, one
 // report each: a JSON array, or one table per platform.
+// -layer-concurrency sets how many layers are read at once (0, the
+// default, is rpmscan's: GOMAXPROCS, at most rpmscan.MaxLayerConcurrency;
+// 1 reads them one by one).
 //
 // With at least one -advisories (a directory of CSAF or OSV documents, a
 // CSAF feed URL such as Red Hat's
@@ -109,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "table", "output format: json or table")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP and unverified TLS for registry references")
 	platform := fs.String("platform", "", `platform to choose from multi-platform images, os/arch[/variant], or "all" for every platform (default linux/amd64)`)
+	layerConcurrency := fs.Int("layer-concurrency", 0, "layers read at once; 0 is GOMAXPROCS (at most 8), 1 one by one")
 	demo := fs.String("demo", "", "write the demo image as a docker-archive tarball to this file and exit")
 	demoDB := fs.String("demo-rpmdb", "rpmscan/testdata/rpmdb/sqlite/rpmdb.sqlite", "rpmdb for -demo (path from the repository root)")
 	var sources []string
@@ -128,7 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	baseFlag := fs.String("base", "", "the image's base, REF[@sha256:…], when its annotations and labels do not name it (container-image advisories of the base are findings)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch|all] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE\n       scan -demo FILE")
+		fmt.Fprintln(stderr, "usage: scan [-format json|table] [-insecure] [-platform os/arch|all] [-layer-concurrency N] [-advisories PATH_OR_URL]... [-repo-to-cpe FILE_OR_URL] [-now RFC3339] [-base REF] [-certify [-policy VARIANT] [-repository REPO] [-tag TAG]...] IMAGE\n       scan -demo FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -152,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "wrote %s; scan it with: go run ./examples/scan docker-archive:%s\n", *demo, *demo)
 		return 0
 	}
-	if fs.NArg() != 1 || (*format != "json" && *format != "table") {
+	if fs.NArg() != 1 || (*format != "json" && *format != "table") || *layerConcurrency < 0 {
 		fs.Usage()
 		return 2
 	}
@@ -217,7 +221,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			o = append(slices.Clone(opts), imageref.WithPlatform(pl))
 		}
-		r, err := scan(ctx, fs.Arg(0), o, ix, *baseFlag, now, cert)
+		r, err := scan(ctx, fs.Arg(0), o, rpmscan.New(rpmscan.WithLayerConcurrency(*layerConcurrency)), ix, *baseFlag, now, cert)
 		if err != nil {
 			fmt.Fprintln(stderr, "scan:", err)
 			return 1
@@ -260,12 +264,12 @@ type certifier struct {
 
 // scan opens, scans and, with ix, matches and grades one image; with
 // cert, it certifies it too.
-func scan(ctx context.Context, ref string, opts []imageref.Option, ix *advisory.Index, base string, now time.Time, cert *certifier) (report, error) {
+func scan(ctx context.Context, ref string, opts []imageref.Option, scanner *rpmscan.LayerScanner, ix *advisory.Index, base string, now time.Time, cert *certifier) (report, error) {
 	img, err := imageref.Open(ctx, ref, opts...)
 	if err != nil {
 		return report{}, err
 	}
-	inv, err := rpmscan.New().Scan(ctx, img)
+	inv, err := scanner.Scan(ctx, img)
 	if err != nil {
 		return report{}, err
 	}

@@ -84,6 +84,33 @@ func TestDemoAndScan(t *testing.T) {
 	}
 }
 
+// TestLayerConcurrency scans a multi-layer archive reading its layers one
+// by one, two and eight at once, and by default: the reports are the same.
+func TestLayerConcurrency(t *testing.T) {
+	tar := filepath.Join(t.TempDir(), "demo.tar")
+	code, _, stderr := runCmd(t, "-demo", tar, "-demo-rpmdb", fixtureDB)
+	require.Equal(t, 0, code, stderr)
+	tag, err := name.NewTag("localhost/openabs/demo:latest")
+	require.NoError(t, err)
+	img, err := tarball.ImageFromPath(tar, &tag)
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Greater(t, len(layers), 1, "the demo image must have layers to read at once")
+
+	var want string
+	for _, n := range []string{"1", "2", "8", "0"} {
+		code, stdout, stderr := runCmd(t, "-format", "json", "-layer-concurrency", n, "docker-archive:"+tar)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stdout, `"openssl-libs"`)
+		if want == "" {
+			want = stdout
+			continue
+		}
+		assert.Equal(t, want, stdout, "-layer-concurrency %s", n)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -94,6 +121,7 @@ func TestErrors(t *testing.T) {
 		{"no image", nil, 2, "usage"},
 		{"bad format", []string{"-format", "xml", "x"}, 2, "usage"},
 		{"bad platform", []string{"-platform", "amd64", "x"}, 2, "platform"},
+		{"negative layer concurrency", []string{"-layer-concurrency", "-1", "x"}, 2, "usage"},
 		{"missing archive", []string{"docker-archive:/nonexistent/x.tar"}, 1, "x.tar"},
 		{"missing demo rpmdb", []string{"-demo", filepath.Join(t.TempDir(), "d.tar"), "-demo-rpmdb", "/nonexistent"}, 1, "nonexistent"},
 	} {
