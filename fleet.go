@@ -58,17 +58,17 @@ func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
 	return m, nil
 }
 
-// fleetCache is the stored fleet in memory: every managed image's record
-// and the packages of their rpmdb layers, each distinct package held once
-// (layers list them by index), with the reverse index from package name
-// to layers and the images grouped by what matching reads (same layer,
-// product and base). It is reloaded when the store's fleet generation
+// fleetCache is the stored fleet in memory: every managed name and digest,
+// the packages of their rpmdb layers, each distinct package held once
+// (layers list them by index), the reverse index from package names to
+// the packages and their layers, and the images grouped by what matching
+// reads (same layer, product and base), each group with one inventory
+// without packages. It is reloaded when the store's fleet generation
 // moves (a new inventory, a managed image's new digest, in this process
 // or another sharing the database).
 type fleetCache struct {
 	gen     int64
 	managed map[string]string // image name (or platform key) -> digest
-	recs    map[string]*store.ImageRecord
 	pkgs    []rpmscan.Package
 	layers  map[string][]uint32
 	// pkgName[i] numbers the name of pkgs[i]: nameID[pkgs[i].Name].
@@ -124,7 +124,7 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &fleetCache{gen: gen, managed: d.Managed, recs: d.Images, pkgs: d.Packages, layers: d.Layers}
+	c := &fleetCache{gen: gen, managed: d.Managed, pkgs: d.Packages, layers: d.Layers}
 	c.pkgName, c.nameID = make([]int32, len(c.pkgs)), map[string]int32{}
 	for i, p := range c.pkgs {
 		n, ok := c.nameID[p.Name]
@@ -160,7 +160,7 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	c.nameGroup = make([]int32, len(c.names))
 	byID := map[groupID]int32{}
 	for i, n := range c.names {
-		rec, ok := c.recs[c.managed[n]]
+		rec, ok := d.Images[c.managed[n]]
 		if !ok {
 			c.nameGroup[i] = -1
 			continue
@@ -260,9 +260,10 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 		}
 		hit[gi] = v
 	}
-	out := o.affectedByBase(c, m, advisoryID)
+	byBase := o.affectedByBase(c, m, advisoryID)
+	var out []string
 	for i, n := range c.names {
-		if gi := c.nameGroup[i]; gi >= 0 && hit[gi] {
+		if gi := c.nameGroup[i]; gi >= 0 && (hit[gi] || byBase != nil && byBase[gi]) {
 			out = append(out, n)
 		}
 	}
@@ -283,10 +284,10 @@ func imageNames(keys []string) []string {
 	return slices.Compact(out)
 }
 
-// affectedByBase returns the managed images built on a Red Hat image the
+// affectedByBase returns which groups of images are built on a Red Hat image the
 // advisory fixes (advisory.Index.ImageRepositories) and whose base has not
 // applied it: the matcher reports a base-image finding for it.
-func (o *Orchestrator) affectedByBase(c *fleetCache, m Matcher, id string) []string {
+func (o *Orchestrator) affectedByBase(c *fleetCache, m Matcher, id string) []bool {
 	ix, ok := m.(interface{ ImageRepositories(id string) []string })
 	if !ok {
 		return nil
@@ -295,21 +296,17 @@ func (o *Orchestrator) affectedByBase(c *fleetCache, m Matcher, id string) []str
 	if len(repos) == 0 {
 		return nil
 	}
-	var out []string
-	for _, n := range c.names {
-		rec, ok := c.recs[c.managed[n]]
-		if !ok || rec.Inventory.Base == nil || !slices.Contains(repos, redHatRepository(rec.Inventory.Base.Name)) {
+	hit := make([]bool, len(c.groups))
+	for gi, g := range c.groups {
+		if g.inv.Base == nil || !slices.Contains(repos, redHatRepository(g.inv.Base.Name)) {
 			continue
 		}
-		inv := rec.Inventory
-		inv.Packages = nil // the base alone decides
-		if slices.ContainsFunc(m.Match(&inv), func(f advisory.Finding) bool {
+		// The base alone decides: the group's inventory has no packages.
+		hit[gi] = slices.ContainsFunc(m.Match(g.inv), func(f advisory.Finding) bool {
 			return f.Advisory == id && f.Match == advisory.MatchBaseImage
-		}) {
-			out = append(out, n)
-		}
+		})
 	}
-	return out
+	return hit
 }
 
 // redHatRepository is an image reference's repository as

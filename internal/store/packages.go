@@ -269,15 +269,24 @@ type FleetData struct {
 // decoded on every processor while the database streams them.
 func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 	f := &FleetData{Layers: map[string][]uint32{}}
-	var err error
-	if f.Managed, f.Images, err = managedImages(ctx, q); err != nil {
+	managed, layers, wait, err := managedImages(ctx, q)
+	if err != nil {
 		return nil, err
 	}
-	need := map[string]bool{}
-	for _, rec := range f.Images {
-		need[rec.Layer] = true
+	f.Managed = managed
+	// The records decode while the layers and packages are read.
+	if err := loadLayers(ctx, q, f, layers); err != nil {
+		_, _ = wait()
+		return nil, err
 	}
-	layers := slices.Sorted(maps.Keys(need))
+	if f.Images, err = wait(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// loadLayers reads the packages of the layers into f.
+func loadLayers(ctx context.Context, q Querier, f *FleetData, layers []string) error {
 
 	// The layers, by their stored package ids; the ids are then mapped
 	// to dense indexes into f.Packages as their packages are read.
@@ -301,19 +310,19 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 		}
 		rows, err := q.Query(ctx, `SELECT digest, packages, pkg_ids FROM abs_layer WHERE digest IN (`+placeholders(1, len(chunk))+`)`, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for rows.Next() {
 			var d, doc, enc string
 			if err := rows.Scan(&d, &doc, &enc); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
 			if doc != "" { // stored before migration 7
 				pk, err := decodePackages(d, doc)
 				if err != nil {
 					rows.Close()
-					return nil, err
+					return err
 				}
 				seq := make([]uint32, len(pk))
 				for i, p := range pk {
@@ -325,7 +334,7 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 			ids, err := decodeIDs32(enc)
 			if err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("store: layer %s: %w", d, err)
+				return fmt.Errorf("store: layer %s: %w", d, err)
 			}
 			for _, id := range ids {
 				maxID = max(maxID, int64(id))
@@ -335,18 +344,18 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(stored) == 0 {
-		return f, nil
+		return nil
 	}
 	var top int64
 	if err := q.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM abs_package`).Scan(&top); err != nil {
-		return nil, err
+		return err
 	}
 	if maxID > top {
-		return nil, fmt.Errorf("store: package %d is missing", maxID)
+		return fmt.Errorf("store: package %d is missing", maxID)
 	}
 	// dense[id] is 1 + the package's index in f.Packages; 0 while it is
 	// not read, and for ids no layer lists.
@@ -367,14 +376,14 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 	}
 	rows, err := q.Query(ctx, `SELECT id, doc FROM abs_package WHERE id <= $1`, maxID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for rows.Next() {
 		var id int64
 		var doc string
 		if err := rows.Scan(&id, &doc); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		if id < 0 || id > maxID || dense[id] != wanted {
 			continue
@@ -382,43 +391,44 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 		var p rpmscan.Package
 		if err := json.Unmarshal([]byte(doc), &p); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("store: package %d: %w", id, err)
+			return fmt.Errorf("store: package %d: %w", id, err)
 		}
 		dense[id] = add(p) + 1
 	}
 	err = rows.Err()
 	rows.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for d, ids := range stored {
 		seq := make([]uint32, len(ids))
 		for i, id := range ids {
 			n := dense[id]
 			if n == 0 || n == wanted {
-				return nil, fmt.Errorf("store: layer %s: package %d is missing", d, id)
+				return fmt.Errorf("store: layer %s: package %d is missing", d, id)
 			}
 			seq[i] = n - 1
 		}
 		f.Layers[d] = seq
 	}
-	return f, nil
+	return nil
 }
 
-// managedImages reads the managed names and the records of their
-// digests, decoding the records on every processor while the rows stream
-// in.
-func managedImages(ctx context.Context, q Querier) (map[string]string, map[string]*ImageRecord, error) {
+// managedImages reads the managed names and streams the records of
+// their digests to decoders on every processor; it returns once the rows
+// are read, with the layers they name, so that the caller reads the
+// layers while the records are decoded. wait returns the decoded records;
+// it must be called.
+func managedImages(ctx context.Context, q Querier) (managed map[string]string, layers []string, wait func() (map[string]*ImageRecord, error), err error) {
 	type row struct{ digest, layer, doc string }
-	var managed map[string]string
-	const batch = 512
-	g, gctx := errgroup.WithContext(ctx)
-	work := make(chan []row, runtime.GOMAXPROCS(0))
-	workers := runtime.GOMAXPROCS(0)
 	type decoded struct {
 		digest string
 		rec    ImageRecord
 	}
+	const batch = 512
+	g, gctx := errgroup.WithContext(ctx)
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan []row, workers)
 	parts := make([][][]decoded, workers) // worker -> its batches
 	for w := range workers {
 		g.Go(func() error {
@@ -435,7 +445,27 @@ func managedImages(ctx context.Context, q Querier) (map[string]string, map[strin
 			return nil
 		})
 	}
-	g.Go(func() error {
+	wait = func() (map[string]*ImageRecord, error) {
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		n := 0
+		for _, p := range parts {
+			for _, ds := range p {
+				n += len(ds)
+			}
+		}
+		out := make(map[string]*ImageRecord, n)
+		for _, p := range parts {
+			for _, ds := range p {
+				for i := range ds {
+					out[ds[i].digest] = &ds[i].rec
+				}
+			}
+		}
+		return out, nil
+	}
+	stream := func() error {
 		defer close(work)
 		// Plain queries: PostgreSQL answers the semi-join from one hash
 		// of the digests, where a join of both tables spills its wide
@@ -464,6 +494,7 @@ func managedImages(ctx context.Context, q Querier) (map[string]string, map[strin
 			return err
 		}
 		defer rows.Close()
+		need := map[string]bool{}
 		rs := make([]row, 0, batch)
 		for rows.Next() {
 			var r row
@@ -473,6 +504,7 @@ func managedImages(ctx context.Context, q Querier) (map[string]string, map[strin
 			if !digests[r.digest] {
 				continue
 			}
+			need[r.layer] = true
 			if rs = append(rs, r); len(rs) == batch {
 				select {
 				case work <- rs:
@@ -492,24 +524,14 @@ func managedImages(ctx context.Context, q Querier) (map[string]string, map[strin
 				return gctx.Err()
 			}
 		}
+		layers = slices.Sorted(maps.Keys(need))
 		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
 	}
-	n := 0
-	for _, p := range parts {
-		for _, ds := range p {
-			n += len(ds)
+	if err := stream(); err != nil {
+		if _, werr := wait(); werr != nil && !errors.Is(werr, context.Canceled) {
+			return nil, nil, nil, werr
 		}
+		return nil, nil, nil, err
 	}
-	out := make(map[string]*ImageRecord, n)
-	for _, p := range parts {
-		for _, ds := range p {
-			for i := range ds {
-				out[ds[i].digest] = &ds[i].rec
-			}
-		}
-	}
-	return managed, out, nil
+	return managed, layers, wait, nil
 }
