@@ -3,9 +3,9 @@ package abs_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
