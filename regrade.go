@@ -72,10 +72,13 @@ type gradeCache struct {
 // groupResults returns the result of every group of c at now, aligned
 // with c.groups. Dry runs (an overlay in ctx) neither read nor fill the
 // cache.
-func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCache, now time.Time) ([]*groupResult, *gradeCache, error) {
+//
+// prev is the cache's combinations as the last regrade left them: a map
+// that is only read from then on (a regrade replaces it under o.gmu).
+func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCache, now time.Time) (res []*groupResult, gc *gradeCache, prev map[string]*groupResult, err error) {
 	o.gmu.Lock()
 	defer o.gmu.Unlock()
-	gc := o.gcache
+	gc = o.gcache
 	if overlayOf(ctx) != nil || gc == nil || gc.m != m {
 		gc = &gradeCache{m: m, sigOf: map[string]any{}, bySig: map[any]*groupResult{}, combined: map[string]*groupResult{}}
 	}
@@ -126,7 +129,7 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 		if err := parallel(ctx, len(reps), func(j int) {
 			keys[reps[j]] = sg.Signature(c.inventory(c.groups[reps[j]]))
 		}); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for j, i := range todo {
 			keys[i] = keys[same[j]]
@@ -151,7 +154,7 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 		r.expl, r.until = healthindex.ExplainUntil(o.policy, r.findings, now)
 		fresh[j] = r
 	}); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for j, i := range match {
 		fresh[j].id = gc.next
@@ -175,7 +178,7 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 	if overlayOf(ctx) == nil {
 		o.gcache = gc
 	}
-	return out, gc, nil
+	return out, gc, gc.combined, nil
 }
 
 // parallel runs f(0..n-1) on every processor, stopping early when ctx
@@ -212,7 +215,7 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 		return nil, err
 	}
 	now := o.now()
-	res, gc, err := o.groupResults(ctx, m, c, now)
+	res, gc, prev, err := o.groupResults(ctx, m, c, now)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +227,7 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 		key   strings.Builder
 		plats []int
 	)
-	combined := make(map[string]*groupResult, len(gc.combined))
+	combined := make(map[string]*groupResult, len(prev))
 	for i := 0; i < len(c.names); i++ {
 		n := c.names[i]
 		if gi := c.nameGroup[i]; gi >= 0 {
@@ -266,8 +269,8 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 		}
 		cr, ok := combined[key.String()]
 		if !ok {
-			if prev, ok := gc.combined[key.String()]; ok {
-				cr = prev.at(o.policy, now)
+			if p, ok := prev[key.String()]; ok {
+				cr = p.at(o.policy, now)
 			} else {
 				cr = &groupResult{}
 				for _, j := range plats {

@@ -82,11 +82,19 @@ func TestRegradeFromNextChange(t *testing.T) {
 			require.NoError(t, store.SetManaged(ctx, sdb, fmt.Sprintf("app-%04d", i), inv.Image.Digest, now))
 			changes["image"]++
 		}
+		// Two regrades at once share the kept results.
+		var other []abs.ImageGrade
+		var otherErr error
+		done := make(chan struct{})
+		go func() { defer close(done); other, otherErr = kept.Regrade(ctx) }()
 		got, err := kept.Regrade(ctx)
 		require.NoError(t, err)
+		<-done
+		require.NoError(t, otherErr)
 		want, err := open().Regrade(ctx)
 		require.NoError(t, err)
 		require.Equal(t, want, got, "step %d at %s", step, now)
+		require.Equal(t, want, other, "step %d at %s, the concurrent regrade", step, now)
 		checkAgainstIndex(t, sdb, got)
 	}
 	require.Greater(t, changes["time"], 10)
