@@ -79,7 +79,7 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 	o.gmu.Lock()
 	defer o.gmu.Unlock()
 	gc = o.gcache
-	if overlayOf(ctx) != nil || gc == nil || gc.m != m {
+	if overlayOf(ctx) != nil || gc == nil || !sameMatcher(gc.m, m) {
 		gc = &gradeCache{m: m, sigOf: map[string]any{}, bySig: map[any]*groupResult{}, combined: map[string]*groupResult{}}
 	}
 	sg, _ := m.(signer)
@@ -179,6 +179,18 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 		o.gcache = gc
 	}
 	return out, gc, gc.combined, nil
+}
+
+// sameMatcher reports whether a and b are the same matcher. A matcher
+// of a type that cannot be compared (a struct holding a map, say) is
+// never the same, so results made with it are not kept.
+func sameMatcher(a, b Matcher) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // parallel runs f(0..n-1) on every processor, stopping early when ctx
