@@ -2,7 +2,6 @@ package abs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -101,8 +100,12 @@ type group struct {
 // inventory is the group's inventory with its layer's packages, built
 // anew for each use so that the fleet holds each package once.
 func (c *fleetCache) inventory(g *group) *rpmscan.Inventory {
+	return c.inventoryOf(g, c.layers[g.layer])
+}
+
+// inventoryOf is the group's inventory with the packages ids.
+func (c *fleetCache) inventoryOf(g *group, ids []uint32) *rpmscan.Inventory {
 	inv := *g.inv
-	ids := c.layers[g.layer]
 	inv.Packages = make([]rpmscan.Package, len(ids))
 	for i, id := range ids {
 		inv.Packages[i] = c.pkgs[id]
@@ -250,12 +253,7 @@ func (o *Orchestrator) Affected(ctx context.Context, advisoryID string) ([]strin
 		}
 		v, ok := verdict[string(key)]
 		if !ok {
-			inv := *g.inv
-			inv.Packages = make([]rpmscan.Package, len(ids))
-			for i, id := range ids {
-				inv.Packages[i] = c.pkgs[id]
-			}
-			v = len(m.Match(&inv)) > 0
+			v = len(m.Match(c.inventoryOf(g, ids))) > 0
 			verdict[string(key)] = v
 		}
 		hit[gi] = v
@@ -334,14 +332,7 @@ func groupIDOf(layer string, inv *rpmscan.Inventory) groupID {
 	default:
 		id.contentSets = strings.Join(inv.ContentSets, ",")
 	}
-	if inv.Base != nil {
-		doc, _ := json.Marshal(struct {
-			Base      *rpmscan.BaseImage
-			BuildInfo []rpmscan.BuildInfo
-			Arch      string
-		}{inv.Base, inv.BuildInfo, inv.Image.Labels["architecture"]})
-		id.base = string(doc)
-	}
+	id.base = advisory.BaseKey(inv)
 	return id
 }
 

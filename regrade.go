@@ -75,7 +75,7 @@ type gradeCache struct {
 //
 // prev is the cache's combinations as the last regrade left them: a map
 // that is only read from then on (a regrade replaces it under o.gmu).
-func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCache, now time.Time) (res []*groupResult, gc *gradeCache, prev map[string]*groupResult, err error) {
+func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCache, now time.Time) (out []*groupResult, gc *gradeCache, prev map[string]*groupResult, err error) {
 	o.gmu.Lock()
 	defer o.gmu.Unlock()
 	gc = o.gcache
@@ -164,7 +164,7 @@ func (o *Orchestrator) groupResults(ctx context.Context, m Matcher, c *fleetCach
 	// Keep only what the fleet uses now, each at now.
 	sigOf := make(map[string]any, len(c.groups))
 	bySig := make(map[any]*groupResult, len(gc.bySig))
-	out := make([]*groupResult, len(c.groups))
+	out = make([]*groupResult, len(c.groups))
 	for i, g := range c.groups {
 		sigOf[g.key] = keys[i]
 		r, ok := bySig[keys[i]]

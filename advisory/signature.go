@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"hash"
 	"strconv"
 	"strings"
 
@@ -52,9 +51,7 @@ func (ix *Index) Signature(inv *rpmscan.Inventory) Signature {
 		field(p.Arch)
 		field(p.Module)
 	}
-	if inv.Base != nil {
-		writeBase(h, inv)
-	}
+	field(BaseKey(inv))
 	var s Signature
 	h.Sum(s[:0])
 	return s
@@ -78,16 +75,20 @@ func NeedsAllPackages(inv *rpmscan.Inventory) bool {
 	return !isNumber(major)
 }
 
-// writeBase adds to h what the base-image rules read: the base, the
-// content manifests and the architecture label.
-func writeBase(h hash.Hash, inv *rpmscan.Inventory) {
+// BaseKey spells what the base-image rules read from an inventory: its
+// base, its content manifests and its architecture label. It is empty for
+// an inventory without a base, and equal for inventories the rules cannot
+// tell apart.
+func BaseKey(inv *rpmscan.Inventory) string {
+	if inv.Base == nil {
+		return ""
+	}
 	doc, _ := json.Marshal(struct {
 		Base      *rpmscan.BaseImage
 		BuildInfo []rpmscan.BuildInfo
 		Arch      string
 	}{inv.Base, inv.BuildInfo, inv.Image.Labels["architecture"]})
-	h.Write([]byte{0})
-	_, _ = h.Write(doc)
+	return string(doc)
 }
 
 func isNumber(s string) bool {

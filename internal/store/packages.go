@@ -121,33 +121,9 @@ func encodeIDs(ids []int64) string {
 // errIDs is returned for a pkg_ids value that does not decode.
 var errIDs = errors.New("store: malformed package ids")
 
-// decodeIDs is encodeIDs reversed, appending to dst.
-func decodeIDs(dst []int64, s string) ([]int64, error) {
-	buf, err := base64.RawStdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, errIDs
-	}
-	n := 0
-	for _, b := range buf {
-		if b < 0x80 {
-			n++ // the last byte of a varint
-		}
-	}
-	dst = slices.Grow(dst, n)
-	for len(buf) > 0 {
-		v, n := binary.Uvarint(buf)
-		if n <= 0 || v > 1<<62 {
-			return nil, errIDs
-		}
-		dst = append(dst, int64(v))
-		buf = buf[n:]
-	}
-	return dst, nil
-}
-
-// decodeIDs32 is decodeIDs for the fleet, whose package ids fit in 32
-// bits (a larger one is malformed: there are not that many packages).
-func decodeIDs32(s string) ([]uint32, error) {
+// decodeIDs is encodeIDs reversed. Package ids fit in 32 bits: a larger
+// one is malformed, there are not that many packages.
+func decodeIDs(s string) ([]uint32, error) {
 	buf, err := base64.RawStdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, errIDs
@@ -180,7 +156,7 @@ func LayerPackages(ctx context.Context, q Querier, layer string) ([]rpmscan.Pack
 	if doc != "" {
 		return decodePackages(layer, doc)
 	}
-	ids, err := decodeIDs(nil, enc)
+	ids, err := decodeIDs(enc)
 	if err != nil {
 		return nil, fmt.Errorf("store: layer %s: %w", layer, err)
 	}
@@ -209,8 +185,8 @@ func decodePackages(layer, doc string) ([]rpmscan.Package, error) {
 	return pk, nil
 }
 
-func packagesByID(ctx context.Context, q Querier, ids []int64) (map[int64]rpmscan.Package, error) {
-	uniq := map[int64]bool{}
+func packagesByID(ctx context.Context, q Querier, ids []uint32) (map[uint32]rpmscan.Package, error) {
+	uniq := map[uint32]bool{}
 	var args []any
 	for _, id := range ids {
 		if !uniq[id] {
@@ -218,7 +194,7 @@ func packagesByID(ctx context.Context, q Querier, ids []int64) (map[int64]rpmsca
 			args = append(args, id)
 		}
 	}
-	out := make(map[int64]rpmscan.Package, len(args))
+	out := make(map[uint32]rpmscan.Package, len(args))
 	for start := 0; start < len(args); start += packageChunk {
 		chunk := args[start:min(start+packageChunk, len(args))]
 		rows, err := q.Query(ctx, `SELECT id, doc FROM abs_package WHERE id IN (`+placeholders(1, len(chunk))+`)`, chunk...)
@@ -236,7 +212,7 @@ func packagesByID(ctx context.Context, q Querier, ids []int64) (map[int64]rpmsca
 				rows.Close()
 				return nil, fmt.Errorf("store: package %d: %w", id, err)
 			}
-			out[id] = p
+			out[uint32(id)] = p
 		}
 		err = rows.Err()
 		rows.Close()
@@ -331,7 +307,7 @@ func loadLayers(ctx context.Context, q Querier, f *FleetData, layers []string) e
 				f.Layers[d] = seq
 				continue
 			}
-			ids, err := decodeIDs32(enc)
+			ids, err := decodeIDs(enc)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("store: layer %s: %w", d, err)
