@@ -14,7 +14,12 @@
 # Environment:
 #   RUNS=5                 runs per tool and image
 #   IMAGES="bdb sqlite ndb large"
-#   SCAN=path              the openabs binary (default: built from ./examples/scan)
+#   SCAN=path              the openabs binary (default: built from ./examples/scan,
+#                          with -tags isal when pkg-config finds libisal, so that
+#                          gzip is inflated with ISA-L; apt-get install libisal-dev)
+#   SCAN_GO=path           the openabs binary built without tags (klauspost/compress
+#                          inflater), shown as openabs-go (default: built when SCAN
+#                          is, and libisal is found)
 #   SCAN_OLD=path          a second openabs binary, shown as openabs-old
 #                          (for before/after comparisons of the scanner)
 #   SCAN_FLAGS="..."       extra flags for both openabs binaries (each must
@@ -53,8 +58,15 @@ trivy=${TRIVY:-$(find_tool trivy)}
 [ -n "$trivy" ] || echo "trivy not found: skipped" >&2
 
 if [ -z "${SCAN:-}" ]; then
-	echo "building examples/scan ..." >&2
-	go build -o "$work/scan" ./examples/scan
+	if pkg-config --exists libisal 2>/dev/null; then
+		echo "building examples/scan with -tags isal, and without as openabs-go ..." >&2
+		go build -tags isal -o "$work/scan" ./examples/scan
+		go build -o "$work/scan-go" ./examples/scan
+		SCAN_GO=${SCAN_GO:-$work/scan-go}
+	else
+		echo "building examples/scan (libisal not found: klauspost/compress inflater) ..." >&2
+		go build -o "$work/scan" ./examples/scan
+	fi
 	SCAN=$work/scan
 fi
 
@@ -119,6 +131,8 @@ for img in $IMAGES; do
 		# shellcheck disable=SC2086 # SCAN_FLAGS is split into flags
 		run "$img" openabs "$SCAN" ${SCAN_FLAGS:-} -format json "docker-archive:$tarball"
 		# shellcheck disable=SC2086
+		[ -z "${SCAN_GO:-}" ] || run "$img" openabs-go "$SCAN_GO" ${SCAN_FLAGS:-} -format json "docker-archive:$tarball"
+		# shellcheck disable=SC2086
 		[ -z "${SCAN_OLD:-}" ] || run "$img" openabs-old "$SCAN_OLD" ${SCAN_FLAGS:-} -format json "docker-archive:$tarball"
 		[ -z "$syft" ] || run "$img" syft "$syft" "docker-archive:$tarball" -o json -q
 		[ -z "$trivy" ] || run "$img" trivy "$trivy" image --input "$tarball" --cache-backend memory \
@@ -130,14 +144,16 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$work/results.txt" "$RUNS" "$load_before" "$load_after" "$(nproc)" \
 	"$([ -n "$syft" ] && go version -m "$syft" 2>/dev/null | awk '$1 == "mod" {print $3}')" \
 	"$([ -n "$trivy" ] && go version -m "$trivy" 2>/dev/null | awk '$1 == "mod" {print $3}')" \
-	"$(for img in $IMAGES; do printf '%s=%s ' "$img" "$(du -m "$images/$img.tar" | cut -f1)"; done)" <<'PY'
+	"$(for img in $IMAGES; do printf '%s=%s ' "$img" "$(du -m "$images/$img.tar" | cut -f1)"; done)" \
+	"$(if ldd "$SCAN" 2>/dev/null | grep -q libisal; then echo "ISA-L inflater (-tags isal)"; else echo "klauspost/compress inflater"; fi)" <<'PY'
 import statistics, sys
-path, runs, before, after, ncpu, syftv, trivyv, sizes = sys.argv[1:]
+path, runs, before, after, ncpu, syftv, trivyv, sizes, inflater = sys.argv[1:]
 rows = [l.split() for l in open(path)]
 sizes = dict(s.split("=") for s in sizes.split())
-order = ["floor", "openabs", "openabs-old", "syft", "trivy"]
+order = ["floor", "openabs", "openabs-go", "openabs-old", "syft", "trivy"]
 print(f"median of {runs} interleaved runs; {ncpu} CPUs; load average {before} before, {after} after")
 print(f"syft {syftv or 'missing'}, trivy {trivyv or 'missing'}; floor = gzip -dc of the layers the scan reads, | wc -c")
+print(f"openabs: {inflater}; openabs-go: built without tags (klauspost/compress)")
 print()
 print(f"{'image':7} {'MB':>5} {'tool':12} {'rpms':>5} {'wall s':>7} {'peak MiB':>9} {'tool/openabs':>12} {'openabs/tool':>12}")
 med = {}
@@ -161,20 +177,21 @@ for img in dict.fromkeys(r[0] for r in rows):
         print(f"{img:7} {sizes.get(img, ''):>5} {tool:12} {n if tool != 'floor' else '':>5} {w:7.2f} {m:9.1f} {ratio} {inv}")
 print()
 print("targets: openabs wall <= 0.2x syft and <= 0.5x trivy, peak <= 50 MiB, wall <= 1.5x floor")
-for img in dict.fromkeys(r[0] for r in rows):
-    if (img, "openabs") not in med:
-        continue
-    w, m = med[img, "openabs"]
-    checks = []
-    if (img, "syft") in med:
-        r = w / med[img, "syft"][0]
-        checks.append(f"vs syft {r:.2f}x {'met' if r <= 0.2 else 'NOT met'}")
-    if (img, "trivy") in med:
-        r = w / med[img, "trivy"][0]
-        checks.append(f"vs trivy {r:.2f}x {'met' if r <= 0.5 else 'NOT met'}")
-    checks.append(f"peak {m:.1f} MiB {'met' if m <= 50 else 'NOT met'}")
-    if (img, "floor") in med:
-        r = w / med[img, "floor"][0]
-        checks.append(f"vs floor {r:.2f}x {'met' if r <= 1.5 else 'NOT met'}")
-    print(f"{img:7} " + "; ".join(checks))
+for me in ["openabs", "openabs-go"]:
+    for img in dict.fromkeys(r[0] for r in rows):
+        if (img, me) not in med:
+            continue
+        w, m = med[img, me]
+        checks = []
+        if (img, "syft") in med:
+            r = w / med[img, "syft"][0]
+            checks.append(f"vs syft {r:.2f}x {'met' if r <= 0.2 else 'NOT met'}")
+        if (img, "trivy") in med:
+            r = w / med[img, "trivy"][0]
+            checks.append(f"vs trivy {r:.2f}x {'met' if r <= 0.5 else 'NOT met'}")
+        checks.append(f"peak {m:.1f} MiB {'met' if m <= 50 else 'NOT met'}")
+        if (img, "floor") in med:
+            r = w / med[img, "floor"][0]
+            checks.append(f"vs floor {r:.2f}x {'met' if r <= 1.5 else 'NOT met'}")
+        print(f"{me:10} {img:7} " + "; ".join(checks))
 PY

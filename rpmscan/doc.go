@@ -29,8 +29,10 @@
 // # How layers are read
 //
 // Layers are streamed from the top down and never unpacked. Compressed
-// layers (gzip, zstd) are decompressed with klauspost/compress from their
-// Compressed stream; a layer stored uncompressed is read through
+// layers (gzip, zstd) are decompressed from their Compressed stream, with
+// klauspost/compress by default; a program built with -tags isal (cgo and
+// Debian's or Fedora's libisal-dev / isa-l-devel needed) inflates gzip with
+// Intel ISA-L instead, about 2.5 times faster (see [Inflater]); a layer stored uncompressed is read through
 // Uncompressed when its media type says so or when it has a
 // StoredUncompressed method returning true (see package imageref's docker
 // archives). Whiteouts
@@ -43,7 +45,7 @@
 // redhat-release and content manifests are read into memory.
 //
 // On more than one processor, up to n layers are read at once (n is
-// GOMAXPROCS by default, see [WithLayerConcurrency]): each reader streams
+// 2 × GOMAXPROCS by default, see [WithLayerConcurrency]): each reader streams
 // its layer and keeps a bounded record of what the scan could use (the
 // wanted entries, metadata content, a copy of each rpmdb file, the
 // whiteouts that matter), and the records are merged top-down with the

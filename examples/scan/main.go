@@ -13,8 +13,10 @@
 // linux/amd64); -platform all scans (and grades) every platform, one
 // report each: a JSON array, or one table per platform.
 // -layer-concurrency sets how many layers are read at once (0, the
-// default, is rpmscan's: GOMAXPROCS, at most rpmscan.MaxLayerConcurrency;
-// 1 reads them one by one).
+// default, is rpmscan's: 2 × GOMAXPROCS, at most rpmscan.MaxLayerConcurrency;
+// 1 reads them one by one). Built with -tags isal (cgo and libisal-dev
+// needed), it inflates gzip layers with Intel ISA-L, about 2.5 times faster
+// than the default klauspost/compress.
 //
 // With at least one -advisories (a directory of CSAF or OSV documents, a
 // CSAF feed URL such as Red Hat's
@@ -112,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "table", "output format: json or table")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP and unverified TLS for registry references")
 	platform := fs.String("platform", "", `platform to choose from multi-platform images, os/arch[/variant], or "all" for every platform (default linux/amd64)`)
-	layerConcurrency := fs.Int("layer-concurrency", 0, "layers read at once; 0 is GOMAXPROCS (at most 8), 1 one by one")
+	layerConcurrency := fs.Int("layer-concurrency", 0, "layers read at once; 0 is 2 × GOMAXPROCS (at most 8), 1 one by one")
 	demo := fs.String("demo", "", "write the demo image as a docker-archive tarball to this file and exit")
 	demoDB := fs.String("demo-rpmdb", "rpmscan/testdata/rpmdb/sqlite/rpmdb.sqlite", "rpmdb for -demo (path from the repository root)")
 	var sources []string
