@@ -32,9 +32,10 @@ static void abs_inflate_reset(struct inflate_state *s) {
 
 // abs_inflate runs one step of the inflater over in and out. The pointers
 // into the caller's buffers are cleared before it returns, so the state
-// never keeps them. consumed may be less than what isal_inflate took when a
-// member ended: bytes it had read ahead into its bit buffer belong to the
-// next member and are handed back (consumed may then be negative).
+// never keeps them. When a member ends, whole bytes still in the bit
+// buffer belong to the next member and are handed back, so consumed may be
+// less than what isal_inflate took, or negative (ISA-L 2.30 hands them back
+// itself; this keeps a multi-member stream right if a version does not).
 static abs_inflate_result abs_inflate(struct inflate_state *s, unsigned char *in, unsigned int inlen, unsigned char *out, unsigned int outlen) {
 	abs_inflate_result r;
 	s->next_in = in;
@@ -187,6 +188,8 @@ func (z *isalReader) Read(p []byte) (int, error) {
 			inPtr = (*C.uchar)(unsafe.Pointer(&in[0]))
 		}
 		r := C.abs_inflate(z.state, inPtr, C.uint(len(in)), (*C.uchar)(unsafe.Pointer(&out[0])), C.uint(len(out)))
+		// z must outlive the call: its finalizer frees the state.
+		runtime.KeepAlive(z)
 		z.lo += int(r.consumed)
 		if z.lo < 0 {
 			z.err = errors.New("isa-l: handed back more input than kept")
