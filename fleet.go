@@ -85,6 +85,17 @@ type fleetCache struct {
 	// names[i], -1 for an index's own entry (its platforms are grouped).
 	names     []string
 	nameGroup []int32
+
+	// What an update (see update) reads: the revision of each managed
+	// digest's record (noRecord for none), the group of each digest with
+	// a record, the stored package ids (store.FleetData.StoreIDs, grown by
+	// updates) and how many of pkgs the layers use.
+	revs        map[string]int64
+	digestGroup map[string]int32
+	storeIDs    []uint32
+	used        int
+	// whole says the cache was loaded whole, not updated.
+	whole bool
 }
 
 // group is managed images (names or platform keys, sorted) that matching
@@ -123,11 +134,209 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	if o.fcache != nil && o.fcache.gen == gen {
 		return o.fcache, nil
 	}
+	if o.fcache != nil {
+		c, err := o.fcache.update(ctx, o.db, gen)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			o.fcache = c
+			return c, nil
+		}
+	}
 	d, err := store.LoadFleet(ctx, o.db)
 	if err != nil {
 		return nil, err
 	}
-	c := &fleetCache{gen: gen, managed: d.Managed, pkgs: d.Packages, layers: d.Layers}
+	c := &fleetCache{gen: gen, whole: true, managed: d.Managed, pkgs: d.Packages, layers: d.Layers, storeIDs: d.StoreIDs,
+		revs: make(map[string]int64, len(d.Images)), digestGroup: make(map[string]int32, len(d.Images))}
+	for _, dg := range d.Managed {
+		if _, ok := d.Images[dg]; !ok {
+			c.revs[dg] = noRecord
+		}
+	}
+	c.index(func(digest string) (string, *rpmscan.Inventory, int64, string, bool) {
+		rec, ok := d.Images[digest]
+		if !ok {
+			return "", nil, noRecord, "", false
+		}
+		return rec.Layer, &rec.Inventory, rec.Rev, "", true
+	}, nil)
+	o.fcache = c
+	return c, nil
+}
+
+// noRecord is the revision kept for a managed digest without a stored
+// record (a multi-platform index: its platforms are the records).
+const noRecord = -1
+
+// update returns the cache at generation gen, reading only the records
+// whose revision moved, the layers no image of the cache had and the
+// packages it did not hold; nil (and no error) when so much changed that
+// a full load is cheaper. The managed names and the revisions of their
+// records are read whole: they are narrow rows.
+func (c *fleetCache) update(ctx context.Context, q store.Querier, gen int64) (*fleetCache, error) {
+	managed, revs, err := store.FleetRevisions(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	seen := make(map[string]bool, len(managed))
+	for _, d := range managed {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		rev, ok := revs[d]
+		if !ok {
+			rev = noRecord
+		}
+		if old, ok := c.revs[d]; !ok || old != rev {
+			if rev != noRecord {
+				changed = append(changed, d)
+			}
+		}
+	}
+	// Each package is kept once per load; packages of layers no longer
+	// used stay until a full load, which comes once they are half of all.
+	if len(changed) > len(seen)/4 || len(c.pkgs) > 2*c.used {
+		return nil, nil
+	}
+	slices.Sort(changed)
+	recs, err := store.FleetRecords(ctx, q, changed)
+	if err != nil {
+		return nil, err
+	}
+	n := &fleetCache{gen: gen, managed: managed, pkgs: c.pkgs, storeIDs: c.storeIDs,
+		layers: make(map[string][]uint32, len(c.layers)),
+		revs:   make(map[string]int64, len(seen)), digestGroup: make(map[string]int32, len(seen))}
+	var newLayers []string
+	for _, d := range changed {
+		if rec, ok := recs[d]; ok {
+			if _, have := c.layers[rec.Layer]; !have && !slices.Contains(newLayers, rec.Layer) {
+				newLayers = append(newLayers, rec.Layer)
+			}
+		}
+	}
+	if err := n.readLayers(ctx, q, newLayers); err != nil {
+		return nil, err
+	}
+	for d := range seen {
+		if _, ok := revs[d]; !ok {
+			n.revs[d] = noRecord
+		}
+	}
+	n.index(func(digest string) (string, *rpmscan.Inventory, int64, string, bool) {
+		if rec, ok := recs[digest]; ok {
+			return rec.Layer, &rec.Inventory, rec.Rev, "", true
+		}
+		rev, stored := revs[digest]
+		if gi, ok := c.digestGroup[digest]; ok && stored && c.revs[digest] == rev {
+			g := c.groups[gi]
+			return g.layer, g.inv, rev, g.key, true
+		}
+		return "", nil, noRecord, "", false
+	}, func(layer string) []uint32 { return c.layers[layer] })
+	return n, nil
+}
+
+// readLayers adds the given layers to c.layers, and the packages c does
+// not hold yet to c.pkgs. c.pkgs and c.storeIDs may be shared with an
+// older cache: they are only appended to, and the older cache reads only
+// its own part.
+func (c *fleetCache) readLayers(ctx context.Context, q store.Querier, layers []string) error {
+	if len(layers) == 0 {
+		return nil
+	}
+	stored, legacy, err := store.FleetLayers(ctx, q, layers)
+	if err != nil {
+		return err
+	}
+	for l, pk := range legacy {
+		seq := make([]uint32, len(pk))
+		for i, p := range pk {
+			seq[i] = uint32(len(c.pkgs))
+			c.pkgs = append(c.pkgs, p)
+		}
+		c.layers[l] = seq
+	}
+	var missing []uint32
+	for _, ids := range stored {
+		for _, id := range ids {
+			if int(id) >= len(c.storeIDs) || c.storeIDs[id] == 0 {
+				missing = append(missing, id)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		byID, err := store.PackagesByID(ctx, q, missing)
+		if err != nil {
+			return err
+		}
+		top := slices.Max(missing)
+		if int(top) >= len(c.storeIDs) {
+			c.storeIDs = append(c.storeIDs[:len(c.storeIDs):len(c.storeIDs)], make([]uint32, int(top)+1-len(c.storeIDs))...)
+		} else {
+			c.storeIDs = slices.Clone(c.storeIDs)
+		}
+		for _, id := range missing {
+			p, ok := byID[id]
+			if !ok {
+				return fmt.Errorf("store: package %d is missing", id)
+			}
+			if c.storeIDs[id] == 0 {
+				c.storeIDs[id] = uint32(len(c.pkgs)) + 1
+				c.pkgs = append(c.pkgs, p)
+			}
+		}
+	}
+	for l, ids := range stored {
+		seq := make([]uint32, len(ids))
+		for i, id := range ids {
+			seq[i] = c.storeIDs[id] - 1
+		}
+		c.layers[l] = seq
+	}
+	return nil
+}
+
+// index groups the managed names and builds the reverse index. record
+// returns a digest's layer, inventory (read only), revision and group key
+// ("" to compute it), false when it has none. oldLayer, when not nil, gives the packages of layers c.layers
+// does not hold yet (those of the cache c is updated from).
+func (c *fleetCache) index(record func(digest string) (layer string, inv *rpmscan.Inventory, rev int64, key string, ok bool), oldLayer func(string) []uint32) {
+	c.names = sortedKeys(c.managed)
+	c.nameGroup = make([]int32, len(c.names))
+	byKey := map[string]int32{}
+	for i, n := range c.names {
+		digest := c.managed[n]
+		layer, rinv, rev, key, ok := record(digest)
+		if !ok {
+			c.nameGroup[i] = -1
+			continue
+		}
+		c.revs[digest] = rev
+		if _, ok := c.layers[layer]; !ok && oldLayer != nil {
+			if seq := oldLayer(layer); seq != nil {
+				c.layers[layer] = seq
+			}
+		}
+		if key == "" {
+			key = groupIDOf(layer, rinv).key()
+		}
+		gi, ok := byKey[key]
+		if !ok {
+			gi = int32(len(c.groups))
+			byKey[key] = gi
+			inv := *rinv
+			inv.Packages = nil
+			c.groups = append(c.groups, &group{key: key, layer: layer, inv: &inv})
+		}
+		c.groups[gi].images = append(c.groups[gi].images, n)
+		c.nameGroup[i] = gi
+		c.digestGroup[digest] = gi
+	}
+
 	c.pkgName, c.nameID = make([]int32, len(c.pkgs)), map[string]int32{}
 	for i, p := range c.pkgs {
 		n, ok := c.nameID[p.Name]
@@ -140,10 +349,15 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	c.layerKeys = sortedKeys(c.layers)
 	layerNum := make(map[string]int32, len(c.layerKeys))
 	c.postOff = make([]int32, len(c.nameID)+1)
+	used := make([]bool, len(c.pkgs))
 	for k, layer := range c.layerKeys {
 		layerNum[layer] = int32(k)
 		for _, id := range c.layers[layer] {
 			c.postOff[c.pkgName[id]+1]++
+			if !used[id] {
+				used[id] = true
+				c.used++
+			}
 		}
 	}
 	for n := range len(c.nameID) {
@@ -159,33 +373,13 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 			fill[n]++
 		}
 	}
-	c.names = sortedKeys(c.managed)
-	c.nameGroup = make([]int32, len(c.names))
-	byID := map[groupID]int32{}
-	for i, n := range c.names {
-		rec, ok := d.Images[c.managed[n]]
+	for _, g := range c.groups {
+		ln, ok := layerNum[g.layer]
 		if !ok {
-			c.nameGroup[i] = -1
-			continue
+			ln = -1 // no packages stored
 		}
-		id := groupIDOf(rec.Layer, &rec.Inventory)
-		gi, ok := byID[id]
-		if !ok {
-			gi = int32(len(c.groups))
-			byID[id] = gi
-			inv := rec.Inventory
-			inv.Packages = nil
-			ln, ok := layerNum[rec.Layer]
-			if !ok {
-				ln = -1 // no packages stored
-			}
-			c.groups = append(c.groups, &group{key: id.key(), layer: rec.Layer, layerN: ln, inv: &inv})
-		}
-		c.groups[gi].images = append(c.groups[gi].images, n)
-		c.nameGroup[i] = gi
+		g.layerN = ln
 	}
-	o.fcache = c
-	return c, nil
 }
 
 // Affected returns the managed images (by name) that a stored advisory

@@ -67,20 +67,48 @@ func TestRegradeFromNextChange(t *testing.T) {
 			affected += checkAffected(t, kept, sdb, a)
 			changes["advisory"]++
 		default:
-			// An image rebuilt onto another base layer.
-			i := rng.IntN(s.images)
-			if s.isIndex(i) {
-				continue
+			// Images rebuilt: onto another base layer, onto a layer never
+			// seen (with packages the store does not hold yet), or scanned
+			// again under the same digest (the record's revision moves);
+			// now and then many at once, which a full load answers.
+			n := 1
+			if rng.IntN(8) == 0 || step > 40 && changes["many images"] == 0 {
+				n = s.images
+				changes["many images"]++
 			}
-			b := rng.IntN(s.bases)
-			inv := &rpmscan.Inventory{Image: rpmscan.ImageInfo{Digest: fmt.Sprintf("sha256:e%063x", step)}, OS: rpmscan.OS{ID: "rhel", VersionID: "9.4"},
-				RPMDB: &rpmscan.RPMDB{Path: "var/lib/rpm/rpmdb.sqlite", Backend: "sqlite", LayerDigest: fmt.Sprintf("sha256:base0%059x", b)}}
-			for p := range s.pkgs {
-				inv.Packages = append(inv.Packages, rpmscan.Package{Name: pkgName(p), Version: "1.0", Release: fmt.Sprintf("%d.el9", b+1), Arch: "x86_64"})
+			managed, err := store.Managed(ctx, sdb)
+			require.NoError(t, err)
+			for k := range n {
+				i := rng.IntN(s.images)
+				if s.isIndex(i) {
+					continue
+				}
+				name := fmt.Sprintf("app-%04d", i)
+				digest := fmt.Sprintf("sha256:e%055x%08x", step, k)
+				b := rng.IntN(s.bases)
+				layer := fmt.Sprintf("sha256:base0%059x", b)
+				release := func(int) string { return fmt.Sprintf("%d.el9", b+1) }
+				switch rng.IntN(3) {
+				case 0:
+					layer = fmt.Sprintf("sha256:new%053x%08x", step, k)
+					release = func(p int) string { return fmt.Sprintf("%d.el9", 1+(b+p+step)%(2*s.bases)) }
+					changes["new layer"]++
+				case 1:
+					digest = managed[name]
+					changes["same digest"]++
+				}
+				inv := &rpmscan.Inventory{Image: rpmscan.ImageInfo{Digest: digest}, OS: rpmscan.OS{ID: "rhel", VersionID: "9.4"},
+					RPMDB: &rpmscan.RPMDB{Path: "var/lib/rpm/rpmdb.sqlite", Backend: "sqlite", LayerDigest: layer}}
+				for p := range s.pkgs {
+					inv.Packages = append(inv.Packages, rpmscan.Package{Name: pkgName(p), Version: "1.0", Release: release(p), Arch: "x86_64"})
+				}
+				if rng.IntN(2) == 0 {
+					inv.Packages = append(inv.Packages, rpmscan.Package{Name: fmt.Sprintf("app-%d", 3*rng.IntN(10)), Version: "1.9", Release: "1.el9", Arch: "x86_64"})
+				}
+				require.NoError(t, store.PutInventory(ctx, sdb, inv, "", now))
+				require.NoError(t, store.SetManaged(ctx, sdb, name, digest, now))
+				changes["image"]++
 			}
-			require.NoError(t, store.PutInventory(ctx, sdb, inv, "", now))
-			require.NoError(t, store.SetManaged(ctx, sdb, fmt.Sprintf("app-%04d", i), inv.Image.Digest, now))
-			changes["image"]++
 		}
 		// Two regrades at once share the kept results.
 		var other []abs.ImageGrade
@@ -100,6 +128,9 @@ func TestRegradeFromNextChange(t *testing.T) {
 	require.Greater(t, changes["time"], 10)
 	require.Greater(t, changes["advisory"], 3)
 	require.Greater(t, changes["image"], 3)
+	for _, k := range []string{"new layer", "same digest", "many images"} {
+		require.Positive(t, changes[k], k)
+	}
 	require.Positive(t, affected, "some new advisory affected images")
 }
 

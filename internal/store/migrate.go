@@ -228,6 +228,11 @@ var Migrations = []Migration{
 		Postgres: packagesSchema(`id BIGSERIAL PRIMARY KEY`,
 			`UPDATE abs_managed SET image = split_part(name, chr(31), 1) WHERE strpos(name, chr(31)) > 0`),
 	},
+	{
+		Version: 8,
+		Name:    "image records carry a revision, moved by every write",
+		SQL:     []string{`ALTER TABLE abs_image ADD COLUMN rev BIGINT NOT NULL DEFAULT 0`},
+	},
 }
 
 // packagesSchema is migration 7: every distinct package once in

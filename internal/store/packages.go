@@ -160,7 +160,7 @@ func LayerPackages(ctx context.Context, q Querier, layer string) ([]rpmscan.Pack
 	if err != nil {
 		return nil, fmt.Errorf("store: layer %s: %w", layer, err)
 	}
-	byID, err := packagesByID(ctx, q, ids)
+	byID, err := PackagesByID(ctx, q, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,8 @@ func decodePackages(layer, doc string) ([]rpmscan.Package, error) {
 	return pk, nil
 }
 
-func packagesByID(ctx context.Context, q Querier, ids []uint32) (map[uint32]rpmscan.Package, error) {
+// PackagesByID reads stored packages by id (missing ids are left out).
+func PackagesByID(ctx context.Context, q Querier, ids []uint32) (map[uint32]rpmscan.Package, error) {
 	uniq := map[uint32]bool{}
 	var args []any
 	for _, id := range ids {
@@ -237,6 +238,10 @@ type FleetData struct {
 	// Layers maps each of those layers to its packages, as indexes into
 	// Packages in the layer's order.
 	Layers map[string][]uint32
+	// StoreIDs maps stored package ids (see FleetLayers) to Packages:
+	// StoreIDs[id] is 1 + the package's index, 0 for ids not read.
+	// Packages of layers stored before migration 7 have no id.
+	StoreIDs []uint32
 }
 
 // LoadFleet reads the managed fleet: the managed names, the records of
@@ -263,10 +268,12 @@ func LoadFleet(ctx context.Context, q Querier) (*FleetData, error) {
 
 // loadLayers reads the packages of the layers into f.
 func loadLayers(ctx context.Context, q Querier, f *FleetData, layers []string) error {
-
 	// The layers, by their stored package ids; the ids are then mapped
 	// to dense indexes into f.Packages as their packages are read.
-	stored := map[string][]uint32{}
+	stored, legacy, err := FleetLayers(ctx, q, layers)
+	if err != nil {
+		return err
+	}
 	intern := map[rpmscan.Package]uint32{}
 	add := func(p rpmscan.Package) uint32 {
 		n, ok := intern[p]
@@ -277,50 +284,17 @@ func loadLayers(ctx context.Context, q Querier, f *FleetData, layers []string) e
 		}
 		return n
 	}
+	for d, pk := range legacy {
+		seq := make([]uint32, len(pk))
+		for i, p := range pk {
+			seq[i] = add(p)
+		}
+		f.Layers[d] = seq
+	}
 	var maxID int64
-	for start := 0; start < len(layers); start += packageChunk {
-		chunk := layers[start:min(start+packageChunk, len(layers))]
-		args := make([]any, len(chunk))
-		for i, l := range chunk {
-			args[i] = l
-		}
-		rows, err := q.Query(ctx, `SELECT digest, packages, pkg_ids FROM abs_layer WHERE digest IN (`+placeholders(1, len(chunk))+`)`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var d, doc, enc string
-			if err := rows.Scan(&d, &doc, &enc); err != nil {
-				rows.Close()
-				return err
-			}
-			if doc != "" { // stored before migration 7
-				pk, err := decodePackages(d, doc)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				seq := make([]uint32, len(pk))
-				for i, p := range pk {
-					seq[i] = add(p)
-				}
-				f.Layers[d] = seq
-				continue
-			}
-			ids, err := decodeIDs(enc)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("store: layer %s: %w", d, err)
-			}
-			for _, id := range ids {
-				maxID = max(maxID, int64(id))
-			}
-			stored[d] = ids
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return err
+	for _, ids := range stored {
+		for _, id := range ids {
+			maxID = max(maxID, int64(id))
 		}
 	}
 	if len(stored) == 0 {
@@ -387,7 +361,108 @@ func loadLayers(ctx context.Context, q Querier, f *FleetData, layers []string) e
 		}
 		f.Layers[d] = seq
 	}
+	f.StoreIDs = dense
 	return nil
+}
+
+// FleetLayers reads the given layers (missing ones are left out): the
+// stored package ids of each layer stored since migration 7, in the
+// layer's order (see PackagesByID), and the packages of each layer stored
+// before it.
+func FleetLayers(ctx context.Context, q Querier, layers []string) (ids map[string][]uint32, legacy map[string][]rpmscan.Package, err error) {
+	ids, legacy = map[string][]uint32{}, map[string][]rpmscan.Package{}
+	for start := 0; start < len(layers); start += packageChunk {
+		chunk := layers[start:min(start+packageChunk, len(layers))]
+		args := make([]any, len(chunk))
+		for i, l := range chunk {
+			args[i] = l
+		}
+		rows, err := q.Query(ctx, `SELECT digest, packages, pkg_ids FROM abs_layer WHERE digest IN (`+placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var d, doc, enc string
+			if err := rows.Scan(&d, &doc, &enc); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			if doc != "" { // stored before migration 7
+				pk, err := decodePackages(d, doc)
+				if err != nil {
+					rows.Close()
+					return nil, nil, err
+				}
+				legacy[d] = pk
+				continue
+			}
+			seq, err := decodeIDs(enc)
+			if err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("store: layer %s: %w", d, err)
+			}
+			ids[d] = seq
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return ids, legacy, nil
+}
+
+// FleetRevisions reads the managed names with their digests, and the
+// revision (ImageRecord.Rev) of the stored record of each managed digest
+// that has one: enough for a reader holding records to tell which it must
+// read again.
+func FleetRevisions(ctx context.Context, q Querier) (managed map[string]string, revs map[string]int64, err error) {
+	if managed, err = Managed(ctx, q); err != nil {
+		return nil, nil, err
+	}
+	digests := make(map[string]bool, len(managed))
+	for _, d := range managed {
+		digests[d] = true
+	}
+	var total int
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_image`).Scan(&total); err != nil {
+		return nil, nil, err
+	}
+	query := `SELECT digest, rev FROM abs_image`
+	if total > 2*len(digests) {
+		query += ` WHERE digest IN (SELECT digest FROM abs_managed)`
+	}
+	rows, err := q.Query(ctx, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	revs = make(map[string]int64, len(digests))
+	for rows.Next() {
+		var d string
+		var rev int64
+		if err := rows.Scan(&d, &rev); err != nil {
+			return nil, nil, err
+		}
+		if digests[d] {
+			revs[d] = rev
+		}
+	}
+	return managed, revs, rows.Err()
+}
+
+// FleetRecords reads the records of the given digests (missing ones are
+// left out), in chunks the databases' parameter limits allow.
+func FleetRecords(ctx context.Context, q Querier, digests []string) (map[string]ImageRecord, error) {
+	out := make(map[string]ImageRecord, len(digests))
+	for start := 0; start < len(digests); start += packageChunk {
+		recs, err := Images(ctx, q, digests[start:min(start+packageChunk, len(digests))])
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, recs)
+	}
+	return out, nil
 }
 
 // managedImages reads the managed names and streams the records of
@@ -396,7 +471,10 @@ func loadLayers(ctx context.Context, q Querier, f *FleetData, layers []string) e
 // layers while the records are decoded. wait returns the decoded records;
 // it must be called.
 func managedImages(ctx context.Context, q Querier) (managed map[string]string, layers []string, wait func() (map[string]*ImageRecord, error), err error) {
-	type row struct{ digest, layer, doc string }
+	type row struct {
+		digest, layer, doc string
+		rev                int64
+	}
 	type decoded struct {
 		digest string
 		rec    ImageRecord
@@ -411,7 +489,7 @@ func managedImages(ctx context.Context, q Querier) (managed map[string]string, l
 			for rs := range work {
 				ds := make([]decoded, len(rs))
 				for i, r := range rs {
-					ds[i] = decoded{digest: r.digest, rec: ImageRecord{Layer: r.layer}}
+					ds[i] = decoded{digest: r.digest, rec: ImageRecord{Layer: r.layer, Rev: r.rev}}
 					if err := json.Unmarshal([]byte(r.doc), &ds[i].rec.Inventory); err != nil {
 						return fmt.Errorf("store: image %s: %w", r.digest, err)
 					}
@@ -461,7 +539,7 @@ func managedImages(ctx context.Context, q Querier) (managed map[string]string, l
 		if err := q.QueryRow(gctx, `SELECT COUNT(*) FROM abs_image`).Scan(&total); err != nil {
 			return err
 		}
-		query := `SELECT digest, rpmdb_layer, inventory FROM abs_image`
+		query := `SELECT digest, rpmdb_layer, inventory, rev FROM abs_image`
 		if total > 2*len(digests) {
 			query += ` WHERE digest IN (SELECT digest FROM abs_managed)`
 		}
@@ -474,7 +552,7 @@ func managedImages(ctx context.Context, q Querier) (managed map[string]string, l
 		rs := make([]row, 0, batch)
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.digest, &r.layer, &r.doc); err != nil {
+			if err := rows.Scan(&r.digest, &r.layer, &r.doc, &r.rev); err != nil {
 				return err
 			}
 			if !digests[r.digest] {

@@ -215,9 +215,9 @@ func PutInventory(ctx context.Context, q Querier, inv *rpmscan.Inventory, scanne
 	if err != nil {
 		return err
 	}
-	if _, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at, scanner) VALUES ($1, $2, $3, $4, $5)
+	if _, err = q.Exec(ctx, `INSERT INTO abs_image (digest, rpmdb_layer, inventory, scanned_at, scanner, rev) VALUES ($1, $2, $3, $4, $5, 0)
 		ON CONFLICT (digest) DO UPDATE SET rpmdb_layer = excluded.rpmdb_layer, inventory = excluded.inventory,
-		scanned_at = excluded.scanned_at, scanner = excluded.scanner`, inv.Image.Digest, layer, string(doc), nanos(now), scanner); err != nil {
+		scanned_at = excluded.scanned_at, scanner = excluded.scanner, rev = abs_image.rev + 1`, inv.Image.Digest, layer, string(doc), nanos(now), scanner); err != nil {
 		return err
 	}
 	return bumpFleet(ctx, q)
@@ -260,12 +260,16 @@ func Inventory(ctx context.Context, q Querier, digest string) (*rpmscan.Inventor
 type ImageRecord struct {
 	Layer     string
 	Inventory rpmscan.Inventory
+	// Rev is the record's revision: PutInventory moves it each time it
+	// writes the digest again, so a reader holding a record knows it is
+	// still the stored one while the revision is the same.
+	Rev int64
 }
 
 // Images returns the records of the given digests (all stored ones when
 // digests is nil).
 func Images(ctx context.Context, q Querier, digests []string) (map[string]ImageRecord, error) {
-	query := `SELECT digest, rpmdb_layer, inventory FROM abs_image`
+	query := `SELECT digest, rpmdb_layer, inventory, rev FROM abs_image`
 	var args []any
 	if digests != nil {
 		if len(digests) == 0 {
@@ -284,11 +288,11 @@ func Images(ctx context.Context, q Querier, digests []string) (map[string]ImageR
 	out := map[string]ImageRecord{}
 	for rows.Next() {
 		var d, layer, doc string
-		if err := rows.Scan(&d, &layer, &doc); err != nil {
+		var rev int64
+		if err := rows.Scan(&d, &layer, &doc, &rev); err != nil {
 			return nil, err
 		}
-		var rec ImageRecord
-		rec.Layer = layer
+		rec := ImageRecord{Layer: layer, Rev: rev}
 		if err := json.Unmarshal([]byte(doc), &rec.Inventory); err != nil {
 			return nil, fmt.Errorf("store: image %s: %w", d, err)
 		}
