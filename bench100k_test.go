@@ -246,6 +246,51 @@ func BenchmarkFleet100kRegrade(b *testing.B) {
 		b.StopTimer()
 		dropBenchAdvisories(b, sdb)
 	})
+	b.Run("after-cycle", func(b *testing.B) {
+		// A cycle rebuilt 100 images (new digests, their records as
+		// before): the regrade brings the fleet up to date first.
+		now := fleetNow
+		o := openBigSQLite(b, &now)
+		sdb, err := store.OpenSQLite(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sdb.Close()
+		managed, err := store.Managed(ctx, sdb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		g, err := o.Regrade(ctx)
+		check(b, g, err)
+		b.ReportAllocs()
+		k := 0
+		for b.Loop() {
+			b.StopTimer()
+			for range 100 {
+				k++
+				i := (k * 7919) % bigFleet.images
+				if bigFleet.isIndex(i) {
+					continue
+				}
+				n := fmt.Sprintf("app-%04d", i)
+				inv, err := store.Inventory(ctx, sdb, managed[n])
+				if err != nil {
+					b.Fatal(err)
+				}
+				inv.Image.Digest = fmt.Sprintf("sha256:c%015x%048x", time.Now().UnixNano(), k)
+				if err := store.PutInventory(ctx, sdb, inv, "", now); err != nil {
+					b.Fatal(err)
+				}
+				if err := store.SetManaged(ctx, sdb, n, inv.Image.Digest, now); err != nil {
+					b.Fatal(err)
+				}
+				managed[n] = inv.Image.Digest
+			}
+			b.StartTimer()
+			g, err := o.Regrade(ctx)
+			check(b, g, err)
+		}
+	})
 	b.Run("next-day", func(b *testing.B) {
 		now := fleetNow
 		o := openBigSQLite(b, &now)
