@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openabs/abs/internal/store"
+	"github.com/openabs/abs/internal/store/storetest"
 	"github.com/openabs/abs/rpmscan"
 )
 
@@ -53,10 +54,22 @@ func dumpFleet(c *fleetCache) []string {
 // onto a layer stored before migration 7, and whose record went; and a
 // change of most of the fleet is loaded whole.
 func TestFleetCacheUpdate(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		db, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "fleet.db"))
+		require.NoError(t, err)
+		defer db.Close()
+		testFleetCacheUpdate(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := store.OpenPostgres(t.Context(), storetest.PostgresDSN(t))
+		require.NoError(t, err)
+		defer db.Close()
+		testFleetCacheUpdate(t, db)
+	})
+}
+
+func testFleetCacheUpdate(t *testing.T, db *store.DB) {
 	ctx := t.Context()
-	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "fleet.db"))
-	require.NoError(t, err)
-	defer db.Close()
 	require.NoError(t, db.Migrate(ctx))
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	put := func(name, digest, layer string, pkgs ...string) {
@@ -84,7 +97,7 @@ func TestFleetCacheUpdate(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, dumpFleet(want), dumpFleet(got), step)
 	}
-	_, err = o.fleetCache(ctx)
+	_, err := o.fleetCache(ctx)
 	require.NoError(t, err)
 
 	put("app-01", "sha256:new01", "sha256:layer2", "glibc", "bash", "zlib")
