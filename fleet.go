@@ -66,10 +66,9 @@ func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
 // moves (a new inventory, a managed image's new digest, in this process
 // or another sharing the database).
 type fleetCache struct {
-	gen     int64
-	managed map[string]string // image name (or platform key) -> digest
-	pkgs    []rpmscan.Package
-	layers  map[string][]uint32
+	gen    int64
+	pkgs   []rpmscan.Package
+	layers map[string][]uint32
 	// pkgName[i] numbers the name of pkgs[i]: nameID[pkgs[i].Name].
 	pkgName []int32
 	nameID  map[string]int32
@@ -81,19 +80,19 @@ type fleetCache struct {
 	postLayer []int32
 	postPkg   []uint32
 	groups    []*group
-	// names are the managed keys, sorted; nameGroup[i] is the group of
-	// names[i], -1 for an index's own entry (its platforms are grouped).
+	// names are the managed keys (image names and platform keys), sorted;
+	// digests[i] is the digest of names[i], revs[i] the revision of its
+	// record (noRecord for none) and nameGroup[i] its group, -1 for an
+	// index's own entry (its platforms are grouped).
 	names     []string
+	digests   []string
+	revs      []int64
 	nameGroup []int32
 
-	// What an update (see update) reads: the revision of each managed
-	// digest's record (noRecord for none), the group of each digest with
-	// a record, the stored package ids (store.FleetData.StoreIDs, grown by
-	// updates) and how many of pkgs the layers use.
-	revs        map[string]int64
-	digestGroup map[string]int32
-	storeIDs    []uint32
-	used        int
+	// storeIDs are the stored package ids (store.FleetData.StoreIDs,
+	// grown by updates); used is how many of pkgs the layers use.
+	storeIDs []uint32
+	used     int
 	// whole says the cache was loaded whole, not updated.
 	whole bool
 }
@@ -148,19 +147,20 @@ func (o *Orchestrator) fleetCache(ctx context.Context) (*fleetCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &fleetCache{gen: gen, whole: true, managed: d.Managed, pkgs: d.Packages, layers: d.Layers, storeIDs: d.StoreIDs,
-		revs: make(map[string]int64, len(d.Images)), digestGroup: make(map[string]int32, len(d.Images))}
-	for _, dg := range d.Managed {
-		if _, ok := d.Images[dg]; !ok {
-			c.revs[dg] = noRecord
-		}
+	c := &fleetCache{gen: gen, whole: true, pkgs: d.Packages, layers: d.Layers, storeIDs: d.StoreIDs}
+	c.names = sortedKeys(d.Managed)
+	c.digests, c.revs = make([]string, len(c.names)), make([]int64, len(c.names))
+	for i, n := range c.names {
+		c.digests[i] = d.Managed[n]
 	}
-	c.index(func(digest string) (string, *rpmscan.Inventory, int64, string, bool) {
-		rec, ok := d.Images[digest]
+	c.index(func(i int) (string, *rpmscan.Inventory, string, bool) {
+		rec, ok := d.Images[c.digests[i]]
 		if !ok {
-			return "", nil, noRecord, "", false
+			c.revs[i] = noRecord
+			return "", nil, "", false
 		}
-		return rec.Layer, &rec.Inventory, rec.Rev, "", true
+		c.revs[i] = rec.Rev
+		return rec.Layer, &rec.Inventory, "", true
 	}, nil)
 	o.fcache = c
 	return c, nil
@@ -173,43 +173,43 @@ const noRecord = -1
 // update returns the cache at generation gen, reading only the records
 // whose revision moved, the layers no image of the cache had and the
 // packages it did not hold; nil (and no error) when so much changed that
-// a full load is cheaper. The managed names and the revisions of their
-// records are read whole: they are narrow rows.
+// a full load is cheaper. The managed names, digests and record
+// revisions are read whole: they are narrow rows.
 func (c *fleetCache) update(ctx context.Context, q store.Querier, gen int64) (*fleetCache, error) {
-	managed, revs, err := store.FleetRevisions(ctx, q)
+	rows, err := store.FleetRevisions(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	n := &fleetCache{gen: gen, pkgs: c.pkgs, storeIDs: c.storeIDs, layers: make(map[string][]uint32, len(c.layers)),
+		names: make([]string, len(rows)), digests: make([]string, len(rows)), revs: make([]int64, len(rows))}
+	// old[i] is the name's place in c when its record is the one c holds,
+	// -1 when it must be read (or has none).
+	old := make([]int32, len(rows))
 	var changed []string
-	seen := make(map[string]bool, len(managed))
-	for _, d := range managed {
-		if seen[d] {
-			continue
+	j := 0
+	for i, r := range rows {
+		n.names[i], n.digests[i], n.revs[i] = r.Name, r.Digest, r.Rev
+		for j < len(c.names) && c.names[j] < r.Name {
+			j++
 		}
-		seen[d] = true
-		rev, ok := revs[d]
-		if !ok {
-			rev = noRecord
-		}
-		if old, ok := c.revs[d]; !ok || old != rev {
-			if rev != noRecord {
-				changed = append(changed, d)
-			}
+		old[i] = -1
+		if j < len(c.names) && c.names[j] == r.Name && c.digests[j] == r.Digest && c.revs[j] == r.Rev {
+			old[i] = int32(j)
+		} else if r.Rev != noRecord {
+			changed = append(changed, r.Digest)
 		}
 	}
 	// Each package is kept once per load; packages of layers no longer
 	// used stay until a full load, which comes once they are half of all.
-	if len(changed) > len(seen)/4 || len(c.pkgs) > 2*c.used {
+	if len(changed) > len(rows)/4 || len(c.pkgs) > 2*c.used {
 		return nil, nil
 	}
 	slices.Sort(changed)
+	changed = slices.Compact(changed)
 	recs, err := store.FleetRecords(ctx, q, changed)
 	if err != nil {
 		return nil, err
 	}
-	n := &fleetCache{gen: gen, managed: managed, pkgs: c.pkgs, storeIDs: c.storeIDs,
-		layers: make(map[string][]uint32, len(c.layers)),
-		revs:   make(map[string]int64, len(seen)), digestGroup: make(map[string]int32, len(seen))}
 	var newLayers []string
 	for _, d := range changed {
 		if rec, ok := recs[d]; ok {
@@ -221,22 +221,19 @@ func (c *fleetCache) update(ctx context.Context, q store.Querier, gen int64) (*f
 	if err := n.readLayers(ctx, q, newLayers); err != nil {
 		return nil, err
 	}
-	for d := range seen {
-		if _, ok := revs[d]; !ok {
-			n.revs[d] = noRecord
+	n.index(func(i int) (string, *rpmscan.Inventory, string, bool) {
+		if o := old[i]; o >= 0 {
+			if gi := c.nameGroup[o]; gi >= 0 {
+				g := c.groups[gi]
+				return g.layer, g.inv, g.key, true
+			}
+			return "", nil, "", false
 		}
-	}
-	n.index(func(digest string) (string, *rpmscan.Inventory, int64, string, bool) {
-		if rec, ok := recs[digest]; ok {
-			return rec.Layer, &rec.Inventory, rec.Rev, "", true
+		if rec, ok := recs[n.digests[i]]; ok {
+			return rec.Layer, &rec.Inventory, "", true
 		}
-		rev, stored := revs[digest]
-		if gi, ok := c.digestGroup[digest]; ok && stored && c.revs[digest] == rev {
-			g := c.groups[gi]
-			return g.layer, g.inv, rev, g.key, true
-		}
-		return "", nil, noRecord, "", false
-	}, func(layer string) []uint32 { return c.layers[layer] })
+		return "", nil, "", false
+	}, c)
 	return n, nil
 }
 
@@ -300,24 +297,23 @@ func (c *fleetCache) readLayers(ctx context.Context, q store.Querier, layers []s
 	return nil
 }
 
-// index groups the managed names and builds the reverse index. record
-// returns a digest's layer, inventory (read only), revision and group key
-// ("" to compute it), false when it has none. oldLayer, when not nil, gives the packages of layers c.layers
-// does not hold yet (those of the cache c is updated from).
-func (c *fleetCache) index(record func(digest string) (layer string, inv *rpmscan.Inventory, rev int64, key string, ok bool), oldLayer func(string) []uint32) {
-	c.names = sortedKeys(c.managed)
+// index groups the managed names (c.names, c.digests) and builds the
+// reverse index. record returns the layer, inventory (read only) and
+// group key ("" to compute it) of names[i], false when it has no record.
+// prev, when not nil, is the cache c is updated from: the layers c.layers
+// does not hold yet are taken from it, and so is its reverse index when
+// the layers and packages are the same.
+func (c *fleetCache) index(record func(i int) (layer string, inv *rpmscan.Inventory, key string, ok bool), prev *fleetCache) {
 	c.nameGroup = make([]int32, len(c.names))
 	byKey := map[string]int32{}
 	for i, n := range c.names {
-		digest := c.managed[n]
-		layer, rinv, rev, key, ok := record(digest)
+		layer, rinv, key, ok := record(i)
 		if !ok {
 			c.nameGroup[i] = -1
 			continue
 		}
-		c.revs[digest] = rev
-		if _, ok := c.layers[layer]; !ok && oldLayer != nil {
-			if seq := oldLayer(layer); seq != nil {
+		if _, ok := c.layers[layer]; !ok && prev != nil {
+			if seq, ok := prev.layers[layer]; ok {
 				c.layers[layer] = seq
 			}
 		}
@@ -334,7 +330,24 @@ func (c *fleetCache) index(record func(digest string) (layer string, inv *rpmsca
 		}
 		c.groups[gi].images = append(c.groups[gi].images, n)
 		c.nameGroup[i] = gi
-		c.digestGroup[digest] = gi
+	}
+	same := prev != nil && len(c.pkgs) == len(prev.pkgs) && len(c.layers) == len(prev.layers)
+	for l := range c.layers {
+		if !same {
+			break
+		}
+		_, same = prev.layers[l]
+	}
+	if same {
+		// The same layers and packages: the same reverse index.
+		c.pkgName, c.nameID, c.layerKeys = prev.pkgName, prev.nameID, prev.layerKeys
+		c.postOff, c.postLayer, c.postPkg, c.used = prev.postOff, prev.postLayer, prev.postPkg, prev.used
+		layerNum := make(map[string]int32, len(c.layerKeys))
+		for k, l := range c.layerKeys {
+			layerNum[l] = int32(k)
+		}
+		c.numberGroups(layerNum)
+		return
 	}
 
 	c.pkgName, c.nameID = make([]int32, len(c.pkgs)), map[string]int32{}
@@ -373,6 +386,11 @@ func (c *fleetCache) index(record func(digest string) (layer string, inv *rpmsca
 			fill[n]++
 		}
 	}
+	c.numberGroups(layerNum)
+}
+
+// numberGroups sets each group's layer number.
+func (c *fleetCache) numberGroups(layerNum map[string]int32) {
 	for _, g := range c.groups {
 		ln, ok := layerNum[g.layer]
 		if !ok {

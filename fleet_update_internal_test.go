@@ -25,7 +25,7 @@ func dumpFleet(c *fleetCache) []string {
 			continue
 		}
 		g := c.groups[gi]
-		line := fmt.Sprintf("%s -> %s %s:", n, g.key, c.managed[n])
+		line := fmt.Sprintf("%s -> %s %s:", n, g.key, c.digests[i])
 		for _, p := range c.inventory(g).Packages {
 			line += " " + p.Name + "-" + p.Version + "-" + p.Release
 		}
@@ -105,6 +105,9 @@ func testFleetCacheUpdate(t *testing.T, db *store.DB) {
 
 	put("app-02", "sha256:02", "sha256:layer7", "glibc", "openssl-libs") // same digest, new layer and packages
 	check("the same digest scanned again", true)
+
+	put("app-02", "sha256:new02", "sha256:layer0", "glibc", "bash", "zlib") // layer7 no longer used
+	check("a layer left behind", true)
 
 	_, err = db.Exec(ctx, `INSERT INTO abs_layer (digest, packages, scanned_at) VALUES ($1, $2, $3)`, "sha256:legacy9",
 		`[{"name":"glibc","epoch":0,"version":"0.9","release":"9.el9","arch":"x86_64"},{"name":"curl","epoch":0,"version":"0.9","release":"9.el9","arch":"x86_64"}]`, now.UnixNano())

@@ -247,7 +247,7 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 				continue // an index's platform without its index entry
 			}
 			r := res[gi]
-			out = append(out, imageGrade(n, c.managed[n], r.findings, r.unfixed, r.expl))
+			out = append(out, imageGrade(n, c.digests[i], r.findings, r.unfixed, r.expl))
 			continue
 		}
 		// An index: its platform keys follow its name in sorted order.
@@ -273,7 +273,7 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 		pgs := make([]PlatformGrade, len(plats))
 		for k, j := range plats {
 			r := res[c.nameGroup[j]]
-			pgs[k] = PlatformGrade{Platform: platform(j), Digest: c.managed[c.names[j]], Grade: r.expl.Grade, Findings: r.findings}
+			pgs[k] = PlatformGrade{Platform: platform(j), Digest: c.digests[j], Grade: r.expl.Grade, Findings: r.findings}
 			key.WriteString(pgs[k].Platform)
 			key.WriteByte('=')
 			key.WriteString(strconv.Itoa(r.id))
@@ -294,7 +294,7 @@ func (o *Orchestrator) Regrade(ctx context.Context) ([]ImageGrade, error) {
 			}
 			combined[key.String()] = cr
 		}
-		gd := imageGrade(n, c.managed[n], cr.findings, cr.unfixed, cr.expl)
+		gd := imageGrade(n, c.digests[i], cr.findings, cr.unfixed, cr.expl)
 		gd.Platforms = pgs
 		out = append(out, gd)
 	}

@@ -412,43 +412,67 @@ func FleetLayers(ctx context.Context, q Querier, layers []string) (ids map[strin
 	return ids, legacy, nil
 }
 
-// FleetRevisions reads the managed names with their digests, and the
-// revision (ImageRecord.Rev) of the stored record of each managed digest
-// that has one: enough for a reader holding records to tell which it must
-// read again.
-func FleetRevisions(ctx context.Context, q Querier) (managed map[string]string, revs map[string]int64, err error) {
-	if managed, err = Managed(ctx, q); err != nil {
-		return nil, nil, err
+// ManagedRevision is a managed name, its digest and the revision of the
+// digest's stored record (ImageRecord.Rev; -1 when none is stored).
+type ManagedRevision struct {
+	Name, Digest string
+	Rev          int64
+}
+
+// FleetRevisions reads every managed name, in order, with its digest and
+// the revision of the digest's record: enough for a reader holding
+// records to tell which it must read again. Both are narrow reads: the
+// managed rows, and the revisions from their own index.
+func FleetRevisions(ctx context.Context, q Querier) ([]ManagedRevision, error) {
+	rows, err := q.Query(ctx, `SELECT name, digest FROM abs_managed`)
+	if err != nil {
+		return nil, err
 	}
-	digests := make(map[string]bool, len(managed))
-	for _, d := range managed {
-		digests[d] = true
+	var out []ManagedRevision
+	for rows.Next() {
+		r := ManagedRevision{Rev: -1}
+		if err := rows.Scan(&r.Name, &r.Digest); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, err
 	}
 	var total int
 	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM abs_image`).Scan(&total); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	query := `SELECT digest, rev FROM abs_image`
-	if total > 2*len(digests) {
+	if total > 2*len(out) {
 		query += ` WHERE digest IN (SELECT digest FROM abs_managed)`
 	}
-	rows, err := q.Query(ctx, query)
-	if err != nil {
-		return nil, nil, err
+	if rows, err = q.Query(ctx, query); err != nil {
+		return nil, err
 	}
 	defer rows.Close()
-	revs = make(map[string]int64, len(digests))
+	revs := make(map[string]int64, min(total, 2*len(out)))
 	for rows.Next() {
 		var d string
 		var rev int64
 		if err := rows.Scan(&d, &rev); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if digests[d] {
-			revs[d] = rev
+		revs[d] = rev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if rev, ok := revs[out[i].Digest]; ok {
+			out[i].Rev = rev
 		}
 	}
-	return managed, revs, rows.Err()
+	slices.SortFunc(out, func(a, b ManagedRevision) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // FleetRecords reads the records of the given digests (missing ones are
