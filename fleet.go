@@ -62,9 +62,10 @@ func (o *Orchestrator) matcherFor(ctx context.Context) (Matcher, error) {
 // (layers list them by index), the reverse index from package names to
 // the packages and their layers, and the images grouped by what matching
 // reads (same layer, product and base), each group with one inventory
-// without packages. It is reloaded when the store's fleet generation
-// moves (a new inventory, a managed image's new digest, in this process
-// or another sharing the database).
+// without packages. It is brought up to date (see update) when the
+// store's fleet generation moves (a new inventory, a managed image's new
+// digest, in this process or another sharing the database), and loaded
+// whole when much changed.
 type fleetCache struct {
 	gen    int64
 	pkgs   []rpmscan.Package
