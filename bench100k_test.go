@@ -144,6 +144,17 @@ func openBig(b *testing.B, db *abs.Database, now *time.Time) *abs.Orchestrator {
 	return o
 }
 
+// openBigStore opens the seeded SQLite fleet at path for writing to it
+// directly, closed when b ends.
+func openBigStore(b *testing.B, path string) *store.DB {
+	sdb, err := store.OpenSQLite(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sdb.Close() })
+	return sdb
+}
+
 func openBigSQLite(b *testing.B, now *time.Time) *abs.Orchestrator {
 	db, err := abs.OpenSQLite(context.Background(), bigFleetSQLite(b))
 	if err != nil {
@@ -220,11 +231,7 @@ func BenchmarkFleet100kRegrade(b *testing.B) {
 	b.Run("new-advisory", func(b *testing.B) {
 		now := fleetNow
 		o := openBigSQLite(b, &now)
-		sdb, err := store.OpenSQLite(ctx, path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sdb.Close()
+		sdb := openBigStore(b, path)
 		g, err := o.Regrade(ctx)
 		check(b, g, err)
 		b.ReportAllocs()
@@ -251,11 +258,7 @@ func BenchmarkFleet100kRegrade(b *testing.B) {
 		// before): the regrade brings the fleet up to date first.
 		now := fleetNow
 		o := openBigSQLite(b, &now)
-		sdb, err := store.OpenSQLite(ctx, path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sdb.Close()
+		sdb := openBigStore(b, path)
 		managed, err := store.Managed(ctx, sdb)
 		if err != nil {
 			b.Fatal(err)

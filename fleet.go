@@ -214,11 +214,13 @@ func (c *fleetCache) update(ctx context.Context, q store.Querier, gen int64) (*f
 	var newLayers []string
 	for _, d := range changed {
 		if rec, ok := recs[d]; ok {
-			if _, have := c.layers[rec.Layer]; !have && !slices.Contains(newLayers, rec.Layer) {
+			if _, have := c.layers[rec.Layer]; !have {
 				newLayers = append(newLayers, rec.Layer)
 			}
 		}
 	}
+	slices.Sort(newLayers)
+	newLayers = slices.Compact(newLayers)
 	if err := n.readLayers(ctx, q, newLayers); err != nil {
 		return nil, err
 	}

@@ -66,7 +66,12 @@ import (
 	"io"
 	"runtime"
 	"unsafe"
+
+	"github.com/klauspost/compress/gzip"
 )
+
+// errCorruptDeflate is the error of deflate data ISA-L cannot decode.
+var errCorruptDeflate = errors.New("gzip: corrupt deflate data")
 
 // Inflater names the gzip decompressor of this build: Intel ISA-L's igzip
 // (built with -tags isal) or klauspost/compress (the default).
@@ -149,7 +154,7 @@ func (z *isalReader) header() error {
 	case z.hi-z.lo < 3:
 		return io.ErrUnexpectedEOF
 	case z.buf[z.lo] != 0x1f || z.buf[z.lo+1] != 0x8b || z.buf[z.lo+2] != 8:
-		return gzipErrHeader
+		return gzip.ErrHeader
 	}
 	return nil
 }
@@ -207,7 +212,7 @@ func (z *isalReader) Read(p []byte) (int, error) {
 		}
 		if r.consumed <= 0 && !z.ended {
 			if z.stalls++; z.stalls > 3 {
-				z.err = fmt.Errorf("%w: isa-l made no progress", gzipErrCorrupt)
+				z.err = fmt.Errorf("%w: isa-l made no progress", errCorruptDeflate)
 				return 0, z.err
 			}
 		} else {
@@ -238,17 +243,17 @@ func (z *isalReader) free() {
 func isalError(ret int) error {
 	switch ret {
 	case C.ISAL_INVALID_BLOCK:
-		return fmt.Errorf("%w: invalid deflate block", gzipErrCorrupt)
+		return fmt.Errorf("%w: invalid deflate block", errCorruptDeflate)
 	case C.ISAL_INVALID_SYMBOL:
-		return fmt.Errorf("%w: invalid deflate symbol", gzipErrCorrupt)
+		return fmt.Errorf("%w: invalid deflate symbol", errCorruptDeflate)
 	case C.ISAL_INVALID_LOOKBACK:
-		return fmt.Errorf("%w: distance too far back", gzipErrCorrupt)
+		return fmt.Errorf("%w: distance too far back", errCorruptDeflate)
 	case C.ISAL_INVALID_WRAPPER, C.ISAL_UNSUPPORTED_METHOD:
-		return gzipErrHeader
+		return gzip.ErrHeader
 	case C.ISAL_INCORRECT_CHECKSUM:
-		return gzipErrChecksum
+		return gzip.ErrChecksum
 	case C.ISAL_NEED_DICT:
-		return fmt.Errorf("%w: stream needs a dictionary", gzipErrCorrupt)
+		return fmt.Errorf("%w: stream needs a dictionary", errCorruptDeflate)
 	}
-	return fmt.Errorf("%w: isa-l error %d", gzipErrCorrupt, ret)
+	return fmt.Errorf("%w: isa-l error %d", errCorruptDeflate, ret)
 }
